@@ -1,0 +1,74 @@
+# mptcp.lab: the two commands a newcomer needs are `make perf` and `make test`.
+# Both bootstrap everything they need: Debian packages (as root, with apt),
+# a virtualenv in .venv with the pinned Python deps of requirements.txt.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(CURDIR)/$(VENV)/bin
+export PATH := $(BIN):$(PATH)
+export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
+
+# Debian packages the lab and the tests use.
+SYSTEM_PACKAGES := iproute2 iperf3 mptcpize mptcpd ethtool procps util-linux \
+	python3-venv git tar shellcheck
+
+# Extra arguments for ansible-playbook, e.g. make perf ARGS='-e perf_suite=smoke'
+ARGS ?=
+
+.PHONY: help bootstrap system venv perf provision teardown test sanity units integration molecule clean
+
+help:
+	@echo "make perf   run the default perf suite on the netns lab (root)"
+	@echo "make test   run every test: sanity, units, integration, molecule (root)"
+	@echo "other targets: provision teardown sanity units integration molecule clean"
+
+system:
+	@scripts/bootstrap-system.sh $(SYSTEM_PACKAGES)
+
+# The stamp records which requirements.txt was installed; editing it reinstalls.
+$(VENV)/.installed: requirements.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --disable-pip-version-check -r requirements.txt
+	@touch $@
+
+venv: $(VENV)/.installed
+
+bootstrap: system venv
+
+perf: bootstrap
+	ansible-playbook playbooks/perf.yml $(ARGS)
+
+provision: bootstrap
+	ansible-playbook playbooks/provision.yml $(ARGS)
+
+teardown: bootstrap
+	ansible-playbook playbooks/teardown.yml $(ARGS)
+
+# Every part runs once it exists; the first failure fails `make test`.
+test: bootstrap
+	$(MAKE) --no-print-directory sanity units integration molecule
+
+sanity: bootstrap
+	scripts/ansible-test.sh sanity
+
+units: bootstrap
+	@if [ -n "$$(find tests/unit -name 'test_*.py' -print -quit)" ]; then \
+		$(BIN)/python -m pytest tests/unit; \
+	else echo "units: no unit tests yet"; fi
+
+integration: bootstrap
+	@if [ -n "$$(find tests/integration -name 'test_*.py' -print -quit)" ]; then \
+		$(BIN)/python -m pytest tests/integration; \
+	else echo "integration: no integration tests yet"; fi
+
+molecule: bootstrap
+	@if [ -n "$$(find molecule -name molecule.yml -print -quit)" ]; then \
+		$(BIN)/molecule test --all; \
+	else echo "molecule: no scenarios yet"; fi
+
+clean:
+	rm -rf $(VENV) .cache .pytest_cache tests/output
