@@ -1,0 +1,560 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: mptcp.lab developers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+DOCUMENTATION = r'''
+---
+module: daemon
+short_description: Supervise a long-running process without systemd
+version_added: 0.1.0
+description:
+  - Starts, stops, restarts or reports a long-running process, tracked by a
+    pidfile and a small state file in O(run_dir).
+  - Works where no service manager runs, for example in a network namespace
+    host of the virtual lab, and on real hosts alike.
+  - The process is detached (new session, stdin from C(/dev/null), output to
+    O(log_file)) and inherits the network namespace the module runs in.
+  - A running process is restarted when O(argv), O(env) or O(config_checksum)
+    differ from the ones it was started with.
+  - Readiness is a condition, not a delay; with O(wait_for_port) the module
+    returns once the process (or one of its children) owns a listening TCP
+    socket on that port, and fails with the log tail if the process exits first.
+  - A pid is only trusted when the kernel start time of the process matches
+    the one recorded at start, so a recycled pid is never signalled.
+options:
+  name:
+    description:
+      - Identifier of the process; names the pidfile C(<run_dir>/<name>.pid),
+        the state file and the default log file.
+      - Must be unique per host. Network namespaces on one machine share the
+        file system, so include the host name when several namespace hosts run
+        the same program; the module refuses to manage a process that runs in
+        another network namespace.
+    type: str
+    required: true
+  argv:
+    description:
+      - Command and arguments, as a list (never a shell string).
+      - The command is looked up in PATH when it has no slash.
+      - Required when O(state) is V(started) or V(restarted).
+    type: list
+    elements: str
+  env:
+    description:
+      - Extra environment variables for the process. C(LC_ALL=C) is always set.
+    type: dict
+    default: {}
+  state:
+    description:
+      - V(started) starts the process if it is not running, or restarts it when
+        its command, environment or O(config_checksum) changed.
+      - V(stopped) stops it (SIGTERM, then SIGKILL after O(timeout)).
+      - V(restarted) always (re)starts it.
+      - V(status) only reports; it never changes anything.
+    type: str
+    choices: [started, stopped, restarted, status]
+    default: started
+  run_dir:
+    description: Directory for the pidfile, state file and default log file.
+    type: path
+    default: /run/mptcp-lab
+  log_file:
+    description: File that receives the process's stdout and stderr (appended).
+    type: path
+  wait_for_port:
+    description:
+      - TCP port on which the process must listen (in the network namespace of
+        the host) before the module returns.
+    type: int
+  config_checksum:
+    description:
+      - Opaque string, typically the checksum of the process's configuration
+        file; when it differs from the one recorded at start, V(started)
+        restarts the process.
+    type: str
+  timeout:
+    description: Seconds to wait for readiness on start, or for exit on stop.
+    type: float
+    default: 10
+author:
+  - mptcp.lab developers (@multipath-tcp)
+attributes:
+  check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
+    support: full
+  diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
+    support: full
+  platform:
+    description: Target OS/families that can be operated against.
+    support: full
+    platforms: linux
+'''
+
+EXAMPLES = r'''
+- name: Run an iperf3 server that accepts MPTCP, ready once it listens
+  mptcp.lab.daemon:
+    name: "{{ inventory_hostname }}-iperf3-5201"
+    argv: [mptcpize, run, iperf3, --server, --port, "5201"]
+    wait_for_port: 5201
+
+- name: Run mptcpd and restart it when its configuration changes
+  mptcp.lab.daemon:
+    name: "{{ inventory_hostname }}-mptcpd"
+    argv: [/usr/libexec/mptcpd, --config-file, /etc/mptcp-lab/mptcpd.conf]
+    config_checksum: "{{ mptcpd_conf.checksum }}"
+
+- name: Is it running?
+  mptcp.lab.daemon:
+    name: "{{ inventory_hostname }}-mptcpd"
+    state: status
+  register: mptcpd_status
+
+- name: Stop the server
+  mptcp.lab.daemon:
+    name: "{{ inventory_hostname }}-iperf3-5201"
+    state: stopped
+'''
+
+RETURN = r'''
+pid:
+  description: Pid of the running process, or null when it is not running.
+  returned: always
+  type: int
+  sample: 4242
+running:
+  description: Whether the process runs after the module finished.
+  returned: always
+  type: bool
+  sample: true
+pidfile:
+  description: Path of the pidfile.
+  returned: always
+  type: str
+  sample: /run/mptcp-lab/sink1-iperf3-5201.pid
+log_file:
+  description: Path of the log file.
+  returned: always
+  type: str
+  sample: /run/mptcp-lab/sink1-iperf3-5201.log
+argv:
+  description: Command line of the running process (as recorded at start).
+  returned: always
+  type: list
+  elements: str
+  sample: [mptcpize, run, iperf3, --server, --port, "5201"]
+listening:
+  description: With O(state=status) and O(wait_for_port), whether the process listens on that port.
+  returned: when state is status and wait_for_port is set
+  type: bool
+  sample: true
+reason:
+  description: Why the module (re)started or stopped the process, or null.
+  returned: always
+  type: str
+  sample: argv changed
+'''
+
+import errno
+import json
+import os
+import signal
+import time
+
+from ansible.module_utils.basic import AnsibleModule
+
+POLL_S = 0.01
+TCP_LISTEN = '0A'
+_PROC = '/proc'
+
+
+# ---------------------------------------------------------------- pure helpers
+
+def parse_listen_inodes(text, port):
+    """Socket inodes of TCP sockets in LISTEN state on ``port``.
+
+    ``text`` is the content of /proc/net/tcp or /proc/net/tcp6.
+    """
+    inodes = set()
+    for line in text.splitlines()[1:]:
+        fields = line.split()
+        if len(fields) < 10:
+            continue
+        local, state, inode = fields[1], fields[3], fields[9]
+        try:
+            lport = int(local.rsplit(':', 1)[1], 16)
+        except (IndexError, ValueError):
+            continue
+        if state == TCP_LISTEN and lport == port:
+            inodes.add(inode)
+    return inodes
+
+
+def parse_stat_starttime(text):
+    """(state, starttime) from the content of /proc/<pid>/stat."""
+    # comm may contain spaces and parentheses: split after the last ')'.
+    rest = text[text.rindex(')') + 2:].split()
+    return rest[0], rest[19]
+
+
+def restart_reason(recorded, wanted):
+    """Why a process started as ``recorded`` must restart to become ``wanted``.
+
+    Both are dicts with argv, env and config_checksum; returns None when
+    nothing relevant differs. A checksum of None in ``wanted`` means the
+    caller does not track one, so it is not compared.
+    """
+    if recorded.get('argv') != wanted['argv']:
+        return 'argv changed'
+    if (recorded.get('env') or {}) != (wanted.get('env') or {}):
+        return 'env changed'
+    if wanted.get('config_checksum') is not None and \
+            recorded.get('config_checksum') != wanted['config_checksum']:
+        return 'config_checksum changed'
+    return None
+
+
+# ---------------------------------------------------------------- process state
+
+def _read(path):
+    with open(path) as f:
+        return f.read()
+
+
+def proc_identity(pid):
+    """(state, starttime) of a live pid, or None when it does not exist."""
+    try:
+        return parse_stat_starttime(_read('%s/%d/stat' % (_PROC, pid)))
+    except (IOError, OSError, ValueError):
+        return None
+
+
+def is_alive(pid, starttime=None):
+    """True when ``pid`` exists, is not a zombie and (if given) matches starttime."""
+    ident = proc_identity(pid)
+    if ident is None or ident[0] in ('Z', 'X'):
+        return False
+    return starttime is None or ident[1] == starttime
+
+
+def netns_id():
+    """Inode of the network namespace the module runs in."""
+    return os.stat('/proc/self/ns/net').st_ino
+
+
+def descendants(pid):
+    """pid and all its descendants (via /proc/<pid>/task/*/children)."""
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        try:
+            tasks = os.listdir('%s/%d/task' % (_PROC, p))
+        except OSError:
+            continue
+        for t in tasks:
+            try:
+                todo.extend(int(c) for c in _read('%s/%d/task/%s/children' % (_PROC, p, t)).split())
+            except (IOError, OSError, ValueError):
+                pass
+    return out
+
+
+def socket_inodes(pids):
+    """Socket inodes held open by any of ``pids``."""
+    inodes = set()
+    for pid in pids:
+        fd_dir = '%s/%d/fd' % (_PROC, pid)
+        try:
+            fds = os.listdir(fd_dir)
+        except OSError:
+            continue
+        for fd in fds:
+            try:
+                target = os.readlink(os.path.join(fd_dir, fd))
+            except OSError:
+                continue
+            if target.startswith('socket:['):
+                inodes.add(target[8:-1])
+    return inodes
+
+
+def listening(pid, port):
+    """True when pid (or a descendant) owns a TCP listening socket on port."""
+    wanted = set()
+    for name in ('tcp', 'tcp6'):
+        try:
+            wanted |= parse_listen_inodes(_read('%s/net/%s' % (_PROC, name)), port)
+        except (IOError, OSError):
+            pass
+    if not wanted:
+        return False
+    return bool(wanted & socket_inodes(descendants(pid)))
+
+
+def spawn_detached(argv, env, log_fd):
+    """Fork and exec argv in a new session; stdin /dev/null, output to log_fd.
+
+    Returns the child's pid. The child keeps no other descriptor of ours, so
+    whoever runs the module (a connection plugin reading our stdout) never
+    waits for the daemon.
+    """
+    pid = os.fork()
+    if pid:
+        return pid
+    # In the child: never return into the module's code.
+    try:
+        os.setsid()
+        null = os.open('/dev/null', os.O_RDONLY)
+        os.dup2(null, 0)
+        os.dup2(log_fd, 1)
+        os.dup2(log_fd, 2)
+        os.closerange(3, 65536)
+        os.chdir('/')
+        os.execve(argv[0], argv, env)
+    except BaseException as e:  # pylint: disable=broad-except
+        try:
+            os.write(2, ('cannot execute %s: %s\n' % (argv[0], e)).encode())
+        finally:
+            os._exit(127)
+    return None  # not reached
+
+
+def reap(pid):
+    """Exit code of our child ``pid`` if it has ended (reaping it), else None."""
+    try:
+        done, status = os.waitpid(pid, os.WNOHANG)
+    except OSError:
+        return -1
+    if not done:
+        return None
+    if os.WIFEXITED(status):
+        return os.WEXITSTATUS(status)
+    return -os.WTERMSIG(status) if os.WIFSIGNALED(status) else -1
+
+
+class Daemon(object):
+    """One supervised process: its files, recorded state and life cycle."""
+
+    def __init__(self, name, run_dir, log_file=None):
+        self.name = name
+        self.run_dir = run_dir
+        self.pidfile = os.path.join(run_dir, name + '.pid')
+        self.statefile = os.path.join(run_dir, name + '.json')
+        self.log_file = log_file or os.path.join(run_dir, name + '.log')
+
+    def recorded(self):
+        """The state file's content, or {} (missing or unreadable)."""
+        try:
+            data = json.loads(_read(self.statefile))
+        except (IOError, OSError, ValueError):
+            return {}
+        return data if isinstance(data, dict) else {}
+
+    def current(self):
+        """Recorded state if its process still runs, else None."""
+        rec = self.recorded()
+        pid = rec.get('pid')
+        if not isinstance(pid, int) or not is_alive(pid, rec.get('starttime')):
+            return None
+        return rec
+
+    def _write_state(self, rec):
+        tmp = self.statefile + '.tmp'
+        with open(tmp, 'w') as f:
+            json.dump(rec, f, sort_keys=True)
+        os.rename(tmp, self.statefile)
+        tmp = self.pidfile + '.tmp'
+        with open(tmp, 'w') as f:
+            f.write('%d\n' % rec['pid'])
+        os.rename(tmp, self.pidfile)
+
+    def clear(self):
+        for path in (self.pidfile, self.statefile):
+            try:
+                os.unlink(path)
+            except OSError as e:
+                if e.errno != errno.ENOENT:
+                    raise
+
+    def log_tail(self, limit=2000):
+        try:
+            with open(self.log_file, 'rb') as f:
+                f.seek(0, os.SEEK_END)
+                size = f.tell()
+                f.seek(max(0, size - limit))
+                return f.read().decode('utf-8', 'replace')
+        except (IOError, OSError):
+            return ''
+
+    def start(self, argv, env, config_checksum, wait_for_port, timeout):
+        """Start the process detached; returns (rec, error or None)."""
+        if not os.path.isdir(self.run_dir):
+            os.makedirs(self.run_dir, 0o755)
+        log_dir = os.path.dirname(self.log_file)
+        if log_dir and not os.path.isdir(log_dir):
+            os.makedirs(log_dir, 0o755)
+        full_env = dict(os.environ)
+        full_env.update(env)
+        full_env['LC_ALL'] = 'C'
+        log_fd = os.open(self.log_file, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            banner = '--- %s start: %s\n' % (time.strftime('%Y-%m-%dT%H:%M:%S'), json.dumps(argv))
+            os.write(log_fd, banner.encode())
+            pid = spawn_detached(argv, full_env, log_fd)
+        finally:
+            os.close(log_fd)
+        ident = proc_identity(pid)
+        rec = dict(pid=pid, starttime=ident[1] if ident else None, argv=argv,
+                   env=env, config_checksum=config_checksum, netns=netns_id(),
+                   started=time.time())
+        self._write_state(rec)
+        deadline = time.monotonic() + timeout
+        while True:
+            code = reap(pid)
+            if code is not None:
+                self.clear()
+                return rec, 'process exited with code %s before it was ready' % code
+            if wait_for_port is None or listening(pid, wait_for_port):
+                return rec, None
+            if time.monotonic() > deadline:
+                return rec, 'process did not listen on TCP port %d within %ss' % (wait_for_port, timeout)
+            time.sleep(POLL_S)
+
+    def stop(self, rec, timeout):
+        """Stop a running process: SIGTERM, then SIGKILL; returns error or None."""
+        pid, starttime = rec['pid'], rec.get('starttime')
+        for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 5)):
+            try:
+                # The process leads its own session: signal the whole group so
+                # wrappers (e.g. mptcpize, shells) and their children go too.
+                os.killpg(pid, sig)
+            except OSError:
+                try:
+                    os.kill(pid, sig)
+                except OSError:
+                    pass
+            deadline = time.monotonic() + wait
+            while time.monotonic() < deadline:
+                if not is_alive(pid, starttime):
+                    self.clear()
+                    return None
+                time.sleep(POLL_S)
+        return 'pid %d did not exit after SIGTERM and SIGKILL' % pid
+
+
+# ---------------------------------------------------------------- module
+
+def _view(rec):
+    if not rec:
+        return dict(running=False, pid=None, argv=None)
+    return dict(running=True, pid=rec['pid'], argv=rec.get('argv'),
+                config_checksum=rec.get('config_checksum'))
+
+
+def run_module(module):
+    p = module.params
+    state = p['state']
+    name = p['name']
+    if not name or '/' in name or name.startswith('.'):
+        module.fail_json(msg="name: must be a non-empty file name without '/' "
+                             "and not starting with '.', got %r" % name)
+    if state in ('started', 'restarted') and not p['argv']:
+        module.fail_json(msg='argv: required (a non-empty list) when state is %s' % state)
+    if p['wait_for_port'] is not None and not 0 < p['wait_for_port'] < 65536:
+        module.fail_json(msg='wait_for_port: must be 1..65535, got %d' % p['wait_for_port'])
+    if p['timeout'] <= 0:
+        module.fail_json(msg='timeout: must be > 0, got %s' % p['timeout'])
+
+    d = Daemon(name, p['run_dir'], p['log_file'])
+    cur = d.current()
+    if cur and cur.get('netns') not in (None, netns_id()):
+        module.fail_json(msg='name: %r is used by pid %d in another network namespace; '
+                             'give each host its own name or run_dir' % (name, cur['pid']))
+    result = dict(changed=False, pidfile=d.pidfile, log_file=d.log_file, reason=None)
+    before = _view(cur)
+
+    argv, env = None, {}
+    if state in ('started', 'restarted'):
+        argv = list(p['argv'])
+        if '/' not in argv[0]:
+            argv[0] = module.get_bin_path(argv[0], required=True)
+        else:
+            argv[0] = os.path.abspath(argv[0])
+        env = dict((str(k), str(v)) for k, v in (p['env'] or {}).items())
+
+    reason = None
+    if state == 'started':
+        if cur is None:
+            reason = 'not running'
+        else:
+            reason = restart_reason(cur, dict(argv=argv, env=env,
+                                              config_checksum=p['config_checksum']))
+    elif state == 'restarted':
+        reason = 'restart requested' if cur else 'not running'
+    elif state == 'stopped' and cur is not None:
+        reason = 'stop requested'
+
+    after = before
+    if reason:
+        result['changed'] = True
+        result['reason'] = reason
+        if state == 'stopped':
+            after = _view(None)
+        else:
+            after = dict(running=True, pid=None, argv=argv, config_checksum=p['config_checksum'])
+        if not module.check_mode:
+            if cur is not None:
+                err = d.stop(cur, p['timeout'])
+                if err:
+                    module.fail_json(msg=err, **result)
+            if state != 'stopped':
+                rec, err = d.start(argv, env, p['config_checksum'], p['wait_for_port'], p['timeout'])
+                if err:
+                    if d.current():
+                        d.stop(rec, p['timeout'])
+                    module.fail_json(msg='%s: %s' % (name, err), log_tail=d.log_tail(), **result)
+                after = _view(rec)
+    elif state == 'started' and cur is not None and p['wait_for_port'] is not None:
+        # Already running: still verify readiness (cheap), so callers can rely on it.
+        deadline = time.monotonic() + p['timeout']
+        while not listening(cur['pid'], p['wait_for_port']):
+            if time.monotonic() > deadline or not is_alive(cur['pid'], cur.get('starttime')):
+                module.fail_json(msg='%s: pid %d is running but does not listen on TCP port %d'
+                                     % (name, cur['pid'], p['wait_for_port']),
+                                 log_tail=d.log_tail(), **result)
+            time.sleep(POLL_S)
+
+    if state == 'status' and p['wait_for_port'] is not None:
+        result['listening'] = bool(cur) and listening(cur['pid'], p['wait_for_port'])
+    result.update(running=after['running'], pid=after['pid'], argv=after['argv'])
+    if module._diff:
+        result['diff'] = dict(before=before, after=after)
+    module.exit_json(**result)
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            name=dict(type='str', required=True),
+            argv=dict(type='list', elements='str'),
+            env=dict(type='dict', default={}),
+            state=dict(type='str', default='started',
+                       choices=['started', 'stopped', 'restarted', 'status']),
+            run_dir=dict(type='path', default='/run/mptcp-lab'),
+            log_file=dict(type='path'),
+            wait_for_port=dict(type='int'),
+            config_checksum=dict(type='str', no_log=False),
+            timeout=dict(type='float', default=10),
+        ),
+        supports_check_mode=True,
+    )
+    run_module(module)
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,132 @@
+"""mptcp.lab.daemon against real processes in throwaway namespaces."""
+
+import os
+import subprocess
+
+import pytest
+
+from conftest import run_module
+
+
+@pytest.fixture
+def run_dir(tmp_path):
+    return str(tmp_path / 'run')
+
+
+def _server(name, run_dir, port, extra=()):
+    return dict(name=name, run_dir=run_dir, wait_for_port=port,
+                argv=['mptcpize', 'run', 'iperf3', '--server', '--port', str(port)] + list(extra))
+
+
+def _listeners(ns, port):
+    out = ns.run('ss', '-Hltn', 'sport = :%d' % port).stdout
+    return [line for line in out.splitlines() if line.strip()]
+
+
+def test_start_is_ready_idempotent_and_stops(netns, run_dir):
+    args = _server('srv', run_dir, 5201)
+    first = run_module(netns, 'daemon', args, diff=True)
+    assert first['rc'] == 0, first
+    assert first['changed'] and first['running'] and first['reason'] == 'not running'
+    pid = first['pid']
+    # Ready means listening: no wait between the module returning and this check.
+    assert _listeners(netns, 5201)
+    assert first['diff']['before']['running'] is False
+    assert first['diff']['after']['pid'] == pid
+    with open(os.path.join(run_dir, 'srv.pid')) as f:
+        assert int(f.read()) == pid
+    # the process lives in the namespace, not in the root one
+    assert os.readlink('/proc/%d/ns/net' % pid) != os.readlink('/proc/self/ns/net')
+
+    again = run_module(netns, 'daemon', args)
+    assert not again['changed'] and again['pid'] == pid
+
+    status = run_module(netns, 'daemon', dict(name='srv', run_dir=run_dir, state='status',
+                                              wait_for_port=5201))
+    assert not status['changed'] and status['running'] and status['listening'] and status['pid'] == pid
+
+    stop_check = run_module(netns, 'daemon', dict(name='srv', run_dir=run_dir, state='stopped'),
+                            check_mode=True)
+    assert stop_check['changed'] and not stop_check['running']
+    assert os.path.exists('/proc/%d' % pid) and _listeners(netns, 5201)
+
+    stop = run_module(netns, 'daemon', dict(name='srv', run_dir=run_dir, state='stopped'))
+    assert stop['changed'] and not stop['running']
+    assert not _listeners(netns, 5201)
+    assert not os.path.exists(os.path.join(run_dir, 'srv.pid'))
+    assert not run_module(netns, 'daemon', dict(name='srv', run_dir=run_dir, state='stopped'))['changed']
+
+
+def test_restart_on_argv_or_checksum_change_and_check_mode(netns, run_dir):
+    args = _server('srv', run_dir, 5202)
+    pid = run_module(netns, 'daemon', args)['pid']
+    changed_args = _server('srv', run_dir, 5202, extra=['--bind', '127.0.0.1'])
+    predicted = run_module(netns, 'daemon', changed_args, check_mode=True)
+    assert predicted['changed'] and predicted['reason'] == 'argv changed'
+    assert run_module(netns, 'daemon', args)['pid'] == pid          # check mode changed nothing
+
+    restarted = run_module(netns, 'daemon', changed_args)
+    assert restarted['changed'] and restarted['pid'] != pid
+    assert not os.path.exists('/proc/%d' % pid) or open('/proc/%d/stat' % pid).read().split()[2] == 'Z'
+    assert '127.0.0.1:5202' in _listeners(netns, 5202)[0]
+
+    with_sum = dict(changed_args, config_checksum='abc')
+    pid2 = run_module(netns, 'daemon', with_sum)['pid']
+    assert pid2 != restarted['pid']
+    assert run_module(netns, 'daemon', with_sum)['pid'] == pid2
+    forced = run_module(netns, 'daemon', dict(with_sum, state='restarted'))
+    assert forced['changed'] and forced['pid'] != pid2
+    run_module(netns, 'daemon', dict(name='srv', run_dir=run_dir, state='stopped'))
+
+
+def test_early_exit_fails_with_log_tail(netns, run_dir):
+    # The port is taken by another server: ours cannot bind and exits.
+    run_module(netns, 'daemon', _server('first', run_dir, 5203))
+    res = run_module(netns, 'daemon', _server('second', run_dir, 5203))
+    assert res['rc'] != 0 and res['failed']
+    assert 'exited with code' in res['msg']
+    assert 'in use' in res['log_tail'] or 'unable' in res['log_tail']
+    assert not os.path.exists(os.path.join(run_dir, 'second.pid'))
+    run_module(netns, 'daemon', dict(name='first', run_dir=run_dir, state='stopped'))
+
+
+def test_never_listening_times_out_and_leaves_nothing(netns, run_dir):
+    res = run_module(netns, 'daemon', dict(name='mute', run_dir=run_dir, argv=['tail', '-f', '/dev/null'],
+                                           wait_for_port=5204, timeout=0.5))
+    assert res['rc'] != 0 and 'did not listen on TCP port 5204' in res['msg']
+    status = run_module(netns, 'daemon', dict(name='mute', run_dir=run_dir, state='status'))
+    assert not status['running']
+
+
+def test_stale_or_recycled_pid_is_not_trusted(netns, run_dir):
+    os.makedirs(run_dir)
+    # A state file naming a live process (this test) with a different start time.
+    with open(os.path.join(run_dir, 'ghost.json'), 'w') as f:
+        f.write('{"pid": %d, "starttime": "1", "argv": ["x"]}' % os.getpid())
+    status = run_module(netns, 'daemon', dict(name='ghost', run_dir=run_dir, state='status'))
+    assert not status['running']
+    stop = run_module(netns, 'daemon', dict(name='ghost', run_dir=run_dir, state='stopped'))
+    assert not stop['changed']          # and we are still alive to assert it
+
+
+def test_refuses_a_name_running_in_another_namespace(netns_factory, run_dir):
+    a, b = netns_factory(), netns_factory()
+    run_module(a, 'daemon', _server('shared', run_dir, 5205))
+    res = run_module(b, 'daemon', dict(name='shared', run_dir=run_dir, state='stopped'))
+    assert res['rc'] != 0 and 'another network namespace' in res['msg']
+    assert _listeners(a, 5205)
+    assert not run_module(a, 'daemon', dict(name='shared', run_dir=run_dir, state='stopped'))['rc']
+
+
+def test_stops_the_whole_process_group(netns, run_dir):
+    # A wrapper shell whose child does the listening: both must go.
+    argv = ['sh', '-c', 'iperf3 --server --port 5206; true']
+    res = run_module(netns, 'daemon', dict(name='wrapped', run_dir=run_dir, argv=argv, wait_for_port=5206))
+    assert res['rc'] == 0 and res['running']
+    run_module(netns, 'daemon', dict(name='wrapped', run_dir=run_dir, state='stopped'))
+    assert not _listeners(netns, 5206)
+    left = subprocess.run(['ip', 'netns', 'pids', netns.name], capture_output=True, text=True,
+                          check=True).stdout.split()
+    alive = [p for p in left if os.path.exists('/proc/%s/stat' % p)
+             and open('/proc/%s/stat' % p).read().rsplit(')', 1)[1].split()[0] != 'Z']
+    assert alive == []
