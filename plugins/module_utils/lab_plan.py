@@ -1,0 +1,251 @@
+# -*- coding: utf-8 -*-
+# Copyright: mptcp.lab developers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+"""The virtual lab's address and link plan: pure functions, no I/O.
+
+One plan serves the filter plugins (``lab_path_links`` for each host, the
+shaper's links, the controller's wiring) so that every part of the
+collection reads the same numbers.
+
+Topology of pair ``p`` (1-based) with ``n`` paths::
+
+    generator                 shaper                     sink
+    <prefix>-p1  --veth--  <prefix>-<p>g1 | <prefix>-<p>s1  --veth--  <prefix>-p1
+    <prefix>-p2  --veth--  <prefix>-<p>g2 | <prefix>-<p>s2  --veth--  <prefix>-p2
+    ...
+
+Every path of every pair has two /``subnet_prefix`` subnets of its own: the
+generator side and the sink side. Subnet number ``k`` of the address base is::
+
+    k = (pair - 1) * 2 * MAX_PATHS + (path - 1) * 2 + side     # side: 0 generator, 1 sink
+
+so a pair always owns the same block whatever its path count (adding a path
+never renumbers anything), and no two pairs or paths ever overlap. In each
+subnet the shaper (the gateway) is host ``.1`` and the end host is ``.2``.
+With the defaults (base 10.200.0.0/14, /24 subnets) pair 1 path 1 is
+10.200.0.2 (generator) -> 10.200.0.1 | 10.200.1.1 -> 10.200.1.2 (sink), and
+the base holds 64 pairs of up to 8 paths.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import ipaddress
+import re
+
+# The kernel allows at most 8 MPTCP endpoints and 8 subflows: 8 paths.
+MAX_PATHS = 8
+IFNAMSIZ = 15
+PREFIX_RE = re.compile(r'^[a-z][a-z0-9]{0,9}$')
+SIDES = ('generator', 'sink')
+
+DEFAULT_ADDRESS_BASE = '10.200.0.0/14'
+DEFAULT_SUBNET_PREFIX = 24
+DEFAULT_TABLE_BASE = 100
+
+
+class PlanError(ValueError):
+    """Bad plan input; the message names the field and the rule."""
+
+
+def check_prefix(prefix):
+    """Validate a lab prefix: short, lowercase, no separator."""
+    if not isinstance(prefix, str) or not PREFIX_RE.match(prefix):
+        raise PlanError('lab_prefix %r must match %s (1-10 lowercase letters or digits, '
+                        'starting with a letter, no "-": the prefix plus "-" marks every '
+                        'object the lab owns)' % (prefix, PREFIX_RE.pattern))
+    return prefix
+
+
+def check_paths(lab_paths):
+    """Validate lab_paths (a list of 1..8 dicts with a positive rate_mbit)."""
+    if not isinstance(lab_paths, (list, tuple)) or not lab_paths:
+        raise PlanError('lab_paths must be a non-empty list of {rate_mbit, delay_ms, loss_pct, queue_limit}')
+    if len(lab_paths) > MAX_PATHS:
+        raise PlanError('lab_paths has %d paths; at most %d are allowed (the kernel limit of '
+                        'MPTCP subflows and endpoints)' % (len(lab_paths), MAX_PATHS))
+    known = ('rate_mbit', 'delay_ms', 'loss_pct', 'queue_limit')
+    for i, path in enumerate(lab_paths):
+        field = 'lab_paths[%d]' % i
+        if not isinstance(path, dict):
+            raise PlanError('%s must be a dict with rate_mbit (and optionally delay_ms, loss_pct, queue_limit)' % field)
+        unknown = sorted(set(path) - set(known))
+        if unknown:
+            raise PlanError('%s has unknown keys %s; allowed: %s' % (field, ', '.join(unknown), ', '.join(known)))
+        rate = path.get('rate_mbit')
+        if isinstance(rate, bool) or not isinstance(rate, (int, float)) or rate <= 0:
+            raise PlanError('%s.rate_mbit must be a number > 0 (Mbit/s), got %r' % (field, rate))
+        for key, low, high in (('delay_ms', 0, 60000), ('loss_pct', 0, 100), ('queue_limit', 1, 1 << 20)):
+            value = path.get(key)
+            if value is None:
+                continue
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
+                raise PlanError('%s.%s must be a number in [%s, %s], got %r' % (field, key, low, high, value))
+    return lab_paths
+
+
+def _network(address_base, subnet_prefix):
+    try:
+        base = ipaddress.IPv4Network(str(address_base), strict=True)
+    except ValueError as exc:
+        raise PlanError('lab_address_base %r must be an IPv4 network in CIDR form (%s)' % (address_base, exc))
+    if isinstance(subnet_prefix, bool) or not isinstance(subnet_prefix, int) or not 16 <= subnet_prefix <= 30:
+        raise PlanError('lab_subnet_prefix must be an integer in [16, 30], got %r' % (subnet_prefix,))
+    if subnet_prefix < base.prefixlen:
+        raise PlanError('lab_subnet_prefix /%d is larger than lab_address_base %s' % (subnet_prefix, base))
+    return base
+
+
+def max_pairs(address_base=DEFAULT_ADDRESS_BASE, subnet_prefix=DEFAULT_SUBNET_PREFIX):
+    """How many pairs fit in the address base."""
+    base = _network(address_base, subnet_prefix)
+    return (1 << (subnet_prefix - base.prefixlen)) // (2 * MAX_PATHS)
+
+
+def check_pair(pair, address_base=DEFAULT_ADDRESS_BASE, subnet_prefix=DEFAULT_SUBNET_PREFIX):
+    """Validate a 1-based pair number against the address base."""
+    limit = max_pairs(address_base, subnet_prefix)
+    if isinstance(pair, bool) or not isinstance(pair, int) or not 1 <= pair <= limit:
+        raise PlanError('lab_pair must be an integer in [1, %d] (the pairs that fit in lab_address_base %s '
+                        'with /%d subnets), got %r' % (limit, address_base, subnet_prefix, pair))
+    return pair
+
+
+def subnet(pair, path, side, address_base=DEFAULT_ADDRESS_BASE, subnet_prefix=DEFAULT_SUBNET_PREFIX):
+    """The subnet of one side (0 generator, 1 sink) of one path of one pair."""
+    base = _network(address_base, subnet_prefix)
+    check_pair(pair, address_base, subnet_prefix)
+    if not 1 <= path <= MAX_PATHS or side not in (0, 1):
+        raise PlanError('path must be in [1, %d] and side in (0, 1)' % MAX_PATHS)
+    index = (pair - 1) * 2 * MAX_PATHS + (path - 1) * 2 + side
+    size = 1 << (32 - subnet_prefix)
+    first = int(base.network_address) + index * size
+    return ipaddress.IPv4Network((first, subnet_prefix))
+
+
+def host_dev(prefix, path):
+    """Interface name of path ``path`` on a generator or a sink."""
+    return _ifname('%s-p%d' % (check_prefix(prefix), path))
+
+
+def shaper_dev(prefix, pair, path, side):
+    """Interface name on the shaper, facing the generator (side 0) or the sink (side 1)."""
+    return _ifname('%s-%d%s%d' % (check_prefix(prefix), pair, 'gs'[side], path))
+
+
+def _ifname(name):
+    if len(name) > IFNAMSIZ:
+        raise PlanError('interface name %r is longer than %d characters: use a shorter lab_prefix'
+                        % (name, IFNAMSIZ))
+    return name
+
+
+def _side_index(side):
+    if side not in SIDES:
+        raise PlanError('side must be one of %s, got %r' % (', '.join(SIDES), side))
+    return SIDES.index(side)
+
+
+def path_links(lab_paths, pair, side, prefix='mlab', address_base=DEFAULT_ADDRESS_BASE,
+               subnet_prefix=DEFAULT_SUBNET_PREFIX, table_base=DEFAULT_TABLE_BASE):
+    """``lab_path_links`` of one generator or sink (see CONTRACTS: hosts and groups)."""
+    check_paths(lab_paths)
+    check_prefix(prefix)
+    me = _side_index(side)
+    if isinstance(table_base, bool) or not isinstance(table_base, int) or not 1 <= table_base <= 0xFFFFFFFF - MAX_PATHS:
+        raise PlanError('lab_table_base must be a positive integer, got %r' % (table_base,))
+    links = []
+    for path in range(1, len(lab_paths) + 1):
+        mine = subnet(pair, path, me, address_base, subnet_prefix)
+        theirs = subnet(pair, path, 1 - me, address_base, subnet_prefix)
+        links.append({
+            'path': path,
+            'dev': host_dev(prefix, path),
+            'address': str(mine.network_address + 2),
+            'prefix': subnet_prefix,
+            'peer_address': str(theirs.network_address + 2),
+            'gateway': str(mine.network_address + 1),
+            'table': table_base + path,
+        })
+    return links
+
+
+def shaper_links(lab_paths, pairs, prefix='mlab', address_base=DEFAULT_ADDRESS_BASE,
+                 subnet_prefix=DEFAULT_SUBNET_PREFIX):
+    """The shaper's interfaces: one per path per side per pair, with the path's shaping.
+
+    Each item: ``{pair, path, side, dev, address, prefix, rate_mbit, delay_ms,
+    loss_pct, queue_limit}``; ``side`` is the end the interface faces, so its
+    egress carries the traffic going towards that end.
+    """
+    check_paths(lab_paths)
+    check_prefix(prefix)
+    links = []
+    for pair in _check_pairs(pairs, address_base, subnet_prefix):
+        for path, shape in enumerate(lab_paths, start=1):
+            for side in (0, 1):
+                net = subnet(pair, path, side, address_base, subnet_prefix)
+                links.append({
+                    'pair': pair,
+                    'path': path,
+                    'side': SIDES[side],
+                    'dev': shaper_dev(prefix, pair, path, side),
+                    'address': str(net.network_address + 1),
+                    'prefix': subnet_prefix,
+                    'rate_mbit': shape['rate_mbit'],
+                    'delay_ms': shape.get('delay_ms'),
+                    'loss_pct': shape.get('loss_pct'),
+                    'queue_limit': shape.get('queue_limit'),
+                })
+    return links
+
+
+def _check_pairs(pairs, address_base, subnet_prefix):
+    if not isinstance(pairs, (list, tuple)):
+        raise PlanError('pairs must be a list of pair numbers')
+    seen = set()
+    for pair in pairs:
+        check_pair(pair, address_base, subnet_prefix)
+        if pair in seen:
+            raise PlanError('lab_pair %d is used by more than one generator/sink pair' % pair)
+        seen.add(pair)
+    return sorted(seen)
+
+
+def wiring(pairs, shaper, path_count, prefix='mlab', address_base=DEFAULT_ADDRESS_BASE,
+           subnet_prefix=DEFAULT_SUBNET_PREFIX):
+    """What the controller creates: namespaces and veth pairs.
+
+    ``pairs`` is a list of ``{pair, generator, sink}`` where generator and sink
+    are namespace names; ``shaper`` is the shaper's namespace. Returns
+    ``{namespaces: [...], links: [{netns, name, peer_netns, peer_name}]}``,
+    the ``name`` end being on the shaper. Every namespace must carry the prefix.
+    """
+    check_prefix(prefix)
+    if isinstance(path_count, bool) or not isinstance(path_count, int) or not 1 <= path_count <= MAX_PATHS:
+        raise PlanError('path count must be in [1, %d], got %r' % (MAX_PATHS, path_count))
+    owned = prefix + '-'
+    namespaces = [shaper]
+    links = []
+    seen = set()
+    for item in sorted(pairs, key=lambda p: p.get('pair') or 0):
+        pair = check_pair(item.get('pair'), address_base, subnet_prefix)
+        if pair in seen:
+            raise PlanError('lab_pair %d is used by more than one generator/sink pair' % pair)
+        seen.add(pair)
+        for key in ('generator', 'sink'):
+            namespaces.append(item.get(key))
+        for path in range(1, path_count + 1):
+            links.append({'netns': shaper, 'name': shaper_dev(prefix, pair, path, 0),
+                          'peer_netns': item['generator'], 'peer_name': host_dev(prefix, path)})
+            links.append({'netns': shaper, 'name': shaper_dev(prefix, pair, path, 1),
+                          'peer_netns': item['sink'], 'peer_name': host_dev(prefix, path)})
+    for name in namespaces:
+        if not isinstance(name, str) or not name.startswith(owned) or len(name) > 200 or '/' in name:
+            raise PlanError('namespace %r must start with "%s" (lab_prefix plus "-"), so that the lab '
+                            'only ever touches what it created' % (name, owned))
+    if len(set(namespaces)) != len(namespaces):
+        raise PlanError('namespace names must be unique, got %s' % ', '.join(namespaces))
+    return {'namespaces': namespaces, 'links': links}
