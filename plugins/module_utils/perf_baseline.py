@@ -1,0 +1,141 @@
+# -*- coding: utf-8 -*-
+# Copyright: mptcp.lab developers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Baseline selection and the verdict of a run against it.
+
+The baseline of a test is, by default, the pooled repetition values of its
+last N valid runs that started before the current one; or, when a run id is
+named, that run's values of the same test (same identity).
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+from ansible_collections.mptcp.lab.plugins.module_utils.perf_record import METRIC
+from ansible_collections.mptcp.lab.plugins.module_utils.perf_stats import VERDICTS, compare, median
+
+
+class BaselineError(ValueError):
+    """The requested baseline cannot be used."""
+
+
+def unknown_run_message(store, run_id, results_dir):
+    recent = store.recent_runs(10)
+    listing = ', '.join('%s (%s)' % (r['run_id'], r['started']) for r in recent) or 'none yet'
+    return ('perf_baseline: run %r is not in the history (%s). Run ids are the directory names '
+            'under %s, and the run_id column of history.csv there. Most recent runs: %s'
+            % (run_id, store.path, results_dir, listing))
+
+
+def baseline_for(store, run_id, started_ts, test_key, named=None, last_n=5):
+    """(values, description) of the baseline of one test of a run."""
+    if named:
+        res = store.result(named, test_key)
+        if res is None:
+            return [], {'kind': 'run', 'runs': [named], 'n': 0, 'median': None,
+                        'note': 'run %s has no test with this identity' % named}
+        if not res['valid']:
+            return [], {'kind': 'run', 'runs': [named], 'n': 0, 'median': None,
+                        'note': 'this test was invalid in run %s: %s' % (named, res['invalid_reason'])}
+        values = list(res['values'])
+        return values, {'kind': 'run', 'runs': [named], 'n': len(values),
+                        'median': median(values) if values else None}
+    rows = store.last_valid(test_key, started_ts, run_id, last_n)
+    values = []
+    for row in rows:
+        values.extend(row['values'])
+    return values, {'kind': 'last-valid', 'runs': [r['run_id'] for r in rows], 'n': len(values),
+                    'median': median(values) if values else None}
+
+
+def _round(value, digits):
+    return None if value is None else round(value, digits)
+
+
+def evaluate(store, record, named=None, last_n=5, alpha=0.05, min_effect_pct=1.5):
+    """The verdict of every test of a normalized run record.
+
+    Returns {test_key: {...compare() result..., 'name', 'baseline'}} in test order.
+    """
+    run = record['run']
+    if named is not None and named == run['run_id']:
+        raise BaselineError('perf_baseline: run %r cannot be its own baseline' % named)
+    verdicts = {}
+    for res in record['results']:
+        name = res['identity']['name']
+        if not res['valid']:
+            verdict = {'verdict': 'invalid', 'reason': res['invalid_reason'], 'baseline_median': None,
+                       'current_median': res['median'], 'change_pct': None, 'p_value': None,
+                       'baseline': None}
+        else:
+            values, description = baseline_for(store, run['run_id'], run['started_ts'],
+                                               res['test_key'], named=named, last_n=last_n)
+            verdict = compare(values, res['values'], alpha=alpha, min_effect_pct=min_effect_pct)
+            if description.get('note') and verdict['verdict'] == 'no-baseline':
+                verdict['reason'] = description['note']
+            verdict['baseline'] = description
+        verdict['name'] = name
+        verdict['test_key'] = res['test_key']
+        verdict['baseline_median'] = _round(verdict.get('baseline_median'), 3)
+        verdict['current_median'] = _round(verdict.get('current_median'), 3)
+        verdict['change_pct'] = _round(verdict.get('change_pct'), 2)
+        verdict['p_value'] = None if verdict.get('p_value') is None else float('%.4g' % verdict['p_value'])
+        assert verdict['verdict'] in VERDICTS
+        verdicts[res['test_key']] = verdict
+    return verdicts
+
+
+def entries(verdicts, kind):
+    """The contract's regressions (or improvements) list."""
+    return [{'test': v['name'], 'metric': METRIC, 'baseline_median': v['baseline_median'],
+             'current_median': v['current_median'], 'change_pct': v['change_pct'],
+             'p_value': v['p_value']}
+            for v in verdicts.values() if v['verdict'] == kind]
+
+
+def describe_baseline(named, last_n):
+    if named:
+        return 'run %s' % named
+    return 'last %d valid runs' % last_n
+
+
+def apply_to_summary(summary, record, verdicts, named, last_n, alpha, min_effect_pct):
+    """A copy of summary.json with the verdict written in (contract fields)."""
+    updated = dict(summary)
+    tests = []
+    for test, res in zip(summary['tests'], record['results']):
+        test = dict(test)
+        v = verdicts[res['test_key']]
+        test['test_key'] = res['test_key']
+        test['verdict'] = v['verdict']
+        test['verdict_reason'] = v['reason']
+        test['baseline'] = v.get('baseline')
+        test['change_pct'] = v['change_pct']
+        test['p_value'] = v['p_value']
+        tests.append(test)
+    updated['tests'] = tests
+    updated['regressions'] = entries(verdicts, 'regression')
+    updated['improvements'] = entries(verdicts, 'improvement')
+    counts = dict((k, 0) for k in VERDICTS)
+    for v in verdicts.values():
+        counts[v['verdict']] += 1
+    updated['verdict'] = {
+        'baseline': describe_baseline(named, last_n),
+        'baseline_run': named or None,
+        'baseline_runs': last_n,
+        'alpha': alpha,
+        'min_effect_pct': min_effect_pct,
+        'test': 'exact two-sided Mann-Whitney U on repetition values, plus minimum effect size',
+        'counts': counts,
+    }
+    return updated
+
+
+def regression_message(regressions, run_id, baseline_text):
+    lines = ['%d regression(s) in run %s against %s:' % (len(regressions), run_id, baseline_text)]
+    for r in regressions:
+        lines.append('  - %s: %s %.2f%% (%.2f -> %.2f Mbit/s, p = %.3g)'
+                     % (r['test'], r['metric'], r['change_pct'], r['baseline_median'],
+                        r['current_median'], r['p_value']))
+    return '\n'.join(lines)

@@ -1,0 +1,466 @@
+# -*- coding: utf-8 -*-
+# Copyright: mptcp.lab developers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The self-contained HTML report of a perf run (plots embedded as PNG data URIs).
+
+Plain HTML with inline CSS, no JavaScript, no external resource: it opens from
+a mail attachment or an artifact store as well as from disk. The output is
+deterministic (same run and history give the same bytes), so re-writing it is
+a no-op.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import base64
+import html
+import io
+import json
+import math
+
+try:
+    import matplotlib
+    matplotlib.use('Agg')
+    from matplotlib import pyplot
+    from matplotlib.figure import Figure
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    HAS_MATPLOTLIB = True
+    MATPLOTLIB_IMPORT_ERROR = None
+except ImportError as exc:  # pragma: no cover - depends on the environment
+    HAS_MATPLOTLIB = False
+    MATPLOTLIB_IMPORT_ERROR = exc
+
+from ansible_collections.mptcp.lab.plugins.module_utils.perf_record import format_time
+from ansible_collections.mptcp.lab.plugins.module_utils.perf_stats import median
+from ansible_collections.mptcp.lab.plugins.module_utils.perf_store import shaping_text
+
+PROTOCOL_COLOURS = {'tcp': '#4c72b0', 'mptcp': '#dd8452'}
+PATH_COLOURS = ('#55a868', '#8172b3', '#c44e52', '#937860', '#da8bc3', '#8c8c8c', '#ccb974', '#64b5cd')
+VERDICT_COLOURS = {'pass': '#2e7d32', 'regression': '#c62828', 'improvement': '#1565c0',
+                   'no-baseline': '#6d6d6d', 'invalid': '#ef6c00'}
+DPI = 100
+
+CSS = """
+body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,'DejaVu Sans',sans-serif;margin:0;
+ color:#1d1d1f;background:#fafafa;line-height:1.4}
+header{background:#263238;color:#fff;padding:18px 28px}
+header h1{margin:0 0 4px 0;font-size:24px}
+header p{margin:2px 0;color:#cfd8dc}
+main{padding:8px 28px 28px 28px;max-width:1280px}
+h2{border-bottom:2px solid #cfd8dc;padding-bottom:4px;margin-top:28px}
+h3{margin:18px 0 6px 0}
+table{border-collapse:collapse;margin:8px 0;background:#fff;font-size:14px}
+th,td{border:1px solid #d0d7de;padding:4px 8px;text-align:left;vertical-align:top}
+th{background:#eceff1}
+td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
+.badge{display:inline-block;padding:1px 8px;border-radius:10px;color:#fff;font-weight:600;font-size:13px}
+.banner{display:inline-block;margin-top:8px;padding:6px 14px;border-radius:6px;font-weight:700;color:#fff}
+.note{color:#555;font-size:13px}
+img{max-width:100%;height:auto;background:#fff;border:1px solid #d0d7de;margin:6px 0}
+.meta td,.meta th{font-size:13px}
+code{background:#eceff1;padding:0 3px;border-radius:3px}
+"""
+
+
+def esc(value):
+    return html.escape('' if value is None else str(value), quote=True)
+
+
+def fmt(value, digits=2, suffix=''):
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return '&mdash;'
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return '%.*f%s' % (digits, value, suffix)
+    return esc(value)
+
+
+def badge(verdict):
+    verdict = verdict or 'pending'
+    colour = VERDICT_COLOURS.get(verdict, '#9e9e9e')
+    return '<span class="badge" style="background:%s">%s</span>' % (colour, esc(verdict))
+
+
+def png_data_uri(fig):
+    buf = io.BytesIO()
+    FigureCanvasAgg(fig)
+    fig.savefig(buf, format='png', dpi=DPI, metadata={'Software': None})
+    return 'data:image/png;base64,' + base64.b64encode(buf.getvalue()).decode('ascii')
+
+
+def img(fig, alt):
+    return '<img src="%s" alt="%s">' % (png_data_uri(fig), esc(alt))
+
+
+def _values(test):
+    """(repetition index, value or None when the repetition failed) in order."""
+    runs = test.get('runs') or []
+    if runs:
+        out = []
+        for i, run in enumerate(runs):
+            v = run.get('throughput_mbps') if isinstance(run, dict) else None
+            if isinstance(v, dict):
+                v = v.get('mean', v.get('median'))
+            ok = isinstance(run, dict) and run.get('ok') and isinstance(v, (int, float))
+            out.append((i + 1, float(v) if ok else None))
+        return out
+    values = (test.get('throughput_mbps') or {}).get('values') or []
+    return [(i + 1, float(v)) for i, v in enumerate(values)]
+
+
+def _test_label(test):
+    return '%s\n%s, %s path%s, %s' % (test.get('name'), test.get('protocol', '?').upper(),
+                                      test.get('paths', 1), '' if test.get('paths', 1) == 1 else 's',
+                                      test.get('direction', ''))
+
+
+def throughput_figure(tests):
+    """Every repetition of every test (dots in repetition order), medians as bars."""
+    n = max(1, len(tests))
+    fig = Figure(figsize=(max(7.0, 1.5 * n + 2), 4.8))
+    ax = fig.add_subplot(1, 1, 1)
+    top = 0.0
+    seen = set()
+    for i, test in enumerate(tests):
+        proto = str(test.get('protocol', 'tcp')).lower()
+        colour = PROTOCOL_COLOURS.get(proto, '#777777')
+        reps = _values(test)
+        count = max(1, len(reps))
+        ok = [v for _, v in reps if v is not None]
+        label = proto.upper() if proto not in seen else None
+        seen.add(proto)
+        if ok:
+            med = median(ok)
+            ax.bar(i, med, width=0.7, color=colour, alpha=0.35, label=label, edgecolor=colour)
+            ax.text(i, med / 2.0, '%.1f' % med, ha='center', va='center', fontsize=10,
+                    color='#222222', fontweight='bold')
+            top = max(top, max(ok))
+        for k, (rep, v) in enumerate(reps):
+            x = i - 0.3 + 0.6 * (k + 0.5) / count
+            if v is None:
+                ax.plot(x, 0, marker='x', color='#c62828', markersize=8, linestyle='none')
+            else:
+                ax.plot(x, v, marker='o', color=colour, markersize=5, markeredgecolor='#222222',
+                        markeredgewidth=0.5, linestyle='none')
+        expected = test.get('expected_mbps')
+        if isinstance(expected, (int, float)) and expected > 0:
+            ax.hlines(expected, i - 0.4, i + 0.4, colors='#222222', linestyles='dashed', linewidth=1)
+            top = max(top, expected)
+    ax.plot([], [], marker='o', color='#777777', linestyle='none', label='repetition (in order)')
+    ax.hlines([], 0, 0, colors='#222222', linestyles='dashed', label='expected')
+    if any(v is None for t in tests for _, v in _values(t)):
+        ax.plot([], [], marker='x', color='#c62828', linestyle='none', label='failed repetition')
+    ax.set_xticks(range(len(tests)))
+    ax.set_xticklabels([_test_label(t) for t in tests], fontsize=8)
+    ax.set_ylabel('throughput (Mbit/s)')
+    ax.set_ylim(0, top * 1.15 if top else 1)
+    ax.set_xlim(-0.6, len(tests) - 0.4)
+    ax.grid(axis='y', alpha=0.3)
+    ax.legend(loc='lower left', fontsize=8, ncol=5, frameon=False, bbox_to_anchor=(0, 1.0))
+    ax.set_title('Throughput per test: bars = median, dots = each repetition', fontsize=11, pad=24)
+    fig.tight_layout()
+    return fig
+
+
+def per_path_figure(tests):
+    """Stacked per-path throughput of every repetition of every MPTCP test."""
+    mptcp = [t for t in tests if str(t.get('protocol')).lower() == 'mptcp']
+    bars = []          # (x label, [per path], test index)
+    for ti, test in enumerate(mptcp):
+        for k, run in enumerate(test.get('runs') or []):
+            if not isinstance(run, dict) or not run.get('ok'):
+                continue
+            per_path = [v if isinstance(v, (int, float)) else 0.0 for v in run.get('per_path_mbps') or []]
+            bars.append(('%s\n#%d' % (test.get('name'), k + 1) if k == 0 else '#%d' % (k + 1),
+                         per_path, ti))
+    if not bars:
+        return None
+    paths = max(len(b[1]) for b in bars)
+    fig = Figure(figsize=(max(7.0, 0.45 * len(bars) + 3), 4.6))
+    ax = fig.add_subplot(1, 1, 1)
+    xs = []
+    x = 0.0
+    previous = None
+    for label, per_path, ti in bars:
+        if previous is not None and ti != previous:
+            x += 0.8
+        xs.append(x)
+        previous = ti
+        x += 1.0
+    for p in range(paths):
+        heights = [b[1][p] if p < len(b[1]) else 0.0 for b in bars]
+        bottoms = [sum(b[1][:p]) for b in bars]
+        ax.bar(xs, heights, bottom=bottoms, width=0.8, color=PATH_COLOURS[p % len(PATH_COLOURS)],
+               label='path %d' % (p + 1), edgecolor='white', linewidth=0.5)
+    for xpos, (label, per_path, ti) in zip(xs, bars):
+        ax.annotate('%.1f' % sum(per_path), (xpos, sum(per_path)), textcoords='offset points',
+                    xytext=(0, 3), ha='center', fontsize=7, color='#333333')
+    ax.set_xticks(xs)
+    ax.set_xticklabels([b[0] for b in bars], fontsize=7)
+    ax.set_ylabel('throughput (Mbit/s)')
+    ax.grid(axis='y', alpha=0.3)
+    ax.legend(loc='lower left', fontsize=8, ncol=paths, frameon=False, bbox_to_anchor=(0, 1.0))
+    ax.set_title('MPTCP throughput split per path, each repetition', fontsize=11, pad=24)
+    fig.tight_layout()
+    return fig
+
+
+def trend_figure(trends, min_effect_pct):
+    """One panel per test: run medians (min-max whiskers) over time.
+
+    ``trends`` is a list of (test dict from summary.json, history rows oldest
+    first, current run id).
+    """
+    if not trends:
+        return None
+    cols = 2 if len(trends) > 1 else 1
+    rows = int(math.ceil(len(trends) / float(cols)))
+    fig = Figure(figsize=(6.4 * cols, 3.4 * rows + 0.35))
+    legend = {}
+    for i, (test, history, current) in enumerate(trends):
+        ax = fig.add_subplot(rows, cols, i + 1)
+        xs = list(range(len(history)))
+        colour = PROTOCOL_COLOURS.get(str(test.get('protocol')).lower(), '#777777')
+        valid = [(x, h) for x, h in zip(xs, history) if h['valid'] and h['median'] is not None]
+        if valid:
+            ax.plot([x for x, _ in valid], [h['median'] for _, h in valid], '-', color=colour,
+                    alpha=0.5, linewidth=1)
+            ax.errorbar([x for x, _ in valid], [h['median'] for _, h in valid],
+                        yerr=[[h['median'] - h['min'] for _, h in valid],
+                              [h['max'] - h['median'] for _, h in valid]],
+                        fmt='o', color=colour, markersize=4, capsize=2, linewidth=0.8,
+                        label='valid run (median, min-max)')
+        invalid = [(x, h) for x, h in zip(xs, history) if not h['valid']]
+        if invalid:
+            ax.plot([x for x, _ in invalid], [h['median'] or 0.0 for _, h in invalid], 'x',
+                    color='#9e9e9e', markersize=7, label='invalid run')
+        for kind, marker, col in (('regression', 'v', VERDICT_COLOURS['regression']),
+                                  ('improvement', '^', VERDICT_COLOURS['improvement'])):
+            pts = [(x, h) for x, h in zip(xs, history) if h.get('verdict') == kind and h['median'] is not None]
+            if pts:
+                ax.plot([x for x, _ in pts], [h['median'] for _, h in pts], marker, color=col,
+                        markersize=11, linestyle='none', label=kind, zorder=5)
+        cur = [(x, h) for x, h in zip(xs, history) if h['run_id'] == current]
+        if cur:
+            x, h = cur[0]
+            ax.axvspan(x - 0.4, x + 0.4, color='#fff59d', alpha=0.7, zorder=0, label='this run')
+        base = (test.get('baseline') or {}).get('median')
+        if isinstance(base, (int, float)):
+            ax.axhline(base, color='#455a64', linestyle='--', linewidth=0.9, label='baseline median')
+            ax.axhspan(base * (1 - min_effect_pct / 100.0), base * (1 + min_effect_pct / 100.0),
+                       color='#b0bec5', alpha=0.3, zorder=0, label='\u00b1%g%% (min. effect)' % min_effect_pct)
+        step = max(1, int(math.ceil(len(history) / 8.0)))
+        ticks = xs[::step]
+        if xs and xs[-1] not in ticks:
+            ticks.append(xs[-1])
+        ax.set_xticks(ticks)
+        ax.set_xticklabels([format_time(history[t]['started_ts'])[5:16] for t in ticks],
+                           fontsize=7, rotation=30, ha='right')
+        ax.set_xlim(-0.6, max(len(history) - 0.4, 0.6))
+        ax.set_ylabel('Mbit/s', fontsize=8)
+        ax.tick_params(axis='y', labelsize=8)
+        ax.grid(alpha=0.3)
+        ax.set_title('%s (%s, %s path%s, %s)' % (test.get('name'), str(test.get('protocol')).upper(),
+                                                 test.get('paths', 1),
+                                                 '' if test.get('paths', 1) == 1 else 's',
+                                                 test.get('direction', '')), fontsize=9)
+        meds = [h['median'] for h in history if h['median'] is not None]
+        if meds:
+            lo, hi = min(min(meds), base or min(meds)), max(max(h['max'] or 0 for h in history), base or 0)
+            pad = max((hi - lo) * 0.15, hi * 0.02, 0.5)
+            ax.set_ylim(max(0.0, lo - pad), hi + pad)
+        for handle, label in zip(*ax.get_legend_handles_labels()):
+            legend.setdefault(label, handle)
+    order = ['valid run (median, min-max)', 'invalid run', 'regression', 'improvement', 'this run',
+             'baseline median']
+    labels = sorted(legend, key=lambda k: order.index(k) if k in order else len(order))
+    height = fig.get_size_inches()[1]
+    fig.legend([legend[k] for k in labels], labels, loc='upper center', ncol=len(labels),
+               fontsize=8, frameon=False)
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.35 / height))
+    return fig
+
+
+# ---- HTML pieces ----------------------------------------------------------
+
+def _table_from_rows(headers, rows, numeric=()):
+    out = ['<table><tr>%s</tr>' % ''.join('<th>%s</th>' % esc(h) for h in headers)]
+    for row in rows:
+        cells = []
+        for i, cell in enumerate(row):
+            cls = ' class="num"' if i in numeric else ''
+            cells.append('<td%s>%s</td>' % (cls, cell))
+        out.append('<tr>%s</tr>' % ''.join(cells))
+    out.append('</table>')
+    return ''.join(out)
+
+
+def render_value(value, depth=0):
+    """Any JSON value as HTML (tables for objects and lists of objects)."""
+    if isinstance(value, dict):
+        if not value:
+            return '<span class="note">(none)</span>'
+        rows = ['<tr><th>%s</th><td>%s</td></tr>' % (esc(k), render_value(v, depth + 1))
+                for k, v in value.items()]
+        return '<table class="meta">%s</table>' % ''.join(rows)
+    if isinstance(value, list):
+        if not value:
+            return '<span class="note">(none)</span>'
+        if all(isinstance(v, dict) for v in value):
+            keys = []
+            for v in value:
+                for k in v:
+                    if k not in keys:
+                        keys.append(k)
+            rows = ['<tr>%s</tr>' % ''.join('<td>%s</td>' % render_value(v.get(k), depth + 1) for k in keys)
+                    for v in value]
+            return '<table class="meta"><tr>%s</tr>%s</table>' % (
+                ''.join('<th>%s</th>' % esc(k) for k in keys), ''.join(rows))
+        return esc(', '.join(json.dumps(v) if isinstance(v, (dict, list)) else str(v) for v in value))
+    if isinstance(value, bool):
+        return 'yes' if value else 'no'
+    if value is None:
+        return '&mdash;'
+    return esc(value)
+
+
+def verdict_table(tests):
+    rows = []
+    for t in tests:
+        tp = t.get('throughput_mbps') or {}
+        base = t.get('baseline') or {}
+        runs = t.get('runs') or []
+        ok = sum(1 for r in runs if isinstance(r, dict) and r.get('ok'))
+        rows.append([
+            esc(t.get('name')), esc(str(t.get('protocol', '')).upper()), fmt(t.get('paths'), 0),
+            esc(t.get('direction')), fmt(t.get('streams', 1), 0),
+            '%d/%d' % (ok, len(runs)) if runs else fmt(tp.get('n'), 0),
+            fmt(tp.get('median')), fmt(tp.get('cv') * 100 if isinstance(tp.get('cv'), (int, float)) else None, 2, '%'),
+            fmt(t.get('expected_mbps'), 1),
+            fmt(base.get('median')),
+            fmt(t.get('change_pct'), 2, '%'),
+            fmt(t.get('p_value'), 4) if t.get('p_value') is not None and t.get('p_value') >= 1e-4
+            else ('%.1e' % t['p_value'] if t.get('p_value') is not None else '&mdash;'),
+            badge(t.get('verdict')),
+            esc(t.get('verdict_reason') or ''),
+        ])
+    return _table_from_rows(
+        ['test', 'protocol', 'paths', 'direction', 'streams', 'ok reps', 'median Mbit/s', 'CV',
+         'expected', 'baseline median', 'change', 'p', 'verdict', 'why'],
+        rows, numeric=(2, 4, 5, 6, 7, 8, 9, 10, 11))
+
+
+def banner(summary):
+    regs = summary.get('regressions') or []
+    counts = (summary.get('verdict') or {}).get('counts') or {}
+    if regs:
+        return '<span class="banner" style="background:%s">%d regression%s</span>' % (
+            VERDICT_COLOURS['regression'], len(regs), '' if len(regs) == 1 else 's')
+    if not counts:
+        return '<span class="banner" style="background:#9e9e9e">no verdict yet</span>'
+    parts = ', '.join('%d %s' % (v, k) for k, v in counts.items() if v)
+    colour = VERDICT_COLOURS['invalid'] if counts.get('invalid') else VERDICT_COLOURS['pass']
+    return '<span class="banner" style="background:%s">no regression (%s)</span>' % (colour, esc(parts))
+
+
+def render(summary, trends, history_db, csv_path=None):
+    """The report of one run, as a str.
+
+    ``trends``: list of (test from summary.json, history rows, run id).
+    """
+    tests = summary.get('tests') or []
+    verdict = summary.get('verdict') or {}
+    min_effect = verdict.get('min_effect_pct', 1.5)
+    out = ['<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">',
+           '<meta name="viewport" content="width=device-width, initial-scale=1">',
+           '<title>mptcp.lab perf report: %s</title>' % esc(summary.get('run_id')),
+           '<style>%s</style></head><body>' % CSS]
+    kernels = sorted(set(str((h or {}).get('kernel', {}).get('release') if isinstance((h or {}).get('kernel'), dict)
+                             else (h or {}).get('kernel')) for h in (summary.get('metadata') or {}).values()
+                         if isinstance(h, dict) and h.get('kernel')))
+    out.append('<header><h1>MPTCP perf report</h1>')
+    out.append('<p>run <b>%s</b> &middot; suite <b>%s</b> &middot; kernel %s</p>' % (
+        esc(summary.get('run_id')), esc(summary.get('suite')), esc(', '.join(kernels) or 'unknown')))
+    out.append('<p>started %s &middot; finished %s &middot; wall %s s &middot; traffic %s s</p>' % (
+        esc(summary.get('started')), esc(summary.get('finished')), fmt(summary.get('wall_s'), 1),
+        fmt(summary.get('traffic_s'), 1)))
+    out.append(banner(summary) + '</header><main>')
+
+    out.append('<h2 id="verdict">Verdict</h2>')
+    if verdict:
+        out.append('<p class="note">Baseline: %s. A change is flagged when the exact two-sided '
+                   'Mann-Whitney U test on the repetition values gives p &lt; %s <em>and</em> the '
+                   'medians differ by at least %s%%.</p>' % (
+                       esc(verdict.get('baseline')), esc(verdict.get('alpha')), esc(min_effect)))
+    out.append(verdict_table(tests))
+    regs = summary.get('regressions') or []
+    if regs:
+        out.append('<h3>Regressions</h3><ul>')
+        for r in regs:
+            out.append('<li><b>%s</b>: %s %s (%s &rarr; %s Mbit/s, p = %s)</li>' % (
+                esc(r.get('test')), esc(r.get('metric')), fmt(r.get('change_pct'), 2, '%'),
+                fmt(r.get('baseline_median')), fmt(r.get('current_median')), esc('%.3g' % r['p_value'])
+                if isinstance(r.get('p_value'), (int, float)) else '&mdash;'))
+        out.append('</ul>')
+    imps = summary.get('improvements') or []
+    if imps:
+        out.append('<h3>Improvements (information)</h3><ul>')
+        for r in imps:
+            out.append('<li><b>%s</b>: %s %s (%s &rarr; %s Mbit/s)</li>' % (
+                esc(r.get('test')), esc(r.get('metric')), fmt(r.get('change_pct'), 2, '%'),
+                fmt(r.get('baseline_median')), fmt(r.get('current_median'))))
+        out.append('</ul>')
+    errors = [(t.get('name'), i + 1, r.get('error')) for t in tests
+              for i, r in enumerate(t.get('runs') or []) if isinstance(r, dict) and not r.get('ok')]
+    if errors:
+        out.append('<h3>Failed repetitions</h3><ul>')
+        for name, rep, error in errors:
+            out.append('<li><b>%s</b> #%d: %s</li>' % (esc(name), rep, esc(error or 'failed')))
+        out.append('</ul>')
+
+    out.append('<h2 id="throughput">Throughput: TCP vs MPTCP</h2>')
+    fig = throughput_figure(tests) if tests else None
+    out.append(img(fig, 'Throughput of each test, each repetition, TCP and MPTCP') if fig
+               else '<p class="note">No tests in this run.</p>')
+
+    out.append('<h2 id="paths">MPTCP per-path split</h2>')
+    fig = per_path_figure(tests)
+    out.append(img(fig, 'Per-path throughput of the MPTCP tests') if fig
+               else '<p class="note">No successful MPTCP repetition with per-path figures.</p>')
+
+    out.append('<h2 id="history">History</h2>')
+    fig = trend_figure(trends, min_effect)
+    if fig:
+        out.append('<p class="note">Each point is one run of the same test (same identity): '
+                   'the median of its repetitions with min&ndash;max whiskers. This run is shaded; '
+                   'runs flagged as regressions are red &#9660;, improvements blue &#9650;, invalid runs '
+                   'grey &times;.</p>')
+        out.append(img(fig, 'History of each test with this run and regressions marked'))
+    else:
+        out.append('<p class="note">No history yet.</p>')
+    rows = []
+    for test, history, current in trends:
+        rows.append([esc(test.get('name')), esc(test.get('test_key') or ''),
+                     esc(shaping_text(history[-1]['shaping']) if history else ''),
+                     fmt(len(history), 0), fmt(sum(1 for h in history if h['valid']), 0)])
+    if rows:
+        out.append(_table_from_rows(['test', 'identity key', 'shaping (per path)', 'runs shown',
+                                     'valid'], rows, numeric=(3, 4)))
+
+    out.append('<h2 id="metadata">Metadata</h2>')
+    metadata = summary.get('metadata') or {}
+    if not metadata:
+        out.append('<p class="note">The run record holds no metadata.</p>')
+    for host in sorted(metadata):
+        out.append('<h3>%s</h3>%s' % (esc(host), render_value(metadata[host])))
+    out.append('<h2 id="files">Files</h2><p class="note">History: <code>%s</code>' % esc(history_db))
+    if csv_path:
+        out.append(' &middot; CSV export: <code>%s</code>' % esc(csv_path))
+    out.append('</p></main></body></html>\n')
+    return ''.join(out)
+
+
+def close_all():
+    """Free matplotlib state (figures here are not registered with pyplot)."""
+    if HAS_MATPLOTLIB:
+        pyplot.close('all')

@@ -1,0 +1,241 @@
+# -*- coding: utf-8 -*-
+# Copyright: mptcp.lab developers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Statistics for the perf verdict, in pure Python (no scipy).
+
+The regression test is an exact two-sided Wilcoxon-Mann-Whitney rank-sum
+test between the current run's repetition values and the pooled repetition
+values of the baseline, combined with a minimum effect size on the change of
+the medians. docs/statistics.md explains the choice.
+
+The exact null distribution is computed by dynamic programming over the
+(mid)ranks, so it is exact with ties too (the permutation distribution of the
+rank sum conditional on the tie pattern), and costs O(m * N * S) integer
+operations rather than enumerating C(N, m) subsets.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import math
+
+# Above this many DP cell updates the normal approximation is used instead
+# (never reached with the lab's sizes: 5 current vs <= 50 baseline values).
+EXACT_BUDGET = 20000000
+
+VERDICTS = ('pass', 'regression', 'improvement', 'no-baseline', 'invalid')
+
+
+def median(values):
+    """Median of a non-empty sequence of numbers."""
+    ordered = sorted(values)
+    n = len(ordered)
+    if n == 0:
+        raise ValueError('median of an empty sequence')
+    mid = n // 2
+    if n % 2:
+        return float(ordered[mid])
+    return (ordered[mid - 1] + ordered[mid]) / 2.0
+
+
+def summarize(values):
+    """The DESIGN contract's summary of repetition values.
+
+    Returns {values, median, mean, min, max, cv, n}; cv is the sample standard
+    deviation over the mean, as a fraction. Empty input gives n=0 and None.
+    """
+    values = [float(v) for v in values]
+    n = len(values)
+    if n == 0:
+        return {'values': [], 'median': None, 'mean': None, 'min': None,
+                'max': None, 'cv': None, 'n': 0}
+    mean = sum(values) / n
+    if n > 1:
+        var = sum((v - mean) ** 2 for v in values) / (n - 1)
+        stdev = math.sqrt(var)
+    else:
+        stdev = 0.0
+    cv = stdev / mean if mean else None
+    return {'values': values, 'median': median(values), 'mean': mean,
+            'min': min(values), 'max': max(values), 'cv': cv, 'n': n}
+
+
+def doubled_midranks(values):
+    """Twice the midrank of each value (integers, ties share their midrank)."""
+    order = sorted(range(len(values)), key=lambda i: values[i])
+    ranks = [0] * len(values)
+    i = 0
+    n = len(values)
+    while i < n:
+        j = i
+        while j + 1 < n and values[order[j + 1]] == values[order[i]]:
+            j += 1
+        # positions i..j (0-based) share ranks i+1..j+1; twice the mean is i+j+2
+        for k in range(i, j + 1):
+            ranks[order[k]] = i + j + 2
+        i = j + 1
+    return ranks
+
+
+def _rank_sum_distribution(ranks, m):
+    """counts[s]: number of m-subsets of ``ranks`` whose sum is s."""
+    total = sum(sorted(ranks, reverse=True)[:m])
+    # table[k][s]: subsets of size k seen so far with sum s
+    table = [[0] * (total + 1) for _ in range(m + 1)]
+    table[0][0] = 1
+    seen = 0
+    for r in ranks:
+        seen += 1
+        for k in range(min(seen, m), 0, -1):
+            row, prev = table[k], table[k - 1]
+            for s in range(total, r - 1, -1):
+                c = prev[s - r]
+                if c:
+                    row[s] += c
+    return table[m]
+
+
+def _normal_sf(z):
+    return 0.5 * math.erfc(z / math.sqrt(2.0))
+
+
+def mann_whitney(x, y):
+    """Two-sided Wilcoxon-Mann-Whitney test of samples x and y.
+
+    Returns a dict: u (the U statistic of x: how many (xi, yj) pairs have
+    xi > yj, ties counting one half), p_value (two-sided), method ('exact' or
+    'normal'), min_p (the smallest two-sided p-value these sample sizes and tie
+    pattern can produce: if it exceeds alpha, no difference can ever be
+    significant).
+    """
+    x = [float(v) for v in x]
+    y = [float(v) for v in y]
+    m, n = len(x), len(y)
+    if m == 0 or n == 0:
+        raise ValueError('mann_whitney needs two non-empty samples')
+    ranks = doubled_midranks(x + y)
+    big = len(ranks)
+    # test on the smaller sample: the two-sided p-value is the same
+    if m <= n:
+        small_ranks, k = ranks[:m], m
+    else:
+        small_ranks, k = ranks[m:], n
+    w2 = sum(ranks[:m])
+    u = w2 / 2.0 - m * (m + 1) / 2.0
+    w2_small = sum(small_ranks)
+    centre2 = k * (big + 1)          # twice the mean rank sum
+    dev = abs(w2_small - centre2)
+    if k * big * (k * (big + 1)) <= EXACT_BUDGET:
+        counts = _rank_sum_distribution(ranks, k)
+        total = math.comb(big, k) if hasattr(math, 'comb') else _comb(big, k)
+        tail = 0
+        extreme = 0
+        max_dev = 0
+        for s, c in enumerate(counts):
+            if c:
+                d = abs(s - centre2)
+                if d >= dev:
+                    tail += c
+                if d > max_dev:
+                    max_dev, extreme = d, c
+                elif d == max_dev:
+                    extreme += c
+        return {'u': u, 'p_value': min(1.0, tail / total), 'method': 'exact',
+                'min_p': min(1.0, extreme / total)}
+    # normal approximation with tie correction (no continuity correction)
+    mean_u = m * n / 2.0
+    groups = {}
+    for r in ranks:
+        groups[r] = groups.get(r, 0) + 1
+    tie_term = sum(t ** 3 - t for t in groups.values())
+    var_u = m * n / 12.0 * ((big + 1) - tie_term / float(big * (big - 1)))
+    if var_u <= 0:
+        return {'u': u, 'p_value': 1.0, 'method': 'normal', 'min_p': 1.0}
+    z = abs(u - mean_u) / math.sqrt(var_u)
+    zmax = (m * n / 2.0) / math.sqrt(var_u)
+    return {'u': u, 'p_value': min(1.0, 2 * _normal_sf(z)), 'method': 'normal',
+            'min_p': min(1.0, 2 * _normal_sf(zmax))}
+
+
+def _comb(n, k):
+    if k < 0 or k > n:
+        return 0
+    k = min(k, n - k)
+    result = 1
+    for i in range(1, k + 1):
+        result = result * (n - k + i) // i
+    return result
+
+
+def change_pct(baseline_median, current_median):
+    """Relative change of the medians in percent (negative = slower)."""
+    if not baseline_median:
+        return None
+    return (current_median - baseline_median) / baseline_median * 100.0
+
+
+def compare(baseline, current, alpha=0.05, min_effect_pct=1.5):
+    """The verdict of ``current`` repetition values against ``baseline`` ones.
+
+    A change is flagged only when it is both significant (two-sided exact
+    Mann-Whitney p < alpha) and large enough (|change of medians| >=
+    min_effect_pct): 'regression' when slower, 'improvement' when faster,
+    'pass' otherwise. 'no-baseline' when there is no baseline or it is too
+    small for any result to reach alpha.
+
+    Returns a dict: verdict, reason, baseline_median, current_median,
+    change_pct, p_value, n_baseline, n_current, min_p, method.
+    """
+    if not 0 < alpha < 1:
+        raise ValueError('alpha must be between 0 and 1 (exclusive), got %r' % (alpha,))
+    if min_effect_pct < 0:
+        raise ValueError('min_effect_pct must be >= 0, got %r' % (min_effect_pct,))
+    baseline = [float(v) for v in baseline]
+    current = [float(v) for v in current]
+    result = {'verdict': None, 'reason': '', 'baseline_median': None,
+              'current_median': median(current) if current else None,
+              'change_pct': None, 'p_value': None, 'n_baseline': len(baseline),
+              'n_current': len(current), 'min_p': None, 'method': None}
+    if not current:
+        result.update(verdict='invalid', reason='no valid repetition in the current run')
+        return result
+    if not baseline:
+        result.update(verdict='no-baseline', reason='no valid earlier run of this test')
+        return result
+    result['baseline_median'] = median(baseline)
+    result['change_pct'] = change_pct(result['baseline_median'], result['current_median'])
+    test = mann_whitney(current, baseline)
+    result.update(p_value=test['p_value'], min_p=test['min_p'], method=test['method'])
+    if test['min_p'] >= alpha:
+        result.update(verdict='no-baseline',
+                      reason='%d current vs %d baseline values cannot reach p < %g '
+                             '(smallest possible p = %.4f); add repetitions or baseline runs'
+                      % (len(current), len(baseline), alpha, test['min_p']))
+        return result
+    change = result['change_pct']
+    significant = test['p_value'] < alpha
+    large = change is not None and abs(change) >= min_effect_pct
+    if significant and large:
+        result['verdict'] = 'regression' if change < 0 else 'improvement'
+        result['reason'] = 'p = %.3g < %g and |change| = %.2f%% >= %g%%' % (
+            test['p_value'], alpha, abs(change), min_effect_pct)
+    else:
+        result['verdict'] = 'pass'
+        if significant:
+            result['reason'] = 'significant (p = %.3g) but |change| = %.2f%% < %g%%' % (
+                test['p_value'], abs(change or 0.0), min_effect_pct)
+        else:
+            result['reason'] = 'not significant (p = %.3g >= %g)' % (test['p_value'], alpha)
+    return result
+
+
+def wilson_interval(successes, trials, z=1.959963984540054):
+    """Wilson score interval (95% by default) for a binomial proportion."""
+    if trials <= 0:
+        return (0.0, 1.0)
+    p = successes / float(trials)
+    denom = 1 + z * z / trials
+    centre = (p + z * z / (2 * trials)) / denom
+    half = z * math.sqrt(p * (1 - p) / trials + z * z / (4.0 * trials * trials)) / denom
+    return (max(0.0, centre - half), min(1.0, centre + half))

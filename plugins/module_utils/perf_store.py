@@ -1,0 +1,422 @@
+# -*- coding: utf-8 -*-
+# Copyright: mptcp.lab developers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The perf history: one SQLite database under perf_results_dir.
+
+Atomicity: every change is one transaction (BEGIN IMMEDIATE ... COMMIT) in WAL
+mode, so a run killed half-way leaves the database as it was before the run,
+and concurrent writers queue on the write lock (busy timeout) instead of
+failing or interleaving. Ingesting the same run twice changes nothing.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import contextlib
+import csv
+import io
+import json
+import os
+import sqlite3
+
+from ansible_collections.mptcp.lab.plugins.module_utils.perf_record import canonical_json, format_time
+
+SCHEMA_VERSION = 1
+BUSY_TIMEOUT_S = 60.0
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS runs (
+    run_id TEXT PRIMARY KEY,
+    suite TEXT NOT NULL,
+    started TEXT NOT NULL,
+    started_ts REAL NOT NULL,
+    finished TEXT NOT NULL,
+    wall_s REAL,
+    traffic_s REAL,
+    kernel TEXT NOT NULL,
+    metadata TEXT NOT NULL,
+    content_hash TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS tests (
+    test_key TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    protocol TEXT NOT NULL,
+    paths INTEGER NOT NULL,
+    direction TEXT NOT NULL,
+    streams INTEGER NOT NULL,
+    shaping TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS results (
+    run_id TEXT NOT NULL REFERENCES runs (run_id) ON DELETE CASCADE,
+    test_key TEXT NOT NULL REFERENCES tests (test_key),
+    valid INTEGER NOT NULL,
+    invalid_reason TEXT NOT NULL,
+    n INTEGER NOT NULL,
+    median REAL,
+    mean REAL,
+    min REAL,
+    max REAL,
+    cv REAL,
+    vals TEXT NOT NULL,
+    per_path TEXT NOT NULL,
+    subflows REAL,
+    fallback INTEGER NOT NULL,
+    expected_mbps REAL,
+    verdict TEXT,
+    verdict_reason TEXT,
+    baseline TEXT,
+    baseline_median REAL,
+    change_pct REAL,
+    p_value REAL,
+    PRIMARY KEY (run_id, test_key)
+);
+CREATE INDEX IF NOT EXISTS results_by_test ON results (test_key, valid);
+CREATE INDEX IF NOT EXISTS runs_by_time ON runs (started_ts);
+"""
+
+
+class StoreError(Exception):
+    """The history database cannot be used."""
+
+
+class Store:
+    """The history database at ``path``."""
+
+    def __init__(self, path, readonly=False):
+        self.path = path
+        self.readonly = readonly
+        if readonly:
+            if not os.path.exists(path):
+                raise StoreError('no history database at %s' % path)
+            uri = 'file:%s?mode=ro' % os.path.abspath(path)
+            self.conn = sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT_S,
+                                        isolation_level=None)
+        else:
+            directory = os.path.dirname(os.path.abspath(path))
+            if not os.path.isdir(directory):
+                os.makedirs(directory)
+            self.conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
+        self.conn.row_factory = sqlite3.Row
+        self.conn.execute('PRAGMA busy_timeout = %d' % int(BUSY_TIMEOUT_S * 1000))
+        self.conn.execute('PRAGMA foreign_keys = ON')
+        if not readonly:
+            self.conn.execute('PRAGMA journal_mode = WAL')
+            self.conn.execute('PRAGMA synchronous = FULL')
+            with self.transaction():
+                for statement in SCHEMA.split(';'):
+                    if statement.strip():
+                        self.conn.execute(statement)
+                self.conn.execute('INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)',
+                                  ('schema_version', str(SCHEMA_VERSION)))
+        version = self.schema_version()
+        if version is not None and version != SCHEMA_VERSION:
+            raise StoreError('%s has history schema version %s; this collection reads version %d'
+                             % (path, version, SCHEMA_VERSION))
+
+    def close(self):
+        self.conn.close()
+
+    def schema_version(self):
+        try:
+            row = self.conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        except sqlite3.OperationalError:
+            return None
+        return int(row[0]) if row else None
+
+    @contextlib.contextmanager
+    def transaction(self):
+        """One atomic write: BEGIN IMMEDIATE takes the write lock up front."""
+        self.conn.execute('BEGIN IMMEDIATE')
+        try:
+            yield self.conn
+        except BaseException:
+            self.conn.execute('ROLLBACK')
+            raise
+        self.conn.execute('COMMIT')
+
+    # ---- runs --------------------------------------------------------------
+
+    def run_hash(self, run_id):
+        row = self.conn.execute('SELECT content_hash FROM runs WHERE run_id = ?', (run_id,)).fetchone()
+        return row[0] if row else None
+
+    def ingest(self, record, before_commit=None):
+        """Store a normalized run record (perf_record.normalize) in one transaction.
+
+        Returns 'added', 'replaced' (the run was stored with other content) or
+        'unchanged'. ``before_commit`` is a test hook called inside the
+        transaction.
+        """
+        run = record['run']
+        with self.transaction() as conn:
+            row = conn.execute('SELECT content_hash FROM runs WHERE run_id = ?',
+                               (run['run_id'],)).fetchone()
+            if row and row[0] == record['content_hash']:
+                return 'unchanged'
+            status = 'replaced' if row else 'added'
+            if row:
+                conn.execute('DELETE FROM results WHERE run_id = ?', (run['run_id'],))
+                conn.execute('DELETE FROM runs WHERE run_id = ?', (run['run_id'],))
+            conn.execute(
+                'INSERT INTO runs (run_id, suite, started, started_ts, finished, wall_s, traffic_s,'
+                ' kernel, metadata, content_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
+                (run['run_id'], run['suite'], run['started'], run['started_ts'], run['finished'],
+                 run['wall_s'], run['traffic_s'], run['kernel'], run['metadata'],
+                 record['content_hash']))
+            for res in record['results']:
+                ident = res['identity']
+                conn.execute(
+                    'INSERT OR IGNORE INTO tests (test_key, name, protocol, paths, direction, streams,'
+                    ' shaping) VALUES (?, ?, ?, ?, ?, ?, ?)',
+                    (res['test_key'], ident['name'], ident['protocol'], ident['paths'],
+                     ident['direction'], ident['streams'], canonical_json(ident['shaping'])))
+                conn.execute(
+                    'INSERT INTO results (run_id, test_key, valid, invalid_reason, n, median, mean,'
+                    ' min, max, cv, vals, per_path, subflows, fallback, expected_mbps)'
+                    ' VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
+                    (run['run_id'], res['test_key'], 1 if res['valid'] else 0, res['invalid_reason'],
+                     res['n'], res['median'], res['mean'], res['min'], res['max'], res['cv'],
+                     json.dumps(res['values']), json.dumps(res['per_path']), res['subflows'],
+                     res['fallback'], res['expected_mbps']))
+            if before_commit:
+                before_commit(conn)
+        return status
+
+    def has_run(self, run_id):
+        return self.conn.execute('SELECT 1 FROM runs WHERE run_id = ?', (run_id,)).fetchone() is not None
+
+    def get_run(self, run_id):
+        row = self.conn.execute('SELECT * FROM runs WHERE run_id = ?', (run_id,)).fetchone()
+        return dict(row) if row else None
+
+    def recent_runs(self, limit=10):
+        rows = self.conn.execute(
+            'SELECT run_id, suite, started, kernel FROM runs ORDER BY started_ts DESC, run_id DESC'
+            ' LIMIT ?', (limit,)).fetchall()
+        return [dict(r) for r in rows]
+
+    def count_runs(self):
+        return self.conn.execute('SELECT COUNT(*) FROM runs').fetchone()[0]
+
+    # ---- results -----------------------------------------------------------
+
+    @staticmethod
+    def _result(row):
+        data = dict(row)
+        data['values'] = json.loads(data.pop('vals'))
+        data['per_path'] = json.loads(data['per_path'])
+        data['valid'] = bool(data['valid'])
+        if 'shaping' in data:
+            data['shaping'] = json.loads(data['shaping'])
+        if data.get('baseline'):
+            data['baseline'] = json.loads(data['baseline'])
+        return data
+
+    _SELECT = ('SELECT r.*, u.started, u.started_ts, u.kernel, u.suite, t.name, t.protocol, t.paths,'
+               ' t.direction, t.streams, t.shaping FROM results r JOIN runs u ON u.run_id = r.run_id'
+               ' JOIN tests t ON t.test_key = r.test_key')
+
+    def run_results(self, run_id):
+        rows = self.conn.execute(self._SELECT + ' WHERE r.run_id = ? ORDER BY r.rowid', (run_id,))
+        return [self._result(r) for r in rows]
+
+    def result(self, run_id, test_key):
+        row = self.conn.execute(self._SELECT + ' WHERE r.run_id = ? AND r.test_key = ?',
+                                (run_id, test_key)).fetchone()
+        return self._result(row) if row else None
+
+    def last_valid(self, test_key, before_ts, exclude_run, limit):
+        """The last ``limit`` valid results of a test that started before ``before_ts``."""
+        rows = self.conn.execute(
+            self._SELECT + ' WHERE r.test_key = ? AND r.valid = 1 AND r.run_id != ?'
+            ' AND u.started_ts < ? ORDER BY u.started_ts DESC, r.run_id DESC LIMIT ?',
+            (test_key, exclude_run, before_ts, limit))
+        return [self._result(r) for r in rows]
+
+    def history(self, test_key, until_ts=None, limit=None):
+        """All results of a test (valid or not), oldest first."""
+        sql = self._SELECT + ' WHERE r.test_key = ?'
+        args = [test_key]
+        if until_ts is not None:
+            sql += ' AND u.started_ts <= ?'
+            args.append(until_ts)
+        sql += ' ORDER BY u.started_ts DESC, r.run_id DESC'
+        if limit:
+            sql += ' LIMIT ?'
+            args.append(limit)
+        rows = [self._result(r) for r in self.conn.execute(sql, args)]
+        rows.reverse()
+        return rows
+
+    def set_verdicts(self, run_id, verdicts):
+        """Record the verdict of each test of a run; returns True if anything changed."""
+        changed = False
+        with self.transaction() as conn:
+            for key, v in verdicts.items():
+                baseline = canonical_json(v.get('baseline')) if v.get('baseline') is not None else None
+                row = conn.execute(
+                    'SELECT verdict, verdict_reason, baseline, baseline_median, change_pct, p_value'
+                    ' FROM results WHERE run_id = ? AND test_key = ?', (run_id, key)).fetchone()
+                if row is None:
+                    continue
+                new = (v.get('verdict'), v.get('reason'), baseline, v.get('baseline_median'),
+                       v.get('change_pct'), v.get('p_value'))
+                if tuple(row) != new:
+                    changed = True
+                    conn.execute(
+                        'UPDATE results SET verdict = ?, verdict_reason = ?, baseline = ?,'
+                        ' baseline_median = ?, change_pct = ?, p_value = ?'
+                        ' WHERE run_id = ? AND test_key = ?', new + (run_id, key))
+        return changed
+
+    def integrity_check(self):
+        return self.conn.execute('PRAGMA integrity_check').fetchone()[0]
+
+    # ---- export ------------------------------------------------------------
+
+    def all_results(self):
+        rows = self.conn.execute(self._SELECT + ' ORDER BY u.started_ts, r.run_id, t.name')
+        return [self._result(r) for r in rows]
+
+    def tests(self):
+        rows = self.conn.execute('SELECT * FROM tests ORDER BY name, test_key')
+        result = []
+        for r in rows:
+            d = dict(r)
+            d['shaping'] = json.loads(d['shaping'])
+            result.append(d)
+        return result
+
+
+# ---- CSV export ------------------------------------------------------------
+
+def _fmt(value, digits=4):
+    if value is None:
+        return ''
+    if isinstance(value, float):
+        return ('%.' + str(digits) + 'f') % value
+    return str(value)
+
+
+def shaping_text(shaping):
+    """Readable shaping, e.g. '50mbit/10ms;50mbit' (path order)."""
+    if not shaping:
+        return ''
+    parts = []
+    for path in shaping:
+        bits = []
+        if 'rate_mbit' in path:
+            bits.append('%smbit' % path['rate_mbit'])
+        if 'delay_ms' in path:
+            bits.append('%sms' % path['delay_ms'])
+        if 'loss_pct' in path:
+            bits.append('%sloss' % path['loss_pct'])
+        if 'queue_limit' in path:
+            bits.append('q%s' % path['queue_limit'])
+        parts.append('/'.join(bits))
+    return ';'.join(parts)
+
+
+ATTRIBUTE_COLUMNS = ('run_id', 'suite', 'test', 'test_key', 'protocol', 'paths', 'direction',
+                     'streams', 'shaping', 'kernel', 'valid', 'verdict')
+METRIC_COLUMNS = ('throughput_median_mbps', 'throughput_mean_mbps', 'throughput_min_mbps',
+                  'throughput_max_mbps', 'throughput_cv', 'repetitions')
+
+
+def _row(r, max_paths):
+    row = [format_time(r['started_ts']), r['run_id'], r['suite'], r['name'], r['test_key'],
+           r['protocol'], r['paths'], r['direction'], r['streams'], shaping_text(r['shaping']),
+           r['kernel'], 1 if r['valid'] else 0, r.get('verdict') or '',
+           _fmt(r['median']), _fmt(r['mean']), _fmt(r['min']), _fmt(r['max']),
+           _fmt(r['cv'], 6), r['n']]
+    per_path = r['per_path'] or []
+    for i in range(max_paths):
+        row.append(_fmt(per_path[i]) if i < len(per_path) else '')
+    return row
+
+
+def csv_text(results, max_paths=None):
+    """CSV of results (one row per run of a test), as text."""
+    if max_paths is None:
+        max_paths = max([len(r['per_path'] or []) for r in results] or [0])
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator='\n')
+    writer.writerow(('time',) + ATTRIBUTE_COLUMNS + METRIC_COLUMNS
+                    + tuple('path%d_median_mbps' % (i + 1) for i in range(max_paths)))
+    for r in results:
+        writer.writerow(_row(r, max_paths))
+    return out.getvalue()
+
+
+def otava_config(tests):
+    """An Apache Otava / Hunter config (YAML text) for the per-test CSV files.
+
+    ``tests`` is a list of (name, file name, number of paths).
+    """
+    lines = ['# Apache Otava (or Hunter) configuration for the mptcp.lab history.',
+             '# Usage: otava analyze --config-file otava.yaml <test> (run from this directory)',
+             'tests:']
+    metrics = ['throughput_median_mbps', 'throughput_cv']
+    for name, filename, paths in tests:
+        lines.append('  %s:' % json.dumps(name))
+        lines.append('    type: csv')
+        lines.append('    file: %s' % json.dumps(filename))
+        lines.append('    time_column: time')
+        lines.append('    attributes: [%s]' % ', '.join(a for a in ATTRIBUTE_COLUMNS))
+        lines.append('    metrics:')
+        for metric in metrics + ['path%d_median_mbps' % (i + 1) for i in range(paths)]:
+            lines.append('      %s:' % metric)
+            lines.append('        column: %s' % metric)
+            lines.append('        direction: %d' % (-1 if metric == 'throughput_cv' else 1))
+        lines.append('    csv_options:')
+        lines.append("      delimiter: ','")
+        lines.append("      quote_char: '\"'")
+    return '\n'.join(lines) + '\n'
+
+
+class EmptyStore:
+    """Stands in for a history that does not exist yet (check mode only)."""
+
+    path = '(no history yet)'
+
+    def close(self):
+        pass
+
+    def run_hash(self, run_id):
+        return None
+
+    def has_run(self, run_id):
+        return False
+
+    def recent_runs(self, limit=10):
+        return []
+
+    def result(self, run_id, test_key):
+        return None
+
+    def last_valid(self, test_key, before_ts, exclude_run, limit):
+        return []
+
+    def history(self, test_key, until_ts=None, limit=None):
+        return []
+
+    def all_results(self):
+        return []
+
+    def tests(self):
+        return []
+
+
+def open_readonly(path, check_mode, what):
+    """The store at ``path`` read-only; an empty one in check mode if it is missing."""
+    if os.path.exists(path):
+        return Store(path, readonly=True)
+    if check_mode:
+        return EmptyStore()
+    raise StoreError('no history database at %s: record the run with mptcp.lab.perf_history '
+                     'before %s' % (path, what))

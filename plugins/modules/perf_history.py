@@ -1,0 +1,183 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: mptcp.lab developers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+---
+module: perf_history
+short_description: Record a perf run in the results history (SQLite)
+version_added: "0.1.0"
+description:
+  - Reads a run record (C(<results_dir>/<run_id>/summary.json)) and stores every test of it in
+    the history database, keyed by the test's identity (suite test name, protocol, the paths it
+    uses and their shaping, streams, direction), with the kernel release and host metadata.
+  - Every test is stored, valid or not. A test is invalid when the perf runner marked it so, a
+    repetition failed, an MPTCP test fell back to TCP, or no repetition gave a throughput.
+    Invalid tests are kept, marked, and never used as a baseline.
+  - The write is one SQLite transaction (WAL journal, busy timeout), so an aborted or concurrent
+    run never leaves a partial or corrupt history. Recording the same run again changes nothing.
+  - Runs on the controller (or wherever the results directory is).
+author:
+  - mptcp.lab developers
+options:
+  results_dir:
+    description: The perf results directory (C(perf_results_dir)) holding one directory per run.
+    type: path
+    required: true
+  run:
+    description:
+      - Which run to record, a run id (a directory name under O(results_dir)), V(latest) (the run
+        the C(latest) symlink points at) or the path of a C(summary.json).
+    type: str
+    default: latest
+  history_db:
+    description: The history database. Defaults to C(history.sqlite) in O(results_dir).
+    type: path
+  lab_paths:
+    description:
+      - The lab's paths (C(lab_paths)), used for a test's shaping when the run record does not
+        carry it. Items are C({rate_mbit, delay_ms, loss_pct, queue_limit}).
+    type: list
+    elements: dict
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: full
+  platform:
+    platforms: posix
+notes:
+  - Needs only the Python standard library (sqlite3).
+seealso:
+  - module: mptcp.lab.perf_verdict
+  - module: mptcp.lab.perf_report
+"""
+
+EXAMPLES = r"""
+- name: Record the latest run in the history
+  mptcp.lab.perf_history:
+    results_dir: /srv/mptcp-lab/results
+    lab_paths: "{{ lab_paths }}"
+
+- name: Record an older run by its id
+  mptcp.lab.perf_history:
+    results_dir: results
+    run: 20261125T081537Z
+"""
+
+RETURN = r"""
+run_id:
+  description: The id of the recorded run.
+  returned: always
+  type: str
+  sample: 20261125T081537Z
+status:
+  description: V(added), V(replaced) (the run was stored with other content) or V(unchanged).
+  returned: always
+  type: str
+  sample: added
+history_db:
+  description: Absolute path of the history database.
+  returned: always
+  type: str
+  sample: /srv/mptcp-lab/results/history.sqlite
+runs_in_history:
+  description: How many runs the history holds after this one (before, in check mode).
+  returned: always
+  type: int
+  sample: 12
+tests:
+  description: Each test of the run as stored.
+  returned: always
+  type: list
+  elements: dict
+  sample:
+    - name: mptcp-2paths-up
+      test_key: 3f1c2a9b0d4e5f60
+      valid: true
+      invalid_reason: ""
+      n: 5
+      median: 91.7
+"""
+
+import os
+import sqlite3
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.mptcp.lab.plugins.module_utils.perf_record import (
+    RecordError, load_summary, normalize, resolve_run)
+from ansible_collections.mptcp.lab.plugins.module_utils.perf_store import Store, StoreError
+
+
+def record_run(params, check_mode):
+    """Read the run record and store it; returns the module result (dict)."""
+    results_dir = os.path.abspath(params['results_dir'])
+    db_path = os.path.abspath(params['history_db'] or os.path.join(results_dir, 'history.sqlite'))
+    run_id, summary_path = resolve_run(results_dir, params['run'])
+    if not os.path.isfile(summary_path):
+        raise RecordError('run: no run record at %s (run=%r). Run ids are the directory names '
+                          'under %s.' % (summary_path, params['run'], results_dir))
+    summary = load_summary(summary_path)
+    record = normalize(summary, lab_paths=params['lab_paths'])
+    run_id = record['run']['run_id']
+    tests = [{'name': r['identity']['name'], 'test_key': r['test_key'], 'valid': r['valid'],
+              'invalid_reason': r['invalid_reason'], 'n': r['n'], 'median': r['median']}
+             for r in record['results']]
+
+    before_hash = None
+    runs = 0
+    if os.path.exists(db_path):
+        store = Store(db_path, readonly=True)
+        try:
+            before_hash = store.run_hash(run_id) if store.schema_version() else None
+            runs = store.count_runs() if store.schema_version() else 0
+        finally:
+            store.close()
+    if before_hash == record['content_hash']:
+        status = 'unchanged'
+    elif check_mode:
+        status = 'replaced' if before_hash else 'added'
+    else:
+        store = Store(db_path)
+        try:
+            status = store.ingest(record)
+            runs = store.count_runs()
+        finally:
+            store.close()
+    if check_mode and status == 'added':
+        runs += 1
+    result = {'changed': status != 'unchanged', 'run_id': run_id, 'status': status,
+              'history_db': db_path, 'runs_in_history': runs, 'tests': tests,
+              'diff': {'before': {'run_id': run_id, 'content_hash': before_hash},
+                       'after': {'run_id': run_id, 'content_hash': record['content_hash']}}}
+    return result
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            results_dir=dict(type='path', required=True),
+            run=dict(type='str', default='latest'),
+            history_db=dict(type='path'),
+            lab_paths=dict(type='list', elements='dict'),
+        ),
+        supports_check_mode=True,
+    )
+    try:
+        result = record_run(module.params, module.check_mode)
+    except (RecordError, StoreError) as exc:
+        module.fail_json(msg=str(exc))
+    except sqlite3.Error as exc:
+        module.fail_json(msg='history database error: %s' % exc)
+    if not module._diff:
+        result.pop('diff')
+    module.exit_json(**result)
+
+
+if __name__ == '__main__':
+    main()

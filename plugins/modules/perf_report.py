@@ -1,0 +1,229 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: mptcp.lab developers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+---
+module: perf_report
+short_description: Write the HTML report of a perf run and the CSV export of the history
+version_added: "0.1.0"
+description:
+  - Writes C(report.html) beside a run's C(summary.json), self-contained (plots embedded as PNG
+    data URIs, inline CSS, no JavaScript), with the throughput of each test across repetitions
+    (TCP vs MPTCP), the per-path split of MPTCP throughput, the history trend of each test with
+    this run and flagged regressions marked, the verdict and the hosts' metadata.
+  - Exports the history for change-point tools such as Apache Otava (formerly Hunter), into
+    O(results_dir)) C(history.csv) (every run of every test, one row each) and C(history/), one
+    CSV per test (one row per valid run - time, metrics, attributes) with an C(otava.yaml)
+    describing them.
+  - Output is deterministic, so running it again reports no change.
+author:
+  - mptcp.lab developers
+options:
+  results_dir:
+    description: The perf results directory (C(perf_results_dir)).
+    type: path
+    required: true
+  run:
+    description: The run to report on, a run id, V(latest) or the path of a C(summary.json).
+    type: str
+    default: latest
+  history_db:
+    description: The history database. Defaults to C(history.sqlite) in O(results_dir).
+    type: path
+  dest:
+    description: Where to write the report. Defaults to C(report.html) beside the C(summary.json).
+    type: path
+  history_limit:
+    description: How many runs of each test (up to this run) the trend plots show (2-1000).
+    type: int
+    default: 30
+  export:
+    description: Also write the CSV export of the whole history.
+    type: bool
+    default: true
+  lab_paths:
+    description: The lab's paths, for test identities when the run record lacks the shaping.
+    type: list
+    elements: dict
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: full
+  platform:
+    platforms: posix
+requirements:
+  - matplotlib (on the host that writes the report)
+seealso:
+  - module: mptcp.lab.perf_history
+  - module: mptcp.lab.perf_verdict
+"""
+
+EXAMPLES = r"""
+- name: Write the report of the latest run and the CSV export
+  mptcp.lab.perf_report:
+    results_dir: results
+  register: report
+
+- name: Show where the report is
+  ansible.builtin.debug:
+    msg: "Report: {{ report.path }}"
+"""
+
+RETURN = r"""
+path:
+  description: Absolute path of the report.
+  returned: always
+  type: str
+  sample: /srv/mptcp-lab/results/20261125T081537Z/report.html
+run_id:
+  description: The run reported on.
+  returned: always
+  type: str
+csv_path:
+  description: The history CSV (every run of every test), when O(export) is true.
+  returned: when export is true
+  type: str
+  sample: /srv/mptcp-lab/results/history.csv
+csv_files:
+  description: The per-test CSV files and the Otava configuration, when O(export) is true.
+  returned: when export is true
+  type: list
+  elements: str
+files_changed:
+  description: The files that were (or in check mode would be) written.
+  returned: always
+  type: list
+  elements: str
+"""
+
+import hashlib
+import os
+import sqlite3
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible_collections.mptcp.lab.plugins.module_utils import perf_html
+from ansible_collections.mptcp.lab.plugins.module_utils.perf_record import (
+    RecordError, load_summary, normalize, parse_time, resolve_run, slug, write_atomic)
+from ansible_collections.mptcp.lab.plugins.module_utils.perf_store import (
+    StoreError, csv_text, open_readonly, otava_config)
+
+
+def _read(path):
+    try:
+        with open(path, 'rb') as handle:
+            return handle.read()
+    except (IOError, OSError):
+        return None
+
+
+def _digest(data):
+    return hashlib.sha256(data).hexdigest()[:16] if data is not None else None
+
+
+def export_files(store, results_dir):
+    """{path: bytes} of the CSV export."""
+    files = {}
+    results = store.all_results()
+    files[os.path.join(results_dir, 'history.csv')] = csv_text(results).encode('utf-8')
+    by_test = {}
+    for r in results:
+        by_test.setdefault(r['test_key'], []).append(r)
+    otava = []
+    directory = os.path.join(results_dir, 'history')
+    for test in store.tests():
+        rows = [r for r in by_test.get(test['test_key'], []) if r['valid']]
+        # Otava reads every metric cell as a number: keep the per-path columns every row has
+        paths = min([len([v for v in r['per_path'] if v is not None]) for r in rows] or [0])
+        name = '%s-%s' % (slug(test['name']), test['test_key'][:8])
+        filename = name + '.csv'
+        files[os.path.join(directory, filename)] = csv_text(rows, max_paths=paths).encode('utf-8')
+        otava.append((name, filename, paths))
+    files[os.path.join(directory, 'otava.yaml')] = otava_config(otava).encode('utf-8')
+    return files
+
+
+def report(params, check_mode):
+    if params['history_limit'] < 2 or params['history_limit'] > 1000:
+        raise RecordError('history_limit must be between 2 and 1000, got %d' % params['history_limit'])
+    results_dir = os.path.abspath(params['results_dir'])
+    db_path = os.path.abspath(params['history_db'] or os.path.join(results_dir, 'history.sqlite'))
+    run_id, summary_path = resolve_run(results_dir, params['run'])
+    if not os.path.isfile(summary_path):
+        raise RecordError('run: no run record at %s (run=%r)' % (summary_path, params['run']))
+    summary = load_summary(summary_path)
+    record = normalize(summary, lab_paths=params['lab_paths'])
+    run_id = record['run']['run_id']
+    dest = os.path.abspath(params['dest'] or os.path.join(os.path.dirname(summary_path), 'report.html'))
+    store = open_readonly(db_path, check_mode, 'writing the report')
+    try:
+        started_ts = parse_time(summary['started'])
+        trends = []
+        for test, res in zip(summary['tests'], record['results']):
+            key = test.get('test_key') or res['test_key']
+            history = store.history(key, until_ts=started_ts, limit=params['history_limit'])
+            trends.append((test, history, run_id))
+        csv_path = os.path.join(results_dir, 'history.csv') if params['export'] else None
+        files = {dest: perf_html.render(summary, trends, db_path, csv_path).encode('utf-8')}
+        if params['export']:
+            files.update(export_files(store, results_dir))
+    finally:
+        store.close()
+        perf_html.close_all()
+
+    changed_files = sorted(p for p, data in files.items() if _read(p) != data)
+    if not check_mode:
+        for path in changed_files:
+            directory = os.path.dirname(path)
+            if not os.path.isdir(directory):
+                os.makedirs(directory)
+            write_atomic(path, files[path])
+    result = {
+        'changed': bool(changed_files),
+        'path': dest,
+        'run_id': run_id,
+        'files_changed': changed_files,
+        'diff': {'before': dict((p, _digest(_read(p))) for p in changed_files),
+                 'after': dict((p, _digest(files[p])) for p in changed_files)},
+    }
+    if params['export']:
+        result['csv_path'] = csv_path
+        result['csv_files'] = sorted(p for p in files if p not in (dest, csv_path))
+    return result
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            results_dir=dict(type='path', required=True),
+            run=dict(type='str', default='latest'),
+            history_db=dict(type='path'),
+            dest=dict(type='path'),
+            history_limit=dict(type='int', default=30),
+            export=dict(type='bool', default=True),
+            lab_paths=dict(type='list', elements='dict'),
+        ),
+        supports_check_mode=True,
+    )
+    if not perf_html.HAS_MATPLOTLIB:
+        module.fail_json(msg=missing_required_lib('matplotlib'),
+                         exception=str(perf_html.MATPLOTLIB_IMPORT_ERROR))
+    try:
+        result = report(module.params, module.check_mode)
+    except (RecordError, StoreError) as exc:
+        module.fail_json(msg=str(exc))
+    except sqlite3.Error as exc:
+        module.fail_json(msg='history database error: %s' % exc)
+    if not module._diff:
+        result.pop('diff')
+    module.exit_json(**result)
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,258 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: mptcp.lab developers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+---
+module: perf_verdict
+short_description: Compare a perf run with its baseline and write the verdict into summary.json
+version_added: "0.1.0"
+description:
+  - Gives every test of a run a verdict, V(pass), V(regression), V(improvement), V(no-baseline)
+    or V(invalid), by comparing its repetition values with a baseline taken from the history
+    (see M(mptcp.lab.perf_history), which must have recorded the run first).
+  - The baseline is the pooled repetition values of the last O(baseline_runs) valid runs of the
+    same test (same identity) that started before this run, or, with O(baseline), the values of
+    that one named run (for kernel A against kernel B).
+  - A change is flagged when the exact two-sided Mann-Whitney U test gives p < O(alpha) and the
+    medians differ by at least O(min_effect_pct) percent. Slower is a regression, faster an
+    improvement (information only). The collection's docs/statistics.md justifies the choice.
+  - Writes C(regressions) (DESIGN contract), C(improvements), a run-level C(verdict) block and,
+    per test, C(verdict), C(verdict_reason), C(baseline), C(change_pct) and C(p_value) into
+    C(summary.json) (atomically), and the verdicts into the history.
+author:
+  - mptcp.lab developers
+options:
+  results_dir:
+    description: The perf results directory (C(perf_results_dir)).
+    type: path
+    required: true
+  run:
+    description: The run to judge, a run id, V(latest) or the path of a C(summary.json).
+    type: str
+    default: latest
+  history_db:
+    description: The history database. Defaults to C(history.sqlite) in O(results_dir).
+    type: path
+  baseline:
+    description:
+      - The run id of a named baseline run (C(perf_baseline)). Empty means the last
+        O(baseline_runs) valid runs of each test.
+    type: str
+    default: ""
+  baseline_runs:
+    description: How many earlier valid runs of a test make its default baseline (1-100).
+    type: int
+    default: 5
+  alpha:
+    description: Significance level of the two-sided test (0 < alpha < 1).
+    type: float
+    default: 0.05
+  min_effect_pct:
+    description: Smallest change of the medians, in percent, that can be flagged (>= 0).
+    type: float
+    default: 1.5
+  lab_paths:
+    description: The lab's paths, for test identities when the run record lacks the shaping.
+    type: list
+    elements: dict
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: full
+  platform:
+    platforms: posix
+seealso:
+  - module: mptcp.lab.perf_history
+  - module: mptcp.lab.perf_report
+"""
+
+EXAMPLES = r"""
+- name: Judge the latest run against the last 5 valid runs of each test
+  mptcp.lab.perf_verdict:
+    results_dir: results
+  register: verdict
+
+- name: Compare kernel B (latest run) with kernel A (a named run)
+  mptcp.lab.perf_verdict:
+    results_dir: results
+    baseline: 20261124T200102Z
+
+- name: Fail on regressions
+  ansible.builtin.fail:
+    msg: "{{ verdict.message }}"
+  when: verdict.regressions | length > 0
+"""
+
+RETURN = r"""
+run_id:
+  description: The judged run.
+  returned: always
+  type: str
+  sample: 20261125T081537Z
+baseline:
+  description: What the run was compared with.
+  returned: always
+  type: str
+  sample: last 5 valid runs
+regressions:
+  description: The DESIGN contract's regressions list.
+  returned: always
+  type: list
+  elements: dict
+  sample:
+    - test: mptcp-2paths-up
+      metric: throughput_mbps
+      baseline_median: 91.8
+      current_median: 89.0
+      change_pct: -3.05
+      p_value: 0.0003
+improvements:
+  description: Significant speed-ups, same fields as O(regressions); information only.
+  returned: always
+  type: list
+  elements: dict
+verdicts:
+  description: Per test, its verdict and why.
+  returned: always
+  type: list
+  elements: dict
+  sample:
+    - test: mptcp-2paths-up
+      verdict: regression
+      reason: p = 0.0003 < 0.05 and |change| = 3.05% >= 1.5%
+      change_pct: -3.05
+      p_value: 0.0003
+counts:
+  description: How many tests got each verdict.
+  returned: always
+  type: dict
+  sample: {pass: 3, regression: 1, improvement: 0, no-baseline: 0, invalid: 0}
+message:
+  description: A readable list of the regressions (empty when there is none).
+  returned: always
+  type: str
+summary_path:
+  description: The run record that was updated.
+  returned: always
+  type: str
+"""
+
+import json
+import os
+import sqlite3
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.mptcp.lab.plugins.module_utils.perf_baseline import (
+    BaselineError, apply_to_summary, describe_baseline, entries, evaluate, regression_message,
+    unknown_run_message)
+from ansible_collections.mptcp.lab.plugins.module_utils.perf_record import (
+    RecordError, load_summary, normalize, resolve_run, write_atomic)
+from ansible_collections.mptcp.lab.plugins.module_utils.perf_store import Store, StoreError, open_readonly
+
+
+def validate(params):
+    if not 1 <= params['baseline_runs'] <= 100:
+        raise BaselineError('baseline_runs must be between 1 and 100, got %d' % params['baseline_runs'])
+    if not 0 < params['alpha'] < 1:
+        raise BaselineError('alpha must be between 0 and 1 (exclusive), got %s' % params['alpha'])
+    if params['min_effect_pct'] < 0:
+        raise BaselineError('min_effect_pct must be >= 0, got %s' % params['min_effect_pct'])
+    baseline = (params['baseline'] or '').strip()
+    if baseline and (os.sep in baseline or baseline in ('.', '..')):
+        raise BaselineError('baseline must be a run id (a directory name under results_dir), got %r'
+                            % baseline)
+    return baseline or None
+
+
+def judge(params, check_mode):
+    named = validate(params)
+    results_dir = os.path.abspath(params['results_dir'])
+    db_path = os.path.abspath(params['history_db'] or os.path.join(results_dir, 'history.sqlite'))
+    run_id, summary_path = resolve_run(results_dir, params['run'])
+    if not os.path.isfile(summary_path):
+        raise RecordError('run: no run record at %s (run=%r)' % (summary_path, params['run']))
+    summary = load_summary(summary_path)
+    record = normalize(summary, lab_paths=params['lab_paths'])
+    run_id = record['run']['run_id']
+    store = open_readonly(db_path, check_mode, 'giving a verdict')
+    try:
+        # in check mode the history step did not record the run: judge it anyway
+        if store.run_hash(run_id) is None and not check_mode:
+            raise StoreError('run %s is not in the history %s: record it with '
+                             'mptcp.lab.perf_history first' % (run_id, db_path))
+        if named and not store.has_run(named):
+            raise BaselineError(unknown_run_message(store, named, results_dir))
+        verdicts = evaluate(store, record, named=named, last_n=params['baseline_runs'],
+                            alpha=params['alpha'], min_effect_pct=params['min_effect_pct'])
+    finally:
+        store.close()
+
+    updated = apply_to_summary(summary, record, verdicts, named, params['baseline_runs'],
+                               params['alpha'], params['min_effect_pct'])
+    summary_changed = updated != summary
+    store_changed = False
+    if not check_mode:
+        if summary_changed:
+            write_atomic(summary_path, (json.dumps(updated, indent=2, sort_keys=False) + '\n').encode('utf-8'))
+        store = Store(db_path)
+        try:
+            store_changed = store.set_verdicts(run_id, verdicts)
+        finally:
+            store.close()
+    regressions = entries(verdicts, 'regression')
+    baseline_text = describe_baseline(named, params['baseline_runs'])
+    result = {
+        'changed': summary_changed or store_changed,
+        'run_id': run_id,
+        'summary_path': summary_path,
+        'baseline': baseline_text,
+        'regressions': regressions,
+        'improvements': entries(verdicts, 'improvement'),
+        'verdicts': [{'test': v['name'], 'verdict': v['verdict'], 'reason': v['reason'],
+                      'change_pct': v['change_pct'], 'p_value': v['p_value'],
+                      'baseline_median': v['baseline_median'], 'current_median': v['current_median']}
+                     for v in verdicts.values()],
+        'counts': updated['verdict']['counts'],
+        'message': regression_message(regressions, run_id, baseline_text) if regressions else '',
+        'diff': {'before': {'regressions': summary.get('regressions'),
+                            'verdicts': dict((t.get('name'), t.get('verdict')) for t in summary['tests'])},
+                 'after': {'regressions': updated['regressions'],
+                           'verdicts': dict((t.get('name'), t.get('verdict')) for t in updated['tests'])}},
+    }
+    return result
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            results_dir=dict(type='path', required=True),
+            run=dict(type='str', default='latest'),
+            history_db=dict(type='path'),
+            baseline=dict(type='str', default=''),
+            baseline_runs=dict(type='int', default=5),
+            alpha=dict(type='float', default=0.05),
+            min_effect_pct=dict(type='float', default=1.5),
+            lab_paths=dict(type='list', elements='dict'),
+        ),
+        supports_check_mode=True,
+    )
+    try:
+        result = judge(module.params, module.check_mode)
+    except (RecordError, StoreError, BaselineError) as exc:
+        module.fail_json(msg=str(exc))
+    except sqlite3.Error as exc:
+        module.fail_json(msg='history database error: %s' % exc)
+    if not module._diff:
+        result.pop('diff')
+    module.exit_json(**result)
+
+
+if __name__ == '__main__':
+    main()
