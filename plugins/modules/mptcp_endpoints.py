@@ -38,7 +38,7 @@ description:
     listed; listing one turns it into an ordinary endpoint (a C(replace)).
 version_added: 0.1.0
 author:
-  - mptcp.lab developers
+  - mptcp.lab developers (@multipath-tcp)
 requirements:
   - pyroute2 on the managed host
   - Linux with MPTCP (5.6 or later); the C(laminar) flag needs 6.18 or later
@@ -541,7 +541,7 @@ def restore(pm, before):
         entries.append(entry)
     try:
         current = pm.endpoints()
-        actions, _predicted = compute(current, entries, 'overridden')
+        actions = compute(current, entries, 'overridden')[0]
     except (nl.MptcpError, ValidationError):
         return False
     # Implicit endpoints of ``before`` cannot be re-created; keep what the kernel has.

@@ -26,7 +26,7 @@ description:
     C(iperf3 --help), C(mptcpd --version)) and only for tools that exist.
 version_added: 0.1.0
 author:
-  - mptcp.lab developers
+  - mptcp.lab developers (@multipath-tcp)
 requirements:
   - pyroute2 on the managed host
 options: {}

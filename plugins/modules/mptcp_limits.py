@@ -12,15 +12,15 @@ DOCUMENTATION = r'''
 module: mptcp_limits
 short_description: Set the MPTCP path manager limits
 description:
-  - Sets the limits of the in-kernel MPTCP path manager (C(ip mptcp limits)):
-    how many additional subflows a connection may have, and how many
+  - Sets the limits of the in-kernel MPTCP path manager (C(ip mptcp limits)),
+    that is how many additional subflows a connection may have, and how many
     addresses announced by the peer (ADD_ADDR) it accepts.
   - Talks netlink to the kernel through pyroute2, and acts on the network
     namespace the module runs in.
   - A limit that is not given keeps its current value.
 version_added: 0.1.0
 author:
-  - mptcp.lab developers
+  - mptcp.lab developers (@multipath-tcp)
 requirements:
   - pyroute2 on the managed host
   - Linux with MPTCP

@@ -27,7 +27,7 @@ description:
     (C(sysctl.d) applies to the initial namespace only).
 version_added: 0.1.0
 author:
-  - mptcp.lab developers
+  - mptcp.lab developers (@multipath-tcp)
 requirements:
   - Linux with MPTCP
 options:
