@@ -218,18 +218,21 @@ def compute(before, wanted):
 def apply(before, after, changes, proc_dir=sysctl.PROC_DIR):
     """Write the changes; on a refusal put back what was written and re-raise."""
     done = []
-    try:
-        for name in changes:
+    for name in changes:
+        try:
             sysctl.write_setting(name, after[name], proc_dir)
-            done.append(name)
-    except (IOError, OSError) as exc:
-        for name in reversed(done):
-            try:
-                sysctl.write_setting(name, before[name], proc_dir)
-            except (IOError, OSError):
-                pass
-        raise ValidationError('%s: the kernel refused %r (%s); nothing was changed'
-                              % (name, after[name], exc.strerror or exc))
+        except (IOError, OSError) as exc:
+            restored = True
+            for written in reversed(done):
+                try:
+                    sysctl.write_setting(written, before[written], proc_dir)
+                except (IOError, OSError):
+                    restored = False
+            raise ValidationError('%s: the kernel refused %r (%s); %s'
+                                  % (name, after[name], exc.strerror or exc,
+                                     'nothing was changed' if restored else
+                                     'and the settings already written could not all be put back'))
+        done.append(name)
 
 
 def read_file(path):
