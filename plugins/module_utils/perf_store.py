@@ -200,6 +200,9 @@ class Store:
             ' LIMIT ?', (limit,)).fetchall()
         return [dict(r) for r in rows]
 
+    def run_ids(self):
+        return [r[0] for r in self.conn.execute('SELECT run_id FROM runs')]
+
     def count_runs(self):
         return self.conn.execute('SELECT COUNT(*) FROM runs').fetchone()[0]
 

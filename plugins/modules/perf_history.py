@@ -44,6 +44,14 @@ options:
         carry it. Items are C({rate_mbit, delay_ms, loss_pct, queue_limit}).
     type: list
     elements: dict
+  backfill:
+    description:
+      - Also record every other run under O(results_dir) (a directory with a C(summary.json))
+        that the history does not hold yet, for instance runs made before the history existed
+        or whose play stopped before this step. Records that cannot be read are skipped with a
+        warning. Each run is its own transaction.
+    type: bool
+    default: false
 attributes:
   check_mode:
     support: full
@@ -91,6 +99,12 @@ runs_in_history:
   returned: always
   type: int
   sample: 12
+backfilled:
+  description: The other runs recorded because of O(backfill).
+  returned: always
+  type: list
+  elements: str
+  sample: [20261124T200102Z]
 tests:
   description: Each test of the run as stored.
   returned: always
@@ -114,7 +128,49 @@ from ansible_collections.mptcp.lab.plugins.module_utils.perf_record import (
 from ansible_collections.mptcp.lab.plugins.module_utils.perf_store import Store, StoreError
 
 
-def record_run(params, check_mode):
+def backfill(results_dir, db_path, skip, lab_paths, check_mode, warn):
+    """Record the runs under results_dir that the history lacks; returns their ids."""
+    candidates = []
+    for name in sorted(os.listdir(results_dir)):
+        path = os.path.join(results_dir, name, 'summary.json')
+        if name == 'latest' or name == skip or os.path.islink(os.path.join(results_dir, name)):
+            continue
+        if os.path.isfile(path):
+            candidates.append((name, path))
+    if not candidates:
+        return []
+    stored = set()
+    if os.path.exists(db_path):
+        store = Store(db_path, readonly=True)
+        try:
+            if store.schema_version():
+                stored = set(r for r in store.run_ids())
+        finally:
+            store.close()
+    added = []
+    store = None
+    try:
+        for name, path in candidates:
+            if name in stored:
+                continue
+            try:
+                record = normalize(load_summary(path), lab_paths=lab_paths)
+            except RecordError as exc:
+                warn('backfill: skipped %s: %s' % (path, exc))
+                continue
+            if record['run']['run_id'] in stored or record['run']['run_id'] == skip:
+                continue
+            if not check_mode:
+                store = store or Store(db_path)
+                store.ingest(record)
+            added.append(record['run']['run_id'])
+    finally:
+        if store is not None:
+            store.close()
+    return added
+
+
+def record_run(params, check_mode, warn=None):
     """Read the run record and store it; returns the module result (dict)."""
     results_dir = os.path.abspath(params['results_dir'])
     db_path = os.path.abspath(params['history_db'] or os.path.join(results_dir, 'history.sqlite'))
@@ -151,7 +207,13 @@ def record_run(params, check_mode):
             store.close()
     if check_mode and status == 'added':
         runs += 1
-    result = {'changed': status != 'unchanged', 'run_id': run_id, 'status': status,
+    filled = []
+    if params['backfill']:
+        filled = backfill(results_dir, db_path, run_id, params['lab_paths'], check_mode,
+                          warn or (lambda msg: None))
+        runs += len(filled)
+    result = {'changed': status != 'unchanged' or bool(filled), 'run_id': run_id, 'status': status,
+              'backfilled': filled,
               'history_db': db_path, 'runs_in_history': runs, 'tests': tests,
               'diff': {'before': {'run_id': run_id, 'content_hash': before_hash},
                        'after': {'run_id': run_id, 'content_hash': record['content_hash']}}}
@@ -165,11 +227,12 @@ def main():
             run=dict(type='str', default='latest'),
             history_db=dict(type='path'),
             lab_paths=dict(type='list', elements='dict'),
+            backfill=dict(type='bool', default=False),
         ),
         supports_check_mode=True,
     )
     try:
-        result = record_run(module.params, module.check_mode)
+        result = record_run(module.params, module.check_mode, module.warn)
     except (RecordError, StoreError) as exc:
         module.fail_json(msg=str(exc))
     except sqlite3.Error as exc:

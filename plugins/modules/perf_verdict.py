@@ -134,6 +134,13 @@ counts:
   returned: always
   type: dict
   sample: {pass: 3, regression: 1, improvement: 0, no-baseline: 0, invalid: 0}
+lines:
+  description: One readable line per test, its verdict and why.
+  returned: always
+  type: list
+  elements: str
+  sample:
+    - "mptcp-2paths-up: regression, -3.05% (p = 0.0003 < 0.05 and |change| = 3.05% >= 1.5%)"
 message:
   description: A readable list of the regressions (empty when there is none).
   returned: always
@@ -169,6 +176,11 @@ def validate(params):
         raise BaselineError('baseline must be a run id (a directory name under results_dir), got %r'
                             % baseline)
     return baseline or None
+
+
+def verdict_line(v):
+    change = '' if v['change_pct'] is None else ', %+.2f%%' % v['change_pct']
+    return '%s: %s%s (%s)' % (v['name'], v['verdict'], change, v['reason'])
 
 
 def judge(params, check_mode):
@@ -220,6 +232,7 @@ def judge(params, check_mode):
                       'baseline_median': v['baseline_median'], 'current_median': v['current_median']}
                      for v in verdicts.values()],
         'counts': updated['verdict']['counts'],
+        'lines': [verdict_line(v) for v in verdicts.values()],
         'message': regression_message(regressions, run_id, baseline_text) if regressions else '',
         'diff': {'before': {'regressions': summary.get('regressions'),
                             'verdicts': dict((t.get('name'), t.get('verdict')) for t in summary['tests'])},
