@@ -81,7 +81,8 @@ def evaluate(store, record, named=None, last_n=5, alpha=0.05, min_effect_pct=1.5
         verdict['current_median'] = _round(verdict.get('current_median'), 3)
         verdict['change_pct'] = _round(verdict.get('change_pct'), 2)
         verdict['p_value'] = None if verdict.get('p_value') is None else float('%.4g' % verdict['p_value'])
-        assert verdict['verdict'] in VERDICTS
+        if verdict['verdict'] not in VERDICTS:  # pragma: no cover - programming error
+            raise ValueError('unknown verdict %r' % verdict['verdict'])
         verdicts[res['test_key']] = verdict
     return verdicts
 

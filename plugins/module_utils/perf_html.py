@@ -126,7 +126,7 @@ def throughput_figure(tests):
         colour = PROTOCOL_COLOURS.get(proto, '#777777')
         reps = _values(test)
         count = max(1, len(reps))
-        ok = [v for _, v in reps if v is not None]
+        ok = [v for dummy, v in reps if v is not None]
         label = proto.upper() if proto not in seen else None
         seen.add(proto)
         if ok:
@@ -134,7 +134,7 @@ def throughput_figure(tests):
             ax.bar(i, med, width=0.7, color=colour, alpha=0.35, label=label, edgecolor=colour)
             ax.text(i, med / 2.0, '%.1f' % med, ha='center', va='center', fontsize=10,
                     color='#222222', fontweight='bold')
-            top = max(top, max(ok))
+            top = max([top] + ok)
         for k, (rep, v) in enumerate(reps):
             x = i - 0.3 + 0.6 * (k + 0.5) / count
             if v is None:
@@ -148,7 +148,7 @@ def throughput_figure(tests):
             top = max(top, expected)
     ax.plot([], [], marker='o', color='#777777', linestyle='none', label='repetition (in order)')
     ax.hlines([], 0, 0, colors='#222222', linestyles='dashed', label='expected')
-    if any(v is None for t in tests for _, v in _values(t)):
+    if any(v is None for t in tests for dummy, v in _values(t)):
         ax.plot([], [], marker='x', color='#c62828', linestyle='none', label='failed repetition')
     ax.set_xticks(range(len(tests)))
     ax.set_xticklabels([_test_label(t) for t in tests], fontsize=8)
@@ -223,22 +223,22 @@ def trend_figure(trends, min_effect_pct):
         colour = PROTOCOL_COLOURS.get(str(test.get('protocol')).lower(), '#777777')
         valid = [(x, h) for x, h in zip(xs, history) if h['valid'] and h['median'] is not None]
         if valid:
-            ax.plot([x for x, _ in valid], [h['median'] for _, h in valid], '-', color=colour,
+            ax.plot([x for x, dummy in valid], [h['median'] for dummy, h in valid], '-', color=colour,
                     alpha=0.5, linewidth=1)
-            ax.errorbar([x for x, _ in valid], [h['median'] for _, h in valid],
-                        yerr=[[h['median'] - h['min'] for _, h in valid],
-                              [h['max'] - h['median'] for _, h in valid]],
+            ax.errorbar([x for x, dummy in valid], [h['median'] for dummy, h in valid],
+                        yerr=[[h['median'] - h['min'] for dummy, h in valid],
+                              [h['max'] - h['median'] for dummy, h in valid]],
                         fmt='o', color=colour, markersize=4, capsize=2, linewidth=0.8,
                         label='valid run (median, min-max)')
         invalid = [(x, h) for x, h in zip(xs, history) if not h['valid']]
         if invalid:
-            ax.plot([x for x, _ in invalid], [h['median'] or 0.0 for _, h in invalid], 'x',
+            ax.plot([x for x, dummy in invalid], [h['median'] or 0.0 for dummy, h in invalid], 'x',
                     color='#9e9e9e', markersize=7, label='invalid run')
         for kind, marker, col in (('regression', 'v', VERDICT_COLOURS['regression']),
                                   ('improvement', '^', VERDICT_COLOURS['improvement'])):
             pts = [(x, h) for x, h in zip(xs, history) if h.get('verdict') == kind and h['median'] is not None]
             if pts:
-                ax.plot([x for x, _ in pts], [h['median'] for _, h in pts], marker, color=col,
+                ax.plot([x for x, dummy in pts], [h['median'] for dummy, h in pts], marker, color=col,
                         markersize=11, linestyle='none', label=kind, zorder=5)
         cur = [(x, h) for x, h in zip(xs, history) if h['run_id'] == current]
         if cur:
@@ -266,7 +266,8 @@ def trend_figure(trends, min_effect_pct):
                                                  test.get('direction', '')), fontsize=9)
         meds = [h['median'] for h in history if h['median'] is not None]
         if meds:
-            lo, hi = min(min(meds), base or min(meds)), max(max(h['max'] or 0 for h in history), base or 0)
+            lo = min(meds + ([base] if base else []))
+            hi = max([h['max'] or 0 for h in history] + [base or 0])
             pad = max((hi - lo) * 0.15, hi * 0.02, 0.5)
             ax.set_ylim(max(0.0, lo - pad), hi + pad)
         for handle, label in zip(*ax.get_legend_handles_labels()):

@@ -82,7 +82,7 @@ def _rank_sum_distribution(ranks, m):
     """counts[s]: number of m-subsets of ``ranks`` whose sum is s."""
     total = sum(sorted(ranks, reverse=True)[:m])
     # table[k][s]: subsets of size k seen so far with sum s
-    table = [[0] * (total + 1) for _ in range(m + 1)]
+    table = [[0] * (total + 1) for dummy in range(m + 1)]
     table[0][0] = 1
     seen = 0
     for r in ranks:

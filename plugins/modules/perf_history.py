@@ -23,7 +23,7 @@ description:
     run never leaves a partial or corrupt history. Recording the same run again changes nothing.
   - Runs on the controller (or wherever the results directory is).
 author:
-  - mptcp.lab developers
+  - mptcp.lab developers (@multipath-tcp)
 options:
   results_dir:
     description: The perf results directory (C(perf_results_dir)) holding one directory per run.
@@ -54,10 +54,14 @@ options:
     default: false
 attributes:
   check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: full
   platform:
+    description: Target OS/families that can be operated against.
+    support: full
     platforms: posix
 notes:
   - Needs only the Python standard library (sqlite3).

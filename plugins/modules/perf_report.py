@@ -23,7 +23,7 @@ description:
     describing them.
   - Output is deterministic, so running it again reports no change.
 author:
-  - mptcp.lab developers
+  - mptcp.lab developers (@multipath-tcp)
 options:
   results_dir:
     description: The perf results directory (C(perf_results_dir)).
@@ -53,10 +53,14 @@ options:
     elements: dict
 attributes:
   check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: full
   platform:
+    description: Target OS/families that can be operated against.
+    support: full
     platforms: posix
 requirements:
   - matplotlib (on the host that writes the report)

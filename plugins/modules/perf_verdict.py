@@ -26,7 +26,7 @@ description:
     per test, C(verdict), C(verdict_reason), C(baseline), C(change_pct) and C(p_value) into
     C(summary.json) (atomically), and the verdicts into the history.
 author:
-  - mptcp.lab developers
+  - mptcp.lab developers (@multipath-tcp)
 options:
   results_dir:
     description: The perf results directory (C(perf_results_dir)).
@@ -63,10 +63,14 @@ options:
     elements: dict
 attributes:
   check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: full
   platform:
+    description: Target OS/families that can be operated against.
+    support: full
     platforms: posix
 seealso:
   - module: mptcp.lab.perf_history
@@ -114,7 +118,7 @@ regressions:
       change_pct: -3.05
       p_value: 0.0003
 improvements:
-  description: Significant speed-ups, same fields as O(regressions); information only.
+  description: Significant speed-ups, same fields as RV(regressions); information only.
   returned: always
   type: list
   elements: dict

@@ -74,22 +74,22 @@ def test_mann_whitney_matches_enumeration_with_ties(seed):
     rng = random.Random(seed)
     m, n = rng.randint(1, 6), rng.randint(1, 7)
     # few distinct values, so ties are frequent
-    x = [rng.choice([90, 91, 91.5, 92, 93]) for _ in range(m)]
-    y = [rng.choice([90, 91, 92, 92.5, 93, 94]) for _ in range(n)]
+    x = [rng.choice([90, 91, 91.5, 92, 93]) for dummy in range(m)]
+    y = [rng.choice([90, 91, 92, 92.5, 93, 94]) for dummy in range(n)]
     assert mann_whitney(x, y)['p_value'] == pytest.approx(float(brute_force_p(x, y)), abs=1e-12)
 
 
 def test_mann_whitney_is_symmetric():
-    x, y = [10.1, 9.8, 10.4, 10.0], [9.1, 9.5, 9.7, 9.9, 10.0, 9.6]
-    a, b = mann_whitney(x, y), mann_whitney(y, x)
+    first, second = [10.1, 9.8, 10.4, 10.0], [9.1, 9.5, 9.7, 9.9, 10.0, 9.6]
+    a, b = mann_whitney(first, second), mann_whitney(second, first)
     assert a['p_value'] == pytest.approx(b['p_value'])
-    assert a['u'] + b['u'] == len(x) * len(y)
+    assert a['u'] + b['u'] == len(first) * len(second)
 
 
 def test_normal_approximation_is_close_to_exact(monkeypatch):
     rng = random.Random(7)
-    x = [rng.gauss(100, 1) for _ in range(12)]
-    y = [rng.gauss(101, 1) for _ in range(30)]
+    x = [rng.gauss(100, 1) for dummy in range(12)]
+    y = [rng.gauss(101, 1) for dummy in range(30)]
     exact = mann_whitney(x, y)
     monkeypatch.setattr(perf_stats, 'EXACT_BUDGET', 0)
     approx = mann_whitney(x, y)
@@ -155,9 +155,9 @@ def test_false_alarm_rate_of_the_rule_is_bounded():
     rng = random.Random(11)
     alarms = 0
     trials = 400
-    for _ in range(trials):
-        base = [rng.gauss(100, 1) for _ in range(25)]
-        cur = [rng.gauss(100, 1) for _ in range(5)]
+    for dummy in range(trials):
+        base = [rng.gauss(100, 1) for dummy in range(25)]
+        cur = [rng.gauss(100, 1) for dummy in range(5)]
         alarms += compare(base, cur)['verdict'] != 'pass'
     assert alarms / float(trials) <= 0.02
 
@@ -167,8 +167,8 @@ def test_power_of_the_rule_for_a_three_percent_drop():
     rng = random.Random(12)
     hits = 0
     trials = 400
-    for _ in range(trials):
-        base = [rng.gauss(100, 1) for _ in range(25)]
-        cur = [rng.gauss(97, 0.97) for _ in range(5)]
+    for dummy in range(trials):
+        base = [rng.gauss(100, 1) for dummy in range(25)]
+        cur = [rng.gauss(97, 0.97) for dummy in range(5)]
         hits += compare(base, cur)['verdict'] == 'regression'
     assert hits / float(trials) >= 0.95
