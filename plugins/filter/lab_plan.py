@@ -43,8 +43,16 @@ def lab_path_links(lab_paths, pair, side, prefix='mlab', address_base=lab_plan.D
 
 def lab_shaper_links(lab_paths, pairs, prefix='mlab', address_base=lab_plan.DEFAULT_ADDRESS_BASE,
                      subnet_prefix=lab_plan.DEFAULT_SUBNET_PREFIX):
-    """The shaper's interfaces, one per path, side and pair, with each path's shaping."""
+    """The shaper's interfaces and addresses, one per path, side and pair."""
     return _call(lab_plan.shaper_links, list(lab_paths or []), [_int(p, 'lab_pair') for p in pairs],
+                 prefix=prefix, address_base=address_base,
+                 subnet_prefix=_int(subnet_prefix, 'lab_subnet_prefix'))
+
+
+def lab_shaper_devices(lab_paths, pairs, prefix='mlab', address_base=lab_plan.DEFAULT_ADDRESS_BASE,
+                       subnet_prefix=lab_plan.DEFAULT_SUBNET_PREFIX):
+    """The shaping of each shaper interface (both directions of every path)."""
+    return _call(lab_plan.shaper_devices, list(lab_paths or []), [_int(p, 'lab_pair') for p in pairs],
                  prefix=prefix, address_base=address_base,
                  subnet_prefix=_int(subnet_prefix, 'lab_subnet_prefix'))
 
@@ -84,6 +92,19 @@ def lab_wiring(groups, hostvars, path_count, prefix='mlab', address_base=lab_pla
                  subnet_prefix=_int(subnet_prefix, 'lab_subnet_prefix'))
 
 
+def lab_endpoints(path_links, flags=None):
+    """MPTCP endpoints for a host's path links: ``[{address, id, dev, flags}]``, id = path number."""
+    flags = list(flags if flags is not None else ['signal'])
+    endpoints = []
+    for link in path_links or []:
+        try:
+            endpoints.append({'address': link['address'], 'id': _int(link['path'], 'path'),
+                              'dev': link['dev'], 'flags': list(flags)})
+        except (KeyError, TypeError):
+            raise AnsibleFilterError('lab_endpoints: every path link needs path, dev and address, got %r' % (link,))
+    return endpoints
+
+
 class FilterModule(object):
     """mptcp.lab plan filters."""
 
@@ -91,6 +112,8 @@ class FilterModule(object):
         return {
             'lab_path_links': lab_path_links,
             'lab_shaper_links': lab_shaper_links,
+            'lab_shaper_devices': lab_shaper_devices,
             'lab_pairs': lab_pairs,
             'lab_wiring': lab_wiring,
+            'lab_endpoints': lab_endpoints,
         }

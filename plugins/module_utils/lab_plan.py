@@ -174,32 +174,44 @@ def path_links(lab_paths, pair, side, prefix='mlab', address_base=DEFAULT_ADDRES
 
 def shaper_links(lab_paths, pairs, prefix='mlab', address_base=DEFAULT_ADDRESS_BASE,
                  subnet_prefix=DEFAULT_SUBNET_PREFIX):
-    """The shaper's interfaces: one per path per side per pair, with the path's shaping.
+    """The shaper's interfaces and addresses: one per path per side per pair.
 
-    Each item: ``{pair, path, side, dev, address, prefix, rate_mbit, delay_ms,
-    loss_pct, queue_limit}``; ``side`` is the end the interface faces, so its
-    egress carries the traffic going towards that end.
+    Items are ``{path, dev, address, prefix}`` (the format mptcp.lab.path_routing
+    takes); the shaper is the gateway (``.1``) of every subnet.
     """
     check_paths(lab_paths)
     check_prefix(prefix)
     links = []
     for pair in _check_pairs(pairs, address_base, subnet_prefix):
-        for path, shape in enumerate(lab_paths, start=1):
+        for path in range(1, len(lab_paths) + 1):
             for side in (0, 1):
                 net = subnet(pair, path, side, address_base, subnet_prefix)
-                links.append({
-                    'pair': pair,
-                    'path': path,
-                    'side': SIDES[side],
-                    'dev': shaper_dev(prefix, pair, path, side),
-                    'address': str(net.network_address + 1),
-                    'prefix': subnet_prefix,
-                    'rate_mbit': shape['rate_mbit'],
-                    'delay_ms': shape.get('delay_ms'),
-                    'loss_pct': shape.get('loss_pct'),
-                    'queue_limit': shape.get('queue_limit'),
-                })
+                links.append({'path': path, 'dev': shaper_dev(prefix, pair, path, side),
+                              'address': str(net.network_address + 1), 'prefix': subnet_prefix})
     return links
+
+
+def shaper_devices(lab_paths, pairs, prefix='mlab', address_base=DEFAULT_ADDRESS_BASE,
+                   subnet_prefix=DEFAULT_SUBNET_PREFIX):
+    """The shaping of every shaper interface (the format mptcp.lab.path_shaping takes).
+
+    Both interfaces of a path get the path's shaping: the one facing the sink
+    shapes generator->sink traffic, the one facing the generator the reverse.
+    ``label`` (``lab_paths[i]``) lets errors name the inventory field.
+    """
+    check_paths(lab_paths)
+    check_prefix(prefix)
+    devices = []
+    for pair in _check_pairs(pairs, address_base, subnet_prefix):
+        for path, shape in enumerate(lab_paths, start=1):
+            for side in (0, 1):
+                item = {'dev': shaper_dev(prefix, pair, path, side), 'rate_mbit': shape['rate_mbit'],
+                        'label': 'lab_paths[%d]' % (path - 1)}
+                for key in ('delay_ms', 'loss_pct', 'queue_limit'):
+                    if shape.get(key) is not None:
+                        item[key] = shape[key]
+                devices.append(item)
+    return devices
 
 
 def _check_pairs(pairs, address_base, subnet_prefix):

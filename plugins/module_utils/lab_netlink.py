@@ -1,0 +1,535 @@
+# -*- coding: utf-8 -*-
+# Copyright: mptcp.lab developers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+"""Netlink for the lab: namespaces, links, addresses, routes, rules, qdiscs.
+
+The lab's one rtnetlink helper, built on pyroute2 (the MPTCP generic netlink
+helper is mptcp_netlink.py). Everything returns plain dicts so that modules
+compare state with ``==`` and build diffs from it.
+
+Namespaces are handled the way iproute2 handles them (``/run/netns/<name>``
+bind mounts), but in-process: entering a namespace to open a netlink socket
+costs a setns() pair (under a millisecond) instead of a fork, which matters
+when the controller reconciles 65 namespaces in one call.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import ctypes
+import errno
+import os
+import select
+import signal
+import traceback
+
+try:
+    from pyroute2 import IPRoute
+    from pyroute2.netlink.exceptions import NetlinkError
+    from pyroute2.netlink.rtnl.tcmsg import common as tc_common
+except ImportError:  # pragma: no cover - depends on the host
+    HAS_PYROUTE2 = False
+    PYROUTE2_IMPORT_ERROR = traceback.format_exc()
+
+    class NetlinkError(Exception):
+        """Placeholder so that except clauses stay valid without pyroute2."""
+else:
+    HAS_PYROUTE2 = True
+    PYROUTE2_IMPORT_ERROR = None
+
+NETNS_RUN_DIR = '/run/netns'
+CLONE_NEWNET = 0x40000000
+MS_REC = 0x4000
+MS_BIND = 0x1000
+MS_SHARED = 1 << 20
+MNT_DETACH = 2
+AF_INET = 2
+IFF_UP = 1
+RT_TABLE_MAIN = 254
+RT_SCOPE_UNIVERSE = 0
+RT_SCOPE_LINK = 253
+TC_H_ROOT = 0xFFFFFFFF
+
+_LIBC = None
+
+
+class LabNetlinkError(Exception):
+    """A kernel or system refusal, with a message naming the object."""
+
+
+def _libc():
+    global _LIBC
+    if _LIBC is None:
+        _LIBC = ctypes.CDLL(None, use_errno=True)
+        _LIBC.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_void_p]
+        _LIBC.umount2.argtypes = [ctypes.c_char_p, ctypes.c_int]
+        _LIBC.setns.argtypes = [ctypes.c_int, ctypes.c_int]
+        _LIBC.unshare.argtypes = [ctypes.c_int]
+    return _LIBC
+
+
+def _check(ret, what):
+    if ret != 0:
+        err = ctypes.get_errno()
+        raise LabNetlinkError('%s: %s' % (what, os.strerror(err)))
+
+
+def netlink_message(exc):
+    """Readable text of a NetlinkError (code and message)."""
+    code = getattr(exc, 'code', None)
+    text = str(exc)
+    if code and os.strerror(code) not in text:
+        text = '%s (%s)' % (text, os.strerror(code))
+    return text
+
+
+# ---------------------------------------------------------------- namespaces
+
+def netns_path(name):
+    return os.path.join(NETNS_RUN_DIR, name)
+
+
+def list_netns():
+    """Names of the namespaces under /run/netns, sorted."""
+    try:
+        return sorted(os.listdir(NETNS_RUN_DIR))
+    except OSError as exc:
+        if exc.errno == errno.ENOENT:
+            return []
+        raise
+
+
+def netns_exists(name):
+    return os.path.exists(netns_path(name))
+
+
+def _ns_id(path):
+    st = os.stat(path)
+    return st.st_dev, st.st_ino
+
+
+def _prepare_run_dir():
+    """Make /run/netns a shared mount point, as ip-netns does.
+
+    Shared, so that namespaces created later also appear inside mount
+    namespaces entered earlier (for example by ``ip netns exec``).
+    """
+    libc = _libc()
+    try:
+        os.makedirs(NETNS_RUN_DIR, 0o755)
+    except OSError as exc:
+        if exc.errno != errno.EEXIST:
+            raise
+    run_dir = NETNS_RUN_DIR.encode()
+    if libc.mount(b'none', run_dir, None, MS_SHARED | MS_REC, None) == 0:
+        return
+    if ctypes.get_errno() != errno.EINVAL:
+        _check(-1, 'make %s shared' % NETNS_RUN_DIR)
+    # Not a mount point yet: bind it onto itself, then share it.
+    _check(libc.mount(run_dir, run_dir, b'none', MS_BIND | MS_REC, None), 'bind %s' % NETNS_RUN_DIR)
+    _check(libc.mount(b'none', run_dir, None, MS_SHARED | MS_REC, None), 'make %s shared' % NETNS_RUN_DIR)
+
+
+def create_netns(name):
+    """Create namespace ``name`` (like ``ip netns add``) and bring its loopback up."""
+    libc = _libc()
+    _prepare_run_dir()
+    path = netns_path(name)
+    fd = os.open(path, os.O_RDONLY | os.O_CREAT | os.O_EXCL, 0)
+    os.close(fd)
+    home = os.open('/proc/thread-self/ns/net', os.O_RDONLY)
+    try:
+        try:
+            _check(libc.unshare(CLONE_NEWNET), 'create namespace %s' % name)
+            _check(libc.mount(b'/proc/thread-self/ns/net', path.encode(), b'none', MS_BIND, None),
+                   'bind namespace %s' % name)
+        finally:
+            _check(libc.setns(home, CLONE_NEWNET), 'return to the original namespace')
+    except Exception:
+        libc.umount2(path.encode(), MNT_DETACH)
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
+        raise
+    finally:
+        os.close(home)
+    with open_netns(name) as ipr:
+        ipr.link('set', index=1, state='up')
+
+
+def netns_pids(name):
+    """Pids of the processes whose network namespace is ``name``."""
+    try:
+        wanted = _ns_id(netns_path(name))
+    except OSError:
+        return []
+    pids = []
+    for entry in os.listdir('/proc'):
+        if not entry.isdigit():
+            continue
+        try:
+            if _ns_id('/proc/%s/ns/net' % entry) == wanted:
+                pids.append(int(entry))
+        except OSError:
+            continue  # gone, or a kernel thread
+    return sorted(pids)
+
+
+def _wait_gone(pids, timeout):
+    """Wait until every pid has exited; returns the pids still alive."""
+    alive = []
+    fds = {}
+    for pid in pids:
+        try:
+            fds[os.pidfd_open(pid)] = pid
+        except OSError as exc:
+            if exc.errno != errno.ESRCH:
+                alive.append(pid)
+    try:
+        poller = select.poll()
+        for fd in fds:
+            poller.register(fd, select.POLLIN)
+        pending = set(fds)
+        deadline_ms = int(timeout * 1000)
+        while pending and deadline_ms > 0:
+            start = os.times().elapsed
+            for fd, dummy in poller.poll(deadline_ms):
+                pending.discard(fd)
+                poller.unregister(fd)
+            deadline_ms -= int((os.times().elapsed - start) * 1000) or 1
+        alive.extend(fds[fd] for fd in pending)
+    finally:
+        for fd in fds:
+            os.close(fd)
+    return sorted(alive)
+
+
+def kill_netns_pids(name, timeout=5.0):
+    """SIGTERM every process of the namespace, SIGKILL what survives ``timeout``.
+
+    Returns the pids that were signalled.
+    """
+    pids = [pid for pid in netns_pids(name) if pid != os.getpid()]
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        for pid in pids:
+            try:
+                os.kill(pid, sig)
+            except OSError:
+                pass
+        survivors = _wait_gone(pids, timeout)
+        if not survivors:
+            break
+    return pids
+
+
+def delete_netns(name):
+    """Remove a namespace's name (like ``ip netns del``); links inside die with it."""
+    path = netns_path(name).encode()
+    libc = _libc()
+    if libc.umount2(path, MNT_DETACH) != 0 and ctypes.get_errno() not in (errno.EINVAL, errno.ENOENT):
+        _check(-1, 'unmount namespace %s' % name)
+    try:
+        os.unlink(path)
+    except OSError as exc:
+        if exc.errno != errno.ENOENT:
+            raise LabNetlinkError('remove namespace %s: %s' % (name, exc.strerror))
+
+
+class open_netns(object):
+    """``with open_netns(name) as ipr``: an IPRoute socket inside namespace ``name``.
+
+    ``name=None`` means the caller's namespace. The socket is created inside
+    the namespace and keeps working there after the thread returns home.
+    """
+
+    def __init__(self, name=None):
+        self.name = name
+        self.ipr = None
+
+    def __enter__(self):
+        if self.name is None:
+            self.ipr = IPRoute()
+            return self.ipr
+        libc = _libc()
+        try:
+            target = os.open(netns_path(self.name), os.O_RDONLY)
+        except OSError as exc:
+            raise LabNetlinkError('namespace %s: %s' % (self.name, exc.strerror))
+        home = os.open('/proc/thread-self/ns/net', os.O_RDONLY)
+        try:
+            _check(libc.setns(target, CLONE_NEWNET), 'enter namespace %s' % self.name)
+            try:
+                self.ipr = IPRoute()
+            finally:
+                _check(libc.setns(home, CLONE_NEWNET), 'return to the original namespace')
+        finally:
+            os.close(target)
+            os.close(home)
+        return self.ipr
+
+    def __exit__(self, *exc):
+        if self.ipr is not None:
+            self.ipr.close()
+        return False
+
+
+def netnsid(ipr, name):
+    """The id under which ``ipr``'s namespace knows namespace ``name`` (None if none)."""
+    fd = os.open(netns_path(name), os.O_RDONLY)
+    try:
+        reply = ipr.get_netnsid(fd=fd)
+    finally:
+        os.close(fd)
+    nsid = reply.get('nsid') if isinstance(reply, dict) else None
+    if nsid is None or nsid < 0 or nsid == 0xFFFFFFFF:
+        return None
+    return nsid
+
+
+# ---------------------------------------------------------------- links
+
+def links(ipr):
+    """Links of a namespace: ``{name: {index, kind, peer_index, peer_nsid, up, mtu}}``."""
+    found = {}
+    for msg in ipr.get_links():
+        found[msg.get('IFLA_IFNAME')] = {
+            'index': msg['index'],
+            'kind': msg.get_nested('IFLA_LINKINFO', 'IFLA_INFO_KIND'),
+            'peer_index': msg.get('IFLA_LINK'),
+            'peer_nsid': msg.get('IFLA_LINK_NETNSID'),
+            'up': bool(msg['flags'] & IFF_UP),
+            'mtu': msg.get('IFLA_MTU'),
+        }
+    return found
+
+
+def add_veth(ipr, name, peer_name, peer_netns):
+    """Create a veth pair: ``name`` in ipr's namespace, ``peer_name`` in ``peer_netns``."""
+    fd = os.open(netns_path(peer_netns), os.O_RDONLY)
+    try:
+        ipr.link('add', ifname=name, kind='veth', peer={'ifname': peer_name, 'net_ns_fd': fd})
+    except NetlinkError as exc:
+        raise LabNetlinkError('create veth %s <-> %s/%s: %s' % (name, peer_netns, peer_name, netlink_message(exc)))
+    finally:
+        os.close(fd)
+
+
+def delete_link(ipr, index, name=''):
+    try:
+        ipr.link('del', index=index)
+    except NetlinkError as exc:
+        if exc.code != errno.ENODEV:
+            raise LabNetlinkError('delete link %s: %s' % (name or index, netlink_message(exc)))
+
+
+def set_up(ipr, index, name=''):
+    try:
+        ipr.link('set', index=index, state='up')
+    except NetlinkError as exc:
+        raise LabNetlinkError('set link %s up: %s' % (name or index, netlink_message(exc)))
+
+
+# ---------------------------------------------------------------- addresses
+
+def addresses(ipr):
+    """IPv4 addresses: list of ``{index, address, prefix, proto}``."""
+    found = []
+    for msg in ipr.get_addr(family=AF_INET):
+        found.append({
+            'index': msg['index'],
+            'address': msg.get('IFA_LOCAL') or msg.get('IFA_ADDRESS'),
+            'prefix': msg['prefixlen'],
+            'proto': msg.get('IFA_PROTO') or 0,
+        })
+    return found
+
+
+def add_address(ipr, index, address, prefix, proto):
+    try:
+        ipr.addr('add', index=index, address=address, prefixlen=prefix, proto=proto)
+    except NetlinkError as exc:
+        raise LabNetlinkError('add address %s/%d: %s' % (address, prefix, netlink_message(exc)))
+
+
+def delete_address(ipr, index, address, prefix):
+    try:
+        ipr.addr('del', index=index, address=address, prefixlen=prefix)
+    except NetlinkError as exc:
+        if exc.code not in (errno.EADDRNOTAVAIL, errno.ENODEV):
+            raise LabNetlinkError('delete address %s/%d: %s' % (address, prefix, netlink_message(exc)))
+
+
+# ---------------------------------------------------------------- routes and rules
+
+def routes(ipr, proto):
+    """IPv4 routes carrying protocol ``proto``, in every table.
+
+    Each: ``{table, dst, gateway, oif, scope, prefsrc}`` (dst as ``a.b.c.d/len``).
+    """
+    found = []
+    for msg in ipr.get_routes(family=AF_INET):
+        if msg['proto'] != proto:
+            continue
+        found.append(_route_key(msg))
+    return found
+
+
+def _route_key(msg):
+    table = msg.get('RTA_TABLE') or msg['table']
+    dst = msg.get('RTA_DST') or '0.0.0.0'
+    return {
+        'table': table,
+        'dst': '%s/%d' % (dst, msg['dst_len']),
+        'gateway': msg.get('RTA_GATEWAY'),
+        'oif': msg.get('RTA_OIF'),
+        'scope': msg['scope'],
+        'prefsrc': msg.get('RTA_PREFSRC'),
+    }
+
+
+def route_args(route, proto):
+    dst, dst_len = route['dst'].split('/')
+    args = {'dst': dst, 'dst_len': int(dst_len), 'table': route['table'], 'proto': proto,
+            'scope': route['scope'], 'oif': route['oif']}
+    if route.get('gateway'):
+        args['gateway'] = route['gateway']
+    if route.get('prefsrc'):
+        args['prefsrc'] = route['prefsrc']
+    return args
+
+
+def add_route(ipr, route, proto):
+    try:
+        ipr.route('replace', **route_args(route, proto))
+    except NetlinkError as exc:
+        raise LabNetlinkError('add route %s table %s: %s' % (route['dst'], route['table'], netlink_message(exc)))
+
+
+def delete_route(ipr, route, proto):
+    try:
+        ipr.route('del', **route_args(route, proto))
+    except NetlinkError as exc:
+        if exc.code not in (errno.ESRCH, errno.ENODEV):
+            raise LabNetlinkError('delete route %s table %s: %s'
+                                  % (route['dst'], route['table'], netlink_message(exc)))
+
+
+def rules(ipr, proto):
+    """IPv4 policy rules carrying protocol ``proto``: ``{priority, src, table}``."""
+    found = []
+    for msg in ipr.get_rules(family=AF_INET):
+        if (msg.get('FRA_PROTOCOL') or 0) != proto:
+            continue
+        src = msg.get('FRA_SRC')
+        found.append({
+            'priority': msg.get('FRA_PRIORITY') or 0,
+            'src': '%s/%d' % (src, msg['src_len']) if src else None,
+            'table': msg.get('FRA_TABLE') or msg['table'],
+        })
+    return found
+
+
+def _rule_args(rule, proto):
+    args = {'table': rule['table'], 'priority': rule['priority'], 'FRA_PROTOCOL': proto}
+    if rule.get('src'):
+        src, src_len = rule['src'].split('/')
+        args['src'] = src
+        args['src_len'] = int(src_len)
+    return args
+
+
+def add_rule(ipr, rule, proto):
+    try:
+        ipr.rule('add', **_rule_args(rule, proto))
+    except NetlinkError as exc:
+        raise LabNetlinkError('add rule from %s lookup %s: %s' % (rule.get('src'), rule['table'], netlink_message(exc)))
+
+
+def delete_rule(ipr, rule, proto):
+    try:
+        ipr.rule('del', **_rule_args(rule, proto))
+    except NetlinkError as exc:
+        if exc.code != errno.ENOENT:
+            raise LabNetlinkError('delete rule from %s lookup %s: %s'
+                                  % (rule.get('src'), rule['table'], netlink_message(exc)))
+
+
+# ---------------------------------------------------------------- sysctl (per namespace)
+
+def sysctl_path(key):
+    """``net.ipv4.conf.<dev>.rp_filter`` -> its /proc/sys path (interface names may contain dots)."""
+    conf = 'net.ipv4.conf.'
+    if key.startswith(conf):
+        dev, name = key[len(conf):].rsplit('.', 1)
+        return os.path.join('/proc/sys/net/ipv4/conf', dev, name)
+    return '/proc/sys/' + key.replace('.', '/')
+
+
+def read_sysctl(key):
+    """Text of a sysctl of the caller's namespace, or None when it does not exist."""
+    try:
+        with open(sysctl_path(key)) as handle:
+            return handle.read().strip()
+    except (IOError, OSError):
+        return None
+
+
+def write_sysctl(key, value):
+    try:
+        with open(sysctl_path(key), 'w') as handle:
+            handle.write('%s\n' % value)
+    except (IOError, OSError) as exc:
+        raise LabNetlinkError('set %s=%s: %s' % (key, value, exc.strerror))
+
+
+# ---------------------------------------------------------------- qdiscs
+
+def psched_ticks(size, rate):
+    """Transmission time of ``size`` bytes at ``rate`` bytes/s in psched ticks, as tc computes it."""
+    return tc_common.calc_xmittime(rate, size)
+
+
+def qdiscs(ipr, index):
+    """Qdiscs of one device: list of ``{kind, handle, parent, options}`` (options decoded)."""
+    found = []
+    for msg in ipr.get_qdiscs(index=index):
+        if msg['index'] != index:
+            continue
+        kind = msg.get('TCA_KIND')
+        found.append({'kind': kind, 'handle': msg['handle'], 'parent': msg['parent'],
+                      'options': _decode_options(kind, msg.get('TCA_OPTIONS'))})
+    return found
+
+
+def _decode_options(kind, options):
+    if options is None:
+        return {}
+    if kind == 'tbf':
+        parms = options.get('TCA_TBF_PARMS') or {}
+        return {'rate': parms.get('rate'), 'buffer': parms.get('buffer'), 'limit': parms.get('limit')}
+    if kind == 'netem':
+        return {'limit': options.get('limit'), 'latency': options.get('latency'),
+                'loss': options.get('loss')}
+    return {}
+
+
+def htb_classes(ipr, index):
+    """HTB classes of a device: ``{classid: {parent, rate, ceil, buffer, cbuffer}}``."""
+    found = {}
+    for msg in ipr.get_classes(index=index):
+        if msg.get('TCA_KIND') != 'htb':
+            continue
+        parms = (msg.get('TCA_OPTIONS') or {}).get('TCA_HTB_PARMS') or {}
+        found[msg['handle']] = {'parent': msg['parent'], 'rate': parms.get('rate'), 'ceil': parms.get('ceil'),
+                                'buffer': parms.get('buffer'), 'cbuffer': parms.get('cbuffer')}
+    return found
+
+
+def tc(ipr, command, kind, index, what, **kwargs):
+    try:
+        ipr.tc(command, kind, index=index, **kwargs)
+    except NetlinkError as exc:
+        raise LabNetlinkError('%s %s qdisc on %s: %s' % (command, kind, what, netlink_message(exc)))

@@ -1,0 +1,427 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: mptcp.lab developers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r'''
+---
+module: netns_wiring
+short_description: Reconcile the network namespaces and veth links of a virtual lab
+version_added: 0.1.0
+description:
+  - Creates the network namespaces and the veth pairs of a virtual lab on the machine it runs on,
+    and removes the ones the lab no longer wants, in one call.
+  - Ownership is by name. Only namespaces whose name starts with O(prefix) followed by C(-), and only
+    links named the same way inside them, are ever read as the lab's, created or removed. Everything
+    else on the machine is left alone.
+  - A link that exists but is wired wrong (its peer is not the wanted interface of the wanted
+    namespace) is recreated. Every lab link and every loopback of a lab namespace is set up.
+  - Before a namespace is removed, every process running in it is stopped (SIGTERM, then SIGKILL),
+    comparing C(/proc/<pid>/ns/net) with the namespace, and its links are deleted so that their peers
+    disappear at once.
+  - With O(state=absent) every namespace of the lab is removed, with its processes, and the pidfiles and
+    state files C(<run_dir>/<prefix>-*.pid|json) of the lab's supervised processes (see M(mptcp.lab.daemon)).
+  - Addresses, routes and shaping are not this module's business (see M(mptcp.lab.path_routing) and
+    M(mptcp.lab.path_shaping), which run inside the namespaces).
+options:
+  prefix:
+    description:
+      - The lab prefix. The lab owns the namespaces and links named C(<prefix>-*).
+      - 1 to 10 lowercase letters or digits, starting with a letter.
+    type: str
+    required: true
+  namespaces:
+    description:
+      - Namespaces the lab wants. Each name must start with C(<prefix>-).
+    type: list
+    elements: str
+    default: []
+  links:
+    description:
+      - veth pairs the lab wants. The end O(links[].name) is created in O(links[].netns), its peer
+        O(links[].peer_name) in O(links[].peer_netns). Both namespaces must be in O(namespaces).
+      - The filter M(mptcp.lab.lab_wiring) computes this list and O(namespaces) from the inventory.
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      netns:
+        description: Namespace of the first end.
+        type: str
+        required: true
+      name:
+        description: Interface name of the first end (C(<prefix>-*), at most 15 characters).
+        type: str
+        required: true
+      peer_netns:
+        description: Namespace of the peer end.
+        type: str
+        required: true
+      peer_name:
+        description: Interface name of the peer end (C(<prefix>-*), at most 15 characters).
+        type: str
+        required: true
+  state:
+    description:
+      - V(present) creates what is wanted and removes the lab's namespaces and links that are not.
+      - V(absent) removes every namespace of the lab (O(namespaces) and O(links) are ignored).
+    type: str
+    choices: [present, absent]
+    default: present
+  run_dir:
+    description:
+      - Directory of the supervised processes' pidfiles (M(mptcp.lab.daemon)); on V(absent) the lab's
+        stale pidfiles and state files there are removed once their processes are gone.
+    type: path
+    default: /run/mptcp-lab
+  kill_timeout:
+    description: Seconds a process gets to exit after SIGTERM before it gets SIGKILL.
+    type: float
+    default: 5
+requirements:
+  - pyroute2
+  - root (CAP_SYS_ADMIN and CAP_NET_ADMIN)
+notes:
+  - Runs on the controller (the machine that holds the namespaces), not inside a namespace.
+author:
+  - mptcp.lab developers (@multipath-tcp)
+attributes:
+  check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
+    support: full
+  diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
+    support: full
+  platform:
+    description: Target OS/families that can be operated against.
+    support: full
+    platforms: linux
+'''
+
+EXAMPLES = r'''
+- name: Wire a lab of one pair and one path
+  mptcp.lab.netns_wiring:
+    prefix: mlab
+    namespaces: [mlab-shaper, mlab-gen1, mlab-sink1]
+    links:
+      - {netns: mlab-shaper, name: mlab-1g1, peer_netns: mlab-gen1, peer_name: mlab-p1}
+      - {netns: mlab-shaper, name: mlab-1s1, peer_netns: mlab-sink1, peer_name: mlab-p1}
+
+- name: Wire the lab of the inventory
+  mptcp.lab.netns_wiring:
+    prefix: "{{ lab_prefix }}"
+    namespaces: "{{ wiring.namespaces }}"
+    links: "{{ wiring.links }}"
+  vars:
+    wiring: "{{ groups | mptcp.lab.lab_wiring(hostvars, lab_paths | length, prefix=lab_prefix) }}"
+
+- name: Remove the whole lab, its processes included
+  mptcp.lab.netns_wiring:
+    prefix: mlab
+    state: absent
+'''
+
+RETURN = r'''
+namespaces:
+  description: The lab's namespaces after the run (predicted in check mode).
+  returned: always
+  type: list
+  elements: str
+  sample: [mlab-gen1, mlab-shaper, mlab-sink1]
+links:
+  description: The lab's links after the run, as C(netns/name=peer_netns/peer_name).
+  returned: always
+  type: list
+  elements: str
+  sample: [mlab-shaper/mlab-1g1=mlab-gen1/mlab-p1]
+actions:
+  description: What was done (or would be done in check mode), in order.
+  returned: always
+  type: list
+  elements: str
+  sample: ["create namespace mlab-gen1", "create link mlab-shaper/mlab-1g1=mlab-gen1/mlab-p1"]
+killed:
+  description: Pids of the processes stopped because their namespace was removed.
+  returned: always
+  type: list
+  elements: int
+  sample: [4242]
+'''
+
+import os
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+
+from ansible_collections.mptcp.lab.plugins.module_utils import lab_netlink as nl
+from ansible_collections.mptcp.lab.plugins.module_utils.lab_plan import IFNAMSIZ, PlanError, check_prefix
+
+
+def link_id(link):
+    return '%s/%s=%s/%s' % (link['netns'], link['name'], link['peer_netns'], link['peer_name'])
+
+
+def validate(prefix, namespaces, links):
+    """Fail early on input the lab must never act on; returns an error text or None."""
+    try:
+        check_prefix(prefix)
+    except PlanError as exc:
+        return 'prefix: %s' % exc
+    owned = prefix + '-'
+    seen = set()
+    for name in namespaces:
+        if not name.startswith(owned) or '/' in name or len(name) > 200:
+            return 'namespaces: %r must start with %r (the lab only touches what carries its prefix)' % (name, owned)
+        if name in seen:
+            return 'namespaces: %r is listed twice' % name
+        seen.add(name)
+    ends = set()
+    for i, link in enumerate(links):
+        for ns_key, name_key in (('netns', 'name'), ('peer_netns', 'peer_name')):
+            if link[ns_key] not in seen:
+                return 'links[%d].%s: %r is not in namespaces' % (i, ns_key, link[ns_key])
+            name = link[name_key]
+            if not name.startswith(owned) or len(name) > IFNAMSIZ or '/' in name or ' ' in name:
+                return ('links[%d].%s: %r must start with %r and have at most %d characters'
+                        % (i, name_key, name, owned, IFNAMSIZ))
+            end = (link[ns_key], name)
+            if end in ends:
+                return 'links[%d].%s: %s/%s is used by two links' % (i, name_key, link[ns_key], name)
+            ends.add(end)
+    return None
+
+
+class Wiring(object):
+    """Read the lab's namespaces and links, compute and apply the difference."""
+
+    def __init__(self, prefix, namespaces, links):
+        self.prefix = prefix
+        self.owned = prefix + '-'
+        self.want_ns = list(namespaces)
+        self.want_links = list(links)
+        self.have_ns = []
+        self.have_links = {}   # netns -> {name: link info}, lab links only
+        self.lo_down = []
+
+    def read(self):
+        self.have_ns = [n for n in nl.list_netns() if n.startswith(self.owned)]
+        for name in self.have_ns:
+            with nl.open_netns(name) as ipr:
+                found = nl.links(ipr)
+            self.have_links[name] = dict((k, v) for k, v in found.items() if k.startswith(self.owned))
+            if 'lo' in found and not found['lo']['up']:
+                self.lo_down.append(name)
+        return self
+
+    def _wired(self, link, nsids):
+        """True when both ends exist and are each other's veth peers across the right namespaces."""
+        one = self.have_links.get(link['netns'], {}).get(link['name'])
+        two = self.have_links.get(link['peer_netns'], {}).get(link['peer_name'])
+        if not one or not two or one['kind'] != 'veth' or two['kind'] != 'veth':
+            return False
+        if one['peer_index'] != two['index'] or two['peer_index'] != one['index']:
+            return False
+        return one['peer_nsid'] is not None and one['peer_nsid'] == nsids.get((link['netns'], link['peer_netns']))
+
+    def plan(self):
+        """Compute the actions; returns a dict of lists."""
+        want_ns = set(self.want_ns)
+        remove_ns = [n for n in self.have_ns if n not in want_ns]
+        create_ns = [n for n in self.want_ns if n not in self.have_ns]
+        nsids = self._nsids()
+        wired, create_links, up_links = [], [], []
+        for link in self.want_links:
+            if self._wired(link, nsids):
+                wired.append(link)
+                one = self.have_links[link['netns']][link['name']]
+                two = self.have_links[link['peer_netns']][link['peer_name']]
+                if not one['up'] or not two['up']:
+                    up_links.append(link)
+            else:
+                create_links.append(link)
+        keep = set()
+        for link in wired:
+            keep.add((link['netns'], link['name']))
+            keep.add((link['peer_netns'], link['peer_name']))
+        remove_links = []
+        for ns in self.have_ns:
+            if ns not in want_ns:
+                continue  # goes with its namespace
+            for name in sorted(self.have_links.get(ns, {})):
+                if (ns, name) not in keep:
+                    remove_links.append((ns, name))
+        return {'wired': wired, 'keep': keep,
+                'remove_ns': remove_ns, 'create_ns': create_ns, 'remove_links': remove_links,
+                'create_links': create_links, 'up_links': up_links,
+                'lo_up': [n for n in self.lo_down if n in want_ns]}
+
+    def _nsids(self):
+        """Namespace ids, as (from, to) -> nsid, for the pairs of existing namespaces the links need."""
+        pairs = set()
+        for link in self.want_links:
+            if link['netns'] in self.have_links and link['peer_netns'] in self.have_links:
+                pairs.add((link['netns'], link['peer_netns']))
+        nsids = {}
+        for source in sorted(set(p[0] for p in pairs)):
+            with nl.open_netns(source) as ipr:
+                for target in sorted(p[1] for p in pairs if p[0] == source):
+                    nsids[(source, target)] = nl.netnsid(ipr, target)
+        return nsids
+
+    @staticmethod
+    def actions(plan):
+        out = []
+        out += ['remove namespace %s' % n for n in plan['remove_ns']]
+        out += ['remove link %s/%s' % (ns, name) for ns, name in plan['remove_links']]
+        out += ['create namespace %s' % n for n in plan['create_ns']]
+        out += ['create link %s' % link_id(link) for link in plan['create_links']]
+        out += ['set up %s' % link_id(link) for link in plan['up_links']]
+        out += ['set up %s/lo' % n for n in plan['lo_up']]
+        return out
+
+    def apply(self, plan, kill_timeout):
+        killed = []
+        for name in plan['remove_ns']:
+            killed += self.remove_namespace(name, kill_timeout)
+        by_ns = {}
+        for ns, name in plan['remove_links']:
+            by_ns.setdefault(ns, []).append(name)
+        for ns, names in sorted(by_ns.items()):
+            with nl.open_netns(ns) as ipr:
+                current = nl.links(ipr)
+                for name in names:
+                    if name in current:
+                        nl.delete_link(ipr, current[name]['index'], '%s/%s' % (ns, name))
+        for name in plan['create_ns']:
+            nl.create_netns(name)
+        for name in plan['lo_up']:
+            with nl.open_netns(name) as ipr:
+                nl.set_up(ipr, 1, '%s/lo' % name)
+        self._create_links(plan['create_links'], plan['up_links'])
+        return killed
+
+    def remove_namespace(self, name, kill_timeout):
+        killed = nl.kill_netns_pids(name, kill_timeout)
+        with nl.open_netns(name) as ipr:
+            for link_name, info in sorted(nl.links(ipr).items()):
+                if link_name.startswith(self.owned):
+                    nl.delete_link(ipr, info['index'], '%s/%s' % (name, link_name))
+        nl.delete_netns(name)
+        return killed
+
+    @staticmethod
+    def _create_links(create, up):
+        by_ns = {}
+        for link in create:
+            by_ns.setdefault(link['netns'], []).append(link)
+        for ns, items in sorted(by_ns.items()):
+            with nl.open_netns(ns) as ipr:
+                for link in items:
+                    nl.add_veth(ipr, link['name'], link['peer_name'], link['peer_netns'])
+        ends = {}
+        for link in create + up:
+            ends.setdefault(link['netns'], []).append(link['name'])
+            ends.setdefault(link['peer_netns'], []).append(link['peer_name'])
+        for ns, names in sorted(ends.items()):
+            with nl.open_netns(ns) as ipr:
+                current = nl.links(ipr)
+                for name in names:
+                    if name not in current:
+                        raise nl.LabNetlinkError('link %s/%s vanished after its creation' % (ns, name))
+                    if not current[name]['up']:
+                        nl.set_up(ipr, current[name]['index'], '%s/%s' % (ns, name))
+
+
+def remove_stale_pidfiles(run_dir, prefix):
+    """Pidfiles and state files of the lab's supervised processes (their processes are gone)."""
+    removed = []
+    try:
+        entries = sorted(os.listdir(run_dir))
+    except OSError:
+        return removed
+    for entry in entries:
+        if entry.startswith(prefix + '-') and entry.endswith(('.pid', '.json')):
+            path = os.path.join(run_dir, entry)
+            if os.path.isfile(path) and not os.path.islink(path):
+                os.unlink(path)
+                removed.append(path)
+    return removed
+
+
+def stale_pidfiles(run_dir, prefix):
+    try:
+        return [e for e in sorted(os.listdir(run_dir)) if e.startswith(prefix + '-') and e.endswith(('.pid', '.json'))]
+    except OSError:
+        return []
+
+
+def run(module):
+    p = module.params
+    prefix = p['prefix']
+    absent = p['state'] == 'absent'
+    namespaces = [] if absent else p['namespaces']
+    links = [] if absent else p['links']
+    error = validate(prefix, namespaces, links)
+    if error:
+        module.fail_json(msg=error)
+    if os.geteuid() != 0:
+        module.fail_json(msg='netns_wiring needs root (it creates namespaces and links)')
+
+    wiring = Wiring(prefix, namespaces, links).read()
+    plan = wiring.plan()
+    actions = Wiring.actions(plan)
+    pidfiles = stale_pidfiles(p['run_dir'], prefix) if absent else []
+    changed = bool(actions)
+    before = {'namespaces': sorted(wiring.have_ns),
+              'links': sorted(_have_link_ids(wiring, plan))}
+    after = {'namespaces': sorted(namespaces), 'links': sorted(link_id(link) for link in links)}
+    result = {'changed': changed or bool(pidfiles), 'namespaces': after['namespaces'], 'links': after['links'],
+              'actions': actions + ['remove %s/%s' % (p['run_dir'], f) for f in pidfiles], 'killed': []}
+    if module._diff:
+        result['diff'] = {'before': before, 'after': after}
+    if module.check_mode:
+        return result
+    try:
+        result['killed'] = wiring.apply(plan, p['kill_timeout'])
+        if absent:
+            remove_stale_pidfiles(p['run_dir'], prefix)
+    except (nl.LabNetlinkError, OSError) as exc:
+        module.fail_json(msg=str(exc), actions=actions)
+    return result
+
+
+def _have_link_ids(wiring, plan):
+    """The lab's existing links: wired ones as netns/name=peer_netns/peer_name, stray ends as netns/name."""
+    ids = [link_id(link) for link in plan['wired']]
+    for ns, found in sorted(wiring.have_links.items()):
+        ids += ['%s/%s' % (ns, name) for name in sorted(found) if (ns, name) not in plan['keep']]
+    return ids
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            prefix=dict(type='str', required=True),
+            namespaces=dict(type='list', elements='str', default=[]),
+            links=dict(type='list', elements='dict', default=[], options=dict(
+                netns=dict(type='str', required=True),
+                name=dict(type='str', required=True),
+                peer_netns=dict(type='str', required=True),
+                peer_name=dict(type='str', required=True),
+            )),
+            state=dict(type='str', choices=['present', 'absent'], default='present'),
+            run_dir=dict(type='path', default='/run/mptcp-lab'),
+            kill_timeout=dict(type='float', default=5.0),
+        ),
+        supports_check_mode=True,
+    )
+    if not nl.HAS_PYROUTE2:
+        module.fail_json(msg=missing_required_lib('pyroute2'), exception=nl.PYROUTE2_IMPORT_ERROR)
+    module.exit_json(**run(module))
+
+
+if __name__ == '__main__':
+    main()

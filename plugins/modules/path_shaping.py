@@ -1,0 +1,378 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: mptcp.lab developers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r'''
+---
+module: path_shaping
+short_description: Rate, delay and loss of lab paths, as qdiscs on a router's egress interfaces
+version_added: 0.1.0
+description:
+  - Reconciles the root qdisc of each listed interface so that traffic leaving by it is shaped to
+    O(devices[].rate_mbit), with optional delay, loss and queue length by netem.
+  - Meant for a router between the end hosts (the lab's shaper), never for the end hosts' own
+    interfaces, whose kernel paths are what a measurement measures.
+  - With O(qdisc=tbf) the root is C(tbf) (handle C(1:)); with O(qdisc=htb) the root is C(htb) with one class
+    C(1:1) and a C(pfifo) leaf. When delay, loss or a queue limit is asked for, a C(netem) qdisc (handle
+    C(10:)) is the child of C(1:1) and holds the queue.
+  - When netem is asked for, the module first checks for real that the kernel can create a netem
+    qdisc, on a scratch veth pair, and fails naming the field (for example C(lab_paths[0].delay_ms))
+    before changing anything when it cannot.
+  - An interface whose qdiscs differ from the wanted ones is rebuilt (its root qdisc replaced), which
+    drops the packets queued on it at that moment. Interfaces not listed are never touched.
+options:
+  devices:
+    description: The interfaces to shape, with each one's shaping.
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      dev:
+        description: Interface name. It must exist.
+        type: str
+        required: true
+      rate_mbit:
+        description: Rate in Mbit/s (10^6 bit/s), counted on whole frames as they leave.
+        type: float
+        required: true
+      delay_ms:
+        description: One-way delay added by netem, in milliseconds.
+        type: float
+      loss_pct:
+        description: Random loss added by netem, in percent.
+        type: float
+      queue_limit:
+        description: Queue length of netem in packets (netem holds the queue when present).
+        type: int
+      label:
+        description:
+          - Name of this item in error messages, for example C(lab_paths[1]); defaults to
+            C(devices[<index>]).
+        type: str
+  qdisc:
+    description:
+      - V(tbf) is a token bucket; V(htb) a one-class hierarchical token bucket.
+      - Both are precise at lab rates; tbf is the simpler of the two and the default.
+    type: str
+    choices: [tbf, htb]
+    default: tbf
+  burst_bytes:
+    description:
+      - Size of the token bucket in bytes. Null picks the default documented in the notes.
+      - Smaller than one full-size frame (1514 bytes) is refused.
+    type: int
+  queue_ms:
+    description:
+      - Length of the queue when netem does not hold it, as the time to drain it at the path's rate
+        (tbf C(latency); for htb the pfifo limit in full-size frames). Null picks the default in the
+        notes.
+    type: float
+  state:
+    description:
+      - V(present) shapes the listed interfaces.
+      - V(absent) removes the root qdisc of the listed interfaces (back to the kernel's default).
+    type: str
+    choices: [present, absent]
+    default: present
+notes:
+  - Defaults, chosen by measurement on the virtual lab (see the C(lab_shaper) role README).
+    O(burst_bytes) defaults to the larger of 2 full-size frames and 1 ms at the path's rate
+    (6250 bytes at 50 Mbit/s). O(queue_ms) defaults to 20 ms.
+requirements:
+  - pyroute2
+author:
+  - mptcp.lab developers (@multipath-tcp)
+attributes:
+  check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
+    support: full
+  diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
+    support: full
+  platform:
+    description: Target OS/families that can be operated against.
+    support: full
+    platforms: linux
+'''
+
+EXAMPLES = r'''
+- name: Shape two paths at 50 Mbit/s in both directions (shaper side interfaces)
+  mptcp.lab.path_shaping:
+    devices:
+      - {dev: mlab-1g1, rate_mbit: 50, label: "lab_paths[0]"}
+      - {dev: mlab-1s1, rate_mbit: 50, label: "lab_paths[0]"}
+      - {dev: mlab-1g2, rate_mbit: 50, label: "lab_paths[1]"}
+      - {dev: mlab-1s2, rate_mbit: 50, label: "lab_paths[1]"}
+
+- name: A lossy, slow path (needs sch_netem in the kernel)
+  mptcp.lab.path_shaping:
+    qdisc: htb
+    devices:
+      - {dev: eth1, rate_mbit: 10, delay_ms: 20, loss_pct: 0.5, queue_limit: 100}
+'''
+
+RETURN = r'''
+devices:
+  description: The shaping of each listed interface after the run, as tc would describe it.
+  returned: always
+  type: dict
+  sample: {mlab-1s1: "tbf rate 50.0Mbit burst 6250b latency 20.0ms"}
+'''
+
+import math
+import os
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+
+from ansible_collections.mptcp.lab.plugins.module_utils import lab_netlink as nl
+
+FRAME = 1514             # a full-size Ethernet frame as qdiscs count it (no FCS)
+MAX_RATE_MBIT = 34000    # tbf and htb carry the rate in 32 bits of bytes/s without the 64-bit attributes
+DEFAULT_QUEUE_MS = 20.0
+ROOT = 0x10000           # 1:
+CLASS = 0x10001          # 1:1
+LEAF = 0x100000          # 10:
+NETEM_KEYS = ('delay_ms', 'loss_pct', 'queue_limit')
+
+
+def rate_bytes(rate_mbit):
+    return int(round(rate_mbit * 1e6 / 8))
+
+
+def default_burst(rate_mbit):
+    return max(2 * FRAME, int(math.ceil(rate_bytes(rate_mbit) / 1000.0)))
+
+
+def validate(devices, burst_bytes, queue_ms):
+    if burst_bytes is not None and burst_bytes < FRAME:
+        return 'burst_bytes must be at least %d (one full-size frame), got %d' % (FRAME, burst_bytes)
+    if queue_ms is not None and not 0 < queue_ms <= 10000:
+        return 'queue_ms must be in (0, 10000], got %s' % queue_ms
+    seen = set()
+    for i, item in enumerate(devices):
+        label = item.get('label') or 'devices[%d]' % i
+        if not 0 < item['rate_mbit'] <= MAX_RATE_MBIT:
+            return '%s.rate_mbit must be in (0, %d], got %s' % (label, MAX_RATE_MBIT, item['rate_mbit'])
+        if item.get('delay_ms') is not None and not 0 <= item['delay_ms'] <= 60000:
+            return '%s.delay_ms must be in [0, 60000], got %s' % (label, item['delay_ms'])
+        if item.get('loss_pct') is not None and not 0 <= item['loss_pct'] <= 100:
+            return '%s.loss_pct must be in [0, 100], got %s' % (label, item['loss_pct'])
+        if item.get('queue_limit') is not None and not 1 <= item['queue_limit'] <= 1 << 20:
+            return '%s.queue_limit must be in [1, 1048576], got %s' % (label, item['queue_limit'])
+        if item['dev'] in seen:
+            return '%s.dev %s is listed twice' % (label, item['dev'])
+        seen.add(item['dev'])
+    return None
+
+
+def needs_netem(item):
+    return any(item.get(key) is not None for key in NETEM_KEYS)
+
+
+def wanted(item, qdisc, burst_bytes, queue_ms):
+    """The qdiscs one interface should carry, in the form read_current() returns."""
+    rate = rate_bytes(item['rate_mbit'])
+    burst = burst_bytes or default_burst(item['rate_mbit'])
+    queue_ms = queue_ms or DEFAULT_QUEUE_MS
+    queue = int(rate * queue_ms / 1000.0)
+    state = {'burst': burst, 'queue_ms': queue_ms}
+    if qdisc == 'tbf':
+        state['root'] = {'kind': 'tbf', 'rate': rate, 'buffer': nl.psched_ticks(burst, rate),
+                         'limit': queue + burst}
+        state['class'] = None
+    else:
+        state['root'] = {'kind': 'htb'}
+        ticks = nl.psched_ticks(burst, rate)
+        state['class'] = {'rate': rate, 'ceil': rate, 'buffer': ticks, 'cbuffer': ticks}
+    if needs_netem(item):
+        state['leaf'] = {'kind': 'netem',
+                         'latency': int(nl.tc_common.time2tick((item.get('delay_ms') or 0) * 1000)),
+                         'loss': nl.tc_common.percent2u32(item.get('loss_pct') or 0),
+                         'limit': item.get('queue_limit') or 1000}
+    elif qdisc == 'htb':
+        state['leaf'] = {'kind': 'pfifo', 'limit': max(2, int(math.ceil(queue / float(FRAME))))}
+    else:
+        state['leaf'] = None
+    return state
+
+
+def read_current(ipr, index):
+    """The shaping of one interface in the form wanted() returns (root None when unshaped)."""
+    current = {'root': None, 'class': None, 'leaf': None}
+    for q in nl.qdiscs(ipr, index):
+        if q['parent'] == nl.TC_H_ROOT and q['handle'] == ROOT and q['kind'] in ('tbf', 'htb'):
+            if q['kind'] == 'tbf':
+                current['root'] = dict(q['options'], kind='tbf')
+            else:
+                current['root'] = {'kind': 'htb'}
+        elif q['parent'] == nl.TC_H_ROOT:
+            current['root'] = {'kind': q['kind'], 'foreign': True}
+        elif q['parent'] == CLASS and q['handle'] == LEAF:
+            leaf = {'kind': q['kind']}
+            if q['kind'] == 'netem':
+                leaf.update(q['options'])
+            elif q['kind'] == 'pfifo':
+                leaf['limit'] = q['options'].get('limit')
+            current['leaf'] = leaf
+    if current['root'] and current['root']['kind'] == 'htb':
+        current['class'] = nl.htb_classes(ipr, index).get(CLASS)
+        if current['class'] is not None:
+            current['class'].pop('parent', None)
+    return current
+
+
+def same(current, want):
+    return (current['root'] == want['root'] and current['class'] == want['class']
+            and current['leaf'] == want['leaf'])
+
+
+def describe(item, want, qdisc):
+    text = '%s rate %sMbit burst %db' % (qdisc, float(item['rate_mbit']), want['burst'])
+    if want['leaf'] and want['leaf']['kind'] == 'netem':
+        text += ' netem delay %sms loss %s%% limit %d' % (float(item.get('delay_ms') or 0),
+                                                         float(item.get('loss_pct') or 0),
+                                                         want['leaf']['limit'])
+    else:
+        text += ' latency %sms' % float(want['queue_ms'])
+    return text
+
+
+def describe_current(current):
+    if current['root'] is None:
+        return 'default'
+    text = current['root']['kind']
+    if current['root'].get('rate'):
+        text += ' rate %sMbit' % (current['root']['rate'] * 8 / 1e6)
+    elif current['class'] and current['class'].get('rate'):
+        text += ' rate %sMbit' % (current['class']['rate'] * 8 / 1e6)
+    if current['leaf']:
+        text += ' + %s' % current['leaf']['kind']
+    return text
+
+
+def netem_available():
+    """True when the kernel can create a netem qdisc: tried for real on a scratch veth pair."""
+    if os.path.isdir('/sys/module/sch_netem'):
+        return True
+    name = 'mlabnetem%d' % (os.getpid() % 100000)
+    with nl.open_netns() as ipr:
+        ipr.link('add', ifname=name, kind='veth', peer={'ifname': name + 'p'})
+        try:
+            index = ipr.link_lookup(ifname=name)[0]
+            try:
+                ipr.tc('add', 'netem', index=index, handle=LEAF, delay=0)
+            except nl.NetlinkError:
+                return False
+            return True
+        finally:
+            ipr.link('del', ifname=name)
+
+
+def build(ipr, index, dev, item, want, qdisc, current):
+    """Replace the interface's qdiscs with the wanted ones."""
+    if current['root'] is not None:
+        try:
+            ipr.tc('del', index=index, handle=0, parent=nl.TC_H_ROOT)
+        except nl.NetlinkError:
+            pass  # noqueue or already default
+    rate = want['root'].get('rate') or want['class']['rate']
+    if qdisc == 'tbf':
+        nl.tc(ipr, 'add', 'tbf', index, dev, handle=ROOT, rate=rate, burst=want['burst'],
+              limit=want['root']['limit'])
+    else:
+        nl.tc(ipr, "add", "htb", index, dev, handle=ROOT, default=CLASS & 0xFFFF)
+        nl.tc(ipr, 'add-class', 'htb', index, dev, handle=CLASS, parent=ROOT, rate=rate, ceil=rate,
+              burst=want['burst'], cburst=want['burst'])
+    leaf = want['leaf']
+    if leaf and leaf['kind'] == 'netem':
+        nl.tc(ipr, 'add', 'netem', index, dev, handle=LEAF, parent=CLASS,
+              delay=(item.get('delay_ms') or 0) * 1000, loss=item.get('loss_pct') or 0, limit=leaf['limit'])
+    elif leaf:
+        nl.tc(ipr, 'add', 'pfifo', index, dev, handle=LEAF, parent=CLASS, limit=leaf['limit'])
+
+
+def run(module):
+    p = module.params
+    devices = p['devices']
+    error = validate(devices, p['burst_bytes'], p['queue_ms'])
+    if error:
+        module.fail_json(msg=error)
+    absent = p['state'] == 'absent'
+    result = {'changed': False, 'devices': {}}
+    before, after = {}, {}
+    todo = []
+    with nl.open_netns() as ipr:
+        links = nl.links(ipr)
+        missing = [item['dev'] for item in devices if item['dev'] not in links]
+        if missing:
+            module.fail_json(msg='devices: interface(s) %s do not exist on this host' % ', '.join(missing))
+        if not absent:
+            netem = [(i, item) for i, item in enumerate(devices) if needs_netem(item)]
+            if netem and not netem_available():
+                i, item = netem[0]
+                label = item.get('label') or 'devices[%d]' % i
+                keys = [key for key in NETEM_KEYS if item.get(key) is not None]
+                module.fail_json(msg='%s: this kernel has no netem qdisc (sch_netem), so %s cannot be '
+                                     'emulated; remove %s or use a kernel with CONFIG_NET_SCH_NETEM. '
+                                     'Nothing was changed.'
+                                 % (', '.join('%s.%s' % (label, k) for k in keys), ' and '.join(keys),
+                                    ', '.join('%s.%s' % (label, k) for k in keys)))
+        for item in devices:
+            index = links[item['dev']]['index']
+            current = read_current(ipr, index)
+            before[item['dev']] = describe_current(current)
+            if absent:
+                after[item['dev']] = 'default'
+                if current['root'] is not None and current['root']['kind'] != 'noqueue':
+                    todo.append((index, item, None, current))
+                continue
+            want = wanted(item, p['qdisc'], p['burst_bytes'], p['queue_ms'])
+            after[item['dev']] = describe(item, want, p['qdisc'])
+            if not same(current, want):
+                todo.append((index, item, want, current))
+        result['devices'] = after
+        result['changed'] = bool(todo)
+        if module._diff:
+            result['diff'] = {'before': before, 'after': after}
+        if todo and not module.check_mode:
+            try:
+                for index, item, want, current in todo:
+                    if want is None:
+                        ipr.tc('del', index=index, handle=0, parent=nl.TC_H_ROOT)
+                    else:
+                        build(ipr, index, item['dev'], item, want, p['qdisc'], current)
+            except (nl.LabNetlinkError, nl.NetlinkError) as exc:
+                module.fail_json(msg=str(exc), **result)
+    return result
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            devices=dict(type='list', elements='dict', default=[], options=dict(
+                dev=dict(type='str', required=True),
+                rate_mbit=dict(type='float', required=True),
+                delay_ms=dict(type='float'),
+                loss_pct=dict(type='float'),
+                queue_limit=dict(type='int'),
+                label=dict(type='str'),
+            )),
+            qdisc=dict(type='str', choices=['tbf', 'htb'], default='tbf'),
+            burst_bytes=dict(type='int'),
+            queue_ms=dict(type='float'),
+            state=dict(type='str', choices=['present', 'absent'], default='present'),
+        ),
+        supports_check_mode=True,
+    )
+    if not nl.HAS_PYROUTE2:
+        module.fail_json(msg=missing_required_lib('pyroute2'), exception=nl.PYROUTE2_IMPORT_ERROR)
+    module.exit_json(**run(module))
+
+
+if __name__ == '__main__':
+    main()
