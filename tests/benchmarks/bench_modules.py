@@ -99,7 +99,7 @@ def playbook(ns, path):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser = argparse.ArgumentParser(description=__doc__.split('\n', maxsplit=1)[0])
     parser.add_argument('--calls', type=int, default=10, help='module calls to time (median reported)')
     opts = parser.parse_args()
     if os.geteuid() != 0:

@@ -63,9 +63,9 @@ def test_info_tools(netns):
     assert tools['iproute2_mptcp'] is True  # iproute2 6.1 knows "ip mptcp"
     iperf3 = shutil.which('iperf3')
     assert tools['iperf3']['path'] == iperf3
-    version = subprocess.run([iperf3, '--version'], capture_output=True, text=True).stdout.split()[1]
+    version = subprocess.run([iperf3, '--version'], capture_output=True, text=True, check=True).stdout.split()[1]
     assert tools['iperf3']['version'] == version
-    helptext = subprocess.run([iperf3, '--help'], capture_output=True, text=True).stdout
+    helptext = subprocess.run([iperf3, '--help'], capture_output=True, text=True, check=True).stdout
     assert tools['iperf3']['mptcp_option'] is ('--mptcp' in helptext)
     assert tools['mptcpize']['path'] == shutil.which('mptcpize')
     assert tools['mptcpd']['path'] == '/usr/libexec/mptcpd'
