@@ -100,7 +100,8 @@ options:
       - V(overridden) makes the endpoints exactly O(config); every other
         endpoint is removed.
       - V(deleted) removes the listed endpoints, matched by address (and port
-        when given; or by id alone), or every endpoint when O(config) is empty.
+        when given; or by id alone), or every endpoint when O(config) is empty
+        (a flush, after which the kernel numbers new endpoints from 1 again).
       - V(gathered) returns the current endpoints in O(config) format, and
         changes nothing.
     type: str
@@ -583,7 +584,10 @@ def run(module):
         result = {'changed': bool(actions), 'before': sort_endpoints(before), 'actions': actions}
         if actions and not module.check_mode:
             try:
-                apply_actions(pm, actions)
+                if state == 'deleted' and not entries:
+                    pm.flush_endpoints()  # like ip mptcp endpoint flush: also resets the kernel's id counter
+                else:
+                    apply_actions(pm, actions)
             except nl.MptcpError as exc:
                 restored = restore(pm, before)
                 module.fail_json(msg='%s%s' % (exc, '' if restored else ' (and the previous endpoints could '

@@ -191,6 +191,9 @@ def test_deleted(host):
     assert_ok(endpoints(host, None, state='deleted'))
     assert kernel_endpoints(host) == []
     assert endpoints(host, None, state='deleted')['changed'] is False
+    # that was a flush: the kernel numbers from 1 again
+    assert_ok(endpoints(host, [{'address': '10.1.0.1', 'flags': ['subflow']}]))
+    assert kernel_endpoints(host)[0]['id'] == 1
 
 
 def test_gathered_changes_nothing(host):
@@ -409,3 +412,21 @@ def test_set_flags_keeps_live_subflows(pair):
                 proc.stdin.close()
                 proc.kill()
                 proc.wait(timeout=10)
+
+
+def test_missing_pyroute2_is_reported(tmp_path):
+    """Without pyroute2 the modules fail with Ansible's missing-library message, no traceback in msg."""
+    blocker = tmp_path / 'pyroute2'
+    blocker.mkdir()
+    (blocker / '__init__.py').write_text('raise ImportError("No module named pyroute2 (blocked for this test)")\n')
+    collections = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
+                               '.collections')
+    env = dict(os.environ, PYTHONPATH='%s:%s' % (tmp_path, collections), LC_ALL='C')
+    for module, args in (('mptcp_endpoints', {'state': 'gathered'}), ('mptcp_limits', {'subflows': 1}),
+                         ('mptcp_info', {})):
+        proc = subprocess.run([sys.executable, '-m', 'ansible_collections.mptcp.lab.plugins.modules.' + module],
+                              input=json.dumps({'ANSIBLE_MODULE_ARGS': args}), capture_output=True, text=True,
+                              env=env, check=False)
+        result = json.loads(proc.stdout)
+        assert proc.returncode == 1 and result['failed'] is True
+        assert result['msg'].startswith('Failed to import the required Python library (pyroute2)'), result['msg']
