@@ -235,7 +235,6 @@ from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible_collections.mptcp.lab.plugins.module_utils import mptcp_netlink as nl
 
 STATES = ('merged', 'replaced', 'overridden', 'deleted', 'gathered')
-ENDPOINT_KEYS = ('address', 'id', 'port', 'dev', 'flags')
 
 
 class ValidationError(Exception):
@@ -320,6 +319,9 @@ def normalize_config(config, state, laminar_ok=True, dev_exists=None):
             address = canonical_address(raw_address)
             if address is None:
                 raise ValidationError('%s.address: %r is not an IPv4 or IPv6 address' % (where, raw_address))
+            if '%' in address:
+                raise ValidationError('%s.address: %r has a zone index; give the interface in dev instead'
+                                      % (where, raw_address))
             entry['address'] = address
 
         ep_id = item.get('id')

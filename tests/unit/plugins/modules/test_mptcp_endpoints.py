@@ -51,6 +51,8 @@ CURRENT = [
     ([{'address': 'fd00::0:1'}, {'address': 'fd00::1'}],
      'config[1].address: fd00::1 is listed twice'),
     ([{'address': '10.0.0.300'}], "config[0].address: '10.0.0.300' is not an IPv4 or IPv6 address"),
+    ([{'address': '10.0.0.0/24'}], "config[0].address: '10.0.0.0/24' is not an IPv4 or IPv6 address"),
+    ([{'address': 'fe80::1%eth0'}], "config[0].address: 'fe80::1%eth0' has a zone index"),
     ([{'flags': ['subflow']}], 'config[0].address: required'),
     ([{'address': '10.0.0.1', 'port': 0, 'flags': ['signal']}], 'config[0].port: must be between 1 and 65535'),
     ([{'address': '10.0.0.1', 'dev': 'nosuch0'}], "config[0].dev: no interface named 'nosuch0'"),
