@@ -100,7 +100,8 @@ options:
       - V(overridden) makes the endpoints exactly O(config); every other
         endpoint is removed.
       - V(deleted) removes the listed endpoints, matched by address (and port
-        when given; or by id alone), or every endpoint when O(config) is empty
+        and id when given; or by id alone; other attributes are ignored, so the
+        output of V(gathered) can be fed back), or every endpoint when O(config) is empty
         (a flush, after which the kernel numbers new endpoints from 1 again).
       - V(gathered) returns the current endpoints in O(config) format, and
         changes nothing.
@@ -335,6 +336,8 @@ def normalize_config(config, state, laminar_ok=True, dev_exists=None):
         entry['port'] = port or None
 
         flags = item.get('flags')
+        if state == 'deleted':
+            flags = None  # ignored: deleted matches by address, port and id only
         if flags is not None:
             for flag in flags:
                 if flag == 'implicit':

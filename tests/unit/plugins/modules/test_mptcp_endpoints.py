@@ -292,3 +292,18 @@ def test_apply_deletes_then_changes_then_adds():
     m.apply_actions(pm, actions)
     assert pm.calls == [('delete', 3), ('delete', 1), ('delete', 2),
                         ('add', '10.0.1.1', 2), ('add', '10.0.2.1', 1), ('add', '10.0.4.1', None)]
+
+
+@pytest.mark.parametrize('state', ['merged', 'replaced', 'overridden'])
+def test_gathered_output_round_trips_as_config(state):
+    gathered = plan(CURRENT, [], 'gathered')[1]
+    actions, after = plan(CURRENT, gathered, state)
+    assert actions == [] and after == gathered
+
+
+def test_deleted_accepts_gathered_entries_even_implicit():
+    current = CURRENT + [ep('10.0.5.1', 4, ['implicit'])]
+    gathered = plan(current, [], 'gathered')[1]
+    actions, after = plan(current, [gathered[0], gathered[3]], 'deleted')
+    assert kinds(actions) == [('delete', '10.0.1.1'), ('delete', '10.0.5.1')]
+    assert [e['id'] for e in after] == [2, 3]
