@@ -211,6 +211,7 @@ def trend_figure(trends, min_effect_pct):
     ``trends`` is a list of (test dict from summary.json, history rows oldest
     first, current run id).
     """
+    trends = [t for t in trends if t[1]]
     if not trends:
         return None
     cols = 2 if len(trends) > 1 else 1
@@ -276,8 +277,9 @@ def trend_figure(trends, min_effect_pct):
              'baseline median']
     labels = sorted(legend, key=lambda k: order.index(k) if k in order else len(order))
     height = fig.get_size_inches()[1]
-    fig.legend([legend[k] for k in labels], labels, loc='upper center', ncol=len(labels),
-               fontsize=8, frameon=False)
+    if labels:
+        fig.legend([legend[k] for k in labels], labels, loc='upper center', ncol=len(labels),
+                   fontsize=8, frameon=False)
     fig.tight_layout(rect=(0, 0, 1, 1 - 0.35 / height))
     return fig
 

@@ -62,9 +62,10 @@ def normalize_shaping(paths):
     return result
 
 
-def _shaping_source(summary, test, lab_paths):
-    for candidate in (test.get('shaping'), test.get('lab_paths'), summary.get('lab_paths'),
-                      (summary.get('lab') or {}).get('paths') if isinstance(summary.get('lab'), dict) else None,
+def _lab_paths(summary, lab_paths):
+    """The lab-wide paths: from the run record, else the argument."""
+    lab = summary.get('lab')
+    for candidate in (summary.get('lab_paths'), lab.get('paths') if isinstance(lab, dict) else None,
                       lab_paths):
         if candidate:
             return candidate
@@ -74,23 +75,38 @@ def _shaping_source(summary, test, lab_paths):
 def test_identity(summary, test, lab_paths=None):
     """(test_key, identity dict) of one test of a run record.
 
-    The shaping is that of the paths the test uses (the first ``paths`` items
-    of lab_paths), read from the test, the run record, or ``lab_paths``.
+    The shaping is that of the paths the test uses (``path_ids``, by default
+    the first ``paths`` paths), read from the test's own ``shaping``, else
+    picked from the run record's ``lab_paths`` or the ``lab_paths`` argument.
     """
     try:
         paths = int(test.get('paths') or 1)
     except (TypeError, ValueError):
         raise RecordError('test %r: paths must be an integer, got %r'
                           % (test.get('name'), test.get('paths')))
-    shaping = _shaping_source(summary, test, lab_paths)
+    path_ids = test.get('path_ids') or list(range(1, paths + 1))
+    try:
+        path_ids = [int(i) for i in path_ids]
+    except (TypeError, ValueError):
+        raise RecordError('test %r: path_ids must be a list of integers, got %r'
+                          % (test.get('name'), test.get('path_ids')))
+    shaping = test.get('shaping') or test.get('lab_paths')
+    if not shaping:
+        # lab-wide paths: pick the ones this test uses
+        lab = _lab_paths(summary, lab_paths)
+        if lab and isinstance(lab, list) and all(0 < i <= len(lab) for i in path_ids):
+            shaping = [lab[i - 1] for i in path_ids]
+        else:
+            shaping = None
     if shaping is not None:
         if not isinstance(shaping, list):
             raise RecordError('test %r: shaping (lab_paths) must be a list' % (test.get('name'),))
-        shaping = normalize_shaping(shaping[:paths])
+        shaping = normalize_shaping(shaping[:len(path_ids)])
     identity = {
         'name': str(test.get('name')),
         'protocol': str(test.get('protocol')),
         'paths': paths,
+        'path_ids': path_ids,
         'direction': str(test.get('direction') or 'upload'),
         'streams': int(test.get('streams') or 1),
         'shaping': shaping,

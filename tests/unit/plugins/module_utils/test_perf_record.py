@@ -22,8 +22,13 @@ def test_identity_ignores_number_spelling_and_unused_paths():
     s = summary()
     tcp = s['tests'][0]
     key, ident = identity_of(s, tcp)
-    assert ident == {'name': 'tcp-1path-up', 'protocol': 'tcp', 'paths': 1, 'direction': 'upload',
-                     'streams': 1, 'shaping': [{'rate_mbit': 50, 'queue_limit': 100}]}
+    assert ident == {'name': 'tcp-1path-up', 'protocol': 'tcp', 'paths': 1, 'path_ids': [1],
+                     'direction': 'upload', 'streams': 1,
+                     'shaping': [{'rate_mbit': 50, 'queue_limit': 100}]}
+    # path_ids [1] spelled out is the same test
+    assert identity_of(s, dict(tcp, path_ids=[1]))[0] == key
+    # the same test on path 2 is another test, even with the same shaping
+    assert identity_of(s, dict(tcp, path_ids=[2]))[0] != key
     other = copy.deepcopy(s)
     other['lab_paths'] = [{'rate_mbit': 50.0, 'queue_limit': 100}, {'rate_mbit': 10}]
     # the TCP test uses path 1 only: path 2's shaping is not part of its identity
