@@ -17,8 +17,8 @@ description:
     C(fetch_file). Files are written and read from inside the namespace's view, so per-namespace
     files bind-mounted from C(/etc/netns/<name>/) are honoured.
   - The controller must run as root (or with CAP_SYS_ADMIN), since entering a namespace and
-    remounting C(/sys) need it. C(become) works for become methods that need no password
-    (root becoming another user, for example to drop privileges for a daemon).
+    remounting C(/sys) need it. C(become) works when it needs no password (root becoming another
+    user, for example to drop privileges); a become password prompt is refused with a clear error.
 author: mptcp.lab developers
 version_added: 0.1.0
 options:
@@ -158,6 +158,9 @@ class Connection(ConnectionBase):
         except OSError as exc:
             raise AnsibleConnectionFailure('cannot run %s: %s' % (self._ip, to_native(exc)))
         stdout, stderr = proc.communicate(to_bytes(in_data) if in_data is not None else None)
+        if sudoable and self.become and getattr(self.become, '_id', None) and self.become.check_success(stdout):
+            # The become wrapper echoes a marker before the command's own output.
+            stdout = self.become.strip_become_success(stdout)
         return proc.returncode, stdout, stderr
 
     def put_file(self, in_path, out_path):

@@ -1,0 +1,120 @@
+"""The virtual lab's address and link plan (pure logic)."""
+
+import ipaddress
+
+import pytest
+
+from ansible_collections.mptcp.lab.plugins.module_utils import lab_plan as plan
+
+PATHS2 = [{'rate_mbit': 50}, {'rate_mbit': 50}]
+PATHS8 = [{'rate_mbit': 10}] * 8
+
+
+def test_pair1_generator_and_sink_links_mirror_each_other():
+    gen = plan.path_links(PATHS2, 1, 'generator')
+    sink = plan.path_links(PATHS2, 1, 'sink')
+    assert gen == [
+        {'path': 1, 'dev': 'mlab-p1', 'address': '10.200.0.2', 'prefix': 24,
+         'peer_address': '10.200.1.2', 'gateway': '10.200.0.1', 'table': 101},
+        {'path': 2, 'dev': 'mlab-p2', 'address': '10.200.2.2', 'prefix': 24,
+         'peer_address': '10.200.3.2', 'gateway': '10.200.2.1', 'table': 102},
+    ]
+    for g, s in zip(gen, sink):
+        assert g['peer_address'] == s['address'] and s['peer_address'] == g['address']
+        assert g['path'] == s['path'] and g['table'] == s['table']
+
+
+def test_no_overlap_for_64_pairs_of_8_paths():
+    subnets = []
+    for pair in range(1, plan.max_pairs() + 1):
+        for side in plan.SIDES:
+            for link in plan.path_links(PATHS8, pair, side):
+                net = ipaddress.IPv4Network('%s/%d' % (link['address'], link['prefix']), strict=False)
+                assert ipaddress.IPv4Address(link['gateway']) in net
+                subnets.append(net)
+    assert plan.max_pairs() == 64
+    assert len(subnets) == 64 * 2 * 8
+    base = ipaddress.IPv4Network(plan.DEFAULT_ADDRESS_BASE)
+    assert all(net.subnet_of(base) for net in subnets)
+    ordered = sorted(subnets)
+    assert all(not a.overlaps(b) for a, b in zip(ordered, ordered[1:]))
+
+
+def test_adding_a_path_never_renumbers_existing_ones():
+    two = plan.path_links(PATHS2, 3, 'generator')
+    three = plan.path_links(PATHS2 + [{'rate_mbit': 5}], 3, 'generator')
+    assert three[:2] == two
+
+
+def test_pair_outside_the_base_is_refused_with_the_field_named():
+    with pytest.raises(plan.PlanError, match=r'lab_pair must be an integer in \[1, 64\]'):
+        plan.path_links(PATHS2, 65, 'generator')
+    with pytest.raises(plan.PlanError, match=r'lab_pair must be an integer in \[1, 2\]'):
+        plan.path_links(PATHS2, 3, 'sink', address_base='10.9.0.0/19')
+
+
+@pytest.mark.parametrize('prefix', ['', 'Mlab', 'm-lab', '1lab', 'abcdefghijk', None])
+def test_bad_prefix(prefix):
+    with pytest.raises(plan.PlanError, match='lab_prefix'):
+        plan.check_prefix(prefix)
+
+
+@pytest.mark.parametrize('paths, match', [
+    ([], 'non-empty'),
+    ([{'rate_mbit': 10}] * 9, 'at most 8'),
+    ([{'rate_mbit': 0}], r'lab_paths\[0\].rate_mbit must be a number > 0'),
+    ([{'rate_mbit': 10}, {'rate_mbit': '10'}], r'lab_paths\[1\].rate_mbit'),
+    ([{'rate_mbit': 10, 'loss_pct': 101}], r'lab_paths\[0\].loss_pct'),
+    ([{'rate_mbit': 10, 'jitter_ms': 1}], r'lab_paths\[0\] has unknown keys jitter_ms'),
+])
+def test_bad_paths(paths, match):
+    with pytest.raises(plan.PlanError, match=match):
+        plan.check_paths(paths)
+
+
+def test_interface_names_fit_ifnamsiz_for_the_longest_prefix():
+    long = 'abcdefghij'
+    assert len(plan.shaper_dev(long, 64, 8, 1)) <= plan.IFNAMSIZ
+    with pytest.raises(plan.PlanError, match='longer than 15'):
+        plan.shaper_dev(long, 100, 8, 1)
+
+
+def test_shaper_links_and_devices_cover_both_sides_of_every_path():
+    links = plan.shaper_links(PATHS2, [2, 1])
+    assert [link['dev'] for link in links] == ['mlab-1g1', 'mlab-1s1', 'mlab-1g2', 'mlab-1s2',
+                                               'mlab-2g1', 'mlab-2s1', 'mlab-2g2', 'mlab-2s2']
+    assert links[0] == {'path': 1, 'dev': 'mlab-1g1', 'address': '10.200.0.1', 'prefix': 24}
+    assert links[5]['address'] == '10.200.17.1'
+    devices = plan.shaper_devices([{'rate_mbit': 50}, {'rate_mbit': 10, 'delay_ms': 5}], [1])
+    assert devices[0] == {'dev': 'mlab-1g1', 'rate_mbit': 50, 'label': 'lab_paths[0]'}
+    assert devices[3] == {'dev': 'mlab-1s2', 'rate_mbit': 10, 'delay_ms': 5, 'label': 'lab_paths[1]'}
+
+
+def test_shaper_refuses_duplicate_pairs():
+    with pytest.raises(plan.PlanError, match='lab_pair 1 is used by more than one'):
+        plan.shaper_links(PATHS2, [1, 1])
+
+
+def test_wiring():
+    pairs = [{'pair': 2, 'generator': 'mlab-gen2', 'sink': 'mlab-sink2'},
+             {'pair': 1, 'generator': 'mlab-gen1', 'sink': 'mlab-sink1'}]
+    wiring = plan.wiring(pairs, 'mlab-shaper', 1)
+    assert wiring['namespaces'] == ['mlab-shaper', 'mlab-gen1', 'mlab-sink1', 'mlab-gen2', 'mlab-sink2']
+    assert wiring['links'] == [
+        {'netns': 'mlab-shaper', 'name': 'mlab-1g1', 'peer_netns': 'mlab-gen1', 'peer_name': 'mlab-p1'},
+        {'netns': 'mlab-shaper', 'name': 'mlab-1s1', 'peer_netns': 'mlab-sink1', 'peer_name': 'mlab-p1'},
+        {'netns': 'mlab-shaper', 'name': 'mlab-2g1', 'peer_netns': 'mlab-gen2', 'peer_name': 'mlab-p1'},
+        {'netns': 'mlab-shaper', 'name': 'mlab-2s1', 'peer_netns': 'mlab-sink2', 'peer_name': 'mlab-p1'},
+    ]
+
+
+@pytest.mark.parametrize('pairs, shaper, match', [
+    ([{'pair': 1, 'generator': 'gen1', 'sink': 'mlab-sink1'}], 'mlab-shaper', 'must start with "mlab-"'),
+    ([{'pair': 1, 'generator': 'mlab-x', 'sink': 'mlab-x'}], 'mlab-shaper', 'unique'),
+    ([{'pair': 1, 'generator': 'mlab-g', 'sink': 'mlab-s'}, {'pair': 1, 'generator': 'mlab-g2', 'sink': 'mlab-s2'}],
+     'mlab-shaper', 'lab_pair 1 is used by more than one'),
+    ([{'pair': 0, 'generator': 'mlab-g', 'sink': 'mlab-s'}], 'mlab-shaper', 'lab_pair must be'),
+])
+def test_wiring_refuses(pairs, shaper, match):
+    with pytest.raises(plan.PlanError, match=match):
+        plan.wiring(pairs, shaper, 2)

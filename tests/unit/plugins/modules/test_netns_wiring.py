@@ -1,0 +1,75 @@
+"""netns_wiring: validation and the reconcile plan from a given state (pure logic)."""
+
+from ansible_collections.mptcp.lab.plugins.modules import netns_wiring as nw
+
+NS = ['mlab-shaper', 'mlab-gen1', 'mlab-sink1']
+LINKS = [{'netns': 'mlab-shaper', 'name': 'mlab-1g1', 'peer_netns': 'mlab-gen1', 'peer_name': 'mlab-p1'},
+         {'netns': 'mlab-shaper', 'name': 'mlab-1s1', 'peer_netns': 'mlab-sink1', 'peer_name': 'mlab-p1'}]
+
+
+def veth(index, peer_index, nsid=0, up=True):
+    return {'index': index, 'kind': 'veth', 'peer_index': peer_index, 'peer_nsid': nsid, 'up': up, 'mtu': 1500}
+
+
+class FakeWiring(nw.Wiring):
+    """A Wiring whose kernel state is given, and whose namespace ids are all 0 (gen1) or 1 (sink1)."""
+
+    def __init__(self, have_ns, have_links, links=LINKS, namespaces=NS):
+        super(FakeWiring, self).__init__('mlab', namespaces, links)
+        self.have_ns = have_ns
+        self.have_links = have_links
+
+    def _nsids(self):
+        return {('mlab-shaper', 'mlab-gen1'): 0, ('mlab-shaper', 'mlab-sink1'): 1}
+
+
+def wired_state():
+    return {'mlab-shaper': {'mlab-1g1': veth(2, 2, 0), 'mlab-1s1': veth(3, 2, 1)},
+            'mlab-gen1': {'mlab-p1': veth(2, 2)}, 'mlab-sink1': {'mlab-p1': veth(2, 3)}}
+
+
+def test_validate():
+    assert nw.validate('mlab', NS, LINKS) is None
+    assert 'must start with' in nw.validate('mlab', ['other'], [])
+    assert 'prefix' in nw.validate('ml-ab', NS, LINKS)
+    assert 'listed twice' in nw.validate('mlab', NS + ['mlab-gen1'], [])
+    assert 'is not in namespaces' in nw.validate('mlab', NS[:2], LINKS)
+    long_name = dict(LINKS[0], name='mlab-0123456789a')
+    assert 'at most 15' in nw.validate('mlab', NS, [long_name])
+    assert 'used by two links' in nw.validate('mlab', NS, [LINKS[0], dict(LINKS[1], name='mlab-1g1')])
+
+
+def test_nothing_to_do_when_wired():
+    plan = FakeWiring(sorted(NS), wired_state()).plan()
+    assert nw.Wiring.actions(plan) == []
+
+
+def test_everything_to_create_from_scratch():
+    plan = FakeWiring([], {}).plan()
+    assert nw.Wiring.actions(plan) == [
+        'create namespace mlab-shaper', 'create namespace mlab-gen1', 'create namespace mlab-sink1',
+        'create link mlab-shaper/mlab-1g1=mlab-gen1/mlab-p1', 'create link mlab-shaper/mlab-1s1=mlab-sink1/mlab-p1']
+
+
+def test_miswired_link_is_recreated_and_stray_links_removed():
+    state = wired_state()
+    state['mlab-shaper']['mlab-1s1'] = veth(3, 2, 0)        # peer in the wrong namespace (gen1's nsid)
+    state['mlab-shaper']['mlab-1g9'] = veth(9, 9, 0)        # a path no longer wanted
+    state['mlab-gen1']['mlab-p1']['up'] = False
+    plan = FakeWiring(sorted(NS), state).plan()
+    assert nw.Wiring.actions(plan) == [
+        'remove link mlab-shaper/mlab-1g9', 'remove link mlab-shaper/mlab-1s1', 'remove link mlab-sink1/mlab-p1',
+        'create link mlab-shaper/mlab-1s1=mlab-sink1/mlab-p1', 'set up mlab-shaper/mlab-1g1=mlab-gen1/mlab-p1']
+
+
+def test_unwanted_namespace_is_removed_with_its_links():
+    state = wired_state()
+    state['mlab-gen2'] = {'mlab-p1': veth(2, 4, 0)}
+    plan = FakeWiring(sorted(NS + ['mlab-gen2']), state).plan()
+    assert nw.Wiring.actions(plan) == ['remove namespace mlab-gen2']
+
+
+def test_absent_removes_every_lab_namespace():
+    plan = FakeWiring(sorted(NS), wired_state(), links=[], namespaces=[]).plan()
+    assert nw.Wiring.actions(plan) == ['remove namespace mlab-gen1', 'remove namespace mlab-shaper',
+                                       'remove namespace mlab-sink1']

@@ -1,0 +1,87 @@
+"""path_routing: wanted state, difference and validation (pure logic)."""
+
+from ansible_collections.mptcp.lab.plugins.module_utils import lab_netlink as nl
+from ansible_collections.mptcp.lab.plugins.modules import path_routing as pr
+
+GEN = [{'path': 1, 'dev': 'mlab-p1', 'address': '10.200.0.2', 'prefix': 24, 'peer_address': '10.200.1.2',
+        'gateway': '10.200.0.1', 'table': 101},
+       {'path': 2, 'dev': 'mlab-p2', 'address': '10.200.2.2', 'prefix': 24, 'peer_address': '10.200.3.2',
+        'gateway': '10.200.2.1', 'table': 102}]
+
+
+def test_wanted_state_per_path():
+    addrs, routes, rules = pr.wanted_state(GEN, 10000)
+    assert addrs == [{'dev': 'mlab-p1', 'address': '10.200.0.2', 'prefix': 24},
+                     {'dev': 'mlab-p2', 'address': '10.200.2.2', 'prefix': 24}]
+    assert rules == [{'priority': 10000, 'src': '10.200.0.2/32', 'table': 101},
+                     {'priority': 10001, 'src': '10.200.2.2/32', 'table': 102}]
+    assert sorted(pr.fmt_route(r) for r in routes) == [
+        '101 10.200.0.0/24 dev mlab-p1 src 10.200.0.2',
+        '101 10.200.1.2/32 via 10.200.0.1 dev mlab-p1 src 10.200.0.2',
+        '102 10.200.2.0/24 dev mlab-p2 src 10.200.2.2',
+        '102 10.200.3.2/32 via 10.200.2.1 dev mlab-p2 src 10.200.2.2',
+        '254 10.200.1.2/32 via 10.200.0.1 dev mlab-p1 src 10.200.0.2',
+        '254 10.200.3.2/32 via 10.200.2.1 dev mlab-p2 src 10.200.2.2',
+    ]
+
+
+def test_direct_peer_needs_no_route_and_router_links_need_no_table():
+    direct = [{'path': 1, 'dev': 'eth1', 'address': '192.0.2.1', 'prefix': 30, 'peer_address': '192.0.2.2',
+               'gateway': None, 'table': 101}]
+    addrs, routes, rules = pr.wanted_state(direct, 100)
+    assert [pr.fmt_route(r) for r in routes] == ['101 192.0.2.0/30 dev eth1 src 192.0.2.1']
+    assert len(rules) == 1
+    router = [{'path': 1, 'dev': 'mlab-1g1', 'address': '10.200.0.1', 'prefix': 24, 'peer_address': None,
+               'gateway': None, 'table': None}]
+    addrs, routes, rules = pr.wanted_state(router, 100)
+    assert len(addrs) == 1 and routes == [] and rules == []
+
+
+def test_peer_on_another_subnet_without_gateway_is_on_link():
+    links = [{'path': 1, 'dev': 'eth1', 'address': '192.0.2.1', 'prefix': 24, 'peer_address': '198.51.100.7',
+              'gateway': None, 'table': None}]
+    dummy, routes, dummy2 = pr.wanted_state(links, 100)
+    assert routes == [{'dst': '198.51.100.7/32', 'gateway': None, 'dev': 'eth1', 'prefsrc': '192.0.2.1',
+                       'scope': nl.RT_SCOPE_LINK, 'table': nl.RT_TABLE_MAIN}]
+
+
+class FakeHost(object):
+    def __init__(self, addresses, routes, rules):
+        self.addresses, self.routes, self.rules = addresses, routes, rules
+
+
+def test_compute_removes_only_owned_objects():
+    addrs, routes, rules = pr.wanted_state(GEN[:1], 10000)
+    host = FakeHost(
+        addresses=[{'dev': 'mlab-p1', 'address': '10.200.0.2', 'prefix': 24, 'proto': 0},    # present, not ours
+                   {'dev': 'mlab-p2', 'address': '10.200.2.2', 'prefix': 24, 'proto': 211},  # ours, unwanted
+                   {'dev': 'eth0', 'address': '192.0.2.9', 'prefix': 24, 'proto': 0}],       # foreign
+        routes=routes[:1] + [{'table': 102, 'dst': '10.200.2.0/24', 'gateway': None, 'dev': 'mlab-p2',
+                              'prefsrc': '10.200.2.2', 'scope': 253}],
+        rules=rules + [{'priority': 10001, 'src': '10.200.2.2/32', 'table': 102}])
+    todo = pr.compute(host, addrs, routes, rules, 211)
+    assert todo['add_addrs'] == []
+    assert todo['del_addrs'] == [{'dev': 'mlab-p2', 'address': '10.200.2.2', 'prefix': 24}]
+    assert todo['add_routes'] == routes[1:]
+    assert [r['table'] for r in todo['del_routes']] == [102]
+    assert todo['add_rules'] == [] and todo['del_rules'] == [{'priority': 10001, 'src': '10.200.2.2/32', 'table': 102}]
+
+
+def test_sysctls_lower_all_only_when_stricter():
+    assert pr.wanted_sysctls(GEN[:1], 2, None, '1') == {'net.ipv4.conf.mlab-p1.rp_filter': '2'}
+    assert pr.wanted_sysctls(GEN[:1], 0, True, '1') == {'net.ipv4.conf.mlab-p1.rp_filter': '0',
+                                                        'net.ipv4.conf.all.rp_filter': '0',
+                                                        'net.ipv4.ip_forward': '1'}
+    assert pr.wanted_sysctls(GEN[:1], None, None, '1') == {}
+    assert nl.sysctl_path('net.ipv4.conf.eth0.100.rp_filter') == '/proc/sys/net/ipv4/conf/eth0.100/rp_filter'
+
+
+def test_validate():
+    assert pr.validate(GEN, 211) is None
+    assert 'protocol' in pr.validate(GEN, 0)
+    bad = [dict(GEN[0], address='10.200.0.300')]
+    assert pr.validate(bad, 211) == "links[0].address: '10.200.0.300' is not an IPv4 address"
+    assert 'used by two links' in pr.validate([GEN[0], dict(GEN[1], address='10.200.0.2')], 211)
+    assert 'table must be' in pr.validate([dict(GEN[0], table=254)], 211)
+    assert 'needs peer_address' in pr.validate([dict(GEN[0], peer_address=None)], 211)
+    assert 'prefix must be' in pr.validate([dict(GEN[0], prefix=33)], 211)
