@@ -510,6 +510,8 @@ def _decode_options(kind, options):
     if kind == 'tbf':
         parms = options.get('TCA_TBF_PARMS') or {}
         return {'rate': parms.get('rate'), 'buffer': parms.get('buffer'), 'limit': parms.get('limit')}
+    if kind in ('pfifo', 'bfifo'):
+        return {'limit': options.get('limit')}
     if kind == 'netem':
         return {'limit': options.get('limit'), 'latency': options.get('latency'),
                 'loss': options.get('loss')}

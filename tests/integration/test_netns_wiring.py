@@ -1,0 +1,140 @@
+"""netns_wiring for real: create, idempotence, check mode, reconcile, ownership, teardown with processes."""
+
+import os
+import subprocess
+import uuid
+
+import pytest
+
+from conftest import run_module
+
+
+@pytest.fixture
+def prefix():
+    """A unique lab prefix; whatever carries it is removed at the end."""
+    if os.geteuid() != 0:
+        pytest.skip('needs root')
+    name = 'mlw%s' % uuid.uuid4().hex[:6]
+    yield name
+    run_module(None, 'netns_wiring', {'prefix': name, 'state': 'absent', 'run_dir': '/run/mptcp-lab-test'})
+    leftovers = [n for n in os.listdir('/run/netns') if n.startswith(name + '-')]
+    assert leftovers == []
+
+
+def lab(prefix, paths=2, pairs=1):
+    namespaces = ['%s-sh' % prefix]
+    links = []
+    for pair in range(1, pairs + 1):
+        gen, sink = '%s-g%d' % (prefix, pair), '%s-s%d' % (prefix, pair)
+        namespaces += [gen, sink]
+        for path in range(1, paths + 1):
+            links.append({'netns': namespaces[0], 'name': '%s-%dg%d' % (prefix, pair, path),
+                          'peer_netns': gen, 'peer_name': '%s-p%d' % (prefix, path)})
+            links.append({'netns': namespaces[0], 'name': '%s-%ds%d' % (prefix, pair, path),
+                          'peer_netns': sink, 'peer_name': '%s-p%d' % (prefix, path)})
+    return {'prefix': prefix, 'namespaces': namespaces, 'links': links, 'run_dir': '/run/mptcp-lab-test'}
+
+
+def ip_links(ns):
+    out = subprocess.run(['ip', '-n', ns, '-o', 'link', 'show'], capture_output=True, text=True, check=True).stdout
+    return dict((line.split(':')[1].strip().split('@')[0], 'state UP' in line or 'LOWER_UP' in line)
+                for line in out.splitlines())
+
+
+def lab_netns(prefix):
+    return sorted(n.split()[0] for n in os.listdir('/run/netns') if n.startswith(prefix + '-'))
+
+
+def test_create_idempotent_check_mode_and_diff(prefix):
+    args = lab(prefix)
+    predicted = run_module(None, 'netns_wiring', args, check_mode=True, diff=True)
+    assert predicted['changed'] and predicted['rc'] == 0
+    assert lab_netns(prefix) == []  # check mode created nothing
+    created = run_module(None, 'netns_wiring', args, diff=True)
+    assert created['changed'] and created['actions'] == predicted['actions']
+    assert created['diff']['after']['namespaces'] == sorted(args['namespaces'])
+    assert lab_netns(prefix) == sorted(args['namespaces'])
+    shaper = ip_links('%s-sh' % prefix)
+    assert sorted(k for k in shaper if k.startswith(prefix)) == sorted(link['name'] for link in args['links'])
+    assert all(shaper[link['name']] for link in args['links'])
+    assert ip_links('%s-g1' % prefix)['lo']
+    again = run_module(None, 'netns_wiring', args)
+    assert not again['changed'] and again['actions'] == []
+    assert not run_module(None, 'netns_wiring', args, check_mode=True)['changed']
+
+
+def test_reconcile_paths_and_pairs_and_repair(prefix):
+    run_module(None, 'netns_wiring', lab(prefix, paths=2, pairs=2))
+    # one path less, one pair less
+    smaller = lab(prefix, paths=1, pairs=1)
+    result = run_module(None, 'netns_wiring', smaller)
+    assert result['changed']
+    assert 'remove namespace %s-g2' % prefix in result['actions']
+    assert lab_netns(prefix) == sorted(smaller['namespaces'])
+    assert sorted(k for k in ip_links('%s-sh' % prefix) if k.startswith(prefix)) == ['%s-1g1' % prefix,
+                                                                                       '%s-1s1' % prefix]
+    assert sorted(ip_links('%s-g1' % prefix)) == ['lo', '%s-p1' % prefix]
+    # a link deleted behind the lab's back is recreated, a downed one set up
+    subprocess.run(['ip', '-n', '%s-sh' % prefix, 'link', 'del', '%s-1s1' % prefix], check=True)
+    subprocess.run(['ip', '-n', '%s-sh' % prefix, 'link', 'set', '%s-1g1' % prefix, 'down'], check=True)
+    repaired = run_module(None, 'netns_wiring', smaller)
+    assert repaired['actions'] == ['create link %s' % '%s-sh/%s-1s1=%s-s1/%s-p1' % ((prefix,) * 4),
+                                   'set up %s-sh/%s-1g1=%s-g1/%s-p1' % ((prefix,) * 4)]
+    assert ip_links('%s-sh' % prefix)['%s-1g1' % prefix]
+    assert not run_module(None, 'netns_wiring', smaller)['changed']
+
+
+def test_objects_without_the_prefix_are_never_touched(prefix, netns_factory):
+    args = lab(prefix, paths=1)
+    run_module(None, 'netns_wiring', args)
+    foreign_ns = netns_factory()          # another lab's namespace (prefix mlt)
+    subprocess.run(['ip', '-n', '%s-sh' % prefix, 'link', 'add', 'keepme', 'type', 'veth', 'peer', 'keepme2'],
+                   check=True)
+    result = run_module(None, 'netns_wiring', args)
+    assert not result['changed']
+    assert 'keepme' in ip_links('%s-sh' % prefix)
+    absent = run_module(None, 'netns_wiring', {'prefix': prefix, 'state': 'absent'})
+    assert absent['changed'] and lab_netns(prefix) == []
+    assert os.path.exists('/run/netns/%s' % foreign_ns.name)
+
+
+def test_absent_stops_processes_and_removes_stale_pidfiles(prefix):
+    args = lab(prefix, paths=1)
+    run_module(None, 'netns_wiring', args)
+    proc = subprocess.Popen(['ip', 'netns', 'exec', '%s-s1' % prefix, 'sleep', '300'])
+    run_dir = args['run_dir']
+    os.makedirs(run_dir, exist_ok=True)
+    pidfile = os.path.join(run_dir, '%s-s1-sleeper.pid' % prefix)
+    other = os.path.join(run_dir, 'someone-else.pid')
+    for path in (pidfile, other):
+        with open(path, 'w') as handle:
+            handle.write('%d\n' % proc.pid)
+    try:
+        check = run_module(None, 'netns_wiring', {'prefix': prefix, 'state': 'absent', 'run_dir': run_dir},
+                           check_mode=True)
+        assert check['changed'] and proc.poll() is None and lab_netns(prefix)
+        result = run_module(None, 'netns_wiring', {'prefix': prefix, 'state': 'absent', 'run_dir': run_dir})
+        assert proc.pid in result['killed']
+        assert proc.wait(timeout=10) is not None
+        assert not os.path.exists(pidfile) and os.path.exists(other)
+        assert lab_netns(prefix) == []
+        again = run_module(None, 'netns_wiring', {'prefix': prefix, 'state': 'absent', 'run_dir': run_dir})
+        assert not again['changed']
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        os.unlink(other)
+
+
+@pytest.mark.parametrize('mutate, message', [
+    (lambda a: a['namespaces'].append('other-ns'), "namespaces: 'other-ns' must start with"),
+    (lambda a: a['links'][0].update(peer_netns='%s-nowhere' % a['prefix']), 'links[0].peer_netns'),
+    (lambda a: a['links'][0].update(name=a['prefix'] + '-waytoolongname'), 'at most 15 characters'),
+    (lambda a: a.update(prefix='Bad-Prefix'), 'prefix: lab_prefix'),
+])
+def test_bad_input_fails_early_and_changes_nothing(prefix, mutate, message):
+    args = lab(prefix)
+    mutate(args)
+    result = run_module(None, 'netns_wiring', args)
+    assert result.get('failed') and message in result['msg']
+    assert lab_netns(prefix) == []

@@ -1,0 +1,90 @@
+"""path_routing for real in a throwaway namespace: addresses, rules, tables, sysctls, ownership."""
+
+import json
+
+from conftest import run_module
+
+LINKS = [{'path': 1, 'dev': 'mltp1', 'address': '10.250.0.2', 'prefix': 24, 'peer_address': '10.250.1.2',
+          'gateway': '10.250.0.1', 'table': 101},
+         {'path': 2, 'dev': 'mltp2', 'address': '10.250.2.2', 'prefix': 24, 'peer_address': '10.250.3.2',
+          'gateway': '10.250.2.1', 'table': 102}]
+
+
+def ipj(ns, *args):
+    return json.loads(ns.run('ip', '-j', *args).stdout or '[]')
+
+
+def state(ns):
+    addrs = sorted('%s %s/%d' % (a['ifname'], i['local'], i['prefixlen'])
+                   for a in ipj(ns, '-4', 'addr', 'show') for i in a['addr_info'] if a['ifname'] != 'lo')
+    routes = sorted('%s %s %s' % (r.get('table', 'main'), r['dst'], r.get('gateway', '-'))
+                    for r in ipj(ns, '-4', 'route', 'show', 'table', 'all') if r.get('protocol') == '211')
+    rules = sorted('%s %s %s' % (r['priority'], r.get('src'), r['table']) for r in ipj(ns, '-4', 'rule', 'show')
+                   if r.get('protocol') == '211')
+    return addrs, routes, rules
+
+
+def setup(ns):
+    ns.add_veth('mltp1')
+    ns.add_veth('mltp2')
+
+
+def test_paths_idempotence_check_mode_and_reconcile(netns):
+    setup(netns)
+    check = run_module(netns, 'path_routing', {'links': LINKS}, check_mode=True, diff=True)
+    assert check['changed'] and state(netns) == ([], [], [])
+    result = run_module(netns, 'path_routing', {'links': LINKS}, diff=True)
+    assert result['changed'] and result['diff'] == check['diff']
+    addrs, routes, rules = state(netns)
+    assert addrs == ['mltp1 10.250.0.2/24', 'mltp2 10.250.2.2/24']
+    assert routes == ['101 10.250.0.0/24 -', '101 10.250.1.2 10.250.0.1', '102 10.250.2.0/24 -',
+                      '102 10.250.3.2 10.250.2.1', 'main 10.250.1.2 10.250.0.1', 'main 10.250.3.2 10.250.2.1']
+    assert rules == ['10000 10.250.0.2 101', '10001 10.250.2.2 102']
+    assert netns.run('cat', '/proc/sys/net/ipv4/conf/mltp1/rp_filter').stdout.strip() == '2'
+    # each source address leaves by its own path
+    out = netns.run('ip', '-j', 'route', 'get', '10.250.3.2', 'from', '10.250.2.2').stdout
+    assert json.loads(out)[0]['dev'] == 'mltp2'
+    assert json.loads(netns.run('ip', '-j', 'route', 'get', '10.250.1.2').stdout)[0]['prefsrc'] == '10.250.0.2'
+    assert not run_module(netns, 'path_routing', {'links': LINKS})['changed']
+    # drop path 2: its address, routes and rule go, path 1 stays
+    assert run_module(netns, 'path_routing', {'links': LINKS[:1]}, check_mode=True)['changed']
+    assert len(state(netns)[2]) == 2
+    assert run_module(netns, 'path_routing', {'links': LINKS[:1]})['changed']
+    addrs, routes, rules = state(netns)
+    assert addrs == ['mltp1 10.250.0.2/24'] and rules == ['10000 10.250.0.2 101'] and len(routes) == 3
+    assert not run_module(netns, 'path_routing', {'links': LINKS[:1]})['changed']
+
+
+def test_foreign_objects_stay_and_absent_removes_only_owned(netns):
+    setup(netns)
+    netns.run('ip', 'addr', 'add', '192.0.2.1/24', 'dev', 'mltp1')
+    netns.run('ip', 'route', 'add', '198.51.100.0/24', 'via', '192.0.2.254', 'proto', 'static')
+    netns.run('ip', 'rule', 'add', 'from', '192.0.2.1', 'lookup', '200', 'priority', '10000')
+    run_module(netns, 'path_routing', {'links': LINKS})
+    assert not run_module(netns, 'path_routing', {'links': LINKS})['changed']
+    result = run_module(netns, 'path_routing', {'state': 'absent'})
+    assert result['changed'] and state(netns) == (['mltp1 192.0.2.1/24'], [], [])
+    assert '192.0.2.1' in netns.run('ip', '-4', 'addr', 'show', 'dev', 'mltp1').stdout
+    assert '198.51.100.0/24' in netns.run('ip', 'route').stdout
+    assert 'lookup 200' in netns.run('ip', 'rule').stdout
+    assert not run_module(netns, 'path_routing', {'state': 'absent'})['changed']
+
+
+def test_router_mode_sets_forwarding(netns):
+    setup(netns)
+    links = [{'path': 1, 'dev': 'mltp1', 'address': '10.250.0.1', 'prefix': 24}]
+    result = run_module(netns, 'path_routing', {'links': links, 'forwarding': True, 'rp_filter': 0})
+    assert result['changed'] and result['rc'] == 0
+    assert netns.run('cat', '/proc/sys/net/ipv4/ip_forward').stdout.strip() == '1'
+    assert state(netns)[1:] == ([], [])
+    assert not run_module(netns, 'path_routing', {'links': links, 'forwarding': True, 'rp_filter': 0})['changed']
+
+
+def test_bad_input_fails_early_and_changes_nothing(netns):
+    setup(netns)
+    missing = run_module(netns, 'path_routing', {'links': LINKS + [dict(LINKS[0], dev='nope', path=3,
+                                                                          address='10.250.4.2', table=103)]})
+    assert missing['failed'] and 'interface(s) nope do not exist' in missing['msg']
+    bad = run_module(netns, 'path_routing', {'links': [dict(LINKS[0], gateway='10.250.0.300')]})
+    assert bad['failed'] and bad['msg'] == "links[0].gateway: '10.250.0.300' is not an IPv4 address"
+    assert state(netns) == ([], [], [])
