@@ -421,6 +421,8 @@ def _target(entry, current, state):
             target['dev'] = entry['dev']
         if entry['flags'] is not None:
             target['flags'] = entry['flags']
+        # a listed endpoint is the user's: the kernel's implicit mark goes
+        target['flags'] = [f for f in target['flags'] if f != 'implicit']
         return target
     return {
         'address': entry['address'],

@@ -23,7 +23,9 @@ def kernel_endpoints(ns):
     result = []
     for item in json.loads(out or '[]'):
         flags = [f for f in FLAG_NAMES if item.get(f)]
-        raw = int(item.get('rawflags', '0'), 16)
+        raw = int(item.get('rawflags', '0'), 16)  # iproute2 6.1 prints flags it does not know as rawflags
+        if raw & 0x10:
+            flags.append('implicit')
         if raw & 0x20:
             flags.append('laminar')
         result.append({'address': item['address'], 'id': item['id'], 'port': item.get('port'),
@@ -381,6 +383,9 @@ def test_set_flags_keeps_live_subflows(pair):
         cli = subprocess.Popen(['ip', 'netns', 'exec', client.name, sys.executable, '-c', CLIENT],
                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
         assert cli.stdout.readline().strip() == 'joined 1'
+        # the kernel recorded the client's second address as an implicit endpoint
+        implicit = kernel_endpoints(client)
+        assert [(e['address'], e['flags']) for e in implicit] == [('10.2.0.1', ['implicit'])]
 
         def subflows():
             cli.stdin.write('?\n')
@@ -406,6 +411,13 @@ def test_set_flags_keeps_live_subflows(pair):
         while netstat(client, 'RmAddr') == rm_before and time.monotonic() < deadline:
             time.sleep(0.02)
         assert netstat(client, 'RmAddr') > rm_before
+
+        # listing the implicit endpoint makes it an ordinary one, with the same id
+        result = endpoints(client, [{'address': '10.2.0.1', 'flags': ['subflow']}])
+        assert_ok(result)
+        assert [a['action'] for a in result['actions']] == ['replace']
+        assert kernel_endpoints(client) == [dict(implicit[0], flags=['subflow'])]
+        assert endpoints(client, [{'address': '10.2.0.1', 'flags': ['subflow']}])['changed'] is False
     finally:
         for proc in (cli, srv):
             if proc is not None:

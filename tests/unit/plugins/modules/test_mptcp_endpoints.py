@@ -307,3 +307,12 @@ def test_deleted_accepts_gathered_entries_even_implicit():
     actions, after = plan(current, [gathered[0], gathered[3]], 'deleted')
     assert kinds(actions) == [('delete', '10.0.1.1'), ('delete', '10.0.5.1')]
     assert [e['id'] for e in after] == [2, 3]
+
+
+@pytest.mark.parametrize('state', ['merged', 'replaced', 'overridden'])
+def test_listing_an_implicit_endpoint_makes_it_ordinary(state):
+    current = [ep('10.0.5.1', 4, ['implicit'], dev='eth1')]
+    actions, after = plan(current, [{'address': '10.0.5.1', 'dev': 'eth1'}], state)
+    assert kinds(actions) == [('replace', '10.0.5.1')]
+    assert actions[0]['endpoint'] == ep('10.0.5.1', 4, [], dev='eth1')
+    assert after == [ep('10.0.5.1', 4, [], dev='eth1')]
