@@ -1,0 +1,312 @@
+# -*- coding: utf-8 -*-
+# Copyright: mptcp.lab developers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+"""Parsing of what one measurement reads, and the validity gate of a run.
+
+Pure functions over text and parsed JSON: iperf3 ``-J`` output, /proc/stat,
+/proc/net/dev, the MPTcpExt counters of /proc/net/netstat (what ``nstat``
+shows), and ``ss -tni`` / ``ss -Mni`` listings. No I/O here, so unit tests
+feed recorded outputs.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import re
+
+CPU_FIELDS = ('user', 'nice', 'system', 'idle', 'iowait', 'irq', 'softirq', 'steal')
+
+# MPTcpExt counters that only move when a connection (or part of it) runs as
+# plain TCP: fallback at handshake or later, infinite mappings, MPTCP turned
+# off for the destination (blackhole detection).
+FALLBACK_COUNTERS = ('MPCapableFallbackACK', 'MPCapableFallbackSYNACK', 'MPFallbackTokenInit',
+                     'DSSCorruptionFallback', 'InfiniteMapTx', 'InfiniteMapRx',
+                     'MPCapableDataFallback', 'MD5SigFallback', 'DssFallback',
+                     'SimultConnectFallback', 'FallbackFailed', 'MPCapableSYNTXDisabled',
+                     'MPCapableSYNTXDrop')
+
+_ADDR_PORT = re.compile(r'^(?:\[?([0-9a-fA-F:.*%]+?)\]?):(\d+|\*)$')
+_TOKEN = re.compile(r'token:([0-9a-f]+)\(id:(\d+)\)/([0-9a-f]+)\(id:(\d+)\)')
+_MPTCP_TOKEN = re.compile(r'(?:^|\s)token:([0-9a-f]+)')
+_KV_INT = re.compile(r'(?:^|\s)([a-z_]+):(\d+)(?=\s|$)')
+
+
+# ------------------------------------------------------------------ /proc
+
+def parse_proc_stat(text):
+    """The aggregate ``cpu`` line of /proc/stat as a dict of jiffies."""
+    for line in text.splitlines():
+        fields = line.split()
+        if fields and fields[0] == 'cpu':
+            values = [int(v) for v in fields[1:1 + len(CPU_FIELDS)]]
+            values += [0] * (len(CPU_FIELDS) - len(values))
+            return dict(zip(CPU_FIELDS, values))
+    raise ValueError('no aggregate cpu line in /proc/stat')
+
+
+def cpu_usage(before, after):
+    """System-wide CPU use between two /proc/stat samples, in percent of all CPUs.
+
+    busy_pct counts everything but idle and iowait, softirq included (where
+    the network stack does much of its work); iperf3's own CPU figure covers
+    only its process and misses it.
+    """
+    if not before or not after:
+        return None
+    delta = dict((k, after.get(k, 0) - before.get(k, 0)) for k in CPU_FIELDS)
+    total = sum(delta.values())
+    if total <= 0:
+        return None
+
+    def pct(value):
+        return round(100.0 * value / total, 2)
+    return {
+        'busy_pct': pct(total - delta['idle'] - delta['iowait']),
+        'user_pct': pct(delta['user'] + delta['nice']),
+        'system_pct': pct(delta['system']),
+        'softirq_pct': pct(delta['softirq']),
+        'irq_pct': pct(delta['irq']),
+        'iowait_pct': pct(delta['iowait']),
+        'steal_pct': pct(delta['steal']),
+    }
+
+
+def parse_net_dev(text):
+    """/proc/net/dev as {dev: {rx_bytes, rx_packets, tx_bytes, tx_packets}}."""
+    out = {}
+    for line in text.splitlines():
+        if ':' not in line:
+            continue
+        name, _sep, rest = line.partition(':')
+        fields = rest.split()
+        if len(fields) < 16 or not fields[0].isdigit():
+            continue
+        out[name.strip()] = {'rx_bytes': int(fields[0]), 'rx_packets': int(fields[1]),
+                             'tx_bytes': int(fields[8]), 'tx_packets': int(fields[9])}
+    return out
+
+
+def parse_netstat(text, group='MPTcpExt'):
+    """Counters of one group of /proc/net/netstat (header line + value line)."""
+    lines = [line.split() for line in text.splitlines() if line.startswith(group + ':')]
+    out = {}
+    for i in range(0, len(lines) - 1, 2):
+        names, values = lines[i][1:], lines[i + 1][1:]
+        for name, value in zip(names, values):
+            try:
+                out[name] = int(value)
+            except ValueError:
+                continue
+    return out
+
+
+def counter_delta(before, after):
+    """after - before for every counter; only the ones that moved."""
+    out = {}
+    for name, value in (after or {}).items():
+        d = value - (before or {}).get(name, 0)
+        if d:
+            out[name] = d
+    return out
+
+
+def path_bytes(before, after, devs, direction):
+    """Bytes each path carried in the data direction (both for bidir).
+
+    Upload data leaves the generator (tx), download arrives (rx). Returns a
+    list in the order of ``devs``; None for a device missing from a sample.
+    """
+    out = []
+    for dev in devs:
+        b, a = (before or {}).get(dev), (after or {}).get(dev)
+        if b is None or a is None:
+            out.append(None)
+            continue
+        tx, rx = a['tx_bytes'] - b['tx_bytes'], a['rx_bytes'] - b['rx_bytes']
+        out.append(tx if direction == 'upload' else rx if direction == 'download' else tx + rx)
+    return out
+
+
+# ------------------------------------------------------------------ ss
+
+def _split_addr(token):
+    match = _ADDR_PORT.match(token)
+    if not match:
+        return None
+    port = match.group(2)
+    return match.group(1), (int(port) if port != '*' else None)
+
+
+def _records(text):
+    """Group ss output into (first line, detail lines) records."""
+    records = []
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        if line[0] in ' \t' and records:
+            records[-1][1].append(line.strip())
+        else:
+            records.append([line, []])
+    return records
+
+
+def _endpoints(line):
+    pairs = [p for p in (_split_addr(t) for t in line.split()) if p]
+    if len(pairs) < 2:
+        return None
+    return pairs[-2], pairs[-1]
+
+
+def parse_ss_subflows(text):
+    """TCP sockets of ``ss -tni`` that are MPTCP subflows.
+
+    Returns [{local, local_port, peer, peer_port, token, remote_token,
+    local_id, remote_id}]; ``token`` is the local token of the MPTCP
+    connection the subflow belongs to (what ``ss -M`` shows). Plain TCP
+    sockets (no tcp-ulp-mptcp) are left out.
+    """
+    out = []
+    for first, detail in _records(text):
+        ends = _endpoints(first)
+        info = ' '.join(detail) if detail else first
+        match = _TOKEN.search(info)
+        if not ends or 'tcp-ulp-mptcp' not in info or not match:
+            continue
+        (local, lport), (peer, pport) = ends
+        out.append({'local': local, 'local_port': lport, 'peer': peer, 'peer_port': pport,
+                    'remote_token': match.group(1), 'remote_id': int(match.group(2)),
+                    'token': match.group(3), 'local_id': int(match.group(4))})
+    return out
+
+
+def parse_ss_mptcp(text):
+    """MPTCP sockets of ``ss -Mni``: [{local, local_port, peer, peer_port, token,
+    subflows, fallback, ...}] where ``subflows`` counts the additional subflows
+    (mptcpi_subflows)."""
+    out = []
+    for first, detail in _records(text):
+        ends = _endpoints(first)
+        if not ends:
+            continue
+        info = ' '.join(detail)
+        (local, lport), (peer, pport) = ends
+        rec = {'local': local, 'local_port': lport, 'peer': peer, 'peer_port': pport,
+               'fallback': bool(re.search(r'(?:^|\s)fallback(?:\s|$)', info))}
+        token = _MPTCP_TOKEN.search(info)
+        rec['token'] = token.group(1) if token else None
+        for key, value in _KV_INT.findall(info):
+            rec.setdefault(key, int(value))
+        rec.setdefault('subflows', 0)
+        out.append(rec)
+    return out
+
+
+# ------------------------------------------------------------------ iperf3
+
+def _stream_ports(report):
+    return [c.get('local_port') for c in (report.get('start') or {}).get('connected') or []]
+
+
+def summarize_iperf3(report, direction):
+    """The numbers a run record needs from iperf3 ``-J`` output.
+
+    throughput_mbps is the goodput the receiver counted over iperf3's measured
+    window (omit seconds excluded); for bidir the two directions add up.
+    Returns {ok, error, throughput_mbps, seconds, sent_mbps, retransmits,
+    stream_ports}.
+    """
+    out = {'ok': False, 'error': None, 'throughput_mbps': None, 'seconds': None,
+           'sent_mbps': None, 'retransmits': None, 'stream_ports': []}
+    if not isinstance(report, dict):
+        out['error'] = 'iperf3 printed no JSON report'
+        return out
+    out['stream_ports'] = _stream_ports(report)
+    if report.get('error'):
+        out['error'] = 'iperf3: %s' % report['error']
+        return out
+    end = report.get('end') or {}
+    keys = [('sum_received', 'sum_sent')]
+    if direction == 'bidir':
+        keys.append(('sum_received_bidir_reverse', 'sum_sent_bidir_reverse'))
+    rate = sent = 0.0
+    seconds = []
+    retrans = None
+    for recv_key, sent_key in keys:
+        recv, snd = end.get(recv_key), end.get(sent_key) or {}
+        if not recv or 'bits_per_second' not in recv:
+            out['error'] = 'iperf3 report has no end.%s' % recv_key
+            return out
+        rate += recv['bits_per_second']
+        sent += snd.get('bits_per_second') or 0.0
+        seconds.append(float(recv.get('seconds') or 0.0))
+        if 'retransmits' in snd:
+            retrans = (retrans or 0) + int(snd['retransmits'])
+    out.update(ok=True, throughput_mbps=round(rate / 1e6, 3), seconds=round(max(seconds), 3),
+               sent_mbps=round(sent / 1e6, 3), retransmits=retrans)
+    return out
+
+
+# ------------------------------------------------------------------ MPTCP checks
+
+def stream_subflows(stream_ports, bind, subflows, path_of_address):
+    """Subflows of each data stream's MPTCP connection, from ``ss -tni``.
+
+    A stream's connection is found by its initial subflow (iperf3's local
+    port, from the bind address); every subflow with the same local token
+    belongs to it. iperf3's control connection is left out. Returns a list,
+    one {port, subflows, paths} per stream, in stream order; ``subflows`` is
+    None when the connection was not seen.
+    """
+    out = []
+    for port in stream_ports:
+        token = None
+        for sf in subflows:
+            if sf['local_port'] == port and (bind is None or sf['local'] == bind):
+                token = sf['token']
+                break
+        if token is None:
+            out.append({'port': port, 'subflows': None, 'paths': []})
+            continue
+        members = [sf for sf in subflows if sf['token'] == token]
+        paths = sorted(set(path_of_address.get(sf['local']) for sf in members) - set([None]))
+        out.append({'port': port, 'subflows': len(members), 'paths': paths})
+    return out
+
+
+def fallback_reasons(delta, mptcp_sockets=None, stream_ports=None):
+    """Why the MPTCP run fell back to TCP, or [] when nothing says it did.
+
+    Two independent witnesses: the MPTcpExt counters that only move on a
+    fallback (deltas over the run, in the generator's namespace), and the
+    ``fallback`` flag ``ss -M`` shows on a data stream's MPTCP socket.
+    (MPCapableSYNTX against MPCapableSYNACKRX is no witness: a refused
+    connection also sends an MP_CAPABLE SYN and never gets a SYN/ACK.)
+    """
+    reasons = ['%s +%d' % (name, delta[name]) for name in FALLBACK_COUNTERS if delta.get(name, 0) > 0]
+    ports = set(stream_ports or [])
+    for sock in mptcp_sockets or []:
+        if sock.get('fallback') and (not ports or sock.get('local_port') in ports):
+            reasons.append('ss -M: stream on port %s is in fallback' % sock.get('local_port'))
+    return reasons
+
+
+def gate(protocol, paths, tool_ok, tool_error, subflows, fallback, fallback_why=None):
+    """(ok, error) of a run: the validity gate.
+
+    A run whose tool failed keeps the tool's error. An MPTCP run is invalid
+    when it fell back to TCP, or when a stream has fewer subflows than the
+    test's paths (or its subflows were not seen).
+    """
+    if not tool_ok:
+        return False, tool_error or 'measurement failed'
+    if protocol != 'mptcp':
+        return True, None
+    if fallback:
+        return False, 'invalid: MPTCP fell back to TCP (%s)' % '; '.join(fallback_why or ['fallback'])
+    if subflows is None:
+        return False, 'invalid: no MPTCP subflows seen for the data streams'
+    if subflows < paths:
+        return False, 'invalid: %d subflow(s) for %d path(s)' % (subflows, paths)
+    return True, None

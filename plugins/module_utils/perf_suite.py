@@ -1,0 +1,320 @@
+# -*- coding: utf-8 -*-
+# Copyright: mptcp.lab developers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+"""Perf suite definitions: validation, expansion and the measurement plan.
+
+Pure functions, no I/O. The suite format is documented in
+roles/perf_suite/README.md; in short::
+
+    name: default                  # optional, defaults to the file name
+    description: free text
+    defaults:                      # any test field except name
+      duration_s: 20
+      repetitions: 3
+    tests:
+      - name: tcp-up
+        protocol: tcp              # tcp | mptcp
+        paths: 1                   # how many (first N), "all", or which: [2] / [1, 3]
+        direction: upload          # upload | download | bidir
+        streams: 1
+      - name: mptcp
+        protocol: mptcp
+        paths: all
+        matrix:                    # expands into mptcp-upload and mptcp-download
+          direction: [upload, download]
+
+Every error names the test and the field:
+``tests[2] 'mptcp-up': paths must be 1..2 (the lab has 2 paths), got 3``.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import itertools
+import re
+
+PROTOCOLS = ('tcp', 'mptcp')
+DIRECTIONS = ('upload', 'download', 'bidir')
+NAME_RE = re.compile(r'^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$')
+MATRIX_KEYS = ('protocol', 'paths', 'direction', 'streams')
+TEST_KEYS = ('name', 'protocol', 'paths', 'direction', 'streams', 'duration_s', 'omit_s',
+             'repetitions', 'matrix')
+SUITE_KEYS = ('name', 'description', 'defaults', 'tests')
+BUILTIN_DEFAULTS = {
+    'protocol': 'mptcp',
+    'paths': 'all',
+    'direction': 'upload',
+    'streams': 1,
+    'duration_s': 20,
+    'omit_s': 1,
+    'repetitions': 3,
+}
+MAX_STREAMS = 128
+MAX_DURATION_S = 86400
+MAX_REPETITIONS = 1000
+# Ideal goodput over a rate-shaped Ethernet path: MSS 1448 (1500 - IP 20 -
+# TCP 20 - timestamps 12) out of a 1514-byte frame (tbf counts the Ethernet
+# header of the veth skb).
+GOODPUT_FACTOR = 1448.0 / 1514.0
+
+
+class SuiteError(ValueError):
+    """Invalid suite definition; the message names the test and the field."""
+
+
+def _where(index, name):
+    if index is None:
+        return 'defaults'
+    return 'tests[%d]%s' % (index, " '%s'" % name if isinstance(name, str) and name else '')
+
+
+def _int(value, where, field, low, high):
+    if isinstance(value, bool):
+        raise SuiteError('%s: %s must be an integer %d..%d, got %r' % (where, field, low, high, value))
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value.strip())
+    if isinstance(value, float) and value == int(value):
+        value = int(value)
+    if not isinstance(value, int) or not low <= value <= high:
+        raise SuiteError('%s: %s must be an integer %d..%d, got %r' % (where, field, low, high, value))
+    return value
+
+
+def _choice(value, where, field, choices):
+    if value not in choices:
+        raise SuiteError('%s: %s must be one of %s, got %r' % (where, field, ', '.join(choices), value))
+    return value
+
+
+def parse_paths(value, where, path_count):
+    """Path ids (1-based, ascending) for a paths field: N, "all" or a list."""
+    if value == 'all':
+        return list(range(1, path_count + 1))
+    if isinstance(value, (list, tuple)):
+        if not value:
+            raise SuiteError('%s: paths must not be an empty list' % where)
+        ids = []
+        for v in value:
+            if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= path_count:
+                raise SuiteError('%s: paths lists path numbers 1..%d (the lab has %d paths), got %r'
+                                 % (where, path_count, path_count, v))
+            if v in ids:
+                raise SuiteError('%s: paths lists path %d twice' % (where, v))
+            ids.append(v)
+        return sorted(ids)
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value.strip())
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= path_count:
+        raise SuiteError('%s: paths must be 1..%d (the lab has %d paths), "all", or a list of '
+                         'path numbers, got %r' % (where, path_count, path_count, value))
+    return list(range(1, value + 1))
+
+
+def _check_keys(data, allowed, where):
+    unknown = sorted(str(k) for k in data if k not in allowed)
+    if unknown:
+        raise SuiteError('%s: unknown field(s) %s; allowed: %s'
+                         % (where, ', '.join(unknown), ', '.join(allowed)))
+
+
+def _suffix(key, value):
+    if key == 'streams':
+        return 'P%d' % value
+    if key == 'paths':
+        if isinstance(value, (list, tuple)):
+            return 'paths' + '+'.join(str(v) for v in value)
+        return '%spaths' % value if value == 'all' else '%dpath%s' % (value, '' if value == 1 else 's')
+    return str(value)
+
+
+def expand(tests):
+    """Expand ``matrix`` entries: one test per combination, named name-v1-v2."""
+    out = []
+    for index, test in enumerate(tests):
+        where = _where(index, test.get('name') if isinstance(test, dict) else None)
+        if not isinstance(test, dict):
+            raise SuiteError('%s: each test must be a mapping, got %r' % (where, test))
+        matrix = test.get('matrix')
+        if matrix is None:
+            out.append((index, dict(test)))
+            continue
+        if not isinstance(matrix, dict) or not matrix:
+            raise SuiteError('%s: matrix must be a non-empty mapping of %s to lists'
+                             % (where, '/'.join(MATRIX_KEYS)))
+        keys = []
+        for key, values in matrix.items():
+            if key not in MATRIX_KEYS:
+                raise SuiteError('%s: matrix.%s is not allowed; matrix keys: %s'
+                                 % (where, key, ', '.join(MATRIX_KEYS)))
+            if key in test:
+                raise SuiteError('%s: %s is given both as a field and in matrix' % (where, key))
+            if not isinstance(values, list) or not values:
+                raise SuiteError('%s: matrix.%s must be a non-empty list' % (where, key))
+            keys.append(key)
+        for combo in itertools.product(*(matrix[k] for k in keys)):
+            t = dict((k, v) for k, v in test.items() if k != 'matrix')
+            t.update(zip(keys, combo))
+            t['name'] = '-'.join([str(test.get('name'))] + [_suffix(k, v) for k, v in zip(keys, combo)])
+            out.append((index, t))
+    return out
+
+
+def _normalize_test(index, test, defaults, path_count):
+    name = test.get('name')
+    where = _where(index, name)
+    if not isinstance(name, str) or not NAME_RE.match(name):
+        raise SuiteError('%s: name is required: 1-64 letters, digits, ".", "_" or "-", starting '
+                         'with a letter or digit, got %r' % (where, name))
+    merged = dict(BUILTIN_DEFAULTS)
+    merged.update(defaults)
+    merged.update(dict((k, v) for k, v in test.items() if k not in ('name', 'matrix')))
+    out = {'name': name}
+    out['protocol'] = _choice(merged['protocol'], where, 'protocol', PROTOCOLS)
+    out['direction'] = _choice(merged['direction'], where, 'direction', DIRECTIONS)
+    out['streams'] = _int(merged['streams'], where, 'streams', 1, MAX_STREAMS)
+    out['duration_s'] = _int(merged['duration_s'], where, 'duration_s', 1, MAX_DURATION_S)
+    out['omit_s'] = _int(merged['omit_s'], where, 'omit_s', 0, MAX_DURATION_S)
+    out['repetitions'] = _int(merged['repetitions'], where, 'repetitions', 1, MAX_REPETITIONS)
+    ids = parse_paths(merged['paths'], where, path_count)
+    if out['protocol'] == 'tcp' and len(ids) != 1:
+        raise SuiteError('%s: paths must select exactly one path for protocol tcp (TCP uses one path), '
+                         'got %r' % (where, merged['paths']))
+    out['path_ids'] = ids
+    out['paths'] = len(ids)
+    return out
+
+
+def validate_suite(data, path_count, duration_s=None, repetitions=None, default_name=None):
+    """Validate a suite definition (parsed YAML) and return it normalized.
+
+    ``path_count`` is how many paths the lab has; ``duration_s`` and
+    ``repetitions`` override every test (perf_duration_s, perf_repetitions).
+    Returns {name, description, tests: [...]} with every test field filled in:
+    name, protocol, paths (count), path_ids, direction, streams, duration_s,
+    omit_s, repetitions.
+    """
+    if isinstance(path_count, bool) or not isinstance(path_count, int) or path_count < 1:
+        raise SuiteError('the lab must have at least one path, got %r' % (path_count,))
+    if not isinstance(data, dict):
+        raise SuiteError('suite: must be a mapping with a "tests" list, got %s' % type(data).__name__)
+    _check_keys(data, SUITE_KEYS, 'suite')
+    name = data.get('name', default_name)
+    if not isinstance(name, str) or not NAME_RE.match(name):
+        raise SuiteError('suite: name must be 1-64 letters, digits, ".", "_" or "-", got %r' % (name,))
+    description = data.get('description') or ''
+    if not isinstance(description, str):
+        raise SuiteError('suite: description must be a string')
+    defaults = data.get('defaults') or {}
+    if not isinstance(defaults, dict):
+        raise SuiteError('defaults: must be a mapping of test fields')
+    _check_keys(defaults, [k for k in TEST_KEYS if k not in ('name', 'matrix')], 'defaults')
+    # Validate the defaults on their own too, so their errors say "defaults".
+    probe = dict(BUILTIN_DEFAULTS)
+    probe.update(defaults)
+    _normalize_test(None, dict(probe, name='defaults', protocol='mptcp'), {}, path_count)
+
+    tests = data.get('tests')
+    if not isinstance(tests, list) or not tests:
+        raise SuiteError('suite: tests must be a non-empty list')
+    for index, test in enumerate(tests):
+        if isinstance(test, dict):
+            _check_keys(test, TEST_KEYS, _where(index, test.get('name')))
+    normalized, seen = [], {}
+    for index, test in expand(tests):
+        t = _normalize_test(index, test, defaults, path_count)
+        if t['name'] in seen:
+            raise SuiteError("%s: name %r is used twice (also by tests[%d])"
+                             % (_where(index, t['name']), t['name'], seen[t['name']]))
+        seen[t['name']] = index
+        if duration_s is not None:
+            t['duration_s'] = _int(duration_s, 'perf_duration_s', 'value', 1, MAX_DURATION_S)
+        if repetitions is not None:
+            t['repetitions'] = _int(repetitions, 'perf_repetitions', 'value', 1, MAX_REPETITIONS)
+        normalized.append(t)
+    return {'name': name, 'description': description, 'tests': normalized}
+
+
+def expected_mbps(test, lab_paths):
+    """Ideal goodput of a test over rate-shaped paths, or None when unknown.
+
+    0.956 x the sum of the rates of the paths used (both directions count for
+    bidir). None when a used path has no rate (unshaped, e.g. bare metal).
+    """
+    rates = []
+    for pid in test['path_ids']:
+        path = lab_paths[pid - 1] if lab_paths and pid <= len(lab_paths) else None
+        rate = (path or {}).get('rate_mbit')
+        if isinstance(rate, bool) or not isinstance(rate, (int, float)) or rate <= 0:
+            return None
+        rates.append(float(rate))
+    total = GOODPUT_FACTOR * sum(rates)
+    if test['direction'] == 'bidir':
+        total *= 2
+    return round(total, 3)
+
+
+def plan(suite):
+    """The measurement order: repetitions interleaved across tests.
+
+    Round r runs repetition r of every test that has one, in suite order
+    (A B C A B C ...), so slow drift of the machine spreads evenly over the
+    tests. Each item carries k/N and its test's r/R for progress lines, and
+    the planned traffic seconds (omit + duration) for the ETA.
+    """
+    tests = suite['tests']
+    rounds = max(t['repetitions'] for t in tests)
+    items = []
+    for rep in range(1, rounds + 1):
+        for index, t in enumerate(tests):
+            if rep > t['repetitions']:
+                continue
+            items.append({
+                'test': t['name'], 'test_index': index, 'rep': rep, 'reps': t['repetitions'],
+                'protocol': t['protocol'], 'path_ids': list(t['path_ids']), 'paths': t['paths'],
+                'direction': t['direction'], 'streams': t['streams'],
+                'duration_s': t['duration_s'], 'omit_s': t['omit_s'],
+                'planned_s': t['duration_s'] + t['omit_s'],
+            })
+    total = len(items)
+    for k, item in enumerate(items, 1):
+        item['k'] = k
+        item['n'] = total
+        item['label'] = '[%d/%d] %s rep %d/%d' % (k, total, item['test'], item['rep'], item['reps'])
+    return items
+
+
+def segments(items, path_count):
+    """Split the plan where the MPTCP path set changes.
+
+    MPTCP over a subset of the paths needs the sink to announce only those
+    paths, which is an endpoint change; TCP does not care. Consecutive items
+    share a segment while the MPTCP path set stays the same, so endpoints
+    change only when needed. Each segment is {mptcp_path_ids, items}; the
+    first segment with MPTCP work decides the set for TCP-only stretches
+    around it. With only full-path MPTCP tests (the usual case) there is
+    exactly one segment.
+    """
+    full = list(range(1, path_count + 1))
+    out = []
+    current = None
+    for item in items:
+        wanted = item['path_ids'] if item['protocol'] == 'mptcp' else None
+        if out and (wanted is None or wanted == current):
+            out[-1]['items'].append(item)
+            continue
+        if out and current is None and wanted is not None:
+            # A TCP-only segment so far: adopt this set, no change needed.
+            current = wanted
+            out[-1]['mptcp_path_ids'] = wanted
+            out[-1]['items'].append(item)
+            continue
+        current = wanted
+        out.append({'mptcp_path_ids': wanted, 'items': [item]})
+    for seg in out:
+        if seg['mptcp_path_ids'] is None:
+            seg['mptcp_path_ids'] = current or full
+    for i, seg in enumerate(out, 1):
+        seg['index'] = i
+    return out

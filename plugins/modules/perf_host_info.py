@@ -1,0 +1,157 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: mptcp.lab developers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+DOCUMENTATION = r'''
+---
+module: perf_host_info
+short_description: Host facts that a perf run must record besides MPTCP's
+version_added: 0.1.0
+description:
+  - Returns what decides TCP and MPTCP throughput on a host besides the MPTCP
+    configuration (which M(mptcp.lab.mptcp_info) gives) - the offloads of the
+    path interfaces (C(ethtool -k)), TCP and socket buffer sysctls of the host's
+    network namespace, the CPU model and count, and the kernel command line.
+  - Read only; meant to run once per perf run, on every generator and sink.
+options:
+  devs:
+    description: Interfaces whose offloads to record (the host's path interfaces).
+    type: list
+    elements: str
+    default: []
+  sysctls:
+    description: C(/proc/sys) keys to record, dotted (C(net.ipv4.tcp_congestion_control)).
+    type: list
+    elements: str
+    default:
+      - net.ipv4.tcp_congestion_control
+      - net.core.default_qdisc
+      - net.ipv4.tcp_rmem
+      - net.ipv4.tcp_wmem
+      - net.core.rmem_max
+      - net.core.wmem_max
+      - net.ipv4.tcp_timestamps
+      - net.ipv4.tcp_sack
+      - net.ipv4.tcp_ecn
+      - net.ipv4.tcp_no_metrics_save
+      - net.ipv4.tcp_mtu_probing
+author:
+  - mptcp.lab developers (@multipath-tcp)
+attributes:
+  check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
+    support: full
+  diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
+    support: none
+  platform:
+    description: Target OS/families that can be operated against.
+    support: full
+    platforms: linux
+'''
+
+EXAMPLES = r'''
+- name: Record offloads and TCP settings of the path interfaces
+  mptcp.lab.perf_host_info:
+    devs: "{{ lab_path_links | map(attribute='dev') | list }}"
+  register: host_info
+'''
+
+RETURN = r'''
+offloads:
+  description: Per interface, every C(ethtool -k) feature and its state (on/off; fixed ones marked).
+  returned: always
+  type: dict
+  sample: {mlab-p1: {tcp-segmentation-offload: "on", generic-receive-offload: "on"}}
+sysctls:
+  description: The requested sysctls and their values (null when absent).
+  returned: always
+  type: dict
+  sample: {net.ipv4.tcp_congestion_control: bbr}
+cpu:
+  description: CPU model and how many CPUs are online.
+  returned: always
+  type: dict
+  sample: {model: "AMD EPYC", count: 2}
+cmdline:
+  description: The kernel command line.
+  returned: always
+  type: str
+'''
+
+import os
+
+from ansible.module_utils.basic import AnsibleModule
+
+
+def parse_ethtool_features(text):
+    """``ethtool -k`` output as {feature: 'on' | 'off' | 'on [fixed]' ...}."""
+    out = {}
+    for line in text.splitlines():
+        if ':' not in line or line.startswith('Features for'):
+            continue
+        name, _sep, value = line.partition(':')
+        value = value.strip()
+        if name.strip() and value:
+            out[name.strip()] = value
+    return out
+
+
+def parse_cpuinfo(text):
+    model, count = None, 0
+    for line in text.splitlines():
+        key, _sep, value = line.partition(':')
+        key = key.strip()
+        if key == 'processor':
+            count += 1
+        elif key == 'model name' and model is None:
+            model = value.strip()
+    return {'model': model, 'count': count}
+
+
+def read(path):
+    try:
+        with open(path) as f:
+            return f.read().strip()
+    except (IOError, OSError):
+        return None
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            devs=dict(type='list', elements='str', default=[]),
+            sysctls=dict(type='list', elements='str', default=[
+                'net.ipv4.tcp_congestion_control', 'net.core.default_qdisc', 'net.ipv4.tcp_rmem',
+                'net.ipv4.tcp_wmem', 'net.core.rmem_max', 'net.core.wmem_max',
+                'net.ipv4.tcp_timestamps', 'net.ipv4.tcp_sack', 'net.ipv4.tcp_ecn',
+                'net.ipv4.tcp_no_metrics_save', 'net.ipv4.tcp_mtu_probing']),
+        ),
+        supports_check_mode=True,
+    )
+    p = module.params
+    sysctls = {}
+    for key in p['sysctls']:
+        if '..' in key or key.startswith('.'):
+            module.fail_json(msg='sysctls: %r is not a sysctl key' % key)
+        sysctls[key] = read(os.path.join('/proc/sys', *key.split('.')))
+    offloads = {}
+    if p['devs']:
+        ethtool = module.get_bin_path('ethtool')
+        for dev in p['devs']:
+            if not ethtool:
+                offloads[dev] = {'error': 'ethtool not installed'}
+                continue
+            rc, out, err = module.run_command([ethtool, '-k', dev], environ_update={'LC_ALL': 'C'})
+            offloads[dev] = parse_ethtool_features(out) if rc == 0 else {'error': err.strip() or out.strip()}
+    module.exit_json(changed=False, offloads=offloads, sysctls=sysctls,
+                     cpu=parse_cpuinfo(read('/proc/cpuinfo') or ''),
+                     cmdline=read('/proc/cmdline'))
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,186 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: mptcp.lab developers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+DOCUMENTATION = r'''
+---
+module: perf_results
+short_description: Write the run record of a perf suite (summary.json, raw outputs, latest)
+version_added: 0.1.0
+description:
+  - Turns the plan of a perf suite and the results of its measurements
+    (M(mptcp.lab.perf_measure), one per plan item) into the run record
+    C(<results_dir>/<run_id>/summary.json), in the shape of the DESIGN contract,
+    writes every run's raw tool output beside it under C(raw/), and points
+    C(<results_dir>/latest) at the run.
+  - Failed or unreachable measurement tasks are kept as runs with their error.
+  - Per test it computes the statistics of the valid runs (values, median, mean, min,
+    max, cv = stdev/mean as a fraction, n), the ideal goodput C(expected_mbps), the
+    utilisation (median / expected) and a verdict from validity (C(ok) or C(invalid));
+    C(regressions) is left empty for the verdict step that follows.
+  - Runs where the results go (the controller).
+options:
+  results_dir:
+    description: Results directory (C(perf_results_dir)), created when missing.
+    type: path
+    required: true
+  run_id:
+    description: Id of the run, the name of its directory.
+    type: str
+    required: true
+  suite:
+    description: The normalized suite (RV(mptcp.lab.perf_suite#module:suite)).
+    type: dict
+    required: true
+  plan:
+    description: The plan (RV(mptcp.lab.perf_suite#module:perf_plan)).
+    type: list
+    elements: dict
+    required: true
+  results:
+    description:
+      - The task result of each measurement, each carrying its plan item under C(item)
+        (what a looped task registers in C(results)).
+    type: list
+    elements: dict
+    required: true
+  lab_paths:
+    description: The lab's paths, recorded and used for each test's shaping and ideal goodput.
+    type: list
+    elements: dict
+    default: []
+  metadata:
+    description: Metadata of every host, by inventory hostname.
+    type: dict
+    default: {}
+  started:
+    description: Start of the perf run, seconds since the epoch.
+    type: float
+    required: true
+  finished:
+    description: End of the perf run, seconds since the epoch; now when omitted.
+    type: float
+  measure_started:
+    description: When the first measurement started (epoch seconds), for C(measure_s) in summary.json.
+    type: float
+  extra:
+    description: More top-level fields for summary.json (for example the lab hosts and the suite file).
+    type: dict
+    default: {}
+author:
+  - mptcp.lab developers (@multipath-tcp)
+attributes:
+  check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
+    support: full
+  diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
+    support: none
+  platform:
+    description: Target OS/families that can be operated against.
+    support: full
+    platforms: posix
+'''
+
+EXAMPLES = r'''
+- name: Write the run record
+  mptcp.lab.perf_results:
+    results_dir: /srv/mptcp-lab/results
+    run_id: 20261125T081500Z-1a2b3c
+    suite: "{{ plan.suite }}"
+    plan: "{{ plan.perf_plan }}"
+    results: "{{ measurements.results }}"
+    lab_paths: "{{ lab_paths }}"
+    started: "{{ perf_started }}"
+  register: record
+'''
+
+RETURN = r'''
+run_dir:
+  description: Directory of the run.
+  returned: success
+  type: str
+  sample: /work/main/results/20261125T081500Z-1a2b3c
+summary_path:
+  description: Path of summary.json.
+  returned: success
+  type: str
+summary:
+  description: summary.json's content without the per-run details (tests keep their statistics).
+  returned: success
+  type: dict
+wall_s:
+  description: Wall time of the perf run, seconds.
+  returned: success
+  type: float
+traffic_s:
+  description: Sum of the measured traffic windows, seconds.
+  returned: success
+  type: float
+'''
+
+import os
+import time
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.mptcp.lab.plugins.module_utils import perf_results as pr
+
+
+def brief(summary):
+    """The summary without runs and metadata, small enough to print or register."""
+    out = dict((k, v) for k, v in summary.items() if k not in ('tests', 'metadata'))
+    out['tests'] = [dict((k, v) for k, v in t.items() if k != 'runs') for t in summary['tests']]
+    for t, full in zip(out['tests'], summary['tests']):
+        t['invalid_runs'] = [{'rep': r['rep'], 'error': r.get('error')} for r in full['runs'] if not r.get('ok')]
+    return out
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            results_dir=dict(type='path', required=True),
+            run_id=dict(type='str', required=True),
+            suite=dict(type='dict', required=True),
+            plan=dict(type='list', elements='dict', required=True),
+            results=dict(type='list', elements='dict', required=True),
+            lab_paths=dict(type='list', elements='dict', default=[]),
+            metadata=dict(type='dict', default={}),
+            started=dict(type='float', required=True),
+            finished=dict(type='float'),
+            measure_started=dict(type='float'),
+            extra=dict(type='dict', default={}),
+        ),
+        supports_check_mode=True,
+    )
+    p = module.params
+    if not pr.SAFE_RE.sub('', p['run_id']) == p['run_id'] or p['run_id'] in ('latest', '.', '..'):
+        module.fail_json(msg="run_id: letters, digits, '.', '_' and '-' only, not 'latest', got %r" % p['run_id'])
+    finished = p['finished'] or time.time()
+    summary = pr.build_summary(p['suite'], p['plan'], p['results'], p['lab_paths'], p['run_id'],
+                               p['started'], finished, p['metadata'],
+                               measure_started=p['measure_started'], measure_finished=finished,
+                               extra=p['extra'])
+    run_dir = os.path.join(p['results_dir'], p['run_id'])
+    path = os.path.join(run_dir, 'summary.json')
+    result = dict(changed=not module.check_mode, run_dir=run_dir, summary_path=path,
+                  wall_s=summary['wall_s'], traffic_s=summary['traffic_s'], summary=brief(summary),
+                  latest=os.path.join(p['results_dir'], 'latest'))
+    if module.check_mode:
+        module.exit_json(**result)
+    try:
+        if not os.path.isdir(run_dir):
+            os.makedirs(run_dir)
+        pr.write_raw(run_dir, p['plan'], p['results'])
+        pr.write_json(path, summary)
+        pr.point_latest(p['results_dir'], p['run_id'])
+    except (IOError, OSError) as e:
+        module.fail_json(msg='results_dir: cannot write the run record under %s: %s' % (p['results_dir'], e))
+    module.exit_json(**result)
+
+
+if __name__ == '__main__':
+    main()

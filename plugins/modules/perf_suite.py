@@ -1,0 +1,208 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: mptcp.lab developers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+DOCUMENTATION = r'''
+---
+module: perf_suite
+short_description: Load and validate a perf suite, and plan its measurements
+version_added: 0.1.0
+description:
+  - Reads a perf suite definition (YAML), a shipped suite by name or a file by path,
+    validates it against the lab (how many paths it has) and returns it normalized,
+    with the interleaved measurement plan (repetitions in rounds, A B A B ...).
+  - Every error names the test and the field, for example
+    C(tests[2] 'mptcp-up' - paths must be 1..2 (the lab has 2 paths\), got 3) (with a colon
+    after the test).
+  - The format is documented in the C(mptcp.lab.perf_suite) role's README.
+  - Runs where the suite files are (the controller). Changes nothing.
+options:
+  suite:
+    description:
+      - A shipped suite name (a file C(<name>.yml) in O(suites_dir)) or the path of a suite
+        file. A relative path is taken from the current directory, then from O(base_dir).
+    type: str
+    required: true
+  suites_dir:
+    description: Directory of the shipped suites.
+    type: path
+    required: true
+  base_dir:
+    description: Second place to look for a relative suite path (the project root).
+    type: path
+  path_count:
+    description: How many paths the lab has (length of the generator's C(lab_path_links)).
+    type: int
+    required: true
+  lab_paths:
+    description: The lab's paths (C(lab_paths)), for the ideal goodput of each test.
+    type: list
+    elements: dict
+    default: []
+  duration_s:
+    description:
+      - Override of every test's duration in seconds (C(perf_duration_s)); an integer >= 1.
+        Empty or null means no override.
+    type: raw
+  repetitions:
+    description:
+      - Override of every test's repetitions (C(perf_repetitions)); an integer >= 1.
+        Empty or null means no override.
+    type: raw
+author:
+  - mptcp.lab developers (@multipath-tcp)
+attributes:
+  check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
+    support: full
+  diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
+    support: none
+  platform:
+    description: Target OS/families that can be operated against.
+    support: full
+    platforms: posix
+requirements:
+  - PyYAML
+'''
+
+EXAMPLES = r'''
+- name: Plan the shipped smoke suite
+  mptcp.lab.perf_suite:
+    suite: smoke
+    suites_dir: "{{ role_path }}/files/suites"
+    path_count: "{{ hostvars['mlab-gen1'].lab_path_links | length }}"
+    lab_paths: "{{ lab_paths }}"
+  register: plan
+'''
+
+RETURN = r'''
+suite:
+  description: The normalized suite, every test field filled in (path_ids lists the path numbers used).
+  returned: success
+  type: dict
+  sample:
+    name: smoke
+    description: quick check
+    tests:
+      - {name: tcp-up, protocol: tcp, paths: 1, path_ids: [1], direction: upload, streams: 1,
+         duration_s: 3, omit_s: 1, repetitions: 1}
+suite_file:
+  description: Absolute path of the suite file read.
+  returned: success
+  type: str
+perf_plan:
+  description:
+    - The measurements in run order. Each item has k, n, label (C([k/N] test rep r/R)),
+      test, rep, reps, protocol, path_ids, paths, direction, streams, duration_s, omit_s,
+      planned_s, segment and seg_last.
+  returned: success
+  type: list
+  elements: dict
+segments:
+  description:
+    - Consecutive stretches of the plan with the same MPTCP path set; between two segments
+      the sink's announced endpoints change. One segment when every MPTCP test uses all paths.
+  returned: success
+  type: list
+  elements: dict
+expected_mbps:
+  description: Ideal goodput of each test by name (null when a path has no rate).
+  returned: success
+  type: dict
+planned_s:
+  description: Planned traffic seconds of the whole plan (omit + duration of every item).
+  returned: success
+  type: int
+'''
+
+import os
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible_collections.mptcp.lab.plugins.module_utils import perf_suite as ps
+
+try:
+    import yaml
+    HAS_YAML = True
+except ImportError:
+    HAS_YAML = False
+
+
+def find_suite(name, suites_dir, base_dir):
+    """(path, default name) of a suite given by shipped name or path."""
+    if '/' not in name and not name.endswith(('.yml', '.yaml')):
+        path = os.path.join(suites_dir, name + '.yml')
+        if not os.path.isfile(path):
+            shipped = sorted(f[:-4] for f in os.listdir(suites_dir) if f.endswith('.yml'))
+            raise ps.SuiteError('perf_suite: no shipped suite %r; shipped: %s (or give a file path)'
+                                % (name, ', '.join(shipped)))
+        return path, name
+    candidates = [os.path.abspath(name)]
+    if base_dir and not os.path.isabs(name):
+        candidates.append(os.path.join(base_dir, name))
+    for path in candidates:
+        if os.path.isfile(path):
+            stem = os.path.basename(path).rsplit('.', 1)[0]
+            return path, stem
+    raise ps.SuiteError('perf_suite: suite file %s not found' % ' or '.join(candidates))
+
+
+def _override(value):
+    return None if value is None or (isinstance(value, str) and not value.strip()) else value
+
+
+def load(p):
+    path, default_name = find_suite(p['suite'], p['suites_dir'], p['base_dir'])
+    try:
+        with open(path) as f:
+            data = yaml.safe_load(f)
+    except yaml.YAMLError as e:
+        raise ps.SuiteError('perf_suite: %s is not valid YAML: %s' % (path, e))
+    suite = ps.validate_suite(data, p['path_count'], duration_s=_override(p['duration_s']),
+                              repetitions=_override(p['repetitions']), default_name=default_name)
+    items = ps.plan(suite)
+    segs = ps.segments(items, p['path_count'])
+    for seg in segs:
+        for item in seg['items']:
+            item['segment'] = seg['index']
+            item['seg_last'] = False
+        seg['items'][-1]['seg_last'] = True
+    return {
+        'changed': False,
+        'suite': suite,
+        'suite_file': path,
+        'perf_plan': items,
+        'segments': [{'index': s['index'], 'mptcp_path_ids': s['mptcp_path_ids'],
+                      'items': s['items']} for s in segs],
+        'expected_mbps': dict((t['name'], ps.expected_mbps(t, p['lab_paths'])) for t in suite['tests']),
+        'planned_s': sum(i['planned_s'] for i in items),
+    }
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            suite=dict(type='str', required=True),
+            suites_dir=dict(type='path', required=True),
+            base_dir=dict(type='path'),
+            path_count=dict(type='int', required=True),
+            lab_paths=dict(type='list', elements='dict', default=[]),
+            duration_s=dict(type='raw'),
+            repetitions=dict(type='raw'),
+        ),
+        supports_check_mode=True,
+    )
+    if not HAS_YAML:
+        module.fail_json(msg=missing_required_lib('PyYAML'))
+    try:
+        module.exit_json(**load(module.params))
+    except ps.SuiteError as e:
+        module.fail_json(msg=str(e))
+
+
+if __name__ == '__main__':
+    main()

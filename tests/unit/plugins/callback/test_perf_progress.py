@@ -1,0 +1,44 @@
+"""Progress lines and ETA of the perf_progress callback."""
+
+from ansible_collections.mptcp.lab.plugins.callback import perf_progress as cb
+
+
+class Clock(object):
+    def __init__(self):
+        self.now = 100.0
+
+    def __call__(self):
+        return self.now
+
+
+def plan(n=4, planned=10):
+    return [{'k': k, 'test': 't%d' % (k % 2), 'rep': (k + 1) // 2, 'reps': 2, 'planned_s': planned}
+            for k in range(1, n + 1)]
+
+
+def test_format_eta():
+    assert cb.format_eta(0) == '00:00'
+    assert cb.format_eta(59.6) == '01:00'
+    assert cb.format_eta(754) == '12:34'
+    assert cb.format_eta(3725) == '1:02:05'
+    assert cb.format_eta(-3) == '00:00'
+
+
+def test_first_line_uses_the_plan_then_the_measured_pace():
+    clock = Clock()
+    p = cb.Progress(plan(), clock=clock)
+    # before anything ran: 40 s planned + 1 s overhead guess per measurement
+    assert p.line(1) == '[1/4] t1 rep 1/2 \u2014 ETA 00:44'
+    clock.now += 12.0                       # the first 10 s measurement took 12 s
+    assert p.finished({'k': 1}) == 2
+    assert p.line(2) == '[2/4] t0 rep 1/2 \u2014 ETA 00:36'      # 30 s planned x 1.2
+    clock.now += 11.0
+    assert p.finished({'k': 2}) == 3
+    assert p.eta(3) == 20 * (23.0 / 20)
+    clock.now += 10.0
+    p.finished({'k': 3})
+    assert p.finished({'k': 4}) is None
+
+
+def test_measure_actions():
+    assert 'mptcp.lab.perf_measure' in cb.MEASURE_ACTIONS

@@ -1,0 +1,125 @@
+"""Statistics, run records and summary.json (mptcp.lab perf_results)."""
+
+import json
+import os
+
+import pytest
+
+from ansible_collections.mptcp.lab.plugins.module_utils import perf_results as pr
+from ansible_collections.mptcp.lab.plugins.module_utils import perf_suite as ps
+
+
+def test_summarize_contract_fields():
+    s = pr.summarize([10.0, 12.0, 11.0])
+    assert set(s) == {'values', 'median', 'mean', 'min', 'max', 'cv', 'n'}
+    assert s['median'] == 11.0 and s['mean'] == 11.0 and s['min'] == 10.0 and s['max'] == 12.0
+    assert s['n'] == 3 and s['values'] == [10.0, 12.0, 11.0]
+    assert s['cv'] == pytest.approx(1.0 / 11.0, abs=1e-5)        # sample stdev 1.0
+
+
+def test_summarize_edge_cases():
+    assert pr.summarize([]) == {'values': [], 'median': None, 'mean': None, 'min': None,
+                                'max': None, 'cv': None, 'n': 0}
+    one = pr.summarize([47.8])
+    assert one['cv'] == 0.0 and one['median'] == 47.8
+    assert pr.summarize([1, 2, 3, 4])['median'] == 2.5
+    assert pr.summarize([None, 3.0, True])['values'] == [3.0]      # junk ignored
+
+
+SUITE = ps.validate_suite({'name': 's', 'defaults': {'repetitions': 2, 'duration_s': 10}, 'tests': [
+    {'name': 'tcp', 'protocol': 'tcp', 'paths': 1},
+    {'name': 'mptcp', 'protocol': 'mptcp', 'paths': 'all'}]}, 2)
+PLAN = ps.plan(SUITE)
+LAB = [{'rate_mbit': 50}, {'rate_mbit': 50}]
+
+
+def measured(item, tput, ok=True, error=None, subflows=2, fallback=False):
+    per_path = [tput] if item['protocol'] == 'tcp' else [tput / 2, tput / 2]
+    return {'item': item, 'changed': False, 'ok': ok, 'error': error, 'throughput_mbps': tput,
+            'per_path_mbps': per_path, 'subflows': None if item['protocol'] == 'tcp' else subflows,
+            'fallback': None if item['protocol'] == 'tcp' else fallback, 'duration_s': 10.0,
+            'elapsed_s': 11.1, 'cpu': {'generator': {'busy_pct': 20.0}, 'sink': {'busy_pct': 30.0}},
+            'raw': {'iperf3': {'end': {}}, 'mptcp_counters': {'MPJoinSynAckRx': 2},
+                    'ss_subflows': 'x\n', 'ss_mptcp': 'y\n', 'sink': None}}
+
+
+def results():
+    tcp1, mptcp1, tcp2, mptcp2 = PLAN
+    return [measured(tcp1, 47.8), measured(mptcp1, 94.0),
+            {'item': tcp2, 'failed': True, 'msg': 'boom'},
+            measured(mptcp2, 47.0, ok=False, error='invalid: 1 subflow(s) for 2 path(s)', subflows=1)]
+
+
+def test_build_summary_contract():
+    s = pr.build_summary(SUITE, PLAN, results(), LAB, 'rid', 1000.0, 1050.0, {'h': {}})
+    for key in ('run_id', 'suite', 'started', 'finished', 'wall_s', 'traffic_s', 'metadata', 'tests',
+                'regressions'):
+        assert key in s
+    assert s['regressions'] == [] and s['suite'] == 's' and s['run_id'] == 'rid'
+    assert s['wall_s'] == 50.0
+    assert s['traffic_s'] == 30.0          # three runs measured 10 s, the failed task none
+    assert s['wall_per_traffic'] == pytest.approx(50.0 / 30.0, abs=1e-4)
+    assert s['started'] == '1970-01-01T00:16:40Z'
+    tcp, mptcp = s['tests']
+    for t in (tcp, mptcp):
+        for key in ('name', 'protocol', 'paths', 'direction', 'expected_mbps', 'runs', 'throughput_mbps'):
+            assert key in t
+        for run in t['runs']:
+            for key in ('throughput_mbps', 'per_path_mbps', 'subflows', 'fallback', 'ok', 'error'):
+                assert key in run
+    assert tcp['expected_mbps'] == pytest.approx(47.82, abs=0.01)
+    assert mptcp['expected_mbps'] == pytest.approx(95.64, abs=0.01)
+    # the failed task is kept, with its error, and left out of the statistics
+    assert [r['ok'] for r in tcp['runs']] == [True, False]
+    assert tcp['runs'][1]['error'] == 'task failed: boom' and tcp['runs'][1]['per_path_mbps'] == [None]
+    assert tcp['throughput_mbps']['values'] == [47.8] and tcp['throughput_mbps']['n'] == 1
+    assert tcp['verdict'] == 'invalid' and 'task failed: boom' in tcp['verdict_reason']
+    assert mptcp['throughput_mbps']['values'] == [94.0]
+    assert mptcp['verdict'] == 'invalid' and 'subflow' in mptcp['verdict_reason']
+    assert mptcp['utilisation'] == pytest.approx(94.0 / 95.64, abs=1e-3)
+    assert mptcp['per_path_mbps_median'] == [47.0, 47.0]
+    assert mptcp['shaping'] == LAB and tcp['shaping'] == LAB[:1]
+    assert mptcp['cpu_busy_pct_median'] == {'generator': 20.0, 'sink': 30.0}
+    assert [r['raw'] for r in tcp['runs']] == ['001-tcp-rep1', '003-tcp-rep2']
+    json.dumps(s)
+
+
+def test_all_valid_gives_ok_verdict():
+    res = [measured(i, 47.8 if i['protocol'] == 'tcp' else 94.0) for i in PLAN]
+    s = pr.build_summary(SUITE, PLAN, res, LAB, 'rid', 0.0, 50.0, {})
+    assert [t['verdict'] for t in s['tests']] == ['ok', 'ok'] and all(t['valid'] for t in s['tests'])
+    expected = dict((t['name'], t['expected_mbps']) for t in s['tests'])
+    assert pr.table_rows(s) == [['tcp', 'tcp', 1, 47.8, 0.0, round(47.8 / expected['tcp'], 4), 'ok'],
+                                ['mptcp', 'mptcp', 2, 94.0, 0.0, round(94.0 / expected['mptcp'], 4), 'ok']]
+
+
+def test_missing_results_are_runs_with_an_error():
+    s = pr.build_summary(SUITE, PLAN, [], LAB, 'rid', 0.0, 1.0, {})
+    runs = [r for t in s['tests'] for r in t['runs']]
+    assert len(runs) == 4 and not any(r['ok'] for r in runs)
+    assert runs[0]['error'] == 'task failed: measurement task did not run'
+    assert s['traffic_s'] == 0 and s['wall_per_traffic'] is None
+
+
+def test_unshaped_lab_has_no_expectation():
+    s = pr.build_summary(SUITE, PLAN, [], [], 'rid', 0.0, 1.0, {})
+    assert all(t['expected_mbps'] is None and t['utilisation'] is None for t in s['tests'])
+
+
+def test_write_raw_summary_and_latest(tmp_path):
+    run_dir = tmp_path / 'rid'
+    run_dir.mkdir()
+    names = pr.write_raw(str(run_dir), PLAN, results())
+    assert names == ['001-tcp-rep1', '002-mptcp-rep1', '003-tcp-rep2', '004-mptcp-rep2']
+    raw = run_dir / 'raw'
+    assert json.loads((raw / '002-mptcp-rep1.iperf3.json').read_text()) == {'end': {}}
+    assert (raw / '002-mptcp-rep1.nstat.txt').read_text() == 'MPTcpExtMPJoinSynAckRx 2\n'
+    assert 'x\n' in (raw / '002-mptcp-rep1.ss.txt').read_text()
+    assert json.loads((raw / '003-tcp-rep2.task.json').read_text())['msg'] == 'boom'
+    pr.write_json(str(run_dir / 'summary.json'), {'a': 1})
+    pr.point_latest(str(tmp_path), 'rid')
+    assert os.readlink(str(tmp_path / 'latest')) == 'rid'
+    (tmp_path / 'rid2').mkdir()
+    pr.point_latest(str(tmp_path), 'rid2')
+    assert os.readlink(str(tmp_path / 'latest')) == 'rid2'
+    assert json.loads((tmp_path / 'latest' / '..' / 'rid' / 'summary.json').read_text()) == {'a': 1}

@@ -1,0 +1,148 @@
+"""Suite validation, expansion and planning (mptcp.lab perf_suite)."""
+
+import pytest
+
+from ansible_collections.mptcp.lab.plugins.module_utils import perf_suite as ps
+from ansible_collections.mptcp.lab.plugins.module_utils.perf_suite import SuiteError
+
+
+def suite(*tests, **top):
+    data = {'name': 'x', 'tests': list(tests)}
+    data.update(top)
+    return data
+
+
+def test_defaults_fill_every_field():
+    s = ps.validate_suite(suite({'name': 'a'}), 2)
+    assert s['tests'] == [{'name': 'a', 'protocol': 'mptcp', 'direction': 'upload', 'streams': 1,
+                           'duration_s': 20, 'omit_s': 1, 'repetitions': 3, 'path_ids': [1, 2],
+                           'paths': 2}]
+
+
+def test_suite_defaults_and_overrides():
+    s = ps.validate_suite(suite({'name': 'a', 'repetitions': 5}, {'name': 'b'},
+                                defaults={'duration_s': 7, 'repetitions': 2, 'streams': 4}), 2,
+                          duration_s='9', repetitions=None)
+    a, b = s['tests']
+    assert (a['duration_s'], a['repetitions'], a['streams']) == (9, 5, 4)
+    assert (b['duration_s'], b['repetitions']) == (9, 2)
+    s = ps.validate_suite(suite({'name': 'a', 'repetitions': 5}), 2, repetitions=1)
+    assert s['tests'][0]['repetitions'] == 1
+
+
+@pytest.mark.parametrize('value, ids', [
+    (1, [1]), (2, [1, 2]), ('all', [1, 2, 3]), ([3, 1], [1, 3]), ([2], [2]), ('2', [1, 2]),
+])
+def test_paths_forms(value, ids):
+    t = ps.validate_suite(suite({'name': 'a', 'paths': value}), 3)['tests'][0]
+    assert t['path_ids'] == ids and t['paths'] == len(ids)
+
+
+@pytest.mark.parametrize('test, path_count, message', [
+    ({'name': 'mptcp-up', 'paths': 3}, 2,
+     "tests[0] 'mptcp-up': paths must be 1..2 (the lab has 2 paths), \"all\", or a list of path numbers, got 3"),
+    ({'name': 'a', 'paths': [1, 5]}, 2, "tests[0] 'a': paths lists path numbers 1..2 (the lab has 2 paths), got 5"),
+    ({'name': 'a', 'paths': [1, 1]}, 2, "tests[0] 'a': paths lists path 1 twice"),
+    ({'name': 'a', 'paths': []}, 2, "tests[0] 'a': paths must not be an empty list"),
+    ({'name': 't', 'protocol': 'tcp', 'paths': 'all'}, 2,
+     "tests[0] 't': paths must select exactly one path for protocol tcp"),
+    ({'name': 'a', 'protocol': 'quic'}, 2, "tests[0] 'a': protocol must be one of tcp, mptcp, got 'quic'"),
+    ({'name': 'a', 'direction': 'up'}, 2, "tests[0] 'a': direction must be one of upload, download, bidir"),
+    ({'name': 'a', 'streams': 0}, 2, "tests[0] 'a': streams must be an integer 1..128, got 0"),
+    ({'name': 'a', 'duration_s': 2.5}, 2, "tests[0] 'a': duration_s must be an integer"),
+    ({'name': 'a', 'repetitions': True}, 2, "tests[0] 'a': repetitions must be an integer"),
+    ({'name': 'a', 'omit_s': -1}, 2, "tests[0] 'a': omit_s must be an integer 0..86400, got -1"),
+    ({'name': 'a', 'speed': 1}, 2, "tests[0] 'a': unknown field(s) speed; allowed:"),
+    ({'name': 'a b'}, 2, "tests[0] 'a b': name is required: 1-64 letters"),
+    ({'protocol': 'tcp'}, 2, 'tests[0]: name is required'),
+])
+def test_errors_name_test_and_field(test, path_count, message):
+    with pytest.raises(SuiteError) as e:
+        ps.validate_suite(suite(test), path_count)
+    assert str(e.value).startswith(message), str(e.value)
+
+
+def test_errors_elsewhere():
+    with pytest.raises(SuiteError, match=r"^tests\[1\] 'a': name 'a' is used twice \(also by tests\[0\]\)"):
+        ps.validate_suite(suite({'name': 'a'}, {'name': 'a'}), 2)
+    with pytest.raises(SuiteError, match='^suite: tests must be a non-empty list'):
+        ps.validate_suite({'name': 'x', 'tests': []}, 2)
+    with pytest.raises(SuiteError, match='^suite: unknown field'):
+        ps.validate_suite(suite({'name': 'a'}, test=1), 2)
+    with pytest.raises(SuiteError, match='^defaults: streams must be an integer'):
+        ps.validate_suite(suite({'name': 'a'}, defaults={'streams': 'many'}), 2)
+    with pytest.raises(SuiteError, match='^defaults: unknown field'):
+        ps.validate_suite(suite({'name': 'a'}, defaults={'name': 'z'}), 2)
+    with pytest.raises(SuiteError, match='^perf_duration_s: value must be an integer 1..'):
+        ps.validate_suite(suite({'name': 'a'}), 2, duration_s='ten')
+    with pytest.raises(SuiteError, match='^perf_repetitions: value must be an integer 1..'):
+        ps.validate_suite(suite({'name': 'a'}), 2, repetitions=0)
+    with pytest.raises(SuiteError, match='^suite: must be a mapping'):
+        ps.validate_suite(['x'], 2)
+
+
+def test_matrix_expands_with_names():
+    s = ps.validate_suite(suite({'name': 'm', 'matrix': {'direction': ['upload', 'download'],
+                                                         'streams': [1, 4]}}), 2)
+    names = [t['name'] for t in s['tests']]
+    assert names == ['m-upload-P1', 'm-upload-P4', 'm-download-P1', 'm-download-P4']
+    assert s['tests'][3]['direction'] == 'download' and s['tests'][3]['streams'] == 4
+    with pytest.raises(SuiteError, match=r"^tests\[0\] 'm': direction is given both"):
+        ps.validate_suite(suite({'name': 'm', 'direction': 'upload', 'matrix': {'direction': ['bidir']}}), 2)
+    with pytest.raises(SuiteError, match=r"^tests\[0\] 'm': matrix.duration_s is not allowed"):
+        ps.validate_suite(suite({'name': 'm', 'matrix': {'duration_s': [1]}}), 2)
+
+
+def test_expected_mbps():
+    lab = [{'rate_mbit': 50}, {'rate_mbit': 50}, {'rate_mbit': 10}]
+    t = {'path_ids': [1, 2], 'direction': 'upload'}
+    assert ps.expected_mbps(t, lab) == pytest.approx(95.64, abs=0.01)
+    assert ps.expected_mbps({'path_ids': [3], 'direction': 'download'}, lab) == pytest.approx(9.564, abs=0.001)
+    assert ps.expected_mbps({'path_ids': [1], 'direction': 'bidir'}, lab) == pytest.approx(95.64, abs=0.01)
+    assert ps.expected_mbps(t, [{'rate_mbit': 50}]) is None          # unknown rate
+    assert ps.expected_mbps(t, []) is None
+
+
+def test_plan_interleaves_rounds():
+    s = ps.validate_suite(suite({'name': 'A', 'repetitions': 3}, {'name': 'B', 'repetitions': 2},
+                                {'name': 'C', 'repetitions': 3}), 2)
+    items = ps.plan(s)
+    assert [(i['test'], i['rep']) for i in items] == [
+        ('A', 1), ('B', 1), ('C', 1), ('A', 2), ('B', 2), ('C', 2), ('A', 3), ('C', 3)]
+    assert [i['k'] for i in items] == list(range(1, 9)) and all(i['n'] == 8 for i in items)
+    assert items[3]['label'] == '[4/8] A rep 2/3'
+    assert items[0]['planned_s'] == 21
+
+
+def test_segments_only_where_the_mptcp_path_set_changes():
+    s = ps.validate_suite(suite({'name': 'tcp', 'protocol': 'tcp', 'paths': 1},
+                                {'name': 'all', 'paths': 'all'}), 3)
+    segs = ps.segments(ps.plan(s), 3)
+    assert len(segs) == 1 and segs[0]['mptcp_path_ids'] == [1, 2, 3] and len(segs[0]['items']) == 6
+
+    s = ps.validate_suite(suite({'name': 'tcp', 'protocol': 'tcp', 'paths': 1},
+                                {'name': 'two', 'paths': 2}, {'name': 'all'},
+                                defaults={'repetitions': 2}), 3)
+    segs = ps.segments(ps.plan(s), 3)
+    assert [(seg['mptcp_path_ids'], [i['test'] for i in seg['items']]) for seg in segs] == [
+        # TCP does not care which paths MPTCP announces: it rides along
+        ([1, 2], ['tcp', 'two']), ([1, 2, 3], ['all', 'tcp']), ([1, 2], ['two']), ([1, 2, 3], ['all'])]
+    assert [seg['index'] for seg in segs] == [1, 2, 3, 4]
+
+    only_tcp = ps.validate_suite(suite({'name': 't', 'protocol': 'tcp', 'paths': 1}), 2)
+    segs = ps.segments(ps.plan(only_tcp), 2)
+    assert len(segs) == 1 and segs[0]['mptcp_path_ids'] == [1, 2]
+
+
+def test_shipped_suites_are_valid():
+    import os
+    import yaml
+    root = os.path.join(os.path.dirname(__file__), '..', '..', '..', '..', 'roles', 'perf_suite', 'files', 'suites')
+    with open(os.path.join(root, 'default.yml')) as f:
+        default = ps.validate_suite(yaml.safe_load(f), 2)
+    assert [t['name'] for t in default['tests']] == ['tcp-upload', 'tcp-download', 'mptcp-upload', 'mptcp-download']
+    assert all(t['repetitions'] == 3 for t in default['tests'])
+    assert [t['paths'] for t in default['tests']] == [1, 1, 2, 2]
+    with open(os.path.join(root, 'smoke.yml')) as f:
+        smoke = ps.validate_suite(yaml.safe_load(f), 2)
+    assert {t['protocol'] for t in smoke['tests']} == {'tcp', 'mptcp'}
