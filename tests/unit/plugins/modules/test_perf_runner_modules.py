@@ -1,0 +1,76 @@
+"""Unit tests for the perf modules' own logic (perf_suite, perf_host_info, perf_results)."""
+
+import json
+import os
+
+import pytest
+
+from ansible.module_utils import basic
+from ansible.module_utils.common.text.converters import to_bytes
+
+from ansible_collections.mptcp.lab.plugins.module_utils.perf_suite import SuiteError
+from ansible_collections.mptcp.lab.plugins.modules import perf_host_info, perf_results, perf_suite
+
+SUITES = os.path.join(os.path.dirname(__file__), '..', '..', '..', '..', 'roles', 'perf_suite', 'files', 'suites')
+
+
+def run(monkeypatch, capsys, module, args):
+    monkeypatch.setattr(basic, '_ANSIBLE_ARGS', to_bytes(json.dumps({'ANSIBLE_MODULE_ARGS': args})))
+    monkeypatch.setattr(basic, '_ANSIBLE_PROFILE', 'legacy', raising=False)
+    with pytest.raises(SystemExit):
+        module.main()
+    return json.loads(capsys.readouterr().out)
+
+
+def test_find_suite_by_name_and_path(tmp_path, monkeypatch):
+    path, name = perf_suite.find_suite('smoke', SUITES, None)
+    assert name == 'smoke' and path.endswith('smoke.yml')
+    with pytest.raises(SuiteError, match="no shipped suite 'nope'; shipped: default, smoke"):
+        perf_suite.find_suite('nope', SUITES, None)
+    own = tmp_path / 'mine.yml'
+    own.write_text('tests: [{name: a}]\n')
+    monkeypatch.chdir(tmp_path)
+    assert perf_suite.find_suite('mine.yml', SUITES, '/nonexistent') == (str(own), 'mine')
+    monkeypatch.chdir('/')
+    assert perf_suite.find_suite('mine.yml', SUITES, str(tmp_path)) == (str(own), 'mine')
+    with pytest.raises(SuiteError, match='not found'):
+        perf_suite.find_suite('./other.yml', SUITES, str(tmp_path))
+
+
+def test_perf_suite_module_plans_and_reports_errors(monkeypatch, capsys, tmp_path):
+    out = run(monkeypatch, capsys, perf_suite, {'suite': 'default', 'suites_dir': SUITES, 'path_count': 2,
+                                                'lab_paths': [{'rate_mbit': 50}, {'rate_mbit': 50}],
+                                                'duration_s': '5', 'repetitions': ''})
+    assert not out.get('failed') and not out['changed']
+    assert len(out['perf_plan']) == 12 and out['planned_s'] == 12 * 6
+    first = [i['test'] for i in out['perf_plan'][:4]]
+    assert first == ['tcp-upload', 'tcp-download', 'mptcp-upload', 'mptcp-download']
+    assert len(out['segments']) == 1 and out['segments'][0]['items'][-1]['seg_last']
+    assert out['expected_mbps']['mptcp-upload'] == pytest.approx(95.64, abs=0.01)
+
+    bad = tmp_path / 'bad.yml'
+    bad.write_text('tests:\n  - {name: ok}\n  - {name: wide, paths: 3}\n')
+    out = run(monkeypatch, capsys, perf_suite, {'suite': str(bad), 'suites_dir': SUITES, 'path_count': 2})
+    assert out['failed']
+    assert out['msg'].startswith("tests[1] 'wide': paths must be 1..2 (the lab has 2 paths)")
+    broken = tmp_path / 'broken.yml'
+    broken.write_text('tests: [\n')
+    out = run(monkeypatch, capsys, perf_suite, {'suite': str(broken), 'suites_dir': SUITES, 'path_count': 2})
+    assert out['failed'] and 'is not valid YAML' in out['msg']
+
+
+def test_perf_results_rejects_a_bad_run_id(monkeypatch, capsys, tmp_path):
+    out = run(monkeypatch, capsys, perf_results, {'results_dir': str(tmp_path), 'run_id': '../x', 'suite': {},
+                                                  'plan': [], 'results': [], 'started': 0})
+    assert out['failed'] and out['msg'].startswith('run_id:')
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_ethtool_and_cpuinfo_parsing():
+    text = ('Features for mlab-p1:\nrx-checksumming: on\ntcp-segmentation-offload: on\n'
+            '\ttx-tcp-segmentation: on\nlarge-receive-offload: off [fixed]\n')
+    assert perf_host_info.parse_ethtool_features(text) == {
+        'rx-checksumming': 'on', 'tcp-segmentation-offload': 'on', 'tx-tcp-segmentation': 'on',
+        'large-receive-offload': 'off [fixed]'}
+    cpu = perf_host_info.parse_cpuinfo('processor\t: 0\nmodel name\t: Foo CPU\nprocessor\t: 1\nmodel name\t: Foo CPU\n')
+    assert cpu == {'model': 'Foo CPU', 'count': 2}
