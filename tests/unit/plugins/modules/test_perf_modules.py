@@ -1,76 +1,207 @@
-"""Unit tests for the perf modules' own logic (perf_suite, perf_host_info, perf_results)."""
+"""The perf_history, perf_verdict and perf_report modules on synthetic run records.
 
+The modules run in-process through AnsibleModule (real argument parsing,
+real files and SQLite in a temporary directory).
+"""
+
+import base64
+import csv
 import json
 import os
+import re
+import sys
 
 import pytest
 
 from ansible.module_utils import basic
 from ansible.module_utils.common.text.converters import to_bytes
 
-from ansible_collections.mptcp.lab.plugins.module_utils.perf_suite import SuiteError
-from ansible_collections.mptcp.lab.plugins.modules import perf_host_info, perf_results, perf_suite
+from ansible_collections.mptcp.lab.plugins.modules import perf_history, perf_report, perf_verdict
 
-SUITES = os.path.join(os.path.dirname(__file__), '..', '..', '..', '..', 'roles', 'perf_suite', 'files', 'suites')
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), '..', '..', '..'))
+import perf_fixtures  # noqa: E402  pylint: disable=wrong-import-position
 
 
-def run(monkeypatch, capsys, module, args):
-    monkeypatch.setattr(basic, '_ANSIBLE_ARGS', to_bytes(json.dumps({'ANSIBLE_MODULE_ARGS': args})))
-    monkeypatch.setattr(basic, '_ANSIBLE_PROFILE', 'legacy', raising=False)
-    with pytest.raises(SystemExit):
+def call(module, args, check_mode=False, diff=False, capsys=None):
+    payload = dict(args, _ansible_check_mode=check_mode, _ansible_diff=diff)
+    basic._ANSIBLE_ARGS = to_bytes(json.dumps({'ANSIBLE_MODULE_ARGS': payload}))
+    basic._ANSIBLE_PROFILE = 'legacy'
+    with pytest.raises(SystemExit) as exc:
         module.main()
-    return json.loads(capsys.readouterr().out)
+    out = capsys.readouterr().out
+    result = json.loads(out)
+    result['rc'] = exc.value.code
+    return result
 
 
-def test_find_suite_by_name_and_path(tmp_path, monkeypatch):
-    path, name = perf_suite.find_suite('smoke', SUITES, None)
-    assert name == 'smoke' and path.endswith('smoke.yml')
-    with pytest.raises(SuiteError, match="no shipped suite 'nope'; shipped: default, smoke"):
-        perf_suite.find_suite('nope', SUITES, None)
-    own = tmp_path / 'mine.yml'
-    own.write_text('tests: [{name: a}]\n')
-    monkeypatch.chdir(tmp_path)
-    assert perf_suite.find_suite('mine.yml', SUITES, '/nonexistent') == (str(own), 'mine')
-    monkeypatch.chdir('/')
-    assert perf_suite.find_suite('mine.yml', SUITES, str(tmp_path)) == (str(own), 'mine')
-    with pytest.raises(SuiteError, match='not found'):
-        perf_suite.find_suite('./other.yml', SUITES, str(tmp_path))
+@pytest.fixture
+def results(tmp_path):
+    """Seven runs, the last with a 3% drop of mptcp-2paths-up."""
+    d = str(tmp_path / 'results')
+    perf_fixtures.write_history(d, 7, scale_last={'mptcp-2paths-up': 0.97})
+    return d
 
 
-def test_perf_suite_module_plans_and_reports_errors(monkeypatch, capsys, tmp_path):
-    out = run(monkeypatch, capsys, perf_suite, {'suite': 'default', 'suites_dir': SUITES, 'path_count': 2,
-                                                'lab_paths': [{'rate_mbit': 50}, {'rate_mbit': 50}],
-                                                'duration_s': '5', 'repetitions': ''})
-    assert not out.get('failed') and not out['changed']
-    assert len(out['perf_plan']) == 12 and out['planned_s'] == 12 * 6
-    first = [i['test'] for i in out['perf_plan'][:4]]
-    assert first == ['tcp-upload', 'tcp-download', 'mptcp-upload', 'mptcp-download']
-    assert len(out['segments']) == 1 and out['segments'][0]['items'][-1]['seg_last']
-    assert out['expected_mbps']['mptcp-upload'] == pytest.approx(95.64, abs=0.01)
-
-    bad = tmp_path / 'bad.yml'
-    bad.write_text('tests:\n  - {name: ok}\n  - {name: wide, paths: 3}\n')
-    out = run(monkeypatch, capsys, perf_suite, {'suite': str(bad), 'suites_dir': SUITES, 'path_count': 2})
-    assert out['failed']
-    assert out['msg'].startswith("tests[1] 'wide': paths must be 1..2 (the lab has 2 paths)")
-    broken = tmp_path / 'broken.yml'
-    broken.write_text('tests: [\n')
-    out = run(monkeypatch, capsys, perf_suite, {'suite': str(broken), 'suites_dir': SUITES, 'path_count': 2})
-    assert out['failed'] and 'is not valid YAML' in out['msg']
+def test_history_check_mode_predicts_and_writes_nothing(results, capsys):
+    r = call(perf_history, {'results_dir': results}, check_mode=True, diff=True, capsys=capsys)
+    assert r['changed'] is True and r['status'] == 'added'
+    assert r['diff']['before']['content_hash'] is None
+    assert not os.path.exists(os.path.join(results, 'history.sqlite'))
+    r = call(perf_history, {'results_dir': results}, capsys=capsys)
+    assert r['changed'] is True and r['status'] == 'added' and r['runs_in_history'] == 1
+    assert r['run_id'] == perf_fixtures.run_id_for(6)
+    assert [t['name'] for t in r['tests']] == ['tcp-1path-up', 'mptcp-2paths-up', 'mptcp-2paths-down']
+    r = call(perf_history, {'results_dir': results}, check_mode=True, capsys=capsys)
+    assert r['changed'] is False and r['status'] == 'unchanged'
+    r = call(perf_history, {'results_dir': results}, capsys=capsys)
+    assert r['changed'] is False
 
 
-def test_perf_results_rejects_a_bad_run_id(monkeypatch, capsys, tmp_path):
-    out = run(monkeypatch, capsys, perf_results, {'results_dir': str(tmp_path), 'run_id': '../x', 'suite': {},
-                                                  'plan': [], 'results': [], 'started': 0})
-    assert out['failed'] and out['msg'].startswith('run_id:')
-    assert list(tmp_path.iterdir()) == []
+def test_history_backfill(results, capsys):
+    r = call(perf_history, {'results_dir': results, 'backfill': True}, check_mode=True, capsys=capsys)
+    assert r['changed'] and len(r['backfilled']) == 6 and r['runs_in_history'] == 7
+    assert not os.path.exists(os.path.join(results, 'history.sqlite'))
+    r = call(perf_history, {'results_dir': results, 'backfill': True}, capsys=capsys)
+    assert r['backfilled'] == [perf_fixtures.run_id_for(i) for i in range(6)]
+    assert r['runs_in_history'] == 7
+    r = call(perf_history, {'results_dir': results, 'backfill': True}, capsys=capsys)
+    assert r['changed'] is False and r['backfilled'] == []
 
 
-def test_ethtool_and_cpuinfo_parsing():
-    text = ('Features for mlab-p1:\nrx-checksumming: on\ntcp-segmentation-offload: on\n'
-            '\ttx-tcp-segmentation: on\nlarge-receive-offload: off [fixed]\n')
-    assert perf_host_info.parse_ethtool_features(text) == {
-        'rx-checksumming': 'on', 'tcp-segmentation-offload': 'on', 'tx-tcp-segmentation': 'on',
-        'large-receive-offload': 'off [fixed]'}
-    cpu = perf_host_info.parse_cpuinfo('processor\t: 0\nmodel name\t: Foo CPU\nprocessor\t: 1\nmodel name\t: Foo CPU\n')
-    assert cpu == {'model': 'Foo CPU', 'count': 2}
+def test_history_backfill_skips_broken_records(results, capsys):
+    os.makedirs(os.path.join(results, 'broken'))
+    with open(os.path.join(results, 'broken', 'summary.json'), 'w') as handle:
+        handle.write('{"run_id": ')
+    r = call(perf_history, {'results_dir': results, 'backfill': True}, capsys=capsys)
+    assert r['rc'] == 0 and len(r['backfilled']) == 6
+    assert any('broken' in str(w) for w in r.get('warnings', []))
+
+
+def test_history_fails_clearly(results, tmp_path, capsys):
+    r = call(perf_history, {'results_dir': results, 'run': 'nosuchrun'}, capsys=capsys)
+    assert r['failed'] and 'no run record' in r['msg'] and 'nosuchrun' in r['msg']
+    bad = tmp_path / 'bad.json'
+    bad.write_text(json.dumps({'run_id': 'x', 'tests': []}))
+    r = call(perf_history, {'results_dir': results, 'run': str(bad)}, capsys=capsys)
+    assert r['failed'] and "'started'" in r['msg']
+
+
+def test_verdict_flags_the_drop_and_writes_summary(results, capsys):
+    call(perf_history, {'results_dir': results, 'backfill': True}, capsys=capsys)
+    summary_path = os.path.join(results, perf_fixtures.run_id_for(6), 'summary.json')
+    with open(summary_path) as handle:
+        before = handle.read()
+    r = call(perf_verdict, {'results_dir': results}, check_mode=True, diff=True, capsys=capsys)
+    assert r['changed'] is True
+    with open(summary_path) as handle:
+        assert handle.read() == before
+    assert r['diff']['after']['verdicts']['mptcp-2paths-up'] == 'regression'
+    r = call(perf_verdict, {'results_dir': results}, capsys=capsys)
+    assert r['changed'] is True
+    assert [x['test'] for x in r['regressions']] == ['mptcp-2paths-up']
+    assert r['counts']['regression'] == 1 and r['counts']['pass'] == 2
+    assert 'mptcp-2paths-up' in r['message'] and r['baseline'] == 'last 5 valid runs'
+    with open(summary_path) as handle:
+        summary = json.load(handle)
+    assert summary['regressions'] == r['regressions']
+    assert summary['tests'][1]['verdict'] == 'regression'
+    assert summary['tests'][1]['baseline']['kind'] == 'last-valid'
+    r = call(perf_verdict, {'results_dir': results}, capsys=capsys)
+    assert r['changed'] is False
+    # the judged record is still the same run for the history
+    r = call(perf_history, {'results_dir': results}, capsys=capsys)
+    assert r['changed'] is False
+
+
+def test_verdict_named_baseline(results, capsys):
+    call(perf_history, {'results_dir': results, 'backfill': True}, capsys=capsys)
+    r = call(perf_verdict, {'results_dir': results, 'baseline': perf_fixtures.run_id_for(0)}, capsys=capsys)
+    assert r['baseline'] == 'run %s' % perf_fixtures.run_id_for(0)
+    assert [x['test'] for x in r['regressions']] == ['mptcp-2paths-up']
+    r = call(perf_verdict, {'results_dir': results, 'baseline': 'kernel-a'}, capsys=capsys)
+    assert r['failed'] and "'kernel-a' is not in the history" in r['msg']
+    assert perf_fixtures.run_id_for(5) in r['msg'] and 'history.csv' in r['msg']
+
+
+@pytest.mark.parametrize('args, text', [
+    ({'baseline_runs': 0}, 'baseline_runs must be between 1 and 100'),
+    ({'alpha': 1.5}, 'alpha must be between 0 and 1'),
+    ({'min_effect_pct': -1}, 'min_effect_pct must be >= 0'),
+    ({'baseline': '../x'}, 'baseline must be a run id'),
+])
+def test_verdict_validates_inputs(results, capsys, args, text):
+    call(perf_history, {'results_dir': results}, capsys=capsys)
+    r = call(perf_verdict, dict({'results_dir': results}, **args), capsys=capsys)
+    assert r['failed'] and text in r['msg']
+
+
+def test_verdict_needs_the_run_in_history_except_in_check_mode(results, capsys):
+    r = call(perf_verdict, {'results_dir': results}, capsys=capsys)
+    assert r['failed'] and 'perf_history' in r['msg']
+    r = call(perf_verdict, {'results_dir': results}, check_mode=True, capsys=capsys)
+    assert r['rc'] == 0 and r['counts']['no-baseline'] == 3
+
+
+def _images(html):
+    return re.findall(r'<img src="data:image/png;base64,([A-Za-z0-9+/=]+)"', html)
+
+
+def test_report_is_self_contained_and_idempotent(results, capsys):
+    call(perf_history, {'results_dir': results, 'backfill': True}, capsys=capsys)
+    call(perf_verdict, {'results_dir': results}, capsys=capsys)
+    r = call(perf_report, {'results_dir': results}, check_mode=True, capsys=capsys)
+    assert r['changed'] and not os.path.exists(r['path'])
+    r = call(perf_report, {'results_dir': results}, capsys=capsys)
+    assert r['changed'] and r['path'] == os.path.join(results, perf_fixtures.run_id_for(6), 'report.html')
+    with open(r['path']) as handle:
+        html = handle.read()
+    images = _images(html)
+    assert len(images) == 3            # throughput, per-path split, history
+    for data in images:
+        assert base64.b64decode(data)[:8] == b'\x89PNG\r\n\x1a\n'
+    assert '<script' not in html.lower()
+    assert not re.search(r'(src|href)="(https?:|//|file:)', html)
+    for text in ('Throughput: TCP vs MPTCP', 'MPTCP per-path split', 'History', 'Metadata',
+                 'mptcp-2paths-up', '6.18.0-mlab', 'regression', 'iperf3'):
+        assert text in html
+    again = call(perf_report, {'results_dir': results}, capsys=capsys)
+    assert again['changed'] is False and again['files_changed'] == []
+
+
+def test_report_export_for_change_point_tools(results, capsys):
+    call(perf_history, {'results_dir': results, 'backfill': True}, capsys=capsys)
+    call(perf_verdict, {'results_dir': results}, capsys=capsys)
+    r = call(perf_report, {'results_dir': results}, capsys=capsys)
+    with open(r['csv_path']) as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == 21
+    last = dict((row['test'], row['verdict']) for row in rows if row['run_id'] == perf_fixtures.run_id_for(6))
+    assert last == {'tcp-1path-up': 'pass', 'mptcp-2paths-up': 'regression', 'mptcp-2paths-down': 'pass'}
+    per_test = [p for p in r['csv_files'] if p.endswith('.csv')]
+    assert len(per_test) == 3
+    for path in per_test:
+        with open(path) as handle:
+            rows = list(csv.DictReader(handle))
+        assert len(rows) == 7
+        times = [row['time'] for row in rows]
+        assert times == sorted(times)
+        for row in rows:       # every metric cell parses as a number (Otava's rule)
+            float(row['throughput_median_mbps'])
+            float(row['throughput_cv'])
+    assert os.path.join(results, 'history', 'otava.yaml') in r['csv_files']
+
+
+def test_report_escapes_names(tmp_path, capsys):
+    d = str(tmp_path / 'r')
+    tests = [{'name': '<b>evil</b>&"', 'protocol': 'tcp', 'paths': 1, 'mbps': 40}]
+    perf_fixtures.write_run(d, perf_fixtures.make_summary('r1', '2026-11-25T08:00:00Z', tests=tests))
+    call(perf_history, {'results_dir': d}, capsys=capsys)
+    r = call(perf_report, {'results_dir': d}, capsys=capsys)
+    with open(r['path']) as handle:
+        html = handle.read()
+    assert '<b>evil</b>' not in html and '&lt;b&gt;evil&lt;/b&gt;&amp;&quot;' in html
+
+
+def test_report_validates_history_limit(results, capsys):
+    r = call(perf_report, {'results_dir': results, 'history_limit': 1}, capsys=capsys)
+    assert r['failed'] and 'history_limit' in r['msg']
