@@ -1,0 +1,169 @@
+"""mptcp.lab.perf_measure and the traffic sink's processes, for real.
+
+A throwaway two-path lab: generator == shaper == sink, each path its own
+pair of veth links and subnets, tbf at 50 Mbit/s on the shaper's egress,
+policy routing per path, and the MPTCP policy of the lab (the sink
+announces its path addresses, both ends accept/create one more subflow).
+"""
+
+import os
+
+import pytest
+
+from conftest import run_module
+
+RATE = 50
+IDEAL = RATE * 1448.0 / 1514.0
+STATS = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
+                     'roles', 'traffic_sink', 'files', 'mptcp_lab_stats.py')
+
+
+class Lab(object):
+    pass
+
+
+@pytest.fixture(scope='module')
+def lab(tmp_path_factory):
+    from conftest import Netns, unique_name
+    import subprocess
+    if os.geteuid() != 0:
+        pytest.skip('needs root (network namespaces)')
+    names = [unique_name('mlt') for _ in range(3)]
+    nss = [Netns(n) for n in names]
+    for ns in nss:
+        subprocess.run(['ip', 'netns', 'add', ns.name], check=True)
+        ns.run('ip', 'link', 'set', 'lo', 'up')
+    gen, mid, sink = nss
+    run_dir = str(tmp_path_factory.mktemp('run'))
+    try:
+        mid.run('sysctl', '-qw', 'net.ipv4.ip_forward=1')
+        links = []
+        for i in (1, 2):
+            ga, sa = '10.77.%d.2' % (2 * i), '10.77.%d.2' % (2 * i + 1)
+            gen.add_veth('g%d' % i, peer_ns=mid, peer_name='mg%d' % i)
+            sink.add_veth('s%d' % i, peer_ns=mid, peer_name='ms%d' % i)
+            gen.run('ip', 'addr', 'add', ga + '/24', 'dev', 'g%d' % i)
+            sink.run('ip', 'addr', 'add', sa + '/24', 'dev', 's%d' % i)
+            mid.run('ip', 'addr', 'add', '10.77.%d.1/24' % (2 * i), 'dev', 'mg%d' % i)
+            mid.run('ip', 'addr', 'add', '10.77.%d.1/24' % (2 * i + 1), 'dev', 'ms%d' % i)
+            for ns, addr, dev, gw, table in ((gen, ga, 'g%d' % i, '10.77.%d.1' % (2 * i), 100 + i),
+                                             (sink, sa, 's%d' % i, '10.77.%d.1' % (2 * i + 1), 100 + i)):
+                ns.run('ip', 'rule', 'add', 'from', addr, 'table', str(table))
+                ns.run('ip', 'route', 'add', 'default', 'via', gw, 'dev', dev, 'table', str(table))
+            gen.run('ip', 'route', 'add', '10.77.%d.0/24' % (2 * i + 1), 'via', '10.77.%d.1' % (2 * i))
+            sink.run('ip', 'route', 'add', '10.77.%d.0/24' % (2 * i), 'via', '10.77.%d.1' % (2 * i + 1))
+            for dev in ('mg%d' % i, 'ms%d' % i):
+                mid.run('tc', 'qdisc', 'add', 'dev', dev, 'root', 'tbf', 'rate', '%dmbit' % RATE,
+                        'burst', '15k', 'limit', '100k')
+            links.append({'path': i, 'dev': 'g%d' % i, 'address': ga, 'peer_address': sa})
+        for i, link in enumerate(links, 1):
+            sink.run('ip', 'mptcp', 'endpoint', 'add', link['peer_address'], 'dev', 's%d' % i, 'signal')
+        for ns in (gen, sink):
+            ns.run('ip', 'mptcp', 'limits', 'set', 'subflows', '1', 'add_addr_accepted', '1')
+        procs = [('mptcp', 5201, ['mptcpize', 'run', 'iperf3', '--server', '--port', '5201']),
+                 ('tcp', 5301, ['iperf3', '--server', '--port', '5301']),
+                 ('stats', 5199, ['python3', STATS, '--port', '5199'])]
+        for name, port, argv in procs:
+            res = run_module(sink, 'daemon', dict(name=name, argv=argv, wait_for_port=port, run_dir=run_dir))
+            assert res['rc'] == 0, res
+        obj = Lab()
+        obj.gen, obj.sink, obj.links, obj.run_dir = gen, sink, links, run_dir
+        yield obj
+    finally:
+        for name in ('mptcp', 'tcp', 'stats'):
+            run_module(sink, 'daemon', dict(name=name, state='stopped', run_dir=run_dir))
+        for ns in nss:
+            subprocess.run(['ip', 'netns', 'del', ns.name], check=False)
+
+
+def measure(lab, **kwargs):
+    args = dict(server=lab.links[0]['peer_address'], bind=lab.links[0]['address'], port=5201,
+                protocol='mptcp', duration=3, omit=1, links=lab.links, stats_address=lab.links[0]['peer_address'],
+                stats_port=5199)
+    args.update(kwargs)
+    res = run_module(lab.gen, 'perf_measure', args)
+    assert res['rc'] == 0, res           # the module itself never fails on a bad run
+    assert res['changed'] is False
+    return res
+
+
+def test_mptcp_over_both_paths(lab):
+    res = measure(lab)
+    assert res['ok'], res['error']
+    assert res['error'] is None and res['fallback'] is False and res['fallback_reasons'] == []
+    assert res['subflows'] == 2
+    assert res['streams'][0]['paths'] == [1, 2]
+    assert res['throughput_mbps'] > 0.85 * 2 * IDEAL        # aggregation, not one path
+    assert len(res['per_path_mbps']) == 2 and all(v > 0.3 * res['throughput_mbps'] for v in res['per_path_mbps'])
+    assert sum(res['per_path_mbps']) == pytest.approx(res['throughput_mbps'], rel=0.01)
+    assert all(b > 0 for b in res['per_path_bytes'])
+    assert 2.9 < res['duration_s'] < 3.3 and res['elapsed_s'] >= 4.0
+    for end in ('generator', 'sink'):
+        cpu = res['cpu'][end]
+        assert 0 < cpu['busy_pct'] <= 100 and cpu['softirq_pct'] >= 0
+    assert res['sink_stats_error'] is None
+    assert res['launcher'] == 'mptcpize' and res['argv'][:2] == [res['argv'][0], 'run']
+    raw = res['raw']
+    assert raw['iperf3']['end']['sum_received']['bits_per_second'] > 0
+    assert raw['mptcp_counters'].get('MPJoinSynAckRx', 0) >= 1
+    assert 'tcp-ulp-mptcp' in raw['ss_subflows'] and 'subflows:1' in raw['ss_mptcp']
+    assert raw['sink']['mptcp_counters'].get('MPJoinAckRx', 0) >= 1
+
+
+def test_mptcp_download_and_two_streams(lab):
+    res = measure(lab, direction='download', streams=2)
+    assert res['ok'], res['error']
+    assert [s['subflows'] for s in res['streams']] == [2, 2]
+    assert res['throughput_mbps'] > 0.85 * 2 * IDEAL
+
+
+def test_tcp_over_path_two_only(lab):
+    link = lab.links[1]
+    res = measure(lab, protocol='tcp', server=link['peer_address'], bind=link['address'], port=5301,
+                  links=[link], stats_address=link['peer_address'])
+    assert res['ok'], res['error']
+    assert res['subflows'] is None and res['fallback'] is None and res['streams'] == []
+    assert res['throughput_mbps'] == pytest.approx(IDEAL, rel=0.1)
+    assert res['per_path_mbps'] == [res['throughput_mbps']]
+    assert res['launcher'] is None and 'mptcpize' not in res['argv'][0]
+
+
+def test_fallback_to_tcp_is_invalid(lab):
+    # An MPTCP client against a plain TCP server: the handshake falls back.
+    res = measure(lab, port=5301)
+    assert not res['ok'] and res['fallback'] is True
+    assert res['error'].startswith('invalid: MPTCP fell back to TCP')
+    assert 'MPCapableFallbackSYNACK' in res['error']
+    assert res['throughput_mbps'] > 0          # the numbers are kept, marked invalid
+
+
+def test_fewer_subflows_than_paths_is_invalid(lab):
+    lab.sink.run('ip', 'mptcp', 'endpoint', 'flush')
+    try:
+        res = measure(lab)
+    finally:
+        for i, link in enumerate(lab.links, 1):
+            lab.sink.run('ip', 'mptcp', 'endpoint', 'add', link['peer_address'], 'dev', 's%d' % i, 'signal')
+    assert not res['ok'] and res['fallback'] is False
+    assert res['subflows'] == 1
+    assert res['error'] == 'invalid: 1 subflow(s) for 2 path(s)'
+
+
+def test_tool_failure_is_kept_with_its_error(lab):
+    res = measure(lab, port=5999, stats_port=5998)
+    assert not res['ok']
+    assert res['error'] == 'iperf3: unable to connect to server: Connection refused'
+    assert res['throughput_mbps'] is None and res['fallback'] is None
+    assert res['cpu']['sink'] is None and 'sink stats responder' in res['sink_stats_error']
+
+
+def test_check_mode_measures_nothing(lab):
+    res = run_module(lab.gen, 'perf_measure', dict(server='10.77.3.2', links=lab.links), check_mode=True)
+    assert res['rc'] == 0 and res['skipped'] and not res['ok'] and res['throughput_mbps'] is None
+
+
+def test_bad_input_fails_early(lab):
+    res = run_module(lab.gen, 'perf_measure', dict(server='10.77.3.2', protocol='tcp', links=lab.links))
+    assert res['rc'] != 0 and res['msg'] == 'links: protocol tcp uses exactly one path, got 2 links'
+    res = run_module(lab.gen, 'perf_measure', dict(server='10.77.3.2', links=lab.links, streams=0))
+    assert res['rc'] != 0 and res['msg'] == 'streams: must be >= 1, got 0'

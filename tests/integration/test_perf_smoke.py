@@ -1,0 +1,127 @@
+"""The smoke suite end to end: perf.yml on a virtual lab of its own.
+
+The lab gets a unique prefix (its own namespaces, addresses and pidfiles), so
+it never meets other labs on the machine; it is torn down whatever happens.
+"""
+
+import json
+import os
+import subprocess
+import sys
+import uuid
+
+import pytest
+
+from conftest import ROOT, ansible_playbook
+
+GOODPUT = 1448.0 / 1514.0
+
+
+@pytest.fixture(scope='module')
+def lab_inventory(tmp_path_factory):
+    if os.geteuid() != 0:
+        pytest.skip('needs root (network namespaces)')
+    prefix = 'mp' + uuid.uuid4().hex[:6]
+    inv = str(tmp_path_factory.mktemp('inv'))
+    subprocess.run([sys.executable, os.path.join(ROOT, 'scripts', 'lab-inventory.py'), '--pairs', '1',
+                    '--prefix', prefix, '--rates', '50,50', '--out', inv], check=True, capture_output=True)
+    try:
+        yield prefix, inv
+    finally:
+        ansible_playbook('playbooks/teardown.yml', '-i', inv, check=False)
+        left = subprocess.run(['ip', 'netns', 'list'], capture_output=True, text=True, check=True).stdout
+        assert prefix not in left
+
+
+@pytest.fixture(scope='module')
+def smoke(lab_inventory, tmp_path_factory):
+    prefix, inv = lab_inventory
+    results = str(tmp_path_factory.mktemp('results'))
+    proc = ansible_playbook('playbooks/perf.yml', '-i', inv, '-e', 'perf_suite=smoke',
+                            '-e', 'perf_results_dir=%s' % results)
+    with open(os.path.join(results, 'latest', 'summary.json')) as f:
+        summary = json.load(f)
+    return prefix, results, summary, proc.stdout
+
+
+def test_summary_follows_the_contract(smoke):
+    _prefix, results, s, _out = smoke
+    for key in ('run_id', 'suite', 'started', 'finished', 'wall_s', 'traffic_s', 'metadata', 'tests',
+                'regressions'):
+        assert key in s, key
+    assert s['suite'] == 'smoke'
+    assert os.readlink(os.path.join(results, 'latest')) == s['run_id']
+    assert [t['name'] for t in s['tests']] == ['tcp-up', 'mptcp-up', 'mptcp-down']
+    # three runs of 3 measured seconds each
+    assert s['traffic_s'] == pytest.approx(9.0, abs=0.3)
+    assert s['wall_s'] > s['traffic_s']
+    for t in s['tests']:
+        stats = t['throughput_mbps']
+        assert set(stats) >= {'values', 'median', 'mean', 'min', 'max', 'cv', 'n'}
+        assert stats['n'] == 1 and len(t['runs']) == 1
+        run = t['runs'][0]
+        assert set(run) >= {'throughput_mbps', 'per_path_mbps', 'subflows', 'fallback', 'ok', 'error'}
+        assert len(run['per_path_mbps']) == t['paths']
+
+
+def test_measurements_are_right(smoke):
+    _prefix, _results, s, _out = smoke
+    tests = dict((t['name'], t) for t in s['tests'])
+    tcp = tests['tcp-up']
+    assert tcp['protocol'] == 'tcp' and tcp['paths'] == 1
+    assert tcp['expected_mbps'] == pytest.approx(50 * GOODPUT, abs=0.01)
+    assert tcp['throughput_mbps']['median'] >= 0.9 * tcp['expected_mbps']
+    assert tcp['runs'][0]['subflows'] is None
+    for name in ('mptcp-up', 'mptcp-down'):
+        t = tests[name]
+        assert t['protocol'] == 'mptcp' and t['paths'] == 2
+        assert t['expected_mbps'] == pytest.approx(100 * GOODPUT, abs=0.01)
+        run = t['runs'][0]
+        assert run['ok'] and run['error'] is None, run['error']
+        assert run['subflows'] == 2 and run['fallback'] is False
+        assert t['throughput_mbps']['median'] >= 0.9 * t['expected_mbps']
+        assert min(run['per_path_mbps']) > 0.3 * run['throughput_mbps']
+        # the verdict step after the run record refines 'ok' (pass, no-baseline...)
+        assert t['valid'] and t['verdict'] != 'invalid' and t['utilisation'] >= 0.9
+
+
+def test_metadata_and_raw_outputs(smoke):
+    prefix, results, s, _out = smoke
+    gen, sink = '%s-gen1' % prefix, '%s-sink1' % prefix
+    assert set(s['metadata']) == {gen, sink}
+    for host, meta in s['metadata'].items():
+        assert meta['kernel'] == os.uname().release
+        assert meta['mptcp_settings']['enabled'] is True
+        assert meta['limits'] == {'subflows': 1, 'add_addr_accepted': 1}
+        assert meta['tools']['iperf3']['version']
+        assert set(meta['offloads']) == {'%s-p1' % prefix, '%s-p2' % prefix}
+        assert meta['sysctls']['net.ipv4.tcp_congestion_control']
+    assert [e['flags'] for e in s['metadata'][sink]['endpoints']] == [['signal'], ['signal']]
+    raw = os.path.join(results, s['run_id'], 'raw')
+    names = sorted(os.listdir(raw))
+    assert '002-mptcp-up-rep1.iperf3.json' in names and '002-mptcp-up-rep1.nstat.txt' in names
+    assert '002-mptcp-up-rep1.ss.txt' in names and '001-tcp-up-rep1.iperf3.json' in names
+
+
+def test_progress_table_and_sink_stopped(smoke):
+    prefix, _results, s, out = smoke
+    for k, name in enumerate(['tcp-up', 'mptcp-up', 'mptcp-down'], 1):
+        assert '[%d/3] %s rep 1/1 \u2014 ETA ' % (k, name) in out
+    assert 'median Mb/s' in out and 'mptcp-down' in out
+    # the servers ran under the daemon module and were stopped at the end
+    pids = subprocess.run(['ip', 'netns', 'pids', '%s-sink1' % prefix], capture_output=True, text=True,
+                          check=True).stdout.split()
+    comms = [open('/proc/%s/comm' % p).read().strip() for p in pids if os.path.exists('/proc/%s/comm' % p)]
+    assert 'iperf3' not in comms
+
+
+def test_bad_suite_stops_before_anything_runs(lab_inventory, tmp_path):
+    _prefix, inv = lab_inventory
+    suite = tmp_path / 'bad.yml'
+    suite.write_text('tests:\n  - {name: fine, protocol: tcp, paths: 1}\n  - {name: wide, paths: 3}\n')
+    proc = ansible_playbook('playbooks/perf.yml', '-i', inv, '-e', 'perf_suite=%s' % suite,
+                            '-e', 'perf_results_dir=%s' % (tmp_path / 'r'), check=False)
+    assert proc.returncode != 0
+    assert "tests[1] 'wide': paths must be 1..2 (the lab has 2 paths)" in proc.stdout
+    assert 'Run the measurements' not in proc.stdout
+    assert not (tmp_path / 'r').exists()
