@@ -19,7 +19,7 @@ description:
   - The controller must run as root (or with CAP_SYS_ADMIN), since entering a namespace and
     remounting C(/sys) need it. C(become) works when it needs no password (root becoming another
     user, for example to drop privileges); a become password prompt is refused with a clear error.
-author: mptcp.lab developers
+author: mptcp.lab developers (@multipath-tcp)
 version_added: 0.1.0
 options:
   netns_name:

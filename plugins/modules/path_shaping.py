@@ -234,9 +234,8 @@ def same(current, want):
 def describe(item, want, qdisc):
     text = '%s rate %sMbit burst %db' % (qdisc, float(item['rate_mbit']), want['burst'])
     if want['leaf'] and want['leaf']['kind'] == 'netem':
-        text += ' netem delay %sms loss %s%% limit %d' % (float(item.get('delay_ms') or 0),
-                                                         float(item.get('loss_pct') or 0),
-                                                         want['leaf']['limit'])
+        netem = (float(item.get('delay_ms') or 0), float(item.get('loss_pct') or 0), want['leaf']['limit'])
+        text += ' netem delay %sms loss %s%% limit %d' % netem
     else:
         text += ' latency %sms' % float(want['queue_ms'])
     return text

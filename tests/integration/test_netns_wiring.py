@@ -71,8 +71,8 @@ def test_reconcile_paths_and_pairs_and_repair(prefix):
     assert result['changed']
     assert 'remove namespace %s-g2' % prefix in result['actions']
     assert lab_netns(prefix) == sorted(smaller['namespaces'])
-    assert sorted(k for k in ip_links('%s-sh' % prefix) if k.startswith(prefix)) == ['%s-1g1' % prefix,
-                                                                                       '%s-1s1' % prefix]
+    shaper_links = sorted(k for k in ip_links('%s-sh' % prefix) if k.startswith(prefix))
+    assert shaper_links == ['%s-1g1' % prefix, '%s-1s1' % prefix]
     assert sorted(ip_links('%s-g1' % prefix)) == ['lo', '%s-p1' % prefix]
     # a link deleted behind the lab's back is recreated, a downed one set up
     subprocess.run(['ip', '-n', '%s-sh' % prefix, 'link', 'del', '%s-1s1' % prefix], check=True)

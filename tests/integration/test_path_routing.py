@@ -82,8 +82,8 @@ def test_router_mode_sets_forwarding(netns):
 
 def test_bad_input_fails_early_and_changes_nothing(netns):
     setup(netns)
-    missing = run_module(netns, 'path_routing', {'links': LINKS + [dict(LINKS[0], dev='nope', path=3,
-                                                                          address='10.250.4.2', table=103)]})
+    extra = dict(LINKS[0], dev='nope', path=3, address='10.250.4.2', table=103)
+    missing = run_module(netns, 'path_routing', {'links': LINKS + [extra]})
     assert missing['failed'] and 'interface(s) nope do not exist' in missing['msg']
     bad = run_module(netns, 'path_routing', {'links': [dict(LINKS[0], gateway='10.250.0.300')]})
     assert bad['failed'] and bad['msg'] == "links[0].gateway: '10.250.0.300' is not an IPv4 address"

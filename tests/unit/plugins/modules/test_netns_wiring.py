@@ -14,8 +14,9 @@ def veth(index, peer_index, nsid=0, up=True):
 class FakeWiring(nw.Wiring):
     """A Wiring whose kernel state is given, and whose namespace ids are all 0 (gen1) or 1 (sink1)."""
 
-    def __init__(self, have_ns, have_links, links=LINKS, namespaces=NS):
-        super(FakeWiring, self).__init__('mlab', namespaces, links)
+    def __init__(self, have_ns, have_links, links=None, namespaces=None):
+        super(FakeWiring, self).__init__('mlab', NS if namespaces is None else namespaces,
+                                         LINKS if links is None else links)
         self.have_ns = have_ns
         self.have_links = have_links
 
