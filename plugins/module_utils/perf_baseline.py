@@ -28,8 +28,15 @@ def unknown_run_message(store, run_id, results_dir):
             % (run_id, store.path, results_dir, listing))
 
 
-def baseline_for(store, run_id, started_ts, test_key, named=None, last_n=5):
-    """(values, description) of the baseline of one test of a run."""
+MIN_BASELINE_RUNS = 3
+
+
+def baseline_for(store, run_id, started_ts, test_key, named=None, last_n=10):
+    """(values, description) of the baseline of one test of a run.
+
+    The description holds 'run_medians' (the median of each baseline run),
+    which the verdict uses to estimate the lab's run-to-run noise.
+    """
     if named:
         res = store.result(named, test_key)
         if res is None:
@@ -40,20 +47,26 @@ def baseline_for(store, run_id, started_ts, test_key, named=None, last_n=5):
                         'note': 'this test was invalid in run %s: %s' % (named, res['invalid_reason'])}
         values = list(res['values'])
         return values, {'kind': 'run', 'runs': [named], 'n': len(values),
-                        'median': median(values) if values else None}
+                        'median': median(values) if values else None, 'run_medians': None}
     rows = store.last_valid(test_key, started_ts, run_id, last_n)
     values = []
     for row in rows:
         values.extend(row['values'])
-    return values, {'kind': 'last-valid', 'runs': [r['run_id'] for r in rows], 'n': len(values),
-                    'median': median(values) if values else None}
+    description = {'kind': 'last-valid', 'runs': [r['run_id'] for r in rows], 'n': len(values),
+                   'median': median(values) if values else None,
+                   'run_medians': [r['median'] for r in rows]}
+    if rows and len(rows) < min(MIN_BASELINE_RUNS, last_n):
+        description['note'] = ('only %d earlier valid run(s) of this test; %d are needed to '
+                               'estimate the run-to-run noise' % (len(rows), min(MIN_BASELINE_RUNS, last_n)))
+        return [], description
+    return values, description
 
 
 def _round(value, digits):
     return None if value is None else round(value, digits)
 
 
-def evaluate(store, record, named=None, last_n=5, alpha=0.05, min_effect_pct=1.5):
+def evaluate(store, record, named=None, last_n=10, alpha=0.05, min_effect_pct=1.5):
     """The verdict of every test of a normalized run record.
 
     Returns {test_key: {...compare() result..., 'name', 'baseline'}} in test order.
@@ -71,9 +84,13 @@ def evaluate(store, record, named=None, last_n=5, alpha=0.05, min_effect_pct=1.5
         else:
             values, description = baseline_for(store, run['run_id'], run['started_ts'],
                                                res['test_key'], named=named, last_n=last_n)
-            verdict = compare(values, res['values'], alpha=alpha, min_effect_pct=min_effect_pct)
+            medians = description.pop('run_medians')
+            verdict = compare(values, res['values'], alpha=alpha, min_effect_pct=min_effect_pct,
+                              run_medians=medians if medians and len(medians) >= 2 else None)
             if description.get('note') and verdict['verdict'] == 'no-baseline':
                 verdict['reason'] = description['note']
+            if verdict.get('guard_pct') is not None:
+                description['noise_pct'] = round(verdict['guard_pct'], 3)
             verdict['baseline'] = description
         verdict['name'] = name
         verdict['test_key'] = res['test_key']
@@ -127,7 +144,8 @@ def apply_to_summary(summary, record, verdicts, named, last_n, alpha, min_effect
         'baseline_runs': last_n,
         'alpha': alpha,
         'min_effect_pct': min_effect_pct,
-        'test': 'exact two-sided Mann-Whitney U on repetition values, plus minimum effect size',
+        'test': ('exact two-sided Mann-Whitney U on repetition values, minimum effect size, '
+                 'and the run-to-run noise of the baseline runs'),
         'counts': counts,
     }
     return updated

@@ -6,7 +6,9 @@
 The regression test is an exact two-sided Wilcoxon-Mann-Whitney rank-sum
 test between the current run's repetition values and the pooled repetition
 values of the baseline, combined with a minimum effect size on the change of
-the medians. docs/statistics.md explains the choice.
+the medians and a guard against the run-to-run noise of the baseline (a
+Student-t prediction interval of a new run's median). docs/statistics.md
+explains the choice.
 
 The exact null distribution is computed by dynamic programming over the
 (mid)ranks, so it is exact with ties too (the permutation distribution of the
@@ -168,6 +170,93 @@ def _comb(n, k):
     return result
 
 
+def _betacf(a, b, x):
+    """Continued fraction of the incomplete beta function (modified Lentz)."""
+    tiny = 1e-300
+    qab, qap, qam = a + b, a + 1.0, a - 1.0
+    c, d = 1.0, 1.0 - qab * x / qap
+    d = 1.0 / (d if abs(d) > tiny else tiny)
+    h = d
+    for m in range(1, 300):
+        m2 = 2 * m
+        aa = m * (b - m) * x / ((qam + m2) * (a + m2))
+        d = 1.0 + aa * d
+        d = 1.0 / (d if abs(d) > tiny else tiny)
+        c = 1.0 + aa / c
+        c = c if abs(c) > tiny else tiny
+        h *= d * c
+        aa = -(a + m) * (qab + m) * x / ((a + m2) * (qap + m2))
+        d = 1.0 + aa * d
+        d = 1.0 / (d if abs(d) > tiny else tiny)
+        c = 1.0 + aa / c
+        c = c if abs(c) > tiny else tiny
+        delta = d * c
+        h *= delta
+        if abs(delta - 1.0) < 1e-14:
+            break
+    return h
+
+
+def _betainc(a, b, x):
+    """Regularized incomplete beta function I_x(a, b)."""
+    if x <= 0.0:
+        return 0.0
+    if x >= 1.0:
+        return 1.0
+    front = math.exp(math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b)
+                     + a * math.log(x) + b * math.log(1.0 - x))
+    if x < (a + 1.0) / (a + b + 2.0):
+        return front * _betacf(a, b, x) / a
+    return 1.0 - front * _betacf(b, a, 1.0 - x) / b
+
+
+def t_sf(t, df):
+    """Upper tail P(T > t) of Student's t with ``df`` degrees of freedom."""
+    tail = 0.5 * _betainc(df / 2.0, 0.5, df / (df + t * t))
+    return tail if t >= 0 else 1.0 - tail
+
+
+def t_quantile(p, df):
+    """The p-quantile of Student's t (bisection on t_sf; 0 < p < 1)."""
+    if not 0 < p < 1:
+        raise ValueError('p must be between 0 and 1, got %r' % (p,))
+    if p < 0.5:
+        return -t_quantile(1 - p, df)
+    lo, hi = 0.0, 1.0
+    while t_sf(hi, df) > 1 - p:
+        hi *= 2.0
+    for dummy in range(200):
+        mid = (lo + hi) / 2.0
+        if t_sf(mid, df) > 1 - p:
+            lo = mid
+        else:
+            hi = mid
+        if hi - lo < 1e-12 * max(1.0, hi):
+            break
+    return (lo + hi) / 2.0
+
+
+def noise_guard_pct(run_medians, alpha):
+    """Half-width (percent) of the prediction interval of a new run's median.
+
+    ``run_medians`` are the medians of the baseline runs. Their spread is the
+    run-to-run noise of the lab, repetition noise included; a new run with no
+    real change falls within +- t(1 - alpha/2, k - 1) * s * sqrt(1 + 1/k) of
+    their mean with probability 1 - alpha (k runs, s their standard deviation
+    in percent of their mean). None with fewer than 2 runs.
+    """
+    k = len(run_medians)
+    if k < 2:
+        return None
+    centre = sum(run_medians) / float(k)
+    if not centre:
+        return None
+    pct = [m / centre * 100.0 for m in run_medians]
+    mean = sum(pct) / k
+    s = math.sqrt(sum((v - mean) ** 2 for v in pct) / (k - 1))
+    return t_quantile(1 - alpha / 2.0, k - 1) * s * math.sqrt(1 + 1.0 / k)
+
+
 def change_pct(baseline_median, current_median):
     """Relative change of the medians in percent (negative = slower)."""
     if not baseline_median:
@@ -175,17 +264,22 @@ def change_pct(baseline_median, current_median):
     return (current_median - baseline_median) / baseline_median * 100.0
 
 
-def compare(baseline, current, alpha=0.05, min_effect_pct=1.5):
+def compare(baseline, current, alpha=0.05, min_effect_pct=1.5, run_medians=None):
     """The verdict of ``current`` repetition values against ``baseline`` ones.
 
-    A change is flagged only when it is both significant (two-sided exact
-    Mann-Whitney p < alpha) and large enough (|change of medians| >=
-    min_effect_pct): 'regression' when slower, 'improvement' when faster,
-    'pass' otherwise. 'no-baseline' when there is no baseline or it is too
+    A change is flagged only when it is
+      1. significant against the repetition noise: exact two-sided
+         Mann-Whitney U on the values, p < alpha;
+      2. large enough to matter: |change of medians| >= min_effect_pct;
+      3. beyond the run-to-run noise of the baseline, when ``run_medians``
+         (the medians of the baseline's runs, two or more) are given:
+         |change| >= noise_guard_pct(run_medians, alpha).
+    Then it is a 'regression' when slower, an 'improvement' when faster;
+    otherwise 'pass'. 'no-baseline' when there is no baseline or it is too
     small for any result to reach alpha.
 
     Returns a dict: verdict, reason, baseline_median, current_median,
-    change_pct, p_value, n_baseline, n_current, min_p, method.
+    change_pct, p_value, n_baseline, n_current, min_p, method, guard_pct.
     """
     if not 0 < alpha < 1:
         raise ValueError('alpha must be between 0 and 1 (exclusive), got %r' % (alpha,))
@@ -196,7 +290,7 @@ def compare(baseline, current, alpha=0.05, min_effect_pct=1.5):
     result = {'verdict': None, 'reason': '', 'baseline_median': None,
               'current_median': median(current) if current else None,
               'change_pct': None, 'p_value': None, 'n_baseline': len(baseline),
-              'n_current': len(current), 'min_p': None, 'method': None}
+              'n_current': len(current), 'min_p': None, 'method': None, 'guard_pct': None}
     if not current:
         result.update(verdict='invalid', reason='no valid repetition in the current run')
         return result
@@ -214,19 +308,27 @@ def compare(baseline, current, alpha=0.05, min_effect_pct=1.5):
                       % (len(current), len(baseline), alpha, test['min_p']))
         return result
     change = result['change_pct']
+    guard = noise_guard_pct(run_medians or [], alpha)
+    result['guard_pct'] = guard
     significant = test['p_value'] < alpha
     large = change is not None and abs(change) >= min_effect_pct
-    if significant and large:
+    beyond = guard is None or (change is not None and abs(change) >= guard)
+    if significant and large and beyond:
         result['verdict'] = 'regression' if change < 0 else 'improvement'
-        result['reason'] = 'p = %.3g < %g and |change| = %.2f%% >= %g%%' % (
+        result['reason'] = 'p = %.3g < %g, |change| = %.2f%% >= %g%%' % (
             test['p_value'], alpha, abs(change), min_effect_pct)
+        if guard is not None:
+            result['reason'] += ' and >= run-to-run noise %.2f%%' % guard
     else:
         result['verdict'] = 'pass'
-        if significant:
+        if not significant:
+            result['reason'] = 'not significant (p = %.3g >= %g)' % (test['p_value'], alpha)
+        elif not large:
             result['reason'] = 'significant (p = %.3g) but |change| = %.2f%% < %g%%' % (
                 test['p_value'], abs(change or 0.0), min_effect_pct)
         else:
-            result['reason'] = 'not significant (p = %.3g >= %g)' % (test['p_value'], alpha)
+            result['reason'] = ('|change| = %.2f%% is within the run-to-run noise of the baseline '
+                                '(%.2f%%)' % (abs(change), guard))
     return result
 
 

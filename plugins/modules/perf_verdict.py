@@ -19,9 +19,12 @@ description:
   - The baseline is the pooled repetition values of the last O(baseline_runs) valid runs of the
     same test (same identity) that started before this run, or, with O(baseline), the values of
     that one named run (for kernel A against kernel B).
-  - A change is flagged when the exact two-sided Mann-Whitney U test gives p < O(alpha) and the
-    medians differ by at least O(min_effect_pct) percent. Slower is a regression, faster an
-    improvement (information only). The collection's docs/statistics.md justifies the choice.
+  - A change is flagged when the exact two-sided Mann-Whitney U test on the repetition values
+    gives p < O(alpha), the medians differ by at least O(min_effect_pct) percent, and (default
+    baseline) the change exceeds the run-to-run noise of the baseline runs (a Student-t
+    prediction interval of a new run's median at level O(alpha)). Slower is a regression,
+    faster an improvement (information only). The collection's docs/statistics.md justifies
+    the choice.
   - Writes C(regressions) (DESIGN contract), C(improvements), a run-level C(verdict) block and,
     per test, C(verdict), C(verdict_reason), C(baseline), C(change_pct) and C(p_value) into
     C(summary.json) (atomically), and the verdicts into the history.
@@ -46,9 +49,12 @@ options:
     type: str
     default: ""
   baseline_runs:
-    description: How many earlier valid runs of a test make its default baseline (1-100).
+    description:
+      - How many earlier valid runs of a test make its default baseline (1-100). At least 3 of
+        them (fewer if this is smaller) must exist for a verdict other than V(no-baseline): the
+        spread of their medians measures the lab's run-to-run noise.
     type: int
-    default: 5
+    default: 10
   alpha:
     description: Significance level of the two-sided test (0 < alpha < 1).
     type: float
@@ -78,7 +84,7 @@ seealso:
 """
 
 EXAMPLES = r"""
-- name: Judge the latest run against the last 5 valid runs of each test
+- name: Judge the latest run against the last 10 valid runs of each test
   mptcp.lab.perf_verdict:
     results_dir: results
   register: verdict
@@ -104,7 +110,7 @@ baseline:
   description: What the run was compared with.
   returned: always
   type: str
-  sample: last 5 valid runs
+  sample: last 10 valid runs
 regressions:
   description: The DESIGN contract's regressions list.
   returned: always
@@ -253,7 +259,7 @@ def main():
             run=dict(type='str', default='latest'),
             history_db=dict(type='path'),
             baseline=dict(type='str', default=''),
-            baseline_runs=dict(type='int', default=5),
+            baseline_runs=dict(type='int', default=10),
             alpha=dict(type='float', default=0.05),
             min_effect_pct=dict(type='float', default=1.5),
             lab_paths=dict(type='list', elements='dict'),

@@ -8,7 +8,8 @@ import pytest
 
 from ansible_collections.mptcp.lab.plugins.module_utils import perf_stats
 from ansible_collections.mptcp.lab.plugins.module_utils.perf_stats import (
-    compare, doubled_midranks, mann_whitney, median, summarize, wilson_interval)
+    compare, doubled_midranks, mann_whitney, median, noise_guard_pct, summarize, t_quantile, t_sf,
+    wilson_interval)
 
 
 def brute_force_p(x, y):
@@ -151,7 +152,7 @@ def test_wilson_interval():
 
 
 def test_false_alarm_rate_of_the_rule_is_bounded():
-    """Simulated A/A comparisons at CV 1%: the rule's false alarms stay far below 5%."""
+    """Simulated A/A comparisons at CV 1% (no run-to-run noise): false alarms far below 5%."""
     rng = random.Random(11)
     alarms = 0
     trials = 400
@@ -172,3 +173,50 @@ def test_power_of_the_rule_for_a_three_percent_drop():
         cur = [rng.gauss(97, 0.97) for dummy in range(5)]
         hits += compare(base, cur)['verdict'] == 'regression'
     assert hits / float(trials) >= 0.95
+
+
+@pytest.mark.parametrize('p, df, expected', [
+    (0.975, 1, 12.7062), (0.975, 2, 4.3027), (0.975, 4, 2.7764), (0.975, 9, 2.2622),
+    (0.995, 4, 4.6041), (0.95, 2, 2.9200), (0.975, 30, 2.0423), (0.025, 4, -2.7764)])
+def test_t_quantile_matches_tables(p, df, expected):
+    assert t_quantile(p, df) == pytest.approx(expected, abs=1e-4)
+
+
+def test_t_sf():
+    assert t_sf(0.0, 3) == pytest.approx(0.5)
+    assert t_sf(2.0, 5) == pytest.approx(0.050970, abs=1e-6)
+    assert t_sf(-2.0, 5) == pytest.approx(1 - 0.050970, abs=1e-6)
+
+
+def test_noise_guard():
+    assert noise_guard_pct([100.0], 0.05) is None
+    # run medians 99, 100, 101: s = 1% of their mean; t(0.975, 2) * 1 * sqrt(4/3)
+    assert noise_guard_pct([99.0, 100.0, 101.0], 0.05) == pytest.approx(4.3027 * (4 / 3.0) ** 0.5, abs=1e-3)
+    assert noise_guard_pct([100.0] * 5, 0.05) == 0.0
+
+
+def test_compare_respects_run_to_run_noise():
+    current = [97.1, 96.9, 97.3, 97.0, 96.8]
+    quiet = compare(BASE, current, run_medians=[100.0, 100.2, 99.9, 100.1, 99.8])
+    assert quiet['verdict'] == 'regression' and quiet['guard_pct'] < 1.0
+    noisy = compare(BASE, current, run_medians=[100.0, 103.0, 97.5, 101.5, 98.0])
+    assert noisy['verdict'] == 'pass' and 'run-to-run noise' in noisy['reason']
+    assert noisy['guard_pct'] > 3.0
+
+
+def test_false_alarms_stay_bounded_with_run_to_run_noise():
+    """Runs that differ by 1% (sd) on top of 1% repetition noise: the guard keeps false alarms <= 5%."""
+    rng = random.Random(13)
+    alarms = 0
+    trials = 400
+    for dummy in range(trials):
+        runs = []
+        for dummy2 in range(10):
+            level = 100 * rng.gauss(1, 0.01)
+            runs.append([level * rng.gauss(1, 0.01) for dummy3 in range(5)])
+        level = 100 * rng.gauss(1, 0.01)
+        cur = [level * rng.gauss(1, 0.01) for dummy3 in range(5)]
+        base = [v for r in runs for v in r]
+        verdict = compare(base, cur, run_medians=[median(r) for r in runs])['verdict']
+        alarms += verdict != 'pass'
+    assert alarms / float(trials) <= 0.07
