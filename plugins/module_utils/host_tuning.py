@@ -204,17 +204,13 @@ def parse_cpulist(text, field='cpus'):
 
 def format_cpulist(cpus):
     """[0, 1, 2, 5] -> '0-2,5'."""
-    cpus = sorted(set(cpus))
-    parts = []
-    start = prev = None
-    for cpu in cpus + [None]:
-        if start is not None and (cpu is None or cpu != prev + 1):
-            parts.append(str(start) if start == prev else '%d-%d' % (start, prev))
-            start = None
-        if cpu is not None and start is None:
-            start = cpu
-        prev = cpu
-    return ','.join(parts)
+    ranges = []
+    for cpu in sorted(set(cpus)):
+        if ranges and cpu == ranges[-1][1] + 1:
+            ranges[-1][1] = cpu
+        else:
+            ranges.append([cpu, cpu])
+    return ','.join(str(low) if low == high else '%d-%d' % (low, high) for low, high in ranges)
 
 
 def _read(path):

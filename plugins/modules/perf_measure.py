@@ -126,6 +126,10 @@ options:
     type: list
     elements: str
     default: []
+  cpus:
+    description:
+      - CPU list (C(3), C(2-3)) the iperf3 client is pinned to, through C(taskset); unpinned when omitted.
+    type: str
 notes:
   - Nothing changes on the host; the module always reports C(changed=false). In check
     mode it does not measure and returns RV(ok=false) with C(skipped=true).
@@ -324,7 +328,10 @@ def iperf3_argv(module, p, launcher):
             argv.append('--mptcp')
         else:
             argv = [module.get_bin_path('mptcpize', required=True), 'run'] + argv
-    return argv + list(p['iperf3_args'])
+    argv = argv + list(p['iperf3_args'])
+    if p['cpus']:
+        argv = [module.get_bin_path('taskset', required=True), '--cpu-list', p['cpus']] + argv
+    return argv
 
 
 def choose_launcher(module, wanted):
@@ -488,6 +495,7 @@ def main():
             timeout=dict(type='int', default=30),
             interval=dict(type='float', default=1),
             iperf3_args=dict(type='list', elements='str', default=[]),
+            cpus=dict(type='str'),
         ),
         supports_check_mode=True,
     )

@@ -161,6 +161,6 @@ def test_provision_smoke_suite_and_teardown_over_ssh(lab):
     assert tbf_rates(shaper) == {}
     assert json.loads(sink.run('ip', '-j', 'mptcp', 'endpoint', 'show').stdout) == []
     assert gro(gen, 'eth1') == 'off' and gro(sink, 'eth2') == 'off'
-    assert not [p for p in os.listdir(os.path.join(lab.dir, 'state'))], 'saved state left behind'
+    assert os.listdir(os.path.join(lab.dir, 'state')) == [], 'saved state left behind'
     assert [comm(pid) for pid in ns_pids(sink.ns) if comm(pid) != 'sshd'] == []
     assert changed(lab.playbook('teardown.yml')) == {}
