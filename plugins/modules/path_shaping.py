@@ -82,7 +82,7 @@ options:
 notes:
   - Defaults, chosen by measurement on the virtual lab (see the C(lab_shaper) role README).
     O(burst_bytes) defaults to the larger of 2 full-size frames and 1 ms at the path's rate
-    (6250 bytes at 50 Mbit/s). O(queue_ms) defaults to 20 ms.
+    (6250 bytes at 50 Mbit/s). O(queue_ms) defaults to 100 ms.
 requirements:
   - pyroute2
 author:
@@ -121,7 +121,7 @@ devices:
   description: The shaping of each listed interface after the run, as tc would describe it.
   returned: always
   type: dict
-  sample: {mlab-1s1: "tbf rate 50.0Mbit burst 6250b latency 20.0ms"}
+  sample: {mlab-1s1: "tbf rate 50.0Mbit burst 6250b latency 100.0ms"}
 '''
 
 import math
@@ -133,7 +133,7 @@ from ansible_collections.mptcp.lab.plugins.module_utils import lab_netlink as nl
 
 FRAME = 1514             # a full-size Ethernet frame as qdiscs count it (no FCS)
 MAX_RATE_MBIT = 34000    # tbf and htb carry the rate in 32 bits of bytes/s without the 64-bit attributes
-DEFAULT_QUEUE_MS = 20.0
+DEFAULT_QUEUE_MS = 100.0
 ROOT = 0x10000           # 1:
 CLASS = 0x10001          # 1:1
 LEAF = 0x100000          # 10:

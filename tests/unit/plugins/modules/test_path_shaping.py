@@ -15,7 +15,7 @@ def test_default_burst_is_two_frames_or_one_millisecond():
 def test_tbf_wanted_matches_the_kernel_units():
     want = ps.wanted({'dev': 'x', 'rate_mbit': 50}, 'tbf', None, None)
     assert want['root'] == {'kind': 'tbf', 'rate': 6250000, 'buffer': nl.psched_ticks(6250, 6250000),
-                            'limit': 6250000 * 20 // 1000 + 6250}
+                            'limit': 6250000 * 100 // 1000 + 6250}
     assert want['class'] is None and want['leaf'] is None
     custom = ps.wanted({'dev': 'x', 'rate_mbit': 10}, 'tbf', 3028, 5)
     assert custom['root']['limit'] == 1250000 * 5 // 1000 + 3028
@@ -63,5 +63,5 @@ def test_same_compares_every_level():
 
 def test_describe():
     want = ps.wanted({'dev': 'x', 'rate_mbit': 50}, 'tbf', None, None)
-    assert ps.describe({'rate_mbit': 50}, want, 'tbf') == 'tbf rate 50.0Mbit burst 6250b latency 20.0ms'
+    assert ps.describe({'rate_mbit': 50}, want, 'tbf') == 'tbf rate 50.0Mbit burst 6250b latency 100.0ms'
     assert ps.describe_current({'root': None}) == 'default'
