@@ -60,6 +60,7 @@ td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 img{max-width:100%;height:auto;background:#fff;border:1px solid #d0d7de;margin:6px 0}
 .meta td,.meta th{font-size:13px}
 code{background:#eceff1;padding:0 3px;border-radius:3px}
+summary{cursor:pointer;color:#37474f}
 """
 
 
@@ -298,11 +299,38 @@ def _table_from_rows(headers, rows, numeric=()):
     return ''.join(out)
 
 
+def _scalar(value):
+    return not isinstance(value, (dict, list))
+
+
+def matrix(columns, depth=0):
+    """A dict of dicts as one table: a row per inner key, a column per outer key."""
+    names = list(columns)
+    rows = []
+    for name in names:
+        for key in columns[name] or {}:
+            if key not in rows:
+                rows.append(key)
+    out = ['<table class="meta"><tr><th></th>%s</tr>' % ''.join('<th>%s</th>' % esc(n) for n in names)]
+    for key in rows:
+        cells = []
+        for name in names:
+            inner = columns[name] or {}
+            cells.append('<td>%s</td>' % (render_value(inner[key], depth + 1) if key in inner
+                                          else '<span class="note">&ndash;</span>'))
+        out.append('<tr><th>%s</th>%s</tr>' % (esc(key), ''.join(cells)))
+    out.append('</table>')
+    return ''.join(out)
+
+
 def render_value(value, depth=0):
     """Any JSON value as HTML (tables for objects and lists of objects)."""
     if isinstance(value, dict):
         if not value:
             return '<span class="note">(none)</span>'
+        if len(value) > 1 and all(isinstance(v, dict) and v and all(_scalar(x) for x in v.values())
+                                  for v in value.values()):
+            return matrix(value, depth)
         rows = ['<tr><th>%s</th><td>%s</td></tr>' % (esc(k), render_value(v, depth + 1))
                 for k, v in value.items()]
         return '<table class="meta">%s</table>' % ''.join(rows)
@@ -325,6 +353,34 @@ def render_value(value, depth=0):
     if value is None:
         return '&mdash;'
     return esc(value)
+
+
+def metadata_table(metadata):
+    """Hosts side by side (a column each), long entries folded (details, no script)."""
+    hosts = sorted(metadata)
+    keys = []
+    for host in hosts:
+        for key in (metadata[host] or {}) if isinstance(metadata[host], dict) else {}:
+            if key not in keys:
+                keys.append(key)
+    out = ['<table class="meta"><tr><th></th>%s</tr>' % ''.join('<th>%s</th>' % esc(h) for h in hosts)]
+    for key in keys:
+        cells = []
+        for host in hosts:
+            data = metadata[host] if isinstance(metadata[host], dict) else {}
+            if key not in data:
+                cells.append('<td><span class="note">&ndash;</span></td>')
+                continue
+            value = data[key]
+            rendered = render_value(value, 1)
+            if len(json.dumps(value, default=str)) > 600:
+                size = len(value) if isinstance(value, (dict, list)) else len(str(value))
+                unit = 'entries' if isinstance(value, (dict, list)) else 'characters'
+                rendered = '<details><summary>%d %s</summary>%s</details>' % (size, unit, rendered)
+            cells.append('<td>%s</td>' % rendered)
+        out.append('<tr><th>%s</th>%s</tr>' % (esc(key), ''.join(cells)))
+    out.append('</table>')
+    return ''.join(out)
 
 
 def verdict_table(tests):
@@ -362,7 +418,12 @@ def banner(summary):
     if not counts:
         return '<span class="banner" style="background:#9e9e9e">no verdict yet</span>'
     parts = ', '.join('%d %s' % (v, k) for k, v in counts.items() if v)
-    colour = VERDICT_COLOURS['invalid'] if counts.get('invalid') else VERDICT_COLOURS['pass']
+    if counts.get('invalid'):
+        colour = VERDICT_COLOURS['invalid']
+    elif counts.get('pass') or counts.get('improvement'):
+        colour = VERDICT_COLOURS['pass']
+    else:
+        colour = VERDICT_COLOURS['no-baseline']
     return '<span class="banner" style="background:%s">no regression (%s)</span>' % (colour, esc(parts))
 
 
@@ -392,8 +453,9 @@ def render(summary, trends, history_db, csv_path=None):
     out.append('<h2 id="verdict">Verdict</h2>')
     if verdict:
         out.append('<p class="note">Baseline: %s. A change is flagged when the exact two-sided '
-                   'Mann-Whitney U test on the repetition values gives p &lt; %s <em>and</em> the '
-                   'medians differ by at least %s%%.</p>' % (
+                   'Mann-Whitney U test on the repetition values gives p &lt; %s, the medians differ '
+                   'by at least %s%%, <em>and</em> (last-runs baseline) the change exceeds the '
+                   'run-to-run noise of the baseline runs. See docs/statistics.md.</p>' % (
                        esc(verdict.get('baseline')), esc(verdict.get('alpha')), esc(min_effect)))
     out.append(verdict_table(tests))
     regs = summary.get('regressions') or []
@@ -454,8 +516,8 @@ def render(summary, trends, history_db, csv_path=None):
     metadata = summary.get('metadata') or {}
     if not metadata:
         out.append('<p class="note">The run record holds no metadata.</p>')
-    for host in sorted(metadata):
-        out.append('<h3>%s</h3>%s' % (esc(host), render_value(metadata[host])))
+    else:
+        out.append(metadata_table(metadata))
     out.append('<h2 id="files">Files</h2><p class="note">History: <code>%s</code>' % esc(history_db))
     if csv_path:
         out.append(' &middot; CSV export: <code>%s</code>' % esc(csv_path))
