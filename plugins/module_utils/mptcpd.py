@@ -233,6 +233,35 @@ def checksum(text):
     return hashlib.sha1(text.encode('utf-8')).hexdigest()
 
 
+def default_plugin_dirs(binary):
+    """Where a build puts its plugins, relative to its binary.
+
+    mptcpd's default plugin directory is ``$(libdir)/mptcpd``; the binary is
+    in ``$(prefix)/libexec`` or ``$(prefix)/bin``, and libdir is
+    ``$(prefix)/lib``, ``$(prefix)/lib64`` (Fedora) or
+    ``$(prefix)/lib/<multiarch triplet>`` (Debian).
+    """
+    if not binary:
+        return []
+    prefix = os.path.dirname(os.path.dirname(os.path.realpath(binary)))
+    out = []
+    lib = os.path.join(prefix, 'lib')
+    try:
+        out.extend(os.path.join(lib, d, 'mptcpd') for d in sorted(os.listdir(lib)) if '-linux-' in d)
+    except OSError:
+        pass
+    out.extend([os.path.join(prefix, 'lib64', 'mptcpd'), os.path.join(lib, 'mptcpd')])
+    return out
+
+
+def detect_plugin_dir(binary):
+    """The first default plugin directory of ``binary`` that holds plugins, or None."""
+    for candidate in default_plugin_dirs(binary):
+        if available_plugins(candidate):
+            return candidate
+    return None
+
+
 def find_binary(candidates=BINARY_CANDIDATES, extra_paths=()):
     """The first existing, executable mptcpd among the usual places, or None."""
     for path in list(candidates) + list(extra_paths):

@@ -51,7 +51,11 @@ options:
     type: str
     choices: [stderr, syslog, journal, 'null']
   plugin_dir:
-    description: Plugin directory (absolute). Omitted from the file when not set.
+    description:
+      - Plugin directory (absolute). Omitted from the file when not set; mptcpd
+        then uses its compile-time directory, which the module looks for
+        beside O(binary) (C(<prefix>/lib/<triplet>/mptcpd), C(<prefix>/lib64/mptcpd),
+        C(<prefix>/lib/mptcpd)) to check the plugin names.
     type: path
   path_manager:
     description: Default path manager plugin, for example C(addr_adv) or C(sspi).
@@ -154,8 +158,13 @@ binary:
   returned: always
   type: str
   sample: /usr/libexec/mptcpd
+plugin_dir:
+  description: The plugin directory the plugin names were checked against (given or found), or null.
+  returned: always
+  type: str
+  sample: /usr/lib/x86_64-linux-gnu/mptcpd
 plugins:
-  description: Plugins found in O(plugin_dir), or null when it was not given or is missing.
+  description: Plugins found in that directory, or null when it is unknown or missing.
   returned: always
   type: list
   elements: str
@@ -230,12 +239,17 @@ def run_module(module):
                                  % (binary or 'tried ' + ', '.join(mpd.BINARY_CANDIDATES)))
 
     plugins = None
-    if config['plugin_dir']:
-        plugins = mpd.available_plugins(config['plugin_dir'])
+    plugin_dir = config['plugin_dir']
+    if plugin_dir:
+        plugins = mpd.available_plugins(plugin_dir)
         if plugins is None and not module.check_mode:
-            module.fail_json(msg='plugin_dir: %s is not a readable directory' % config['plugin_dir'])
+            module.fail_json(msg='plugin_dir: %s is not a readable directory' % plugin_dir)
+    elif version is not None:
+        # Not set: mptcpd uses its compile-time directory, found beside the binary.
+        plugin_dir = mpd.detect_plugin_dir(binary)
+        plugins = mpd.available_plugins(plugin_dir) if plugin_dir else None
 
-    errors = mpd.validate(config, version, plugins)
+    errors = mpd.validate(dict(config, plugin_dir=plugin_dir), version, plugins)
     if errors:
         module.fail_json(msg='; '.join(errors), errors=errors, version=mpd.version_string(version))
 
@@ -254,7 +268,8 @@ def run_module(module):
 
     result = dict(changed=changed, path=p['path'], checksum=mpd.checksum(content), content=content,
                   config=config, previous_config=mpd.config_from_file(before),
-                  version=mpd.version_string(version), binary=binary, plugins=plugins)
+                  version=mpd.version_string(version), binary=binary, plugins=plugins,
+                  plugin_dir=plugin_dir)
     if module._diff:
         result['diff'] = dict(before=before or '', after=content,
                               before_header=p['path'], after_header=p['path'])
