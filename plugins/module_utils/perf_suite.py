@@ -285,6 +285,21 @@ def plan(suite):
     return items
 
 
+def attach_links(items, links):
+    """Give each plan item the generator links of its paths, its bind and server addresses."""
+    by_path = dict((int(link['path']), link) for link in links)
+    for item in items:
+        missing = [i for i in item['path_ids'] if i not in by_path]
+        if missing:
+            raise SuiteError('%s: the generator has no link for path(s) %s'
+                             % (item['test'], ', '.join(str(i) for i in missing)))
+        used = [by_path[i] for i in item['path_ids']]
+        item['links'] = used
+        item['bind'] = used[0].get('address')
+        item['server'] = used[0].get('peer_address')
+    return items
+
+
 def segments(items, path_count):
     """Split the plan where the MPTCP path set changes.
 

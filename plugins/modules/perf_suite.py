@@ -38,6 +38,15 @@ options:
     description: How many paths the lab has (length of the generator's C(lab_path_links)).
     type: int
     required: true
+  links:
+    description:
+      - The generator's C(lab_path_links). When given, each plan item also carries what its
+        measurement needs - C(links) (the links of the paths it uses), C(bind) (the generator's
+        address on its first path) and C(server) (the sink's address there) - so the
+        measurement task only looks them up.
+    type: list
+    elements: dict
+    default: []
   lab_paths:
     description: The lab's paths (C(lab_paths)), for the ideal goodput of each test.
     type: list
@@ -165,6 +174,8 @@ def load(p):
     suite = ps.validate_suite(data, p['path_count'], duration_s=_override(p['duration_s']),
                               repetitions=_override(p['repetitions']), default_name=default_name)
     items = ps.plan(suite)
+    if p['links']:
+        ps.attach_links(items, p['links'])
     segs = ps.segments(items, p['path_count'])
     for seg in segs:
         for item in seg['items']:
@@ -190,6 +201,7 @@ def main():
             suites_dir=dict(type='path', required=True),
             base_dir=dict(type='path'),
             path_count=dict(type='int', required=True),
+            links=dict(type='list', elements='dict', default=[]),
             lab_paths=dict(type='list', elements='dict', default=[]),
             duration_s=dict(type='raw'),
             repetitions=dict(type='raw'),

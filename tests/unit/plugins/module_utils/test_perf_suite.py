@@ -146,3 +146,15 @@ def test_shipped_suites_are_valid():
     with open(os.path.join(root, 'smoke.yml')) as f:
         smoke = ps.validate_suite(yaml.safe_load(f), 2)
     assert {t['protocol'] for t in smoke['tests']} == {'tcp', 'mptcp'}
+
+
+def test_attach_links_gives_each_item_its_addresses():
+    links = [{'path': 1, 'dev': 'p1', 'address': '10.0.0.2', 'peer_address': '10.0.1.2'},
+             {'path': 2, 'dev': 'p2', 'address': '10.0.2.2', 'peer_address': '10.0.3.2'}]
+    s = ps.validate_suite(suite({'name': 't', 'protocol': 'tcp', 'paths': [2]}, {'name': 'm'}), 2)
+    items = ps.attach_links(ps.plan(s), links)
+    tcp, mptcp = items[0], items[1]
+    assert (tcp['bind'], tcp['server'], tcp['links']) == ('10.0.2.2', '10.0.3.2', [links[1]])
+    assert (mptcp['bind'], mptcp['server'], mptcp['links']) == ('10.0.0.2', '10.0.1.2', links)
+    with pytest.raises(SuiteError, match='the generator has no link for path'):
+        ps.attach_links(ps.plan(s), links[:1])
