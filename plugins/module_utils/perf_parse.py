@@ -218,7 +218,7 @@ def summarize_iperf3(report, direction):
     stream_ports}.
     """
     out = {'ok': False, 'error': None, 'throughput_mbps': None, 'seconds': None,
-           'sent_mbps': None, 'retransmits': None, 'stream_ports': []}
+           'sent_mbps': None, 'retransmits': None, 'stream_ports': [], 'congestion': None}
     if not isinstance(report, dict):
         out['error'] = 'iperf3 printed no JSON report'
         return out
@@ -227,6 +227,7 @@ def summarize_iperf3(report, direction):
         out['error'] = 'iperf3: %s' % report['error']
         return out
     end = report.get('end') or {}
+    out['congestion'] = end.get('sender_tcp_congestion')
     keys = [('sum_received', 'sum_sent')]
     if direction == 'bidir':
         keys.append(('sum_received_bidir_reverse', 'sum_sent_bidir_reverse'))

@@ -24,7 +24,7 @@ from ansible_collections.mptcp.lab.plugins.module_utils.perf_suite import expect
 SAFE_RE = re.compile(r'[^A-Za-z0-9._-]+')
 RUN_KEYS = ('throughput_mbps', 'per_path_mbps', 'subflows', 'fallback', 'ok', 'error')
 EXTRA_RUN_KEYS = ('duration_s', 'elapsed_s', 'per_path_bytes', 'per_path_wire_mbps', 'streams',
-                  'fallback_reasons', 'retransmits', 'sent_mbps', 'cpu', 'started', 'argv',
+                  'fallback_reasons', 'retransmits', 'sent_mbps', 'congestion', 'cpu', 'started', 'argv',
                   'launcher', 'sink_stats_error')
 
 
@@ -110,6 +110,7 @@ def test_record(test, runs, expected, shaping):
         'path_ids': test['path_ids'],
         'direction': test['direction'],
         'streams': test['streams'],
+        'congestion': test.get('congestion'),
         'duration_s': test['duration_s'],
         'omit_s': test['omit_s'],
         'repetitions': test['repetitions'],

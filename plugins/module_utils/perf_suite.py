@@ -18,6 +18,7 @@ roles/perf_suite/README.md; in short::
         paths: 1                   # how many (first N), "all", or which: [2] / [1, 3]
         direction: upload          # upload | download | bidir
         streams: 1
+        congestion: cubic          # TCP congestion control (iperf3 -C); host default if unset
       - name: mptcp
         protocol: mptcp
         paths: all
@@ -38,8 +39,9 @@ import re
 PROTOCOLS = ('tcp', 'mptcp')
 DIRECTIONS = ('upload', 'download', 'bidir')
 NAME_RE = re.compile(r'^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$')
-MATRIX_KEYS = ('protocol', 'paths', 'direction', 'streams')
-TEST_KEYS = ('name', 'protocol', 'paths', 'direction', 'streams', 'duration_s', 'omit_s',
+CONGESTION_RE = re.compile(r'^[a-z][a-z0-9_]{0,15}$')
+MATRIX_KEYS = ('protocol', 'paths', 'direction', 'streams', 'congestion')
+TEST_KEYS = ('name', 'protocol', 'paths', 'direction', 'streams', 'congestion', 'duration_s', 'omit_s',
              'repetitions', 'matrix')
 SUITE_KEYS = ('name', 'description', 'defaults', 'tests')
 BUILTIN_DEFAULTS = {
@@ -47,6 +49,7 @@ BUILTIN_DEFAULTS = {
     'paths': 'all',
     'direction': 'upload',
     'streams': 1,
+    'congestion': None,
     'duration_s': 20,
     'omit_s': 1,
     'repetitions': 3,
@@ -174,6 +177,11 @@ def _normalize_test(index, test, defaults, path_count):
     out['protocol'] = _choice(merged['protocol'], where, 'protocol', PROTOCOLS)
     out['direction'] = _choice(merged['direction'], where, 'direction', DIRECTIONS)
     out['streams'] = _int(merged['streams'], where, 'streams', 1, MAX_STREAMS)
+    cc = merged['congestion']
+    if cc is not None and (not isinstance(cc, str) or not CONGESTION_RE.match(cc)):
+        raise SuiteError('%s: congestion must be a TCP congestion control name (e.g. cubic, bbr), got %r'
+                         % (where, cc))
+    out['congestion'] = cc
     out['duration_s'] = _int(merged['duration_s'], where, 'duration_s', 1, MAX_DURATION_S)
     out['omit_s'] = _int(merged['omit_s'], where, 'omit_s', 0, MAX_DURATION_S)
     out['repetitions'] = _int(merged['repetitions'], where, 'repetitions', 1, MAX_REPETITIONS)
@@ -273,7 +281,7 @@ def plan(suite):
             items.append({
                 'test': t['name'], 'test_index': index, 'rep': rep, 'reps': t['repetitions'],
                 'protocol': t['protocol'], 'path_ids': list(t['path_ids']), 'paths': t['paths'],
-                'direction': t['direction'], 'streams': t['streams'],
+                'direction': t['direction'], 'streams': t['streams'], 'congestion': t['congestion'],
                 'duration_s': t['duration_s'], 'omit_s': t['omit_s'],
                 'planned_s': t['duration_s'] + t['omit_s'],
             })

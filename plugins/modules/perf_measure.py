@@ -65,6 +65,11 @@ options:
     description: Parallel streams (C(-P)).
     type: int
     default: 1
+  congestion:
+    description:
+      - TCP congestion control of the connections (C(--congestion)); for MPTCP it applies to
+        every subflow. The host's default when omitted.
+    type: str
   duration:
     description: Measured seconds (C(-t)).
     type: int
@@ -232,6 +237,11 @@ elapsed_s:
   description: Seconds between the samples before and after the run (omit and setup included).
   returned: always
   type: float
+congestion:
+  description: The congestion control iperf3 reports the sender used.
+  returned: always
+  type: str
+  sample: cubic
 retransmits:
   description: Retransmissions iperf3 reported for the sender (first subflow only under MPTCP).
   returned: always
@@ -319,6 +329,8 @@ def iperf3_argv(module, p, launcher):
             '--connect-timeout', '5000']
     if p['bind']:
         argv += ['--bind', p['bind']]
+    if p['congestion']:
+        argv += ['--congestion', p['congestion']]
     if p['direction'] == 'download':
         argv.append('--reverse')
     elif p['direction'] == 'bidir':
@@ -447,6 +459,7 @@ def measure(module, p):
         'elapsed_s': round(elapsed, 3),
         'retransmits': summary['retransmits'],
         'sent_mbps': summary['sent_mbps'],
+        'congestion': summary['congestion'],
         'cpu': {'generator': pp.cpu_usage(before['cpu'], after['cpu']), 'sink': sink_cpu},
         'sink_stats_error': sink_err,
         'started': started,
@@ -479,6 +492,7 @@ def main():
             mptcp_launcher=dict(type='str', default='auto', choices=['auto', 'native', 'mptcpize']),
             direction=dict(type='str', default='upload', choices=['upload', 'download', 'bidir']),
             streams=dict(type='int', default=1),
+            congestion=dict(type='str'),
             duration=dict(type='int', default=10),
             omit=dict(type='int', default=1),
             links=dict(type='list', elements='dict', required=True, options=dict(

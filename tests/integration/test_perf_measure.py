@@ -111,8 +111,9 @@ def test_mptcp_over_both_paths(lab):
 
 
 def test_mptcp_download_and_two_streams(lab):
-    res = measure(lab, direction='download', streams=2)
+    res = measure(lab, direction='download', streams=2, congestion='cubic')
     assert res['ok'], res['error']
+    assert res['congestion'] == 'cubic' and res['argv'][res['argv'].index('--congestion') + 1] == 'cubic'
     assert [s['subflows'] for s in res['streams']] == [2, 2]
     assert res['throughput_mbps'] > 0.85 * 2 * IDEAL
 

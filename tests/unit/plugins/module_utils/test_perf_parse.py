@@ -128,6 +128,7 @@ def test_iperf3_upload_summary():
     assert s['throughput_mbps'] != pytest.approx(report['end']['sum_sent']['bits_per_second'] / 1e6, abs=0.001)
     assert s['seconds'] == pytest.approx(recv['seconds'], abs=0.001) and 2.9 < s['seconds'] < 3.2
     assert isinstance(s['retransmits'], int)
+    assert s['congestion'] == report['end']['sender_tcp_congestion']
 
 
 def test_iperf3_bidir_adds_both_directions():

@@ -15,7 +15,7 @@ def suite(*tests, **top):
 def test_defaults_fill_every_field():
     s = ps.validate_suite(suite({'name': 'a'}), 2)
     assert s['tests'] == [{'name': 'a', 'protocol': 'mptcp', 'direction': 'upload', 'streams': 1,
-                           'duration_s': 20, 'omit_s': 1, 'repetitions': 3, 'path_ids': [1, 2],
+                           'congestion': None, 'duration_s': 20, 'omit_s': 1, 'repetitions': 3, 'path_ids': [1, 2],
                            'paths': 2}]
 
 
@@ -52,6 +52,7 @@ def test_paths_forms(value, ids):
     ({'name': 'a', 'duration_s': 2.5}, 2, "tests[0] 'a': duration_s must be an integer"),
     ({'name': 'a', 'repetitions': True}, 2, "tests[0] 'a': repetitions must be an integer"),
     ({'name': 'a', 'omit_s': -1}, 2, "tests[0] 'a': omit_s must be an integer 0..86400, got -1"),
+    ({'name': 'a', 'congestion': 'Cubic; rm'}, 2, "tests[0] 'a': congestion must be a TCP congestion control name"),
     ({'name': 'a', 'speed': 1}, 2, "tests[0] 'a': unknown field(s) speed; allowed:"),
     ({'name': 'a b'}, 2, "tests[0] 'a b': name is required: 1-64 letters"),
     ({'protocol': 'tcp'}, 2, 'tests[0]: name is required'),
@@ -86,6 +87,8 @@ def test_matrix_expands_with_names():
                                                          'streams': [1, 4]}}), 2)
     names = [t['name'] for t in s['tests']]
     assert names == ['m-upload-P1', 'm-upload-P4', 'm-download-P1', 'm-download-P4']
+    cc = ps.validate_suite(suite({'name': 'cc', 'matrix': {'congestion': ['cubic', 'bbr']}}), 2)
+    assert [(t['name'], t['congestion']) for t in cc['tests']] == [('cc-cubic', 'cubic'), ('cc-bbr', 'bbr')]
     assert s['tests'][3]['direction'] == 'download' and s['tests'][3]['streams'] == 4
     with pytest.raises(SuiteError, match=r"^tests\[0\] 'm': direction is given both"):
         ps.validate_suite(suite({'name': 'm', 'direction': 'upload', 'matrix': {'direction': ['bidir']}}), 2)
@@ -141,7 +144,7 @@ def test_shipped_suites_are_valid():
     with open(os.path.join(root, 'default.yml')) as f:
         default = ps.validate_suite(yaml.safe_load(f), 2)
     assert [t['name'] for t in default['tests']] == ['tcp-upload', 'tcp-download', 'mptcp-upload', 'mptcp-download']
-    assert all(t['repetitions'] == 3 for t in default['tests'])
+    assert all(t['repetitions'] == 3 and t['congestion'] == 'cubic' for t in default['tests'])
     assert [t['paths'] for t in default['tests']] == [1, 1, 2, 2]
     with open(os.path.join(root, 'smoke.yml')) as f:
         smoke = ps.validate_suite(yaml.safe_load(f), 2)

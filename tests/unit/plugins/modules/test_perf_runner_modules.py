@@ -42,7 +42,7 @@ def test_perf_suite_module_plans_and_reports_errors(monkeypatch, capsys, tmp_pat
                                                 'lab_paths': [{'rate_mbit': 50}, {'rate_mbit': 50}],
                                                 'duration_s': '5', 'repetitions': ''})
     assert not out.get('failed') and not out['changed']
-    assert len(out['perf_plan']) == 12 and out['planned_s'] == 12 * 6
+    assert len(out['perf_plan']) == 12 and out['planned_s'] == 12 * 6 and out['perf_plan'][0]['congestion'] == 'cubic'
     first = [i['test'] for i in out['perf_plan'][:4]]
     assert first == ['tcp-upload', 'tcp-download', 'mptcp-upload', 'mptcp-download']
     assert len(out['segments']) == 1 and out['segments'][0]['items'][-1]['seg_last']
