@@ -160,22 +160,34 @@ def create_netns(name):
         ipr.link('set', index=1, state='up')
 
 
-def netns_pids(name):
-    """Pids of the processes whose network namespace is ``name``."""
-    try:
-        wanted = _ns_id(netns_path(name))
-    except OSError:
-        return []
-    pids = []
+def netns_pids(names):
+    """Pids of the processes whose network namespace is one of ``names``, in one /proc scan.
+
+    Returns ``{name: [pid, ...]}`` (every name present, possibly empty).
+    """
+    if isinstance(names, str):
+        names = [names]
+    wanted = {}
+    for name in names:
+        try:
+            wanted[_ns_id(netns_path(name))] = name
+        except OSError:
+            pass
+    found = dict((name, []) for name in names)
+    if not wanted:
+        return found
     for entry in os.listdir('/proc'):
         if not entry.isdigit():
             continue
         try:
-            if _ns_id('/proc/%s/ns/net' % entry) == wanted:
-                pids.append(int(entry))
+            name = wanted.get(_ns_id('/proc/%s/ns/net' % entry))
         except OSError:
             continue  # gone, or a kernel thread
-    return sorted(pids)
+        if name is not None:
+            found[name].append(int(entry))
+    for pids in found.values():
+        pids.sort()
+    return found
 
 
 def _wait_gone(pids, timeout):
@@ -207,20 +219,19 @@ def _wait_gone(pids, timeout):
     return sorted(alive)
 
 
-def kill_netns_pids(name, timeout=5.0):
-    """SIGTERM every process of the namespace, SIGKILL what survives ``timeout``.
+def kill_netns_pids(names, timeout=5.0):
+    """SIGTERM every process of the namespaces, SIGKILL what survives ``timeout``.
 
-    Returns the pids that were signalled.
+    Returns the pids that were signalled, sorted.
     """
-    pids = [pid for pid in netns_pids(name) if pid != os.getpid()]
+    pids = sorted(pid for found in netns_pids(names).values() for pid in found if pid != os.getpid())
     for sig in (signal.SIGTERM, signal.SIGKILL):
         for pid in pids:
             try:
                 os.kill(pid, sig)
             except OSError:
                 pass
-        survivors = _wait_gone(pids, timeout)
-        if not survivors:
+        if not _wait_gone(pids, timeout):
             break
     return pids
 

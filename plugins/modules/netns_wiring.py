@@ -283,9 +283,9 @@ class Wiring(object):
         return out
 
     def apply(self, plan, kill_timeout):
-        killed = []
+        killed = nl.kill_netns_pids(plan['remove_ns'], kill_timeout) if plan['remove_ns'] else []
         for name in plan['remove_ns']:
-            killed += self.remove_namespace(name, kill_timeout)
+            self.remove_namespace(name)
         by_ns = {}
         for ns, name in plan['remove_links']:
             by_ns.setdefault(ns, []).append(name)
@@ -303,14 +303,13 @@ class Wiring(object):
         self._create_links(plan['create_links'], plan['up_links'])
         return killed
 
-    def remove_namespace(self, name, kill_timeout):
-        killed = nl.kill_netns_pids(name, kill_timeout)
+    def remove_namespace(self, name):
+        """Delete the lab's links of a namespace (their peers go at once), then the namespace."""
         with nl.open_netns(name) as ipr:
             for link_name, info in sorted(nl.links(ipr).items()):
                 if link_name.startswith(self.owned):
                     nl.delete_link(ipr, info['index'], '%s/%s' % (name, link_name))
         nl.delete_netns(name)
-        return killed
 
     @staticmethod
     def _create_links(create, up):
