@@ -28,7 +28,7 @@ def lab(tmp_path_factory):
     import subprocess
     if os.geteuid() != 0:
         pytest.skip('needs root (network namespaces)')
-    names = [unique_name('mlt') for _ in range(3)]
+    names = [unique_name("mlt") for dummy in range(3)]
     nss = [Netns(n) for n in names]
     for ns in nss:
         subprocess.run(['ip', 'netns', 'add', ns.name], check=True)
