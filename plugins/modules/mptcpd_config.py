@@ -78,7 +78,7 @@ options:
     elements: str
     default: []
 author:
-  - mptcp.lab contributors
+  - mptcp.lab developers (@multipath-tcp)
 attributes:
   check_mode:
     description: Can run in check_mode and return changed status prediction without modifying target.

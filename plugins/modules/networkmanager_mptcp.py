@@ -59,7 +59,7 @@ options:
     type: bool
     default: true
 author:
-  - mptcp.lab contributors
+  - mptcp.lab developers (@multipath-tcp)
 attributes:
   check_mode:
     description: Can run in check_mode and return changed status prediction without modifying target.

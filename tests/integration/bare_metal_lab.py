@@ -25,7 +25,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -125,6 +124,7 @@ class BareMetalLab(object):
         self.machines = {}
         self.created_privsep = False
         self.inventory = os.path.join(self.dir, 'inventory')
+        self.timings = []         # (playbook and arguments, seconds), for the test's report
         self.results = os.path.join(self.dir, 'results')
 
     # ------------------------------------------------------------ build
@@ -261,7 +261,9 @@ class BareMetalLab(object):
                    PATH=VENV_BIN + os.pathsep + os.environ.get('PATH', ''))
         argv = ['ip', 'netns', 'exec', self.mgmt_ns, os.path.join(VENV_BIN, 'ansible-playbook'),
                 os.path.join(ROOT, 'playbooks', playbook), '-i', self.inventory] + list(args)
+        start = time.monotonic()
         proc = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, env=env, check=False)
+        self.timings.append((' '.join([playbook] + list(args)), round(time.monotonic() - start, 1)))
         if check and proc.returncode != 0:
             raise AssertionError('ansible-playbook %s failed (rc=%d)\n%s\n%s'
                                  % (playbook, proc.returncode, proc.stdout[-8000:], proc.stderr[-3000:]))
@@ -271,13 +273,10 @@ class BareMetalLab(object):
         with open(os.path.join(self.results, 'latest', 'summary.json')) as handle:
             return json.load(handle)
 
-    def reachable_from_root(self, machine, port=22, timeout=0.5):
-        """Whether the root namespace can open a TCP connection to a machine's management address."""
-        try:
-            with socket.create_connection((machine.mgmt_address, port), timeout=timeout):
-                return True
-        except OSError:
-            return False
+    def route_from_controller(self, address):
+        """The controller's route to ``address`` (a route lookup, no traffic), or None when unreachable."""
+        proc = run(['ip', '-j', 'route', 'get', address], ns=self.mgmt_ns, check=False)
+        return json.loads(proc.stdout)[0] if proc.returncode == 0 else None
 
     # ------------------------------------------------------------ teardown
     def destroy(self):

@@ -104,7 +104,6 @@ class FakeNM:
         return [c for c in self.data()['calls'] if any(c[:len(p)] == p for p in CHANGING)]
 
 
-
 def run(fake, policy, check_mode=False, diff=False):
     return run_module(None, 'networkmanager_mptcp', dict(policy=policy, config_root=str(fake.root)),
                       check_mode=check_mode, diff=diff)

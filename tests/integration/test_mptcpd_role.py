@@ -20,7 +20,7 @@ import time
 import pytest
 import yaml
 
-from conftest import ROOT, ansible_playbook, run_module
+from conftest import ansible_playbook, run_module
 
 RUN_DIR = '/run/mptcp-lab'
 SUFFIXES = ('conf', 'pid', 'json', 'log')
@@ -32,6 +32,8 @@ def instance_file(ns, suffix):
 
 def instance_files(ns):
     return [instance_file(ns, x) for x in SUFFIXES if os.path.exists(instance_file(ns, x))]
+
+
 CAP_NET_ADMIN = 1 << 12
 
 PLAY = textwrap.dedent('''\
@@ -129,7 +131,8 @@ class Lab:
 
     def cleanup(self):
         for name, (ns, _hv) in self.hosts.items():
-            pids = subprocess.run(['ip', 'netns', 'pids', name], capture_output=True, text=True).stdout.split()
+            pids = subprocess.run(['ip', 'netns', 'pids', name], capture_output=True, text=True,
+                                  check=False).stdout.split()
             for pid in pids:
                 try:
                     os.kill(int(pid), signal.SIGKILL)
@@ -355,8 +358,8 @@ def systemd_host(tmp_path):
         return proc, recap(proc).get('localhost')
 
     def calls():
-        return [c for c in json.loads(state.read_text())['calls'] if c and c[0] not in ('show', 'is-enabled',
-                                                                                          'is-active')]
+        queries = ('show', 'is-enabled', 'is-active')
+        return [c for c in json.loads(state.read_text())['calls'] if c and c[0] not in queries]
 
     return dict(play=play, calls=calls, conf=prefix / 'etc' / 'mptcpd' / 'mptcpd.conf',
                 dropin=dropin_dir / '50-mptcp-lab.conf', prefix=prefix)
