@@ -34,7 +34,7 @@ MIN_BASELINE_RUNS = 3
 def baseline_for(store, run_id, started_ts, test_key, named=None, last_n=10):
     """(values, description) of the baseline of one test of a run.
 
-    The description holds 'run_medians' (the median of each baseline run),
+    The description holds 'run_values' (the values of each baseline run),
     which the verdict uses to estimate the lab's run-to-run noise.
     """
     if named:
@@ -47,14 +47,14 @@ def baseline_for(store, run_id, started_ts, test_key, named=None, last_n=10):
                         'note': 'this test was invalid in run %s: %s' % (named, res['invalid_reason'])}
         values = list(res['values'])
         return values, {'kind': 'run', 'runs': [named], 'n': len(values),
-                        'median': median(values) if values else None, 'run_medians': None}
+                        'median': median(values) if values else None, 'run_values': None}
     rows = store.last_valid(test_key, started_ts, run_id, last_n)
     values = []
     for row in rows:
         values.extend(row['values'])
     description = {'kind': 'last-valid', 'runs': [r['run_id'] for r in rows], 'n': len(values),
                    'median': median(values) if values else None,
-                   'run_medians': [r['median'] for r in rows]}
+                   'run_values': [r['values'] for r in rows]}
     if rows and len(rows) < min(MIN_BASELINE_RUNS, last_n):
         description['note'] = ('only %d earlier valid run(s) of this test; %d are needed to '
                                'estimate the run-to-run noise' % (len(rows), min(MIN_BASELINE_RUNS, last_n)))
@@ -84,9 +84,9 @@ def evaluate(store, record, named=None, last_n=10, alpha=0.05, min_effect_pct=1.
         else:
             values, description = baseline_for(store, run['run_id'], run['started_ts'],
                                                res['test_key'], named=named, last_n=last_n)
-            medians = description.pop('run_medians')
+            runs = description.pop('run_values')
             verdict = compare(values, res['values'], alpha=alpha, min_effect_pct=min_effect_pct,
-                              run_medians=medians if medians and len(medians) >= 2 else None)
+                              baseline_runs=runs if runs and len(runs) >= 2 else None)
             if description.get('note') and verdict['verdict'] == 'no-baseline':
                 verdict['reason'] = description['note']
             if verdict.get('guard_pct') is not None:

@@ -236,25 +236,41 @@ def t_quantile(p, df):
     return (lo + hi) / 2.0
 
 
-def noise_guard_pct(run_medians, alpha):
+def noise_guard_pct(runs, alpha, n_current=5):
     """Half-width (percent) of the prediction interval of a new run's median.
 
-    ``run_medians`` are the medians of the baseline runs. Their spread is the
-    run-to-run noise of the lab, repetition noise included; a new run with no
-    real change falls within +- t(1 - alpha/2, k - 1) * s * sqrt(1 + 1/k) of
-    their mean with probability 1 - alpha (k runs, s their standard deviation
-    in percent of their mean). None with fewer than 2 runs.
+    ``runs`` are the repetition values of each baseline run. A new run with no
+    real change has its median within +- t(1 - alpha/2, k - 1) * s *
+    sqrt(1 + 1/k) of the mean of the k baseline run medians with probability
+    1 - alpha, where s (in percent of that mean) is the larger of
+      - the standard deviation of the k run medians: the lab's run-to-run
+        noise, repetition noise included;
+      - the floor the repetitions imply for the median of ``n_current``
+        values, sqrt(pi / (2 n)) times their pooled within-run standard
+        deviation: with few runs, their medians can agree by chance.
+    None with fewer than 2 runs.
     """
-    k = len(run_medians)
+    runs = [[float(v) for v in r] for r in runs if r]
+    k = len(runs)
     if k < 2:
         return None
-    centre = sum(run_medians) / float(k)
+    medians = [median(r) for r in runs]
+    centre = sum(medians) / float(k)
     if not centre:
         return None
-    pct = [m / centre * 100.0 for m in run_medians]
+    pct = [m / centre * 100.0 for m in medians]
     mean = sum(pct) / k
-    s = math.sqrt(sum((v - mean) ** 2 for v in pct) / (k - 1))
-    return t_quantile(1 - alpha / 2.0, k - 1) * s * math.sqrt(1 + 1.0 / k)
+    s_between = math.sqrt(sum((v - mean) ** 2 for v in pct) / (k - 1))
+    squares = 0.0
+    dof = 0
+    for r in runs:
+        if len(r) > 1:
+            m = sum(r) / len(r)
+            squares += sum((v / centre * 100.0 - m / centre * 100.0) ** 2 for v in r)
+            dof += len(r) - 1
+    s_within = math.sqrt(squares / dof) if dof else 0.0
+    floor = s_within * math.sqrt(math.pi / (2.0 * max(1, n_current)))
+    return t_quantile(1 - alpha / 2.0, k - 1) * max(s_between, floor) * math.sqrt(1 + 1.0 / k)
 
 
 def change_pct(baseline_median, current_median):
@@ -264,16 +280,16 @@ def change_pct(baseline_median, current_median):
     return (current_median - baseline_median) / baseline_median * 100.0
 
 
-def compare(baseline, current, alpha=0.05, min_effect_pct=1.5, run_medians=None):
+def compare(baseline, current, alpha=0.05, min_effect_pct=1.5, baseline_runs=None):
     """The verdict of ``current`` repetition values against ``baseline`` ones.
 
     A change is flagged only when it is
       1. significant against the repetition noise: exact two-sided
          Mann-Whitney U on the values, p < alpha;
       2. large enough to matter: |change of medians| >= min_effect_pct;
-      3. beyond the run-to-run noise of the baseline, when ``run_medians``
-         (the medians of the baseline's runs, two or more) are given:
-         |change| >= noise_guard_pct(run_medians, alpha).
+      3. beyond the run-to-run noise of the baseline, when ``baseline_runs``
+         (the values of each baseline run, two runs or more) are given:
+         |change| >= noise_guard_pct(baseline_runs, alpha, len(current)).
     Then it is a 'regression' when slower, an 'improvement' when faster;
     otherwise 'pass'. 'no-baseline' when there is no baseline or it is too
     small for any result to reach alpha.
@@ -308,7 +324,7 @@ def compare(baseline, current, alpha=0.05, min_effect_pct=1.5, run_medians=None)
                       % (len(current), len(baseline), alpha, test['min_p']))
         return result
     change = result['change_pct']
-    guard = noise_guard_pct(run_medians or [], alpha)
+    guard = noise_guard_pct(baseline_runs or [], alpha, len(current))
     result['guard_pct'] = guard
     significant = test['p_value'] < alpha
     large = change is not None and abs(change) >= min_effect_pct

@@ -189,19 +189,28 @@ def test_t_sf():
 
 
 def test_noise_guard():
-    assert noise_guard_pct([100.0], 0.05) is None
-    # run medians 99, 100, 101: s = 1% of their mean; t(0.975, 2) * 1 * sqrt(4/3)
-    assert noise_guard_pct([99.0, 100.0, 101.0], 0.05) == pytest.approx(4.3027 * (4 / 3.0) ** 0.5, abs=1e-3)
-    assert noise_guard_pct([100.0] * 5, 0.05) == 0.0
+    assert noise_guard_pct([[100.0, 100.0]], 0.05) is None
+    # run medians 99, 100, 101 and no spread within runs: s = 1% of their mean,
+    # guard = t(0.975, 2) * 1 * sqrt(1 + 1/3)
+    runs = [[99.0] * 5, [100.0] * 5, [101.0] * 5]
+    assert noise_guard_pct(runs, 0.05) == pytest.approx(4.3027 * (4 / 3.0) ** 0.5, abs=1e-3)
+    # identical medians, but repetitions spread +-1: the within-run floor applies
+    flat = [[99.0, 101.0, 100.0, 99.0, 101.0]] * 4
+    s_within = (4 / 4.0) ** 0.5             # each run: deviations -1, 1, 0, -1, 1 -> variance 1
+    expected = 3.1824 * s_within * (3.14159265 / 10) ** 0.5 * (1 + 1 / 4.0) ** 0.5
+    assert noise_guard_pct(flat, 0.05, n_current=5) == pytest.approx(expected, abs=1e-3)
+    assert noise_guard_pct([[100.0] * 5] * 5, 0.05) == 0.0
 
 
 def test_compare_respects_run_to_run_noise():
     current = [97.1, 96.9, 97.3, 97.0, 96.8]
-    quiet = compare(BASE, current, run_medians=[100.0, 100.2, 99.9, 100.1, 99.8])
-    assert quiet['verdict'] == 'regression' and quiet['guard_pct'] < 1.0
-    noisy = compare(BASE, current, run_medians=[100.0, 103.0, 97.5, 101.5, 98.0])
-    assert noisy['verdict'] == 'pass' and 'run-to-run noise' in noisy['reason']
-    assert noisy['guard_pct'] > 3.0
+    quiet = [[m + d for d in (-0.1, 0.0, 0.1, -0.05, 0.05)] for m in (100.0, 100.2, 99.9, 100.1, 99.8)]
+    verdict = compare([v for r in quiet for v in r], current, baseline_runs=quiet)
+    assert verdict['verdict'] == 'regression' and verdict['guard_pct'] < 1.0
+    noisy = [[m + d for d in (-0.1, 0.0, 0.1, -0.05, 0.05)] for m in (100.0, 103.0, 97.5, 101.5, 98.0)]
+    verdict = compare([v for r in noisy for v in r], current, baseline_runs=noisy)
+    assert verdict['verdict'] == 'pass' and 'run-to-run noise' in verdict['reason']
+    assert verdict['guard_pct'] > 3.0
 
 
 def test_false_alarms_stay_bounded_with_run_to_run_noise():
@@ -217,6 +226,6 @@ def test_false_alarms_stay_bounded_with_run_to_run_noise():
         level = 100 * rng.gauss(1, 0.01)
         cur = [level * rng.gauss(1, 0.01) for dummy3 in range(5)]
         base = [v for r in runs for v in r]
-        verdict = compare(base, cur, run_medians=[median(r) for r in runs])['verdict']
+        verdict = compare(base, cur, baseline_runs=runs)['verdict']
         alarms += verdict != 'pass'
     assert alarms / float(trials) <= 0.07
