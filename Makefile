@@ -14,7 +14,7 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 
 # Debian packages the lab and the tests use.
 SYSTEM_PACKAGES := iproute2 iperf3 mptcpize mptcpd ethtool procps util-linux \
-	python3-venv git tar shellcheck openssh-client openssh-server \
+	python3-venv git tar shellcheck openssh-client openssh-server sudo \
 	chromium
 
 # Extra arguments for ansible-playbook, e.g. make perf ARGS='-e perf_suite=smoke'
