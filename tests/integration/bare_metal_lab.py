@@ -215,8 +215,9 @@ class BareMetalLab(object):
                 'ansible_python_interpreter': python,
                 'ansible_ssh_private_key_file': self.client_key,
                 'ansible_ssh_common_args': ssh_args,
-                # every privileged task goes through become; su works for root without a password
-                'ansible_become_method': 'su',
+                # every privileged task goes through become, as with a sudoer on a real host
+                # (root needs no password; sudo keeps Ansible's pipelining, su would not)
+                'ansible_become_method': 'sudo',
             },
             'children': {
                 'generators': {'hosts': {'gen1': {

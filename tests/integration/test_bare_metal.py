@@ -39,8 +39,8 @@ def changed(proc):
 def lab():
     if os.geteuid() != 0:
         pytest.skip('needs root (network namespaces, sshd)')
-    if not os.path.exists('/usr/sbin/sshd') or not shutil.which('ssh'):
-        pytest.skip('needs openssh-server and openssh-client (make bootstrap installs them)')
+    if not os.path.exists('/usr/sbin/sshd') or not shutil.which('ssh') or not shutil.which('sudo'):
+        pytest.skip('needs openssh-server, openssh-client and sudo (make bootstrap installs them)')
     machines = BareMetalLab(rate_mbit=RATE)
     try:
         machines.build()
