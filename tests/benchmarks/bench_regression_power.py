@@ -27,8 +27,10 @@ when the next one would not fit, and every playbook has a time-out.
 
     .venv/bin/python tests/benchmarks/bench_regression_power.py --trials 20
     .venv/bin/python tests/benchmarks/bench_regression_power.py --analyze /tmp/mrp.../results
+    .venv/bin/python tests/benchmarks/bench_regression_power.py --simulate
 
---analyze only re-judges the runs of an earlier benchmark (no lab needed).
+--analyze only re-judges the runs of an earlier benchmark (no lab needed);
+--simulate runs the decision rule on synthetic data for a grid of noise levels.
 A/B runs have another test identity than A runs (their shaping differs), so
 the history never mixes them: the production verdict of every A run in the
 run records is the same A/A comparison, which the analysis cross-checks.
@@ -238,6 +240,36 @@ def report(results_dir, out_json=None, **kwargs):
     return summary
 
 
+def simulate(trials=1500, baseline_runs=10, repetitions=5, seed=1):
+    """The rule on synthetic normal data: false alarms and power per noise level.
+
+    Each run's level varies by ``between`` (sd, run-to-run noise), each
+    repetition by ``cv`` around it (within-run noise).
+    """
+    import random  # pylint: disable=import-outside-toplevel
+    print('simulation: %d trials per cell, baseline of %d runs x %d repetitions, %d current'
+          % (trials, baseline_runs, repetitions, repetitions))
+    print('%-9s %-7s %-12s %-12s %-12s' % ('between', 'cv', 'A/A alarms', 'power -3%', 'power -2.3%'))
+    for between, cv in ((0, 0.002), (0, 0.005), (0, 0.01), (0, 0.015), (0.005, 0.005),
+                        (0.005, 0.01), (0.01, 0.005), (0.01, 0.01)):
+        cells = []
+        for drop in (0.0, 0.03, 0.023):
+            rng = random.Random(seed)
+            flags = 0
+            for dummy in range(trials):
+                runs = []
+                for dummy2 in range(baseline_runs):
+                    level = 100 * (1 + rng.gauss(0, between))
+                    runs.append([level * (1 + rng.gauss(0, cv)) for dummy3 in range(repetitions)])
+                level = 100 * (1 - drop) * (1 + rng.gauss(0, between))
+                cur = [level * (1 + rng.gauss(0, cv)) for dummy3 in range(repetitions)]
+                verdict = compare([v for r in runs for v in r], cur, baseline_runs=runs)['verdict']
+                flags += (verdict != 'pass') if not drop else (verdict == 'regression')
+            cells.append('%.1f%%' % (100.0 * flags / trials))
+        print('%-9s %-7s %-12s %-12s %-12s' % ('%.1f%%' % (100 * between), '%.1f%%' % (100 * cv),
+                                               cells[0], cells[1], cells[2]))
+
+
 # ---------------------------------------------------------------- the lab
 
 def make_inventory(out, prefix):
@@ -336,10 +368,14 @@ def main():
     parser.add_argument('--prefix', help='lab prefix (default mrp<random>)')
     parser.add_argument('--out', help='working directory (default a new one under /tmp)')
     parser.add_argument('--analyze', metavar='RESULTS_DIR', help='only judge the runs of an earlier benchmark')
+    parser.add_argument('--simulate', action='store_true',
+                        help='only run the rule on synthetic data (no lab): the table of docs/statistics.md')
     args = parser.parse_args()
     if args.repetitions > 5:
         parser.error('--repetitions: at most 5 per side')
-    if args.analyze:
+    if args.simulate:
+        simulate(baseline_runs=args.baseline_runs, repetitions=args.repetitions)
+    elif args.analyze:
         report(args.analyze, baseline_runs=args.baseline_runs, warmup=args.warmup)
     else:
         run_benchmark(args)
