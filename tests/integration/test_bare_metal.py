@@ -146,6 +146,10 @@ def test_provision_smoke_suite_and_teardown_over_ssh(lab):
             assert len(run['per_path_mbps']) == 2 and min(run['per_path_mbps']) >= 0.75 * RATE, run
     for run in tests['tcp-up']['runs']:
         assert len(run['per_path_mbps']) == 1 and run['ok'], run
+    # the traffic processes ran pinned: the client on gen1's CPU 0, the servers on sink1's CPU 1
+    for test in tests.values():
+        for run in test['runs']:
+            assert run['argv'][1:3] == ['--cpu-list', '0'] and run['argv'][0].endswith('taskset'), run['argv']
 
     # the run metadata records each machine's offloads and CPU tuning
     meta = summary['metadata']
@@ -156,6 +160,7 @@ def test_provision_smoke_suite_and_teardown_over_ssh(lab):
         tuning = meta[host]['cpu_tuning']
         assert tuning['process_cpus'] == cpus
         assert tuning['cpus_online'] and tuning['governor'] == {} and tuning['irq_affinity'] == {'eth1': {}, 'eth2': {}}
+    assert meta['sink1']['traffic_sink']['cpus'] == '1'
 
     # teardown gives the machines back as they were, and is idempotent
     down = lab.playbook('teardown.yml')
