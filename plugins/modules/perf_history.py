@@ -89,7 +89,10 @@ run_id:
   type: str
   sample: 20261125T081537Z
 status:
-  description: V(added), V(replaced) (the run was stored with other content) or V(unchanged).
+  description:
+    - V(added), V(replaced) (the run was stored with other content) or V(unchanged).
+    - V(missing) in check mode when the run record does not exist (a check-mode perf run writes
+      none); nothing is predicted then.
   returned: always
   type: str
   sample: added
@@ -179,6 +182,12 @@ def record_run(params, check_mode, warn=None):
     results_dir = os.path.abspath(params['results_dir'])
     db_path = os.path.abspath(params['history_db'] or os.path.join(results_dir, 'history.sqlite'))
     run_id, summary_path = resolve_run(results_dir, params['run'])
+    if not os.path.isfile(summary_path) and check_mode:
+        # a check-mode perf run writes no record: there is nothing to predict
+        return {'changed': False, 'run_id': run_id or params['run'], 'status': 'missing',
+                'history_db': db_path, 'runs_in_history': 0, 'tests': [], 'backfilled': [],
+                'msg': 'no run record at %s (check mode): nothing to record' % summary_path,
+                'diff': {'before': {}, 'after': {}}}
     if not os.path.isfile(summary_path):
         raise RecordError('run: no run record at %s (run=%r). Run ids are the directory names '
                           'under %s.' % (summary_path, params['run'], results_dir))

@@ -198,6 +198,12 @@ def judge(params, check_mode):
     results_dir = os.path.abspath(params['results_dir'])
     db_path = os.path.abspath(params['history_db'] or os.path.join(results_dir, 'history.sqlite'))
     run_id, summary_path = resolve_run(results_dir, params['run'])
+    if not os.path.isfile(summary_path) and check_mode:
+        return {'changed': False, 'run_id': run_id or params['run'], 'summary_path': summary_path,
+                'baseline': describe_baseline(named, params['baseline_runs']), 'regressions': [],
+                'improvements': [], 'verdicts': [], 'counts': {}, 'lines': [], 'message': '',
+                'msg': 'no run record at %s (check mode): nothing to judge' % summary_path,
+                'diff': {'before': {}, 'after': {}}}
     if not os.path.isfile(summary_path):
         raise RecordError('run: no run record at %s (run=%r)' % (summary_path, params['run']))
     summary = load_summary(summary_path)

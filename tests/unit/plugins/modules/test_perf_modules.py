@@ -208,3 +208,16 @@ def test_report_escapes_names(tmp_path, capsys):
 def test_report_validates_history_limit(results, capsys):
     r = call(perf_report, {'results_dir': results, 'history_limit': 1}, capsys=capsys)
     assert r['failed'] and 'history_limit' in r['msg']
+
+
+def test_check_mode_without_a_run_record_predicts_nothing(tmp_path, capsys):
+    """A check-mode perf run writes no record: the three steps say so and change nothing."""
+    results = str(tmp_path / 'results')
+    os.makedirs(results)
+    args = {'results_dir': results, 'run': 'not-written-yet'}
+    for module in (perf_history, perf_verdict, perf_report):
+        r = call(module, args, check_mode=True, capsys=capsys)
+        assert r['rc'] == 0 and r['changed'] is False and 'check mode' in r['msg']
+        r = call(module, args, capsys=capsys)
+        assert r['failed'] and 'no run record' in r['msg']
+    assert os.listdir(results) == []
