@@ -257,8 +257,9 @@ def stream_subflows(stream_ports, bind, subflows, path_of_address):
     A stream's connection is found by its initial subflow (iperf3's local
     port, from the bind address); every subflow with the same local token
     belongs to it. iperf3's control connection is left out. Returns a list,
-    one {port, subflows, paths} per stream, in stream order; ``subflows`` is
-    None when the connection was not seen.
+    one {port, subflows, paths, foreign} per stream, in stream order;
+    ``subflows`` is None when the connection was not seen, ``foreign`` lists
+    local addresses of subflows that are not on the test's paths.
     """
     out = []
     for port in stream_ports:
@@ -268,11 +269,12 @@ def stream_subflows(stream_ports, bind, subflows, path_of_address):
                 token = sf['token']
                 break
         if token is None:
-            out.append({'port': port, 'subflows': None, 'paths': []})
+            out.append({'port': port, 'subflows': None, 'paths': [], 'foreign': []})
             continue
         members = [sf for sf in subflows if sf['token'] == token]
         paths = sorted(set(path_of_address.get(sf['local']) for sf in members) - set([None]))
-        out.append({'port': port, 'subflows': len(members), 'paths': paths})
+        foreign = sorted(set(sf['local'] for sf in members if sf['local'] not in path_of_address))
+        out.append({'port': port, 'subflows': len(members), 'paths': paths, 'foreign': foreign})
     return out
 
 
@@ -293,12 +295,13 @@ def fallback_reasons(delta, mptcp_sockets=None, stream_ports=None):
     return reasons
 
 
-def gate(protocol, paths, tool_ok, tool_error, subflows, fallback, fallback_why=None):
+def gate(protocol, paths, tool_ok, tool_error, subflows, fallback, fallback_why=None, foreign=None):
     """(ok, error) of a run: the validity gate.
 
     A run whose tool failed keeps the tool's error. An MPTCP run is invalid
-    when it fell back to TCP, or when a stream has fewer subflows than the
-    test's paths (or its subflows were not seen).
+    when it fell back to TCP, when a stream has fewer subflows than the
+    test's paths (or its subflows were not seen), or when subflows run from
+    addresses outside the test's paths (``foreign``).
     """
     if not tool_ok:
         return False, tool_error or 'measurement failed'
@@ -310,4 +313,6 @@ def gate(protocol, paths, tool_ok, tool_error, subflows, fallback, fallback_why=
         return False, 'invalid: no MPTCP subflows seen for the data streams'
     if subflows < paths:
         return False, 'invalid: %d subflow(s) for %d path(s)' % (subflows, paths)
+    if foreign:
+        return False, 'invalid: subflows outside the test\'s paths, from %s' % ', '.join(foreign)
     return True, None

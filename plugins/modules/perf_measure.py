@@ -27,7 +27,8 @@ description:
     subflow count comes from C(ss) (per data stream, iperf3's control connection
     left out) and fallback from both the counters and the C(ss -M) fallback flag.
   - The run is marked invalid (RV(ok=false) with RV(error)) when iperf3 failed,
-    or for MPTCP when it fell back to TCP or has fewer subflows than paths. The
+    or for MPTCP when it fell back to TCP, has fewer subflows than paths, or has
+    subflows from addresses outside the paths in O(links). The
     module itself fails only on bad input, so a suite goes on after a bad run.
 options:
   server:
@@ -214,7 +215,9 @@ subflows:
   type: int
   sample: 2
 streams:
-  description: Per data stream, its local port, subflow count and the paths its subflows use (MPTCP).
+  description:
+    - Per data stream (MPTCP), its local port, subflow count, the paths its subflows use,
+      and C(foreign) - local addresses of subflows outside the test's paths.
   returned: always
   type: list
   elements: dict
@@ -439,8 +442,9 @@ def measure(module, p):
         reasons = pp.fallback_reasons(delta, msk_list, summary['stream_ports'])
         # Without a completed run there is no connection to judge.
         fallback = bool(reasons) if summary['ok'] else None
+    foreign = sorted(set(a for s in streams for a in s.get('foreign') or []))
     ok, error = pp.gate(p['protocol'], len(links), summary['ok'], summary['error'],
-                        subflows, fallback, reasons)
+                        subflows, fallback, reasons, foreign)
 
     sink_cpu = pp.cpu_usage(sink_before and sink_before['cpu'], sink_after and sink_after['cpu'])
     return {

@@ -115,6 +115,27 @@ def test_progress_table_and_sink_stopped(smoke):
     assert 'iperf3' not in comms
 
 
+def test_mptcp_over_a_subset_of_the_paths(lab_inventory, tmp_path):
+    """MPTCP over path 2 only: the sink announces path 2 alone for it, then all again."""
+    from conftest import Netns, run_module
+    prefix, inv = lab_inventory
+    suite = tmp_path / 'subset.yml'
+    suite.write_text('defaults: {duration_s: 2, omit_s: 1, repetitions: 1, congestion: cubic}\n'
+                     'tests:\n  - {name: p2, protocol: mptcp, paths: [2]}\n'
+                     '  - {name: all, protocol: mptcp, paths: all}\n')
+    ansible_playbook('playbooks/perf.yml', '-i', inv, '-e', 'perf_suite=%s' % suite,
+                     '-e', 'perf_results_dir=%s' % (tmp_path / 'r'), '-e', 'perf_provision=false')
+    with open(str(tmp_path / 'r' / 'latest' / 'summary.json')) as f:
+        tests = dict((t['name'], t) for t in json.load(f)['tests'])
+    p2, both = tests['p2']['runs'][0], tests['all']['runs'][0]
+    assert p2['ok'] and p2['subflows'] == 1 and p2['streams'][0]['paths'] == [2], p2['error']
+    assert tests['p2']['expected_mbps'] == pytest.approx(50 * GOODPUT, abs=0.01)
+    assert p2['throughput_mbps'] < 1.05 * tests['p2']['expected_mbps']      # one path, not two
+    assert both['ok'] and both['subflows'] == 2 and both['streams'][0]['paths'] == [1, 2], both['error']
+    endpoints = run_module(Netns('%s-sink1' % prefix), 'mptcp_info', {})['ansible_facts']['mptcp']['endpoints']
+    assert [(e['id'], e['flags']) for e in endpoints] == [(1, ['signal']), (2, ['signal'])]
+
+
 def test_bad_suite_stops_before_anything_runs(lab_inventory, tmp_path):
     _prefix, inv = lab_inventory
     suite = tmp_path / 'bad.yml'

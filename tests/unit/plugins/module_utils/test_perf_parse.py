@@ -93,9 +93,13 @@ def test_stream_subflows_leave_out_control_connection():
     sfs = pp.parse_ss_subflows(fixture('ss_tni_mptcp.txt'))
     paths = {'10.200.0.2': 1, '10.200.2.2': 2}
     assert pp.stream_subflows(summary['stream_ports'], '10.200.0.2', sfs, paths) == [
-        {'port': 53175, 'subflows': 2, 'paths': [1, 2]}]
+        {'port': 53175, 'subflows': 2, 'paths': [1, 2], 'foreign': []}]
     # a stream whose connection was not seen
-    assert pp.stream_subflows([1], '10.200.0.2', sfs, paths) == [{'port': 1, 'subflows': None, 'paths': []}]
+    assert pp.stream_subflows([1], '10.200.0.2', sfs, paths) == [
+        {'port': 1, 'subflows': None, 'paths': [], 'foreign': []}]
+    # a test of path 1 only: the subflow on path 2 is foreign
+    assert pp.stream_subflows(summary['stream_ports'], '10.200.0.2', sfs, {'10.200.0.2': 1}) == [
+        {'port': 53175, 'subflows': 2, 'paths': [1], 'foreign': ['10.200.2.2']}]
 
 
 def test_fallback_stream_has_one_subflow():
@@ -157,6 +161,8 @@ def test_iperf3_errors():
     (('mptcp', 2, True, None, 3, False), (True, None)),
     (('mptcp', 2, True, None, 1, False), (False, 'invalid: 1 subflow(s) for 2 path(s)')),
     (('mptcp', 2, True, None, None, False), (False, 'invalid: no MPTCP subflows seen for the data streams')),
+    (('mptcp', 1, True, None, 2, False, [], ['10.0.0.2']),
+     (False, "invalid: subflows outside the test's paths, from 10.0.0.2")),
     (('mptcp', 2, True, None, 1, True, ['MPCapableFallbackSYNACK +2']),
      (False, 'invalid: MPTCP fell back to TCP (MPCapableFallbackSYNACK +2)')),
 ])
