@@ -245,6 +245,11 @@ def test_stop_is_idempotent_and_removes_the_instance(lab):
     proc, rc = lab.play()
     assert rc[ns.name]['failed'] == 0 and process(ns)
     assert_endpoints(ns, ns.addresses, ['subflow'])
+    # a forced restart is a restart, and nothing else changes
+    pid = process(ns)['pid']
+    proc, rc = lab.play('-e', 'mptcpd_state=restarted')
+    assert rc[ns.name]['changed'] == 1 and process(ns)['pid'] != pid, proc.stdout[-3000:]
+    assert_endpoints(ns, ns.addresses, ['subflow'])
 
 
 @pytest.mark.parametrize('extra, messages', [

@@ -88,3 +88,23 @@ def test_build_install_run_and_skip_the_second_time(tmp_path, netns_factory, arc
     finally:
         lab.cleanup()
         shutil.rmtree(str(prefix), ignore_errors=True)
+
+
+def test_url_download_checks_the_checksum_before_building(tmp_path, netns_factory, archive):
+    """The URL path (get_url) with a wrong checksum fails before anything is built or installed."""
+    lab = Lab(tmp_path, netns_factory)
+    prefix = pathlib.Path(tempfile.mkdtemp(prefix='mlt-mptcpd-prefix-'))
+    try:
+        ns = lab.add(['10.238.1.2', '10.238.2.2'])
+        extra = ['-e', json.dumps({'mptcpd_install_method': 'source', 'mptcpd_source_version': VERSION,
+                                   'mptcpd_source_url': 'file://' + os.path.abspath(archive),
+                                   'mptcpd_source_checksum': 'sha256:' + '0' * 64,
+                                   'mptcpd_source_prefix': str(prefix / 'p')})]
+        proc, rc = lab.play(*extra, check=False)
+        assert rc[ns.name]['failed'] == 1
+        assert 'checksum' in proc.stdout.lower(), proc.stdout[-3000:]
+        assert not (prefix / 'p').exists() and process(ns) is None
+        assert not glob.glob('/tmp/mptcp-lab-mptcpd-build.*')   # the build directory was removed
+    finally:
+        lab.cleanup()
+        shutil.rmtree(str(prefix), ignore_errors=True)
