@@ -42,3 +42,42 @@ def test_first_line_uses_the_plan_then_the_measured_pace():
 
 def test_measure_actions():
     assert 'mptcp.lab.perf_measure' in cb.MEASURE_ACTIONS
+
+
+class FakeDisplay(object):
+    def __init__(self):
+        self.lines = []
+
+    def display(self, msg, **kwargs):
+        self.lines.append(msg)
+
+
+class FakeTask(object):
+    action = 'mptcp.lab.perf_measure'
+
+
+class FakeResult(object):
+    def __init__(self, result, task=None):
+        self._result = result
+        self._task = task or FakeTask()
+
+
+def test_callback_prints_before_each_measurement_and_ignores_skips():
+    module = cb.CallbackModule()
+    module._display = FakeDisplay()
+    items = plan(3, planned=5)
+    for i, item in enumerate(items):
+        item['seg_last'] = i == len(items) - 1
+    module.v2_runner_on_ok(FakeResult({'perf_plan': items}))
+    module.v2_playbook_on_task_start(FakeTask(), False)
+    assert module._display.lines == ['[1/3] t1 rep 1/2 \u2014 ETA 00:18']
+    # the sink skips every item of the loop: no progress from that
+    for item in items:
+        module.v2_runner_item_on_skipped(FakeResult({'item': item, 'ansible_loop_var': 'item'}))
+    assert len(module._display.lines) == 1
+    module.v2_runner_item_on_ok(FakeResult({'item': items[0], 'ansible_loop_var': 'item'}))
+    assert module._display.lines[-1].startswith('[2/3] t0 rep 1/2')
+    module.v2_runner_item_on_failed(FakeResult({'item': items[1], 'ansible_loop_var': 'item'}))
+    assert module._display.lines[-1].startswith('[3/3] t1 rep 2/2')
+    module.v2_runner_item_on_ok(FakeResult({'item': items[2], 'ansible_loop_var': 'item'}))
+    assert len(module._display.lines) == 3          # nothing after the last one
