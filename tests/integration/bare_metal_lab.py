@@ -239,7 +239,7 @@ class BareMetalLab(object):
             'host_prep_offloads': {'gro': True},
             'host_prep_cpu_governor': None,      # no cpufreq on this VM
             'host_prep_irq_cpus': None,          # veths have no IRQs
-            'host_prep_stop_irqbalance': False,
+            'host_prep_stop_irqbalance': True,   # not installed here: the role must cope
             'host_prep_install_packages': False,
             # the machines share the controller's /var/lib: keep the saved state with the lab
             'host_prep_state_dir': os.path.join(self.dir, 'state'),
