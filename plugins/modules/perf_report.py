@@ -159,10 +159,9 @@ def report(params, check_mode):
     results_dir = os.path.abspath(params['results_dir'])
     db_path = os.path.abspath(params['history_db'] or os.path.join(results_dir, 'history.sqlite'))
     run_id, summary_path = resolve_run(results_dir, params['run'])
+    dest = os.path.abspath(params['dest'] or os.path.join(os.path.dirname(summary_path), 'report.html'))
     if not os.path.isfile(summary_path) and check_mode:
-        return {'changed': False, 'run_id': run_id or params['run'], 'files_changed': [],
-                'path': os.path.abspath(params['dest'] or os.path.join(os.path.dirname(summary_path),
-                                                                        'report.html')),
+        return {'changed': False, 'run_id': run_id or params['run'], 'files_changed': [], 'path': dest,
                 'msg': 'no run record at %s (check mode): nothing to report' % summary_path,
                 'diff': {'before': {}, 'after': {}}}
     if not os.path.isfile(summary_path):
@@ -170,7 +169,6 @@ def report(params, check_mode):
     summary = load_summary(summary_path)
     record = normalize(summary, lab_paths=params['lab_paths'])
     run_id = record['run']['run_id']
-    dest = os.path.abspath(params['dest'] or os.path.join(os.path.dirname(summary_path), 'report.html'))
     store = open_readonly(db_path, check_mode, 'writing the report')
     try:
         started_ts = parse_time(summary['started'])

@@ -51,8 +51,8 @@ options:
   baseline_runs:
     description:
       - How many earlier valid runs of a test make its default baseline (1-100). At least 3 of
-        them (fewer if this is smaller) must exist for a verdict other than V(no-baseline): the
-        spread of their medians measures the lab's run-to-run noise.
+        them (fewer if this is smaller) must exist for a verdict other than V(no-baseline), since
+        the spread of their medians measures the lab's run-to-run noise.
     type: int
     default: 10
   alpha:
