@@ -21,9 +21,15 @@ description:
     running only when an mptcpd process lives in that same namespace.
   - On a kernel without MPTCP it reports RV(ansible_facts.mptcp.supported=false)
     and succeeds.
+  - For mptcpd it reports both the binary found on the host (PATH and the
+    usual C(libexec) directories) and the binary each mptcpd process of this
+    namespace actually runs (C(/proc/<pid>/exe)), which differ when mptcpd was
+    built into a custom prefix or upgraded without a restart.
   - Cheap enough to call on every host for run metadata; it runs at most
     four short commands (C(ip mptcp help), C(iperf3 --version),
-    C(iperf3 --help), C(mptcpd --version)) and only for tools that exist.
+    C(iperf3 --help), C(mptcpd --version)) and only for tools that exist,
+    plus one C(--version) per distinct running mptcpd binary other than the
+    one found.
 version_added: 0.1.0
 author:
   - mptcp.lab developers (@multipath-tcp)
@@ -169,14 +175,74 @@ ansible_facts:
               sample: {path: /usr/bin/mptcpize}
             mptcpd:
               description:
-                - The mptcpd daemon, its version, and whether it runs in this
-                  network namespace (with the pids of those processes).
-              type: dict
-              sample: {version: '0.12', path: /usr/libexec/mptcpd, running: false, pids: []}
+                - The mptcpd daemon found on the host, its version, and whether
+                  it runs in this network namespace (with the pids of those
+                  processes and the binary they run).
+              type: complex
+              contains:
+                path:
+                  description: The mptcpd binary found on PATH or in the usual directories; V(null) when none.
+                  type: str
+                  sample: /usr/libexec/mptcpd
+                version:
+                  description: Version of RV(ansible_facts.mptcp.tools.mptcpd.path) (not necessarily the running one).
+                  type: str
+                  sample: '0.12'
+                running:
+                  description: Whether an mptcpd process lives in this network namespace.
+                  type: bool
+                  sample: true
+                pids:
+                  description: Pids of the mptcpd processes in this network namespace, sorted.
+                  type: list
+                  elements: int
+                  sample: [4242]
+                running_path:
+                  description:
+                    - The binary the first of RV(ansible_facts.mptcp.tools.mptcpd.processes)
+                      runs, from C(/proc/<pid>/exe); V(null) when none runs or the link
+                      is not readable (another user's process without privileges).
+                  type: str
+                  sample: /opt/mptcpd-0.13/libexec/mptcpd
+                running_version:
+                  description:
+                    - Version of the binary that first process runs (asked from that very
+                      binary, also when it was deleted or replaced on disk since); V(null)
+                      when unknown, or when the binary is not owned by root or this user or
+                      is writable by group or others (it is then not run).
+                  type: str
+                  sample: '0.13'
+                processes:
+                  description: Every mptcpd process of this namespace, by pid.
+                  type: list
+                  elements: dict
+                  contains:
+                    pid:
+                      description: Process id.
+                      type: int
+                    path:
+                      description: The binary it runs (C(/proc/<pid>/exe) without the C( (deleted)) mark), or V(null).
+                      type: str
+                    version:
+                      description: Version of that binary, or V(null).
+                      type: str
+                    deleted:
+                      description: Whether that binary was deleted or replaced on disk after the process started.
+                      type: bool
+                  sample: [{pid: 4242, path: /opt/mptcpd-0.13/libexec/mptcpd, version: '0.13', deleted: false}]
+              sample:
+                path: /usr/libexec/mptcpd
+                version: '0.12'
+                running: true
+                pids: [4242]
+                running_path: /opt/mptcpd-0.13/libexec/mptcpd
+                running_version: '0.13'
+                processes: [{pid: 4242, path: /opt/mptcpd-0.13/libexec/mptcpd, version: '0.13', deleted: false}]
 '''
 
 import os
 import re
+import stat
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible_collections.mptcp.lab.plugins.module_utils import mptcp_netlink as nl
@@ -186,6 +252,7 @@ from ansible_collections.mptcp.lab.plugins.module_utils import mptcp_sysctl as s
 MPTCPD_DIRS = ['/usr/libexec', '/usr/local/libexec', '/usr/lib/mptcpd', '/usr/libexec/mptcpd',
                '/usr/local/lib/mptcpd', '/usr/sbin', '/usr/local/sbin']
 VERSION_RE = re.compile(r'(\d+\.\d+(?:\.\d+)?)')
+DELETED_MARK = ' (deleted)'
 
 
 def parse_version(text, word):
@@ -218,6 +285,71 @@ def netns_processes(name, proc='/proc'):
         if (theirs.st_dev, theirs.st_ino) == (mine.st_dev, mine.st_ino):
             pids.append(int(entry))
     return sorted(pids)
+
+
+def process_exe(pid, proc='/proc'):
+    """(path, deleted) of the binary process ``pid`` runs; (None, False) when unreadable."""
+    try:
+        target = os.readlink(os.path.join(proc, str(pid), 'exe'))
+    except OSError:
+        return None, False
+    if target.endswith(DELETED_MARK):
+        return target[:-len(DELETED_MARK)], True
+    return target, False
+
+
+def program_identity(path, trusted_only=False):
+    """(st_dev, st_ino) of the regular file ``path``, else None.
+
+    With ``trusted_only``, also None unless it is owned by root or by us and
+    not writable by group or others: a process that merely calls itself
+    mptcpd cannot make us run its binary.
+    """
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    if not stat.S_ISREG(st.st_mode):
+        return None
+    if trusted_only and (st.st_uid not in (0, os.geteuid()) or st.st_mode & (stat.S_IWGRP | stat.S_IWOTH)):
+        return None
+    return st.st_dev, st.st_ino
+
+
+def gather_mptcpd(module, run, proc='/proc'):
+    """The mptcpd found on the host and the binaries its processes here run.
+
+    Versions are cached per binary (device and inode), so each distinct
+    binary runs ``--version`` once, the installed one included.
+    """
+    versions = {}
+
+    def version_of(program, trusted_only=False):
+        identity = program_identity(program, trusted_only)
+        if identity is None:
+            return None
+        if identity not in versions:
+            _rc, text = run([program, '--version'])
+            versions[identity] = parse_version(text, 'mptcpd')
+        return versions[identity]
+
+    path = module.get_bin_path('mptcpd', opt_dirs=MPTCPD_DIRS)
+    info = {'path': path, 'version': version_of(path) if path else None}
+    processes = []
+    for pid in netns_processes('mptcpd', proc):
+        exe, deleted = process_exe(pid, proc)
+        # /proc/<pid>/exe is the very binary, even when deleted or in another mount namespace
+        version = version_of(os.path.join(proc, str(pid), 'exe'), trusted_only=True) if exe else None
+        processes.append({'pid': pid, 'path': exe, 'version': version, 'deleted': deleted})
+    first = processes[0] if processes else {}
+    info.update({
+        'running': bool(processes),
+        'pids': [p['pid'] for p in processes],
+        'running_path': first.get('path'),
+        'running_version': first.get('version'),
+        'processes': processes,
+    })
+    return info
 
 
 def gather_kernel(proc_dir=sysctl.PROC_DIR, netlink=None):
@@ -280,14 +412,7 @@ def gather_tools(module, proc='/proc'):
 
     tools['mptcpize'] = {'path': module.get_bin_path('mptcpize')}
 
-    mptcpd = module.get_bin_path('mptcpd', opt_dirs=MPTCPD_DIRS)
-    info = {'version': None, 'path': mptcpd, 'running': False, 'pids': []}
-    if mptcpd:
-        _rc, text = run([mptcpd, '--version'])
-        info['version'] = parse_version(text, 'mptcpd')
-    info['pids'] = netns_processes('mptcpd', proc)
-    info['running'] = bool(info['pids'])
-    tools['mptcpd'] = info
+    tools['mptcpd'] = gather_mptcpd(module, run, proc)
     return tools
 
 

@@ -71,6 +71,8 @@ def test_info_tools(netns):
     assert tools['mptcpd']['path'] == '/usr/libexec/mptcpd'
     assert tools['mptcpd']['version'] == '0.12'
     assert tools['mptcpd']['running'] is False and tools['mptcpd']['pids'] == []
+    assert tools['mptcpd']['running_path'] is None and tools['mptcpd']['running_version'] is None
+    assert tools['mptcpd']['processes'] == []
 
 
 def _wait_comm(pid, name, timeout=5):
@@ -98,6 +100,36 @@ def test_info_mptcpd_running_only_in_its_namespace(netns_factory):
         assert mptcpd['running'] is True and mptcpd['pids'] == [daemon.pid]
         other = facts(outside)['tools']['mptcpd']
         assert other['running'] is False and daemon.pid not in other['pids']
+    finally:
+        daemon.terminate()
+        daemon.wait(timeout=10)
+
+
+def test_info_mptcpd_reports_the_running_binary(netns, tmp_path):
+    # mptcpd installed into a custom prefix: a copy of the real daemon there
+    custom = tmp_path / 'prefix' / 'libexec' / 'mptcpd'
+    custom.parent.mkdir(parents=True)
+    shutil.copy2('/usr/libexec/mptcpd', str(custom))
+    daemon = subprocess.Popen(['ip', 'netns', 'exec', netns.name, str(custom), '--log=stderr'],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        assert _wait_comm(daemon.pid, 'mptcpd')
+        mptcpd = facts(netns)['tools']['mptcpd']
+        assert mptcpd['path'] == '/usr/libexec/mptcpd' and mptcpd['version'] == '0.12'
+        assert mptcpd['pids'] == [daemon.pid]
+        assert mptcpd['running_path'] == str(custom) and mptcpd['running_version'] == '0.12'
+        assert mptcpd['processes'] == [{'pid': daemon.pid, 'path': str(custom), 'version': '0.12',
+                                        'deleted': False}]
+
+        # upgraded on disk without a restart: the daemon still runs the old binary
+        newer = tmp_path / 'mptcpd.new'
+        newer.write_text('#!/bin/sh\necho "mptcpd 0.13"\n')
+        newer.chmod(0o755)
+        os.rename(str(newer), str(custom))
+        mptcpd = facts(netns)['tools']['mptcpd']
+        assert mptcpd['running_path'] == str(custom) and mptcpd['running_version'] == '0.12'
+        assert mptcpd['processes'][0]['deleted'] is True
+        assert daemon.poll() is None
     finally:
         daemon.terminate()
         daemon.wait(timeout=10)
