@@ -27,8 +27,8 @@ IDEAL = 1448.0 / 1514.0
 PORT = '5298'
 
 
-def nsrun(ns, *argv, **kwargs):
-    return subprocess.run(['ip', 'netns', 'exec', ns] + list(argv), capture_output=True, text=True, **kwargs)
+def nsrun(ns, *argv, check=False):
+    return subprocess.run(['ip', 'netns', 'exec', ns] + list(argv), capture_output=True, text=True, check=check)
 
 
 def shape(shaper, devs, rate, burst, queue_ms):
