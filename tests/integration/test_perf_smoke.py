@@ -105,8 +105,13 @@ def test_metadata_and_raw_outputs(smoke):
 
 def test_progress_table_and_sink_stopped(smoke):
     prefix, _results, s, out = smoke
+    done = -1
     for k, name in enumerate(['tcp-up', 'mptcp-up', 'mptcp-down'], 1):
-        assert '[%d/3] %s rep 1/1 \u2014 ETA ' % (k, name) in out
+        # printed before the measurement runs: after the previous one's result, before its own
+        line = out.index('[%d/3] %s rep 1/1 \u2014 ETA ' % (k, name))
+        result = out.index('=> (item=[%d/3] %s rep 1/1)' % (k, name))
+        assert done < line < result
+        done = result
     assert 'median Mb/s' in out and 'mptcp-down' in out
     # the servers ran under the daemon module and were stopped at the end
     pids = subprocess.run(['ip', 'netns', 'pids', '%s-sink1' % prefix], capture_output=True, text=True,
