@@ -19,6 +19,16 @@ Topology (two paths)::
 The machines share the controller's file system, so every file an sshd uses
 (config, host key, pidfile, log) lives under the lab's temporary directory,
 per inventory hostname.
+
+Ansible logs in as an unprivileged user with passwordless sudo, as on a real
+lab, so that a task lacking ``become`` where it needs it fails here. The user
+exists only for the sshds: each one runs in the private mount namespace that
+``ip netns exec`` gives it, where copies of /etc/passwd, /etc/group,
+/etc/shadow and /etc/sudoers with the user added are bind-mounted, and /root
+is a machine-local tmpfs holding only the controller's Python installation
+(the venv's interpreter lives under /root, which the user could not enter
+otherwise). This file's ``--bind/--tmpfs ... -- argv`` mode does the mounts;
+the controller's own files are never touched.
 """
 
 import json
@@ -39,6 +49,7 @@ SSHD = '/usr/sbin/sshd'
 MGMT_NET = '10.251.0'
 MGMT_CONTROLLER = MGMT_NET + '.1'
 PRIVSEP_DIR = '/run/sshd'
+USER = 'mltbm'
 
 SSHD_CONFIG = """\
 # sshd of one test machine ({host}); key-only root login on the management address only.
@@ -47,8 +58,8 @@ Port 22
 HostKey {dir}/ssh_host_ed25519_key
 PidFile {dir}/sshd.pid
 AuthorizedKeysFile {keys}
-AllowUsers root
-PermitRootLogin prohibit-password
+AllowUsers {user}
+PermitRootLogin no
 PubkeyAuthentication yes
 PasswordAuthentication no
 KbdInteractiveAuthentication no
@@ -123,6 +134,7 @@ class BareMetalLab(object):
         self.namespaces = []
         self.machines = {}
         self.created_privsep = False
+        self.uid = None
         self.inventory = os.path.join(self.dir, 'inventory')
         self.timings = []         # (playbook and arguments, seconds), for the test's report
         self.results = os.path.join(self.dir, 'results')
@@ -159,6 +171,7 @@ class BareMetalLab(object):
             self._veth(gen, 'eth%d' % path, shaper, 'eth%d' % path)
             self._veth(sink, 'eth%d' % path, shaper, 'eth%d' % (path + self.PATHS))
         self._ssh_keys()
+        self._user()
         for machine in self.machines.values():
             self._start_sshd(machine)
         self._write_inventory()
@@ -179,6 +192,46 @@ class BareMetalLab(object):
                     kind, blob = pub.read().split()[:2]
                 out.write('%s %s %s\n' % (machine.mgmt_address, kind, blob))
 
+    def _user(self):
+        """Copies of the account files with an unprivileged sudoer added, to bind-mount for the sshds."""
+        import pwd
+        used = set(p.pw_uid for p in pwd.getpwall())
+        self.uid = next(uid for uid in range(64100, 65000) if uid not in used)
+        home = os.path.join(self.dir, 'home')
+        os.makedirs(home, 0o700)
+        os.chown(home, self.uid, self.uid)
+        # the user reads the authorized keys (sshd drops to the user for that) and nothing else here
+        os.chmod(self.dir, 0o711)
+        os.chmod(os.path.join(self.dir, 'authorized_keys'), 0o644)
+        extra = {
+            'passwd': '%s:x:%d:%d:mptcp.lab test:%s:/bin/sh\n' % (USER, self.uid, self.uid, home),
+            'group': '%s:x:%d:\n' % (USER, self.uid),
+            'shadow': '%s:*:19000:0:99999:7:::\n' % USER,
+            'sudoers': '%s ALL=(ALL:ALL) NOPASSWD: ALL\n' % USER,
+        }
+        self.binds = []
+        etc = os.path.join(self.dir, 'etc')
+        os.makedirs(etc, 0o755)
+        for name, line in sorted(extra.items()):
+            with open('/etc/' + name) as handle:
+                text = handle.read()
+            copy = os.path.join(etc, name)
+            with open(copy, 'w') as out:
+                out.write(text if text.endswith('\n') else text + '\n')
+                out.write(line)
+            st = os.stat('/etc/' + name)
+            os.chown(copy, st.st_uid, st.st_gid)
+            os.chmod(copy, st.st_mode & 0o7777)
+            self.binds += ['--bind', copy, '/etc/' + name]
+        os.chmod(etc, 0o755)
+        # the venv's interpreter (sys.executable resolves under /root/.pyenv here)
+        real = os.path.realpath(sys.executable)
+        if real.startswith('/root/'):
+            top = os.path.join('/root', real[len('/root/'):].split('/')[0])
+            stage = os.path.join(self.dir, 'stage-root')
+            os.makedirs(stage, 0o755)
+            self.binds += ['--bind', top, stage, '--tmpfs', '/root', '--bind', stage, top]
+
     def _start_sshd(self, machine):
         if not os.path.isdir(PRIVSEP_DIR):
             os.makedirs(PRIVSEP_DIR, 0o755)
@@ -186,10 +239,12 @@ class BareMetalLab(object):
         mdir = os.path.join(self.dir, machine.name)
         config = os.path.join(mdir, 'sshd_config')
         with open(config, 'w') as out:
-            out.write(SSHD_CONFIG.format(host=machine.name, address=machine.mgmt_address, dir=mdir,
+            out.write(SSHD_CONFIG.format(host=machine.name, address=machine.mgmt_address, dir=mdir, user=USER,
                                          keys=os.path.join(self.dir, 'authorized_keys')))
-        run([SSHD, '-t', '-f', config])
-        run([SSHD, '-f', config, '-E', os.path.join(mdir, 'sshd.log')], ns=machine.ns)
+        # -t checks the config, with the user known (it would warn about AllowUsers otherwise)
+        launcher = [sys.executable, os.path.abspath(__file__)] + self.binds + ['--']
+        run(launcher + [SSHD, '-t', '-f', config], ns=machine.ns)
+        run(launcher + [SSHD, '-f', config, '-E', os.path.join(mdir, 'sshd.log')], ns=machine.ns)
         wait_listening(machine.ns, machine.mgmt_address, 22)
 
     def _write_inventory(self):
@@ -211,12 +266,12 @@ class BareMetalLab(object):
         hosts = {'all': {'children': {'lab': {
             'vars': {
                 'ansible_connection': 'ssh',
-                'ansible_user': 'root',
+                'ansible_user': USER,
                 'ansible_python_interpreter': python,
                 'ansible_ssh_private_key_file': self.client_key,
                 'ansible_ssh_common_args': ssh_args,
-                # every privileged task goes through become, as with a sudoer on a real host
-                # (root needs no password; sudo keeps Ansible's pipelining, su would not)
+                # an unprivileged sudoer, as on a real lab: a task that needs root and
+                # lacks become fails (sudo also keeps Ansible's pipelining, su would not)
                 'ansible_become_method': 'sudo',
             },
             'children': {
@@ -300,3 +355,29 @@ class BareMetalLab(object):
                 pass
         if errors:
             raise AssertionError('bare-metal lab teardown: ' + '; '.join(errors))
+
+
+def main(argv):
+    """``[--bind SRC DST | --tmpfs DST]... -- COMMAND...``: mount in order, then exec COMMAND.
+
+    Meant to run under ``ip netns exec``, whose private mount namespace (a
+    slave of the host's) keeps the mounts away from the rest of the machine.
+    """
+    split = argv.index('--')
+    mounts, command = argv[:split], argv[split + 1:]
+    while mounts:
+        if mounts[0] == '--tmpfs':
+            subprocess.run(['mount', '-t', 'tmpfs', '-o', 'mode=0755,size=16m', 'tmpfs', mounts[1]], check=True)
+            mounts = mounts[2:]
+            continue
+        flag, src, dst = mounts[:3]
+        assert flag == '--bind', flag
+        if not os.path.exists(dst):
+            os.makedirs(dst)
+        subprocess.run(['mount', '--bind', src, dst], check=True)
+        mounts = mounts[3:]
+    os.execv(command[0], command)
+
+
+if __name__ == '__main__':
+    main(sys.argv[1:])
