@@ -249,8 +249,12 @@ def trend_figure(trends, min_effect_pct):
         base = (test.get('baseline') or {}).get('median')
         if isinstance(base, (int, float)):
             ax.axhline(base, color='#455a64', linestyle='--', linewidth=0.9, label='baseline median')
-            ax.axhspan(base * (1 - min_effect_pct / 100.0), base * (1 + min_effect_pct / 100.0),
-                       color='#b0bec5', alpha=0.3, zorder=0, label='\u00b1%g%% (min. effect)' % min_effect_pct)
+            # changes inside the band are never flagged: the larger of the minimum
+            # effect and the run-to-run noise of the baseline runs
+            noise = (test.get('baseline') or {}).get('noise_pct') or 0.0
+            band = max(min_effect_pct, noise)
+            ax.axhspan(base * (1 - band / 100.0), base * (1 + band / 100.0), color='#b0bec5', alpha=0.3,
+                       zorder=0, label='no-flag band')
         step = max(1, int(math.ceil(len(history) / 8.0)))
         ticks = xs[::step]
         if xs and xs[-1] not in ticks:
@@ -275,7 +279,7 @@ def trend_figure(trends, min_effect_pct):
         for handle, label in zip(*ax.get_legend_handles_labels()):
             legend.setdefault(label, handle)
     order = ['valid run (median, min-max)', 'invalid run', 'regression', 'improvement', 'this run',
-             'baseline median']
+             'baseline median', 'no-flag band']
     labels = sorted(legend, key=lambda k: order.index(k) if k in order else len(order))
     height = fig.get_size_inches()[1]
     if labels:
@@ -499,7 +503,9 @@ def render(summary, trends, history_db, csv_path=None):
         out.append('<p class="note">Each point is one run of the same test (same identity): '
                    'the median of its repetitions with min&ndash;max whiskers. This run is shaded; '
                    'runs flagged as regressions are red &#9660;, improvements blue &#9650;, invalid runs '
-                   'grey &times;.</p>')
+                   'grey &times;. The grey band around the baseline median is where no change is '
+                   'flagged: the larger of the minimum effect and the run-to-run noise of the '
+                   'baseline runs.</p>')
         out.append(img(fig, 'History of each test with this run and regressions marked'))
     else:
         out.append('<p class="note">No history yet.</p>')
