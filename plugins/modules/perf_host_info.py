@@ -16,13 +16,20 @@ description:
     configuration (which M(mptcp.lab.mptcp_info) gives) - the offloads of the
     path interfaces (C(ethtool -k)), TCP and socket buffer sysctls of the host's
     network namespace, the CPU model and count, and the kernel command line.
-  - Read only; meant to run once per perf run, on every generator and sink.
+  - With O(qdiscs), also the queueing disciplines (kind, handle, parent, decoded
+    options) of O(devs), or of every shaped interface (tbf, htb or netem) when
+    O(devs) is empty - on a shaper, what shapes the paths.
+  - Read only; meant to run once per perf run, on every generator, sink and shaper.
 options:
   devs:
     description: Interfaces whose offloads to record (the host's path interfaces).
     type: list
     elements: str
     default: []
+  qdiscs:
+    description: Also record qdiscs (through netlink, pyroute2).
+    type: bool
+    default: false
   sysctls:
     description: C(/proc/sys) keys to record, dotted (C(net.ipv4.tcp_congestion_control)).
     type: list
@@ -72,6 +79,14 @@ sysctls:
   returned: always
   type: dict
   sample: {net.ipv4.tcp_congestion_control: bbr}
+qdiscs:
+  description:
+    - With O(qdiscs), per interface its qdiscs - C(kind), C(handle) and C(parent) (tc's
+      C(major:minor) notation, C(root)) and the decoded C(options) (tbf C(rate) in bytes/s,
+      C(buffer) in psched ticks, C(limit) in bytes).
+  returned: when qdiscs is true
+  type: dict
+  sample: {mlab-1s1: [{kind: tbf, handle: "1:", parent: root, options: {rate: 6250000, buffer: 1000, limit: 625000}}]}
 cpu:
   description: CPU model and how many CPUs are online.
   returned: always
@@ -86,6 +101,36 @@ cmdline:
 import os
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.mptcp.lab.plugins.module_utils import lab_netlink as nl
+
+SHAPING_KINDS = ('tbf', 'htb', 'netem')
+TC_H_ROOT = 0xFFFFFFFF
+
+
+def tc_handle(value):
+    """tc's notation of a 32-bit handle: 'root', '1:' or '1:1'."""
+    if value == TC_H_ROOT:
+        return 'root'
+    major, minor = value >> 16, value & 0xFFFF
+    return '%x:%s' % (major, '%x' % minor if minor else '')
+
+
+def read_qdiscs(devs):
+    """{dev: [qdisc, ...]} for devs, or for every shaped interface when devs is empty."""
+    if not nl.HAS_PYROUTE2:
+        return {'error': 'pyroute2 is not installed'}
+    out = {}
+    with nl.open_netns() as ipr:
+        links = nl.links(ipr)
+        for dev in devs or sorted(links):
+            if dev not in links:
+                out[dev] = {'error': 'no such interface'}
+                continue
+            found = [{'kind': q['kind'], 'handle': tc_handle(q['handle']), 'parent': tc_handle(q['parent']),
+                      'options': q['options']} for q in nl.qdiscs(ipr, links[dev]['index'])]
+            if devs or any(q['kind'] in SHAPING_KINDS for q in found):
+                out[dev] = found
+    return out
 
 
 def parse_ethtool_features(text):
@@ -125,6 +170,7 @@ def main():
     module = AnsibleModule(
         argument_spec=dict(
             devs=dict(type='list', elements='str', default=[]),
+            qdiscs=dict(type='bool', default=False),
             sysctls=dict(type='list', elements='str', default=[
                 'net.ipv4.tcp_congestion_control', 'net.core.default_qdisc', 'net.ipv4.tcp_rmem',
                 'net.ipv4.tcp_wmem', 'net.core.rmem_max', 'net.core.wmem_max',
@@ -148,9 +194,14 @@ def main():
                 continue
             rc, out, err = module.run_command([ethtool, '-k', dev], environ_update={'LC_ALL': 'C'})
             offloads[dev] = parse_ethtool_features(out) if rc == 0 else {'error': err.strip() or out.strip()}
-    module.exit_json(changed=False, offloads=offloads, sysctls=sysctls,
-                     cpu=parse_cpuinfo(read('/proc/cpuinfo') or ''),
-                     cmdline=read('/proc/cmdline'))
+    result = dict(changed=False, offloads=offloads, sysctls=sysctls,
+                  cpu=parse_cpuinfo(read('/proc/cpuinfo') or ''), cmdline=read('/proc/cmdline'))
+    if p['qdiscs']:
+        try:
+            result['qdiscs'] = read_qdiscs(p['devs'])
+        except (OSError, nl.NetlinkError, nl.LabNetlinkError) as e:
+            result['qdiscs'] = {'error': str(e)}
+    module.exit_json(**result)
 
 
 if __name__ == '__main__':

@@ -88,7 +88,13 @@ def test_measurements_are_right(smoke):
 def test_metadata_and_raw_outputs(smoke):
     prefix, results, s, _out = smoke
     gen, sink = '%s-gen1' % prefix, '%s-sink1' % prefix
-    assert set(s['metadata']) == {gen, sink}
+    shaper = '%s-shaper' % prefix
+    assert set(s['metadata']) == {gen, sink, shaper}
+    # the shaper's qdiscs are the paths' shaping: tbf at 50 Mbit/s on each of its 4 path interfaces
+    shaping = s['metadata'].pop(shaper)
+    assert shaping['role'] == 'shaper' and len(shaping['qdiscs']) == 4
+    for qdiscs in shaping['qdiscs'].values():
+        assert [(q['kind'], q['parent'], q['options']['rate']) for q in qdiscs] == [('tbf', 'root', 50 * 10 ** 6 // 8)]
     for host, meta in s['metadata'].items():
         assert meta['kernel'] == os.uname().release
         assert meta['mptcp_settings']['enabled'] is True

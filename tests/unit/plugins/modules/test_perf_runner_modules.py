@@ -74,3 +74,10 @@ def test_ethtool_and_cpuinfo_parsing():
         'large-receive-offload': 'off [fixed]'}
     cpu = perf_host_info.parse_cpuinfo('processor\t: 0\nmodel name\t: Foo CPU\nprocessor\t: 1\nmodel name\t: Foo CPU\n')
     assert cpu == {'model': 'Foo CPU', 'count': 2}
+
+
+def test_tc_handle_notation():
+    assert perf_host_info.tc_handle(0xFFFFFFFF) == 'root'
+    assert perf_host_info.tc_handle(0x10000) == '1:'
+    assert perf_host_info.tc_handle(0x10001) == '1:1'
+    assert perf_host_info.tc_handle(0x100000) == '10:'
