@@ -4,6 +4,7 @@ The lab gets a unique prefix (its own namespaces, addresses and pidfiles), so
 it never meets other labs on the machine; it is torn down whatever happens.
 """
 
+import glob
 import json
 import os
 import subprocess
@@ -29,6 +30,9 @@ def lab_inventory(tmp_path_factory):
         yield prefix, inv
     finally:
         ansible_playbook('playbooks/teardown.yml', '-i', inv, check=False)
+        # the sink's logs stay after a stop (for post-mortems); this lab is gone
+        for name in glob.glob('/run/mptcp-lab/%s-*' % prefix):
+            os.unlink(name)
         left = subprocess.run(['ip', 'netns', 'list'], capture_output=True, text=True, check=True).stdout
         assert prefix not in left
 
