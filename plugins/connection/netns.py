@@ -25,11 +25,24 @@ options:
   netns_name:
     description:
       - Name of the network namespace, as listed by C(ip netns list) (a file under C(/run/netns)).
-      - Defaults to the inventory hostname; set C(ansible_netns_name) to override it.
+      - When unset, the namespace is the host's address O(remote_addr), which is the inventory
+        hostname unless C(ansible_host) is set.
+      - With C(delegate_to), Ansible reads this option from the delegated host's variables, so a
+        delegated task runs in the delegated host's namespace.
+    type: string
+    vars:
+      - name: ansible_netns_name
+  remote_addr:
+    description:
+      - The host's address, used as the namespace name when O(netns_name) is unset.
+      - With C(delegate_to), Ansible sets C(ansible_host) to the delegated host's address (its
+        inventory name unless it sets C(ansible_host) itself), while C(inventory_hostname) stays
+        the original host's; the delegated host's address therefore wins, and the task runs in the
+        delegated host's namespace, never in the original host's.
     type: string
     vars:
       - name: inventory_hostname
-      - name: ansible_netns_name
+      - name: ansible_host
   ip_executable:
     description:
       - Path of the iproute2 C(ip) binary. By default it is looked up in C(PATH), then in
@@ -49,6 +62,12 @@ notes:
   - Files and the rest of the file system are shared with the controller (the mount namespace is
     a slave of the controller's), so temporary files and daemons' pidfiles are visible from both.
     Processes started by a task keep running in the namespace after the task ends.
+  - I(Which namespace.) The first set of C(ansible_netns_name), C(ansible_host) and the inventory
+    hostname names it. Under C(delegate_to) the first two are the delegated host's (Ansible resolves
+    connection variables from the delegated host and gives it an C(ansible_host), its name by
+    default), so the original host's inventory hostname is never used.
+    The mptcp.lab roles name a host's namespace C(ansible_netns_name), else C(inventory_hostname),
+    so on a lab host set C(ansible_netns_name) rather than C(ansible_host).
   - The namespace must exist before the first task (the mptcp.lab lab roles create it); a missing
     namespace makes the host unreachable with a message naming it.
 seealso:
@@ -67,6 +86,12 @@ EXAMPLES = r'''
 #     mlab-gen1: {}                  # namespace "mlab-gen1"
 #     gen:
 #       ansible_netns_name: mlab-gen1  # same namespace, another inventory name
+
+# delegation: the delegated host's namespace (here mlab-sink1's), not the play host's
+# - name: Endpoints of the sink, from a play on the generator
+#   mptcp.lab.mptcp_endpoints:
+#     config: [{address: 10.0.2.2, flags: [signal]}]
+#   delegate_to: mlab-sink1
 
 # ad hoc
 # ansible mlab-gen1 -i mlab-gen1, -c mptcp.lab.netns -m ansible.builtin.command -a 'ip -br addr'
@@ -94,6 +119,19 @@ def check_netns_name(name):
         raise AnsibleConnectionFailure('invalid network namespace name %r: it must be a file name '
                                        'under %s (set ansible_netns_name)' % (name, NETNS_RUN_DIR))
     return name
+
+
+def resolve_netns_name(netns_name=None, remote_addr=None, play_remote_addr=None):
+    """The namespace to enter: ansible_netns_name, else the host's address, else the play context's.
+
+    Under delegation both options come from the delegated host's variables (remote_addr is its
+    ansible_host, which Ansible sets to its name by default); play_remote_addr is the play
+    context's view of the same, for callers that set no options.
+    """
+    for candidate in (netns_name, remote_addr, play_remote_addr):
+        if candidate:
+            return check_netns_name(candidate)
+    return check_netns_name(None)
 
 
 def find_ip(configured=None):
@@ -129,7 +167,8 @@ class Connection(ConnectionBase):
     def _connect(self):
         if self._connected:
             return self
-        name = check_netns_name(self.get_option('netns_name') or self._play_context.remote_addr)
+        name = resolve_netns_name(self.get_option('netns_name'), self.get_option('remote_addr'),
+                                  self._play_context.remote_addr)
         if os.geteuid() != 0:
             raise AnsibleConnectionFailure('entering network namespace %s needs root on the controller' % name)
         if not os.path.exists(os.path.join(NETNS_RUN_DIR, name)):

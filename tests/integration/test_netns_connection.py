@@ -103,3 +103,54 @@ def test_missing_namespace_makes_the_host_unreachable(tmp_path):
     proc = ansible_playbook(str(playbook), '-i', str(inventory), check=False)
     assert proc.returncode == 4, proc.stdout
     assert 'network namespace %s does not exist' % Missing.name in proc.stdout
+
+
+DELEGATION_PLAYBOOK = textwrap.dedent('''
+    - hosts: "{{ origin }}"
+      gather_facts: false
+      tasks:
+        - name: Not delegated, then delegated to each target (the namespace of the delegated host)
+          ansible.builtin.command: readlink /proc/self/ns/net
+          register: seen
+          delegate_to: "{{ item | default(omit, true) }}"
+          loop: "{{ [''] + targets }}"
+        - name: Report
+          ansible.builtin.copy:
+            content: "{{ seen.results | map(attribute='stdout') | list | to_json }}"
+            dest: "{{ work }}/{{ inventory_hostname }}.json"
+            mode: "0644"
+          delegate_to: localhost
+''')
+
+
+def netns_inode(ns):
+    """What readlink /proc/self/ns/net prints inside namespace ns."""
+    return 'net:[%d]' % os.stat(os.path.join('/run/netns', ns.name)).st_ino
+
+
+def test_delegate_to_runs_in_the_delegated_hosts_namespace(netns_factory, tmp_path):
+    """Under delegate_to, Ansible keeps inventory_hostname (the original host's), so the namespace
+    must come from the delegated host: its ansible_netns_name, else its address, else its name."""
+    a, b, c = netns_factory(), netns_factory(), netns_factory()
+    hosts = {
+        'alias-a': {'ansible_netns_name': a.name},   # origin with its own ansible_netns_name
+        b.name: {},                                  # plain: the namespace is the inventory name
+        'alias-b': {'ansible_netns_name': b.name},
+        'via-addr-c': {'ansible_host': c.name},      # no ansible_netns_name: its address
+    }
+    inventory = tmp_path / 'inventory.json'
+    inventory.write_text(json.dumps({'all': {'hosts': hosts, 'vars': {
+        'ansible_connection': 'mptcp.lab.netns',
+        'ansible_python_interpreter': '{{ ansible_playbook_python }}'}}}))
+    playbook = tmp_path / 'play.yml'
+    playbook.write_text(DELEGATION_PLAYBOOK)
+    work = tmp_path / 'work'
+    work.mkdir()
+    cases = {'alias-a': ([b.name, 'alias-b', 'via-addr-c'], [a, b, b, c]),
+             b.name: (['alias-a', 'via-addr-c'], [b, a, c])}
+    for origin, (targets, expected) in cases.items():
+        ansible_playbook(str(playbook), '-i', str(inventory), '-e', json.dumps(
+            {'origin': origin, 'targets': targets, 'work': str(work)}))
+        seen = json.loads((work / ('%s.json' % origin)).read_text())
+        assert seen == [netns_inode(ns) for ns in expected], (origin, targets)
+    assert len({netns_inode(ns) for ns in (a, b, c)}) == 3

@@ -31,9 +31,39 @@ def test_bad_names_are_refused(name):
         netns.check_netns_name(name)
 
 
+def resolved(conn):
+    return netns.resolve_netns_name(conn.get_option('netns_name'), conn.get_option('remote_addr'),
+                                    conn._play_context.remote_addr)
+
+
 def test_name_defaults_to_inventory_hostname_and_can_be_overridden():
-    assert make('mlab-gen1').get_option('netns_name') == 'mlab-gen1'
-    assert make('gen', ansible_netns_name='mlab-gen1').get_option('netns_name') == 'mlab-gen1'
+    assert resolved(make('mlab-gen1')) == 'mlab-gen1'
+    assert resolved(make('gen', ansible_netns_name='mlab-gen1')) == 'mlab-gen1'
+    assert resolved(make('gen', ansible_host='mlab-gen1')) == 'mlab-gen1'
+    assert resolved(make('gen', ansible_host='mlab-x', ansible_netns_name='mlab-gen1')) == 'mlab-gen1'
+
+
+def test_delegated_host_wins_over_the_original_inventory_hostname():
+    """Under delegate_to the variables are the delegated host's, except inventory_hostname, which
+    Ansible keeps as the original host's; it gives the delegated host an ansible_host (its name)."""
+    assert resolved(make('mlab-gen1', ansible_host='mlab-sink1')) == 'mlab-sink1'
+    assert resolved(make('mlab-gen1', ansible_host='sink', ansible_netns_name='mlab-sink1')) == 'mlab-sink1'
+
+
+@pytest.mark.parametrize('args, expected', [
+    (('ns-a', 'ns-b', 'ns-c'), 'ns-a'),
+    ((None, 'ns-b', 'ns-c'), 'ns-b'),
+    (('', None, 'ns-c'), 'ns-c'),
+])
+def test_resolution_order(args, expected):
+    assert netns.resolve_netns_name(*args) == expected
+
+
+def test_no_name_at_all_is_refused():
+    with pytest.raises(AnsibleConnectionFailure, match='invalid network namespace name'):
+        netns.resolve_netns_name(None, '', None)
+    with pytest.raises(AnsibleConnectionFailure, match='invalid network namespace name'):
+        netns.resolve_netns_name('a/b', 'ok', 'ok')
 
 
 def test_plugin_flags():
