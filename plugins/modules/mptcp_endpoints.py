@@ -34,8 +34,10 @@ description:
     request, the changes already made by this call are rolled back and the
     kernel's own error text is reported.
   - Endpoints the kernel created itself (flag C(implicit)) are reported like
-    the others. V(overridden) and V(deleted) remove them when they are not
-    listed; listing one turns it into an ordinary endpoint (a C(replace)).
+    the others in C(before), C(after) and C(gathered). See O(implicit) for
+    what V(overridden) and V(deleted) do with them; listing one in O(config)
+    turns it into an ordinary endpoint with the same id (a C(replace)),
+    whatever O(implicit) is.
 version_added: 0.1.0
 author:
   - mptcp.lab developers (@multipath-tcp)
@@ -46,7 +48,8 @@ options:
   config:
     description:
       - The endpoints.
-      - With O(state=deleted) and no O(config), every endpoint is removed.
+      - With O(state=deleted) and no O(config), every endpoint is removed
+        (except implicit ones, see O(implicit)).
     type: list
     elements: dict
     suboptions:
@@ -98,16 +101,39 @@ options:
       - V(replaced) makes each listed endpoint exactly as given (omitted
         attributes take their defaults); other endpoints are untouched.
       - V(overridden) makes the endpoints exactly O(config); every other
-        endpoint is removed.
+        endpoint is removed (implicit ones only with O(implicit=remove)).
       - V(deleted) removes the listed endpoints, matched by address (and port
         and id when given; or by id alone; other attributes are ignored, so the
         output of V(gathered) can be fed back), or every endpoint when O(config) is empty
-        (a flush, after which the kernel numbers new endpoints from 1 again).
+        (a flush, after which the kernel numbers new endpoints from 1 again;
+        when implicit endpoints are kept, the others are deleted one by one
+        instead and the numbering goes on).
       - V(gathered) returns the current endpoints in O(config) format, and
         changes nothing.
     type: str
     choices: [merged, replaced, overridden, deleted, gathered]
     default: merged
+  implicit:
+    description:
+      - What V(overridden), and V(deleted) without O(config), do with the
+        implicit endpoints that O(config) does not list.
+      - The in-kernel path manager creates an implicit endpoint itself when a
+        subflow uses a local address that has no endpoint (typically on a
+        client that follows the peer's announcements). That is runtime state
+        of past connections, not configuration, and it comes back with the
+        next connection. Removing it would make every run after MPTCP
+        traffic report a change, so by default it is left alone.
+      - V(keep) leaves unlisted implicit endpoints in place. They still count
+        toward the kernel's cap of 8 endpoints and keep their ids, and the
+        validation counts them.
+      - V(remove) removes them like any other unlisted endpoint.
+      - An implicit endpoint that O(config) lists is always handled as
+        listed (made ordinary, or deleted with O(state=deleted)). Other
+        states never remove unlisted endpoints, so this option does not
+        change them.
+    type: str
+    choices: [keep, remove]
+    default: keep
 attributes:
   check_mode:
     description: Can run in check_mode and return changed status prediction without modifying target.
@@ -122,7 +148,8 @@ attributes:
 notes:
   - In check mode, C(after) is the predicted state; the id of an endpoint the
     kernel would number itself is predicted as V(null).
-  - The kernel allows at most 8 endpoints per network namespace.
+  - The kernel allows at most 8 endpoints per network namespace, implicit
+    ones included.
 seealso:
   - module: mptcp.lab.mptcp_limits
   - module: mptcp.lab.mptcp_settings
@@ -175,9 +202,22 @@ EXAMPLES = r'''
     config:
       - address: 10.0.2.1
 
-- name: Remove all endpoints
+- name: Exactly these endpoints, and none of the kernel's implicit ones either
+  mptcp.lab.mptcp_endpoints:
+    state: overridden
+    implicit: remove
+    config:
+      - address: 10.0.1.1
+        flags: [subflow]
+
+- name: Remove all endpoints but the implicit ones (runtime state of the path manager)
   mptcp.lab.mptcp_endpoints:
     state: deleted
+
+- name: Remove all endpoints, implicit ones included
+  mptcp.lab.mptcp_endpoints:
+    state: deleted
+    implicit: remove
 
 - name: Read the endpoints
   mptcp.lab.mptcp_endpoints:
@@ -272,6 +312,10 @@ def as_config(endpoint):
         'dev': endpoint.get('dev') or None,
         'flags': nl.sort_flags(endpoint.get('flags')),
     }
+
+
+def is_implicit(endpoint):
+    return 'implicit' in (endpoint.get('flags') or [])
 
 
 def sort_endpoints(endpoints):
@@ -393,8 +437,10 @@ def check_final(final, origin):
     explicitly to that config index (other ids are the kernel's, unique).
     """
     if len(final) > nl.MAX_ENDPOINTS:
-        raise ValidationError('config: %d endpoints after the change, the kernel allows at most %d'
-                              % (len(final), nl.MAX_ENDPOINTS))
+        kept = len([e for e in final if is_implicit(e)])
+        raise ValidationError('config: %d endpoints after the change, the kernel allows at most %d%s'
+                              % (len(final), nl.MAX_ENDPOINTS,
+                                 ' (%d of them implicit, kept with implicit=keep)' % kept if kept else ''))
     owners = {}
     for endpoint in final:
         ep_id = endpoint.get('id')
@@ -404,8 +450,10 @@ def check_final(final, origin):
         if other is not None:
             if ep_key(endpoint) not in origin:
                 endpoint, other = other, endpoint
-            raise ValidationError('config[%d].id: id %d is already used by endpoint %s, which stays'
-                                  % (origin.get(ep_key(endpoint), 0), ep_id, ep_label(other)))
+            raise ValidationError('config[%d].id: id %d is already used by endpoint %s, which stays%s'
+                                  % (origin.get(ep_key(endpoint), 0), ep_id, ep_label(other),
+                                     ' (an implicit endpoint, kept with implicit=keep)' if is_implicit(other)
+                                     else ''))
         owners[ep_id] = endpoint
 
 
@@ -447,13 +495,15 @@ def _classify(current, target):
     return 'set_flags'
 
 
-def compute(current, entries, state):
+def compute(current, entries, state, implicit='keep'):
     """Plan the change.
 
     ``current``: endpoints as dumped (config format, with ids). ``entries``:
-    normalize_config() output. Returns (actions, predicted), where predicted
-    is the list of endpoints after the actions. Raises ValidationError when
-    the result would break a kernel rule.
+    normalize_config() output. ``implicit``: 'keep' leaves the implicit
+    endpoints that ``entries`` does not list (overridden, and deleted without
+    entries), 'remove' treats them like the others. Returns (actions,
+    predicted), where predicted is the list of endpoints after the actions.
+    Raises ValidationError when the result would break a kernel rule.
     """
     current = [as_config(e) for e in current]
     by_key = dict((ep_key(e), e) for e in current)
@@ -465,7 +515,7 @@ def compute(current, entries, state):
     if state == 'deleted':
         doomed = []
         if not entries:
-            doomed = list(current)
+            doomed = [e for e in current if implicit == 'remove' or not is_implicit(e)]
         for entry in entries:
             for endpoint in current:
                 if entry['address'] is not None and endpoint['address'] != entry['address']:
@@ -505,7 +555,7 @@ def compute(current, entries, state):
         key = ep_key(endpoint)
         if key in listed:
             continue
-        if state == 'overridden':
+        if state == 'overridden' and (implicit == 'remove' or not is_implicit(endpoint)):
             deletes.append({'action': 'delete', 'endpoint': endpoint})
         else:
             final[key] = endpoint
@@ -549,7 +599,7 @@ def restore(pm, before):
         entries.append(entry)
     try:
         current = pm.endpoints()
-        actions = compute(current, entries, 'overridden')[0]
+        actions = compute(current, entries, 'overridden', implicit='keep')[0]
     except (nl.MptcpError, ValidationError):
         return False
     # Implicit endpoints of ``before`` cannot be re-created; keep what the kernel has.
@@ -567,6 +617,7 @@ def restore(pm, before):
 def run(module):
     state = module.params['state']
     config = module.params['config'] or []
+    implicit = module.params.get('implicit') or 'keep'
     if state == 'gathered' and config:
         raise ValidationError('config: must be empty with state=gathered')
     entries = normalize_config(config, state, laminar_ok=nl.kernel_supports_laminar(),
@@ -579,7 +630,7 @@ def run(module):
         before = [as_config(e) for e in pm.endpoints()]
         if state == 'gathered':
             module.exit_json(changed=False, gathered=sort_endpoints(before))
-        actions, predicted = compute(before, entries, state)
+        actions, predicted = compute(before, entries, state, implicit=implicit)
         for action in actions:
             endpoint = action['endpoint']
             if action['action'] == 'add' or (action['action'] == 'replace' and endpoint['port']):
@@ -591,8 +642,9 @@ def run(module):
         result = {'changed': bool(actions), 'before': sort_endpoints(before), 'actions': actions}
         if actions and not module.check_mode:
             try:
-                if state == 'deleted' and not entries:
-                    pm.flush_endpoints()  # like ip mptcp endpoint flush: also resets the kernel's id counter
+                if state == 'deleted' and not entries and len(actions) == len(before):
+                    # nothing kept: like ip mptcp endpoint flush, which also resets the kernel's id counter
+                    pm.flush_endpoints()
                 else:
                     apply_actions(pm, actions)
             except nl.MptcpError as exc:
@@ -628,6 +680,7 @@ def main():
                 flags=dict(type='list', elements='str'),
             )),
             state=dict(type='str', default='merged', choices=list(STATES)),
+            implicit=dict(type='str', default='keep', choices=['keep', 'remove']),
         ),
         supports_check_mode=True,
     )

@@ -4,6 +4,7 @@ The kernel's view is read back with ``ip -j mptcp endpoint show`` (JSON),
 independently of the module's own netlink code.
 """
 
+import contextlib
 import json
 import os
 import subprocess
@@ -369,7 +370,14 @@ def pair(netns_factory):
     return client, server
 
 
-def test_set_flags_keeps_live_subflows(pair):
+@contextlib.contextmanager
+def mptcp_connection(pair):
+    """A live MPTCP connection from the client to the server, with a subflow joined on path 2.
+
+    The server announces 10.2.0.2; the client joins it from 10.2.0.1, which has
+    no endpoint, so the kernel records that address as an implicit endpoint.
+    Yields the client process (a line on its stdin prints its subflow count).
+    """
     client, server = pair
     assert_ok(run_module(client, 'mptcp_limits', {'subflows': 2, 'add_addr_accepted': 2}))
     assert_ok(run_module(server, 'mptcp_limits', {'subflows': 2, 'add_addr_accepted': 2}))
@@ -383,6 +391,18 @@ def test_set_flags_keeps_live_subflows(pair):
         cli = subprocess.Popen(['ip', 'netns', 'exec', client.name, sys.executable, '-c', CLIENT],
                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
         assert cli.stdout.readline().strip() == 'joined 1'
+        yield cli
+    finally:
+        for proc in (cli, srv):
+            if proc is not None:
+                proc.stdin.close()
+                proc.kill()
+                proc.wait(timeout=10)
+
+
+def test_set_flags_keeps_live_subflows(pair):
+    client, server = pair
+    with mptcp_connection(pair) as cli:
         # the kernel recorded the client's second address as an implicit endpoint
         implicit = kernel_endpoints(client)
         assert [(e['address'], e['flags']) for e in implicit] == [('10.2.0.1', ['implicit'])]
@@ -418,12 +438,59 @@ def test_set_flags_keeps_live_subflows(pair):
         assert [a['action'] for a in result['actions']] == ['replace']
         assert kernel_endpoints(client) == [dict(implicit[0], flags=['subflow'])]
         assert endpoints(client, [{'address': '10.2.0.1', 'flags': ['subflow']}])['changed'] is False
-    finally:
-        for proc in (cli, srv):
-            if proc is not None:
-                proc.stdin.close()
-                proc.kill()
-                proc.wait(timeout=10)
+
+
+def test_implicit_endpoints_kept_by_default_removed_on_request(pair):
+    client, _server = pair
+    with mptcp_connection(pair):
+        implicit = kernel_endpoints(client)
+        assert [(e['address'], e['flags']) for e in implicit] == [('10.2.0.1', ['implicit'])]
+
+        # keep (the default): overridden and deleted without config leave it, and report it
+        for args in ({'state': 'overridden', 'config': []}, {'state': 'deleted'},
+                     {'state': 'overridden', 'config': [], 'implicit': 'keep'}):
+            for check_mode in (True, False):
+                result = run_module(client, 'mptcp_endpoints', args, check_mode=check_mode, diff=True)
+                assert_ok(result)
+                assert result['changed'] is False and result['actions'] == [], (args, result)
+                assert normalized(result['before']) == normalized(result['after']) == implicit
+                assert result['diff']['after'] == {'endpoints': result['after']}
+        assert kernel_endpoints(client) == implicit
+
+        # ordinary endpoints around it go; it stays
+        assert_ok(endpoints(client, [{'address': '10.9.0.1', 'flags': []}]))
+        result = endpoints(client, [{'address': '10.9.0.2', 'flags': []}], state='overridden')
+        assert [(a['action'], a['endpoint']['address']) for a in result['actions']] == [
+            ('delete', '10.9.0.1'), ('add', '10.9.0.2')]
+        assert [e['address'] for e in kernel_endpoints(client)] == ['10.2.0.1', '10.9.0.2']
+        result = run_module(client, 'mptcp_endpoints', {'state': 'deleted'})
+        assert [a['endpoint']['address'] for a in result['actions']] == ['10.9.0.2']
+        assert kernel_endpoints(client) == implicit
+
+        # the kept one counts toward the cap of 8, and its id is taken
+        eight = [{'address': '10.9.0.%d' % i, 'flags': []} for i in range(1, 9)]
+        result = endpoints(client, eight, state='overridden')
+        assert result['failed'] and result['msg'] == (
+            'config: 9 endpoints after the change, the kernel allows at most 8 '
+            '(1 of them implicit, kept with implicit=keep)')
+        result = endpoints(client, [{'address': '10.9.0.1', 'id': implicit[0]['id']}], state='overridden')
+        assert result['failed'] and 'which stays (an implicit endpoint, kept with implicit=keep)' in result['msg']
+        assert kernel_endpoints(client) == implicit
+
+        # remove: predicted in check mode, then done; eight ordinary ones now fit
+        args = {'state': 'overridden', 'config': eight, 'implicit': 'remove'}
+        check = run_module(client, 'mptcp_endpoints', args, check_mode=True)
+        assert_ok(check)
+        assert [a['action'] for a in check['actions']] == ['delete'] + ['add'] * 8
+        assert check['actions'][0]['endpoint'] == implicit[0]
+        assert kernel_endpoints(client) == implicit
+        result = run_module(client, 'mptcp_endpoints', args)
+        assert_ok(result)
+        assert without_ids(kernel_endpoints(client)) == without_ids(check['after'])
+        assert '10.2.0.1' not in [e['address'] for e in kernel_endpoints(client)]
+        assert run_module(client, 'mptcp_endpoints', args)['changed'] is False
+        assert_ok(run_module(client, 'mptcp_endpoints', {'state': 'deleted', 'implicit': 'remove'}))
+        assert kernel_endpoints(client) == []
 
 
 def test_missing_pyroute2_is_reported(tmp_path):

@@ -11,9 +11,9 @@ def ep(address, id, flags=(), dev=None, port=None):
     return {'address': address, 'id': id, 'port': port, 'dev': dev, 'flags': list(flags)}
 
 
-def plan(current, config, state, **kwargs):
+def plan(current, config, state, implicit='keep', **kwargs):
     entries = m.normalize_config(config, state, **kwargs)
-    return m.compute(current, entries, state)
+    return m.compute(current, entries, state, implicit=implicit)
 
 
 def kinds(actions):
@@ -218,11 +218,61 @@ def test_overridden_empty_config_removes_all():
     assert [a['action'] for a in actions] == ['delete'] * 3 and after == []
 
 
-def test_overridden_removes_implicit():
-    current = CURRENT + [ep('10.0.5.1', 4, ['implicit'])]
+IMPLICIT = ep('10.0.5.1', 4, ['implicit'])
+
+
+def test_overridden_keeps_unlisted_implicit_by_default():
+    current = CURRENT + [IMPLICIT]
     config = [dict(e, flags=e['flags']) for e in CURRENT]
-    actions = plan(current, config, 'overridden')[0]
+    for kwargs in ({}, {'implicit': 'keep'}):
+        actions, after = plan(current, config, 'overridden', **kwargs)
+        assert actions == [] and after == m.sort_endpoints(current)  # still reported
+
+
+def test_overridden_implicit_remove_deletes_unlisted_implicit():
+    current = CURRENT + [IMPLICIT]
+    config = [dict(e, flags=e['flags']) for e in CURRENT]
+    actions, after = plan(current, config, 'overridden', implicit='remove')
     assert kinds(actions) == [('delete', '10.0.5.1')]
+    assert after == m.sort_endpoints(CURRENT)
+
+
+@pytest.mark.parametrize('implicit, left', [('keep', [IMPLICIT]), ('remove', [])])
+def test_overridden_empty_config_and_implicit(implicit, left):
+    actions, after = plan(CURRENT + [IMPLICIT], [], 'overridden', implicit=implicit)
+    assert sorted(a['endpoint']['id'] for a in actions if a['action'] == 'delete') == (
+        [1, 2, 3] if implicit == 'keep' else [1, 2, 3, 4])
+    assert after == left
+
+
+def test_overridden_cap_counts_kept_implicit():
+    current = [ep('10.0.0.%d' % i, i, ['implicit']) for i in (1, 2)]
+    config = [{'address': '10.0.1.%d' % i, 'flags': ['subflow']} for i in range(1, 8)]
+    with pytest.raises(ValidationError, match=r'config: 9 endpoints after the change, the kernel allows at most 8 '
+                                              r'\(2 of them implicit, kept with implicit=keep\)'):
+        plan(current, config, 'overridden')
+    actions, after = plan(current, config, 'overridden', implicit='remove')
+    assert len(after) == 7 and [a['action'] for a in actions].count('delete') == 2
+    # 6 listed + 2 kept is exactly the cap
+    actions, after = plan(current, config[:6], 'overridden')
+    assert len(after) == 8 and [a['action'] for a in actions] == ['add'] * 6
+
+
+def test_overridden_id_of_kept_implicit_is_taken():
+    with pytest.raises(ValidationError, match=r'config\[0\]\.id: id 4 is already used by endpoint 10\.0\.5\.1, '
+                                              r'which stays \(an implicit endpoint, kept with implicit=keep\)'):
+        plan(CURRENT + [IMPLICIT], [{'address': '10.0.9.9', 'id': 4}], 'overridden')
+    after = plan(CURRENT + [IMPLICIT], [{'address': '10.0.9.9', 'id': 4}], 'overridden', implicit='remove')[1]
+    assert [(e['address'], e['id']) for e in after] == [('10.0.9.9', 4)]
+
+
+@pytest.mark.parametrize('state', ['merged', 'replaced'])
+@pytest.mark.parametrize('implicit', ['keep', 'remove'])
+def test_merged_and_replaced_never_remove_unlisted_implicit(state, implicit):
+    actions, after = plan(CURRENT + [IMPLICIT], [{'address': '10.0.3.1', 'flags': ['subflow']}], state,
+                          implicit=implicit)
+    assert kinds(actions) == [('add', '10.0.3.1')]
+    assert IMPLICIT in after
 
 
 # ------------------------------------------------------------- deleted
@@ -254,6 +304,21 @@ def test_deleted_absent_is_noop_and_empty_removes_all():
     assert len(actions) == 3 and after == []
 
 
+@pytest.mark.parametrize('implicit, left', [('keep', [IMPLICIT]), ('remove', [])])
+def test_deleted_without_config_and_implicit(implicit, left):
+    actions, after = plan(CURRENT + [IMPLICIT], [], 'deleted', implicit=implicit)
+    assert sorted(a['endpoint']['id'] for a in actions) == ([1, 2, 3] if implicit == 'keep' else [1, 2, 3, 4])
+    assert after == left
+    # only implicit ones left: keep has nothing to do
+    assert plan([IMPLICIT], [], 'deleted')[0] == []
+
+
+@pytest.mark.parametrize('implicit', ['keep', 'remove'])
+def test_deleted_listed_implicit_goes_with_either_choice(implicit):
+    actions, after = plan(CURRENT + [IMPLICIT], [{'address': '10.0.5.1'}], 'deleted', implicit=implicit)
+    assert kinds(actions) == [('delete', '10.0.5.1')] and after == m.sort_endpoints(CURRENT)
+
+
 def test_deleted_ignores_missing_dev():
     actions = plan(CURRENT, [{'address': '10.0.1.1', 'dev': 'gone0'}], 'deleted', dev_exists=lambda d: False)[0]
     assert kinds(actions) == [('delete', '10.0.1.1')]
@@ -264,6 +329,11 @@ def test_deleted_ignores_missing_dev():
 def test_gathered_returns_current_unchanged():
     actions, after = plan(list(reversed(CURRENT)), [], 'gathered')
     assert actions == [] and after == m.sort_endpoints(CURRENT)
+
+
+def test_gathered_reports_implicit():
+    actions, after = plan([IMPLICIT] + CURRENT, [], 'gathered')
+    assert actions == [] and after == m.sort_endpoints(CURRENT + [IMPLICIT])
 
 
 # ---------------------------------------------------------- apply order
@@ -309,10 +379,74 @@ def test_deleted_accepts_gathered_entries_even_implicit():
     assert [e['id'] for e in after] == [2, 3]
 
 
+@pytest.mark.parametrize('implicit', ['keep', 'remove'])
 @pytest.mark.parametrize('state', ['merged', 'replaced', 'overridden'])
-def test_listing_an_implicit_endpoint_makes_it_ordinary(state):
+def test_listing_an_implicit_endpoint_makes_it_ordinary(state, implicit):
     current = [ep('10.0.5.1', 4, ['implicit'], dev='eth1')]
-    actions, after = plan(current, [{'address': '10.0.5.1', 'dev': 'eth1'}], state)
+    actions, after = plan(current, [{'address': '10.0.5.1', 'dev': 'eth1'}], state, implicit=implicit)
     assert kinds(actions) == [('replace', '10.0.5.1')]
     assert actions[0]['endpoint'] == ep('10.0.5.1', 4, [], dev='eth1')
     assert after == [ep('10.0.5.1', 4, [], dev='eth1')]
+
+
+# --------------------------------------------------- run: flush or not
+
+class FakeNetlink(FakePM):
+    """Stands in for the kernel in run(): a list of endpoints and a call log."""
+
+    def __init__(self, current):
+        FakePM.__init__(self)
+        self.current = [dict(e) for e in current]
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def endpoints(self):
+        return [dict(e) for e in self.current]
+
+    def delete_endpoint(self, id):
+        FakePM.delete_endpoint(self, id)
+        self.current = [e for e in self.current if e['id'] != id]
+
+    def flush_endpoints(self):
+        self.calls.append(('flush',))
+        self.current = []
+
+
+class FakeModule:
+    check_mode = False
+    _diff = False
+
+    def __init__(self, **params):
+        self.params = dict({'config': None, 'implicit': 'keep'}, **params)
+
+
+@pytest.mark.parametrize('current, implicit, calls, left', [
+    (CURRENT + [IMPLICIT], 'keep', [('delete', 1), ('delete', 2), ('delete', 3)], [IMPLICIT]),
+    (CURRENT + [IMPLICIT], 'remove', [('flush',)], []),
+    (CURRENT, 'keep', [('flush',)], []),  # nothing to keep: a flush, which resets the kernel's numbering
+])
+def test_run_deleted_without_config_flushes_only_when_nothing_is_kept(monkeypatch, current, implicit, calls, left):
+    kernel = FakeNetlink(current)
+    monkeypatch.setattr(m.nl, 'MptcpNetlink', lambda: kernel)
+    result = m.run(FakeModule(state='deleted', implicit=implicit))
+    assert kernel.calls == calls
+    assert result['changed'] is True and result['after'] == left
+    assert result['before'] == m.sort_endpoints(current)
+
+
+def test_run_overridden_keeps_implicit_and_is_unchanged(monkeypatch):
+    kernel = FakeNetlink([IMPLICIT])
+    monkeypatch.setattr(m.nl, 'MptcpNetlink', lambda: kernel)
+    result = m.run(FakeModule(state='overridden', config=[]))
+    assert result['changed'] is False and kernel.calls == []
+    assert result['before'] == result['after'] == [IMPLICIT]
+
+
+def test_restore_keeps_implicit_endpoints_made_meanwhile():
+    kernel = FakeNetlink([ep('10.0.1.1', 1, ['subflow']), IMPLICIT])
+    assert m.restore(kernel, [ep('10.0.1.1', 1, ['subflow'])]) is True
+    assert kernel.calls == []
