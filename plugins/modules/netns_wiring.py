@@ -23,8 +23,14 @@ description:
   - Before a namespace is removed, every process running in it is stopped (SIGTERM, then SIGKILL),
     comparing C(/proc/<pid>/ns/net) with the namespace, and its links are deleted so that their peers
     disappear at once.
-  - With O(state=absent) every namespace of the lab is removed, with its processes, and the pidfiles and
-    state files C(<run_dir>/<prefix>-*.pid|json) of the lab's supervised processes (see M(mptcp.lab.daemon)).
+  - With O(state=absent) every namespace of the lab is removed, with its processes, and so is every file
+    of the lab in O(run_dir) (C(<run_dir>/<prefix>-*), the pidfiles, state files, logs and configuration
+    files of the lab's supervised processes, see M(mptcp.lab.daemon)).
+  - With O(state=present), the files in O(run_dir) named after a namespace that this run removes
+    (C(<run_dir>/<namespace>-*)) go with it. A file belongs to the longest lab namespace name it starts
+    with, so the files of C(mlab-gen1-x) are never taken for those of C(mlab-gen1).
+  - Only regular files directly in O(run_dir) are removed; symbolic links, directories, other labs' files
+    and files without the lab's prefix are left alone.
   - Addresses, routes and shaping are not this module's business (see M(mptcp.lab.path_routing) and
     M(mptcp.lab.path_shaping), which run inside the namespaces).
 options:
@@ -74,8 +80,8 @@ options:
     default: present
   run_dir:
     description:
-      - Directory of the supervised processes' pidfiles (M(mptcp.lab.daemon)); on V(absent) the lab's
-        stale pidfiles and state files there are removed once their processes are gone.
+      - Directory of the supervised processes' files (M(mptcp.lab.daemon)); the files there that belong to
+        a removed namespace of the lab are removed once their processes are gone.
     type: path
     default: /run/mptcp-lab
   kill_timeout:
@@ -119,7 +125,7 @@ EXAMPLES = r'''
   vars:
     wiring: "{{ groups | mptcp.lab.lab_wiring(hostvars, lab_paths | length, prefix=lab_prefix) }}"
 
-- name: Remove the whole lab, its processes included
+- name: Remove the whole lab, its processes and their files in /run/mptcp-lab included
   mptcp.lab.netns_wiring:
     prefix: mlab
     state: absent
@@ -139,11 +145,20 @@ links:
   elements: str
   sample: [mlab-shaper/mlab-1g1=mlab-gen1/mlab-p1]
 actions:
-  description: What was done (or would be done in check mode), in order.
+  description: What was done (or would be done in check mode), in order; files removed from O(run_dir) last.
   returned: always
   type: list
   elements: str
-  sample: ["create namespace mlab-gen1", "create link mlab-shaper/mlab-1g1=mlab-gen1/mlab-p1"]
+  sample: ["create namespace mlab-gen1", "create link mlab-shaper/mlab-1g1=mlab-gen1/mlab-p1",
+           "remove /run/mptcp-lab/mlab-sink1-stats.log"]
+diff:
+  description:
+    - The lab's namespaces and links, and its files in O(run_dir) (C(run_files), names without the directory),
+      before and after the run.
+  returned: when diff mode is on
+  type: dict
+  sample: {"before": {"namespaces": ["mlab-sink1"], "links": [], "run_files": ["mlab-sink1-stats.log"]},
+           "after": {"namespaces": [], "links": [], "run_files": []}}
 killed:
   description: Pids of the processes stopped because their namespace was removed.
   returned: always
@@ -153,6 +168,7 @@ killed:
 '''
 
 import os
+import stat
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
@@ -334,27 +350,57 @@ class Wiring(object):
                         nl.set_up(ipr, current[name]['index'], '%s/%s' % (ns, name))
 
 
-def remove_stale_pidfiles(run_dir, prefix):
-    """Pidfiles and state files of the lab's supervised processes (their processes are gone)."""
-    removed = []
+def lab_run_files(run_dir, prefix):
+    """Names of the lab's files in run_dir: regular files (not symbolic links) named <prefix>-*."""
     try:
         entries = sorted(os.listdir(run_dir))
     except OSError:
-        return removed
-    for entry in entries:
-        if entry.startswith(prefix + '-') and entry.endswith(('.pid', '.json')):
-            path = os.path.join(run_dir, entry)
-            if os.path.isfile(path) and not os.path.islink(path):
-                os.unlink(path)
-                removed.append(path)
-    return removed
-
-
-def stale_pidfiles(run_dir, prefix):
-    try:
-        return [e for e in sorted(os.listdir(run_dir)) if e.startswith(prefix + '-') and e.endswith(('.pid', '.json'))]
-    except OSError:
         return []
+    found = []
+    for entry in entries:
+        if not entry.startswith(prefix + '-'):
+            continue
+        try:
+            mode = os.lstat(os.path.join(run_dir, entry)).st_mode
+        except OSError:
+            continue
+        if stat.S_ISREG(mode):
+            found.append(entry)
+    return found
+
+
+def run_files_to_remove(files, prefix, removed_ns, known_ns, absent):
+    """The files (of lab_run_files) that belong to a removed namespace of the lab.
+
+    With state=absent every namespace of the lab goes, so every file named <prefix>-* goes, also those of
+    namespaces that are already gone. Otherwise a file is <namespace>-*, of the longest known namespace name
+    it starts with, and goes when that namespace is removed.
+    """
+    if absent:
+        return [f for f in files if f.startswith(prefix + '-')]
+    removed = set(removed_ns)
+    names = sorted(set(known_ns) | removed, key=len, reverse=True)
+    out = []
+    for name in files:
+        owner = next((ns for ns in names if name.startswith(ns + '-')), None)
+        if owner in removed:
+            out.append(name)
+    return out
+
+
+def remove_run_files(run_dir, names):
+    """Unlink the files (gone already is fine); returns the paths removed."""
+    removed = []
+    for name in names:
+        path = os.path.join(run_dir, name)
+        try:
+            if not stat.S_ISREG(os.lstat(path).st_mode):
+                continue
+            os.unlink(path)
+        except FileNotFoundError:
+            continue
+        removed.append(path)
+    return removed
 
 
 def run(module):
@@ -372,23 +418,32 @@ def run(module):
     wiring = Wiring(prefix, namespaces, links).read()
     plan = wiring.plan()
     actions = Wiring.actions(plan)
-    pidfiles = stale_pidfiles(p['run_dir'], prefix) if absent else []
-    changed = bool(actions)
+    known_ns = set(wiring.have_ns) | set(namespaces)
+    files = lab_run_files(p['run_dir'], prefix)
+    doomed = run_files_to_remove(files, prefix, plan['remove_ns'], known_ns, absent)
     before = {'namespaces': sorted(wiring.have_ns),
-              'links': sorted(_have_link_ids(wiring, plan))}
-    after = {'namespaces': sorted(namespaces), 'links': sorted(link_id(link) for link in links)}
-    result = {'changed': changed or bool(pidfiles), 'namespaces': after['namespaces'], 'links': after['links'],
-              'actions': actions + ['remove %s/%s' % (p['run_dir'], f) for f in pidfiles], 'killed': []}
-    if module._diff:
-        result['diff'] = {'before': before, 'after': after}
+              'links': sorted(_have_link_ids(wiring, plan)), 'run_files': files}
+    after = {'namespaces': sorted(namespaces), 'links': sorted(link_id(link) for link in links),
+             'run_files': [f for f in files if f not in doomed]}
+    result = {'changed': bool(actions or doomed), 'namespaces': after['namespaces'], 'links': after['links'],
+              'actions': actions + ['remove %s' % os.path.join(p['run_dir'], f) for f in doomed], 'killed': []}
     if module.check_mode:
+        if module._diff:
+            result['diff'] = {'before': before, 'after': after}
         return result
     try:
         result['killed'] = wiring.apply(plan, p['kill_timeout'])
-        if absent:
-            remove_stale_pidfiles(p['run_dir'], prefix)
+        # Listed again: the stopped processes may have written their last files meanwhile.
+        files = lab_run_files(p['run_dir'], prefix)
+        gone = remove_run_files(p['run_dir'], run_files_to_remove(files, prefix, plan['remove_ns'], known_ns, absent))
     except (nl.LabNetlinkError, OSError) as exc:
         module.fail_json(msg=str(exc), actions=actions)
+    result['actions'] = actions + ['remove %s' % path for path in gone]
+    result['changed'] = bool(actions or gone)
+    if module._diff:
+        gone_names = set(os.path.basename(path) for path in gone)
+        after['run_files'] = [f for f in files if f not in gone_names]
+        result['diff'] = {'before': before, 'after': after}
     return result
 
 

@@ -98,32 +98,63 @@ def test_objects_without_the_prefix_are_never_touched(prefix, netns_factory):
     assert os.path.exists('/run/netns/%s' % foreign_ns.name)
 
 
-def test_absent_stops_processes_and_removes_stale_pidfiles(prefix):
+def test_absent_stops_processes_and_removes_the_labs_run_files(prefix, tmp_path):
     args = lab(prefix, paths=1)
     run_module(None, 'netns_wiring', args)
     proc = subprocess.Popen(['ip', 'netns', 'exec', '%s-s1' % prefix, 'sleep', '300'])
-    run_dir = args['run_dir']
-    os.makedirs(run_dir, exist_ok=True)
+    run_dir = str(tmp_path / 'run')
+    os.makedirs(run_dir)
     pidfile = os.path.join(run_dir, '%s-s1-sleeper.pid' % prefix)
-    other = os.path.join(run_dir, 'someone-else.pid')
-    for path in (pidfile, other):
+    lab_files = [pidfile] + [os.path.join(run_dir, prefix + suffix) for suffix in (
+        '-s1-sleeper.json', '-s1-sleeper.log', '-g1-mptcpd.conf', '-g1-mptcpd.log', '-gone-stats.log')]
+    others = [os.path.join(run_dir, name) for name in ('someone-else.pid', prefix + 'x-s1-stats.log', 'stats.py')]
+    for path in lab_files + others:
         with open(path, 'w') as handle:
             handle.write('%d\n' % proc.pid)
+    os.mkdir(os.path.join(run_dir, prefix + '-dir'))
+    os.symlink(others[0], os.path.join(run_dir, prefix + '-link'))
+    absent = {'prefix': prefix, 'state': 'absent', 'run_dir': run_dir}
     try:
-        check = run_module(None, 'netns_wiring', {'prefix': prefix, 'state': 'absent', 'run_dir': run_dir},
-                           check_mode=True)
+        check = run_module(None, 'netns_wiring', absent, check_mode=True, diff=True)
         assert check['changed'] and proc.poll() is None and lab_netns(prefix)
-        result = run_module(None, 'netns_wiring', {'prefix': prefix, 'state': 'absent', 'run_dir': run_dir})
+        assert sorted(a for a in check['actions'] if a.startswith('remove /')) == sorted(
+            'remove %s' % path for path in lab_files)
+        assert check['diff']['before']['run_files'] == sorted(os.path.basename(path) for path in lab_files)
+        assert check['diff']['after']['run_files'] == []
+        assert all(os.path.exists(path) for path in lab_files)
+        result = run_module(None, 'netns_wiring', absent, diff=True)
         assert proc.pid in result['killed']
         assert proc.wait(timeout=10) is not None
-        assert not os.path.exists(pidfile) and os.path.exists(other)
+        assert [a for a in result['actions'] if a.startswith('remove /')] == \
+            [a for a in check['actions'] if a.startswith('remove /')]
+        assert result['diff'] == check['diff']
+        assert not any(os.path.exists(path) for path in lab_files)
+        assert sorted(os.listdir(run_dir)) == sorted(['someone-else.pid', prefix + 'x-s1-stats.log', 'stats.py',
+                                                      prefix + '-dir', prefix + '-link'])
+        assert os.path.isfile(others[0])
         assert lab_netns(prefix) == []
-        again = run_module(None, 'netns_wiring', {'prefix': prefix, 'state': 'absent', 'run_dir': run_dir})
+        again = run_module(None, 'netns_wiring', absent)
         assert not again['changed']
     finally:
         if proc.poll() is None:
             proc.kill()
-        os.unlink(other)
+
+
+def test_a_namespace_removed_by_reconcile_takes_its_run_files_along(prefix, tmp_path):
+    args = lab(prefix, paths=1, pairs=2)
+    args['run_dir'] = run_dir = str(tmp_path)
+    run_module(None, 'netns_wiring', args)
+    names = ['%s-g2-mptcpd.conf' % prefix, '%s-g2-mptcpd.log' % prefix, '%s-g1-mptcpd.conf' % prefix]
+    for name in names:
+        (tmp_path / name).write_text('x')
+    smaller = lab(prefix, paths=1, pairs=1)
+    smaller['run_dir'] = run_dir
+    check = run_module(None, 'netns_wiring', smaller, check_mode=True, diff=True)
+    assert check['diff']['after']['run_files'] == [names[2]] and len(os.listdir(run_dir)) == 3
+    result = run_module(None, 'netns_wiring', smaller)
+    assert result['actions'][-2:] == ['remove %s/%s' % (run_dir, n) for n in names[:2]]
+    assert sorted(os.listdir(run_dir)) == [names[2]]
+    assert not run_module(None, 'netns_wiring', smaller)['changed']
 
 
 @pytest.mark.parametrize('mutate, message', [

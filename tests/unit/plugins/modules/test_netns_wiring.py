@@ -1,5 +1,7 @@
 """netns_wiring: validation and the reconcile plan from a given state (pure logic)."""
 
+import os
+
 from ansible_collections.mptcp.lab.plugins.modules import netns_wiring as nw
 
 NS = ['mlab-shaper', 'mlab-gen1', 'mlab-sink1']
@@ -74,3 +76,33 @@ def test_absent_removes_every_lab_namespace():
     plan = FakeWiring(sorted(NS), wired_state(), links=[], namespaces=[]).plan()
     assert nw.Wiring.actions(plan) == ['remove namespace mlab-gen1', 'remove namespace mlab-shaper',
                                        'remove namespace mlab-sink1']
+
+
+FILES = ['mlab-gen1-mptcpd.conf', 'mlab-gen1-mptcpd.log', 'mlab-gen1-x-mptcpd.pid', 'mlab-gen10-stats.log',
+         'mlab-sink1-iperf3-mptcp-5201.log', 'mlab-old-stats.json', 'mlab2-gen1-stats.log']
+
+
+def test_absent_removes_every_file_of_the_lab_prefix():
+    assert nw.run_files_to_remove(FILES, 'mlab', [], [], absent=True) == [
+        'mlab-gen1-mptcpd.conf', 'mlab-gen1-mptcpd.log', 'mlab-gen1-x-mptcpd.pid', 'mlab-gen10-stats.log',
+        'mlab-sink1-iperf3-mptcp-5201.log', 'mlab-old-stats.json']
+
+
+def test_present_removes_the_files_of_removed_namespaces_only():
+    known = ['mlab-gen1', 'mlab-gen1-x', 'mlab-gen10', 'mlab-sink1']
+    assert nw.run_files_to_remove(FILES, 'mlab', ['mlab-gen1'], known, absent=False) == [
+        'mlab-gen1-mptcpd.conf', 'mlab-gen1-mptcpd.log']
+    assert nw.run_files_to_remove(FILES, 'mlab', ['mlab-gen1-x'], known, absent=False) == ['mlab-gen1-x-mptcpd.pid']
+    assert nw.run_files_to_remove(FILES, 'mlab', [], known, absent=False) == []
+
+
+def test_lab_run_files_are_regular_files_with_the_prefix(tmp_path):
+    for name in ('mlab-a.log', 'mlab2-a.log', 'other.pid'):
+        (tmp_path / name).write_text('x')
+    (tmp_path / 'mlab-dir').mkdir()
+    (tmp_path / 'mlab-link').symlink_to(tmp_path / 'other.pid')
+    assert nw.lab_run_files(str(tmp_path), 'mlab') == ['mlab-a.log']
+    assert nw.lab_run_files(str(tmp_path / 'missing'), 'mlab') == []
+    assert nw.remove_run_files(str(tmp_path), ['mlab-a.log', 'mlab-gone.log', 'mlab-link']) == [
+        str(tmp_path / 'mlab-a.log')]
+    assert sorted(os.listdir(tmp_path)) == ['mlab-dir', 'mlab-link', 'mlab2-a.log', 'other.pid']
