@@ -4,6 +4,7 @@ Each test builds its own lab with a unique prefix (inventory written by
 scripts/lab-inventory.py), so it never meets another lab on this machine.
 """
 
+import glob
 import importlib.util
 import json
 import os
@@ -22,6 +23,18 @@ spec.loader.exec_module(lab_inventory)
 
 PROVISION = os.path.join(ROOT, 'playbooks', 'provision.yml')
 TEARDOWN = os.path.join(ROOT, 'playbooks', 'teardown.yml')
+RUN_DIR = '/run/mptcp-lab'
+# The lab's daemons, as a run leaves them: the sinks stopped (their logs stay), mptcpd running.
+DAEMONS = """
+- hosts: sinks
+  gather_facts: false
+  tasks:
+    - {ansible.builtin.include_role: {name: mptcp.lab.traffic_sink}}
+    - {ansible.builtin.include_role: {name: mptcp.lab.traffic_sink}, vars: {traffic_sink_state: stopped}}
+- hosts: generators
+  gather_facts: false
+  roles: [mptcp.lab.mptcpd]
+"""
 
 
 def recap(proc):
@@ -95,7 +108,7 @@ def implicit_endpoints(ns):
                   if e.get('implicit') or int(e.get('rawflags', '0'), 16) & 0x10)
 
 
-def test_provision_rerun_reconcile_and_teardown(make_lab):
+def test_provision_rerun_reconcile_and_teardown(make_lab, tmp_path):
     lab = make_lab(pairs=2)
     first = lab.provision()
     assert set(changed(first)) >= {'localhost', lab.ns('shaper'), lab.ns('gen1'), lab.ns('sink2')}
@@ -130,10 +143,24 @@ def test_provision_rerun_reconcile_and_teardown(make_lab):
     assert nsrun(lab.ns('gen1'), 'ip', 'rule', 'show').count('lookup 10') == 1
     assert changed(lab.provision('-e', one)) == {}
 
+    # daemons leave files in the run dir: pidfiles, state, logs, mptcpd's configuration
+    (tmp_path / 'daemons.yml').write_text(DAEMONS)
+    ansible_playbook(str(tmp_path / 'daemons.yml'), '-i', lab.dir, '-e', one)
+    run_files = sorted(os.path.basename(f) for f in glob.glob('%s/%s-*' % (RUN_DIR, p)))
+    assert '%s-sink1-stats.log' % p in run_files and '%s-gen1-mptcpd.conf' % p in run_files, run_files
+    assert '%s-gen1-mptcpd.pid' % p in run_files and '%s-sink2-iperf3-mptcp-5201.log' % p in run_files, run_files
+    # check mode predicts the files' removal (the diff lists them, none after) and leaves them
+    check = lab.teardown('--check', '--diff')
+    assert changed(check) == {'localhost': 1}
+    assert all('- %s\n' % f in check.stdout for f in run_files), check.stdout[-4000:]
+    assert '+    run_files: []' in check.stdout, check.stdout[-4000:]
+    assert sorted(os.path.basename(f) for f in glob.glob('%s/%s-*' % (RUN_DIR, p))) == run_files
+
     # teardown removes everything and is idempotent
     down = lab.teardown()
     assert changed(down) == {'localhost': 1}
     assert lab_netns(lab.prefix) == []
+    assert glob.glob('%s/%s-*' % (RUN_DIR, p)) == []
     assert changed(lab.teardown()) == {}
 
 
