@@ -40,11 +40,11 @@ def test_list_hosts(inventory):
     proc = ansible_playbook('playbooks/perf.yml', '-i', inventory, '--list-hosts')
     found = plays(proc.stdout)
     assert found['Plan the suite (suite definition -> measurement plan)'] == ('localhost', ['localhost'])
-    # the pair is chosen at run time: before it, only the shaper matches
+    # the pair is chosen at run time: before it, only localhost and the shaper match
     pattern, hosts = found['Record the metadata of the pair and the shaper']
-    assert pattern == 'perf_pair:shapers' and len(hosts) == 1
-    assert found['Measure (measurement plan -> measurements)'] == ('perf_pair', [])
-    assert len(found) == 7, sorted(found)
+    assert pattern == 'perf_pair:shapers:localhost' and 'localhost' in hosts and len(hosts) == 2
+    assert found['Measure (measurement plan -> measurements)'] == ('perf_pair:localhost', ['localhost'])
+    assert len(found) == 6, sorted(found)
 
 
 @pytest.fixture(scope='module')
@@ -86,3 +86,10 @@ def test_a_sink_is_not_a_generator(no_lab, tmp_path):
     assert proc.returncode != 0
     assert "''{0}-sink1'' is not a generator of this inventory; the generators: {0}-gen1.".format(prefix) \
         in ' '.join(proc.stdout.split())
+
+
+def test_bad_perf_keep_lab(no_lab, tmp_path):
+    proc = perf(no_lab[1], tmp_path, '-e', 'perf_keep_lab=maybe')
+    assert proc.returncode != 0
+    assert "perf_keep_lab: must be true or false, got maybe" in proc.stdout
+    assert 'PLAY [Wire the virtual lab' not in proc.stdout

@@ -2,6 +2,9 @@
 
 The lab gets a unique prefix (its own namespaces, addresses and pidfiles), so
 it never meets other labs on the machine; it is torn down whatever happens.
+perf.yml leaves the machine as found: the smoke run creates the lab and tears
+it down; a later run keeps the lab it creates (perf_keep_lab=true), and the
+runs after it find the lab up and leave it so.
 """
 
 import glob
@@ -37,15 +40,34 @@ def lab_inventory(tmp_path_factory):
         assert prefix not in left
 
 
+def lab_namespaces(prefix):
+    return sorted(os.path.basename(p) for p in glob.glob('/run/netns/%s-*' % prefix))
+
+
 @pytest.fixture(scope='module')
 def smoke(lab_inventory, tmp_path_factory):
     prefix, inv = lab_inventory
+    assert lab_namespaces(prefix) == [], 'the smoke run must find no lab (it runs before kept_lab)'
     results = str(tmp_path_factory.mktemp('results'))
     proc = ansible_playbook('playbooks/perf.yml', '-i', inv, '-e', 'perf_suite=smoke',
                             '-e', 'perf_results_dir=%s' % results)
     with open(os.path.join(results, 'latest', 'summary.json')) as f:
         summary = json.load(f)
     return prefix, results, summary, proc.stdout
+
+
+@pytest.fixture(scope='module')
+def kept_lab(lab_inventory, tmp_path_factory):
+    """A lab that perf.yml created and kept (perf_keep_lab=true), for the runs that find it up."""
+    prefix, inv = lab_inventory
+    tmp = tmp_path_factory.mktemp('kept')
+    suite = tmp / 'one.yml'
+    suite.write_text('defaults: {duration_s: 1, omit_s: 0, repetitions: 1, congestion: cubic}\n'
+                     'tests:\n  - {name: one, protocol: tcp, paths: 1}\n')
+    existed = lab_namespaces(prefix)
+    proc = ansible_playbook('playbooks/perf.yml', '-i', inv, '-e', 'perf_suite=%s' % suite,
+                            '-e', 'perf_results_dir=%s' % (tmp / 'r'), '-e', 'perf_keep_lab=true')
+    return prefix, inv, existed, proc.stdout
 
 
 def test_summary_follows_the_contract(smoke):
@@ -113,8 +135,18 @@ def test_metadata_and_raw_outputs(smoke):
     assert '002-mptcp-up-rep1.ss.txt' in names and '001-tcp-up-rep1.iperf3.json' in names
 
 
-def test_progress_table_and_sink_stopped(smoke):
+def test_lab_created_by_the_run_is_torn_down(smoke):
+    """No namespace, process or run file of the lab is left after the run that created it."""
     prefix, _results, s, out = smoke
+    assert lab_namespaces(prefix) == []
+    assert glob.glob('/run/mptcp-lab/%s-*' % prefix) == []
+    assert out.rstrip().split('PLAY RECAP')[0].rstrip().endswith('msg: lab torn down (created by this run)')
+    # the teardown came after the run record: the traffic was all accounted for
+    assert s['wall_s'] > s['traffic_s'] > 8.7
+
+
+def test_progress_and_table(smoke):
+    _prefix, _results, _s, out = smoke
     done = -1
     for k, name in enumerate(['tcp-up', 'mptcp-up', 'mptcp-down'], 1):
         # printed before the measurement runs: after the previous one's result, before its own
@@ -123,23 +155,36 @@ def test_progress_table_and_sink_stopped(smoke):
         assert done < line < result
         done = result
     assert 'median Mb/s' in out and 'mptcp-down' in out
+
+
+def test_lab_created_and_kept_on_request(kept_lab):
+    prefix, _inv, existed, out = kept_lab
+    assert existed == []
+    assert lab_namespaces(prefix) == ['%s-gen1' % prefix, '%s-shaper' % prefix, '%s-sink1' % prefix]
+    assert 'msg: lab left up (created by this run; perf_keep_lab=true)\n' in out
+
+
+def test_mptcp_over_a_subset_of_the_paths(kept_lab, tmp_path):
+    """MPTCP over path 2 only: the sink announces path 2 alone for it, then all again.
+
+    The lab existed before this run: it stays up, its sink's servers stopped.
+    """
+    from conftest import Netns, run_module
+    prefix, inv, _existed, _out = kept_lab
+    suite = tmp_path / 'subset.yml'
+    suite.write_text('defaults: {duration_s: 2, omit_s: 1, repetitions: 1, congestion: cubic}\n'
+                     'tests:\n  - {name: p2, protocol: mptcp, paths: [2]}\n'
+                     '  - {name: all, protocol: mptcp, paths: all}\n')
+    before = lab_namespaces(prefix)
+    out = ansible_playbook('playbooks/perf.yml', '-i', inv, '-e', 'perf_suite=%s' % suite,
+                           '-e', 'perf_results_dir=%s' % (tmp_path / 'r'), '-e', 'perf_provision=false').stdout
+    assert 'msg: lab left up (it existed before this run)\n' in out
+    assert lab_namespaces(prefix) == before and len(before) == 3
     # the servers ran under the daemon module and were stopped at the end
     pids = subprocess.run(['ip', 'netns', 'pids', '%s-sink1' % prefix], capture_output=True, text=True,
                           check=True).stdout.split()
     comms = [open('/proc/%s/comm' % p).read().strip() for p in pids if os.path.exists('/proc/%s/comm' % p)]
     assert 'iperf3' not in comms
-
-
-def test_mptcp_over_a_subset_of_the_paths(lab_inventory, tmp_path):
-    """MPTCP over path 2 only: the sink announces path 2 alone for it, then all again."""
-    from conftest import Netns, run_module
-    prefix, inv = lab_inventory
-    suite = tmp_path / 'subset.yml'
-    suite.write_text('defaults: {duration_s: 2, omit_s: 1, repetitions: 1, congestion: cubic}\n'
-                     'tests:\n  - {name: p2, protocol: mptcp, paths: [2]}\n'
-                     '  - {name: all, protocol: mptcp, paths: all}\n')
-    ansible_playbook('playbooks/perf.yml', '-i', inv, '-e', 'perf_suite=%s' % suite,
-                     '-e', 'perf_results_dir=%s' % (tmp_path / 'r'), '-e', 'perf_provision=false')
     with open(str(tmp_path / 'r' / 'latest' / 'summary.json')) as f:
         tests = dict((t['name'], t) for t in json.load(f)['tests'])
     p2, both = tests['p2']['runs'][0], tests['all']['runs'][0]
