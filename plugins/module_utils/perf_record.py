@@ -78,6 +78,8 @@ def test_identity(summary, test, lab_paths=None):
     The shaping is that of the paths the test uses (``path_ids``, by default
     the first ``paths`` paths), read from the test's own ``shaping``, else
     picked from the run record's ``lab_paths`` or the ``lab_paths`` argument.
+    The congestion control, duration and omitted seconds are part of it when
+    the record has them.
     """
     try:
         paths = int(test.get('paths') or 1)
@@ -111,6 +113,12 @@ def test_identity(summary, test, lab_paths=None):
         'streams': int(test.get('streams') or 1),
         'shaping': shaping,
     }
+    # What the traffic was like also changes the figures: a congestion control
+    # or a measurement window of its own makes another test, never a baseline.
+    # (Only when recorded, so records without them keep their identity.)
+    for field in ('congestion', 'duration_s', 'omit_s'):
+        if test.get(field) not in (None, ''):
+            identity[field] = test[field]
     key = hashlib.sha256(canonical_json(identity).encode('utf-8')).hexdigest()[:16]
     return key, identity
 

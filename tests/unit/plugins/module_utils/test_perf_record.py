@@ -38,13 +38,27 @@ def test_identity_ignores_number_spelling_and_unused_paths():
 
 
 @pytest.mark.parametrize('change', [
-    {'streams': 4}, {'direction': 'download'}, {'protocol': 'mptcp'}, {'name': 'other'}, {'paths': 2}])
+    {'streams': 4}, {'direction': 'download'}, {'protocol': 'mptcp'}, {'name': 'other'}, {'paths': 2},
+    {'congestion': 'bbr'}, {'duration_s': 10}, {'omit_s': 2}])
 def test_identity_changes_with_each_attribute(change):
     s = summary()
     test = dict(s['tests'][0])
     base = identity_of(s, test)[0]
     test.update(change)
     assert identity_of(s, test)[0] != base
+
+
+def test_identity_traffic_settings_when_recorded():
+    s = summary()
+    test = dict(s['tests'][0])
+    plain = identity_of(s, test)
+    cubic = identity_of(s, dict(test, congestion='cubic', duration_s=30, omit_s=1))
+    assert cubic[0] != plain[0]
+    assert {k: cubic[1][k] for k in ('congestion', 'duration_s', 'omit_s')} == {
+        'congestion': 'cubic', 'duration_s': 30, 'omit_s': 1}
+    # a record without them (or with an empty congestion) keeps the plain identity
+    assert identity_of(s, dict(test, congestion=None, duration_s=None))[0] == plain[0]
+    assert identity_of(s, dict(test, congestion=''))[0] == plain[0]
 
 
 def test_identity_shaping_sources():
