@@ -9,6 +9,7 @@ asserts aggregation and the recorded metadata, then teardown.yml, and finally
 removes the machines whatever happened (tests/integration/bare_metal_lab.py).
 """
 
+import glob
 import json
 import os
 import re
@@ -173,4 +174,7 @@ def test_provision_smoke_suite_and_teardown_over_ssh(lab):
     assert gro(gen, 'eth1') == 'off' and gro(sink, 'eth2') == 'off'
     assert os.listdir(os.path.join(lab.dir, 'state')) == [], 'saved state left behind'
     assert [comm(pid) for pid in ns_pids(sink.ns) if comm(pid) != 'sshd'] == []
+    # the traffic sink's logs and its installed stats responder are gone too
+    leftovers = glob.glob('/run/mptcp-lab/sink1-*') + glob.glob('/run/mptcp-lab/mptcp_lab_stats.py')
+    assert leftovers == [], leftovers
     assert changed(lab.playbook('teardown.yml')) == {}
