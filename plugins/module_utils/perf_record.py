@@ -118,7 +118,7 @@ def test_identity(summary, test, lab_paths=None):
     # (Only when recorded, so records without them keep their identity.)
     for field in ('congestion', 'duration_s', 'omit_s'):
         if test.get(field) not in (None, ''):
-            identity[field] = test[field]
+            identity[field] = _number(test[field])
     key = hashlib.sha256(canonical_json(identity).encode('utf-8')).hexdigest()[:16]
     return key, identity
 

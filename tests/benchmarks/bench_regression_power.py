@@ -143,9 +143,10 @@ def analyze(results_dir, baseline_runs=10, alpha=0.05, min_effect_pct=1.5, warmu
         by_name = dict((r['identity']['name'], r) for r in run['record']['results'])
         if len(a_runs) >= max(warmup, MIN_BASELINE_RUNS):
             for name, res in by_name.items():
-                base = [dict((r['identity']['name'], r) for r in a['record']['results']).get(name)
-                        for a in a_runs]
-                base = [b for b in base if b is not None and b['valid']][-baseline_runs:]
+                chosen = [(a['run_id'], dict((r['identity']['name'], r) for r in a['record']['results']).get(name))
+                          for a in a_runs]
+                chosen = [(rid, b) for rid, b in chosen if b is not None and b['valid']][-baseline_runs:]
+                base = [b for dummy, b in chosen]
                 if not res['valid'] or len(base) < MIN_BASELINE_RUNS:
                     continue
                 values = [v for b in base for v in b['values']]
@@ -160,10 +161,12 @@ def analyze(results_dir, baseline_runs=10, alpha=0.05, min_effect_pct=1.5, warmu
                                 'p_value': verdict['p_value'], 'guard_pct': verdict['guard_pct'],
                                 'cv': res['cv'], 'load': run['load']})
                 if kind == 'AA':
-                    # the production verdict (perf.yml's perf_report) judged the same comparison
-                    prod = [t for t in run['summary']['tests'] if t['name'] == name][0].get('verdict')
-                    if prod and prod != verdict['verdict'] and baseline_runs == 10:
-                        mismatches.append((run['run_id'], name, prod, verdict['verdict']))
+                    # perf.yml's own verdict judged the same comparison when its baseline
+                    # was the same runs (it is not when the history's identity of the test changed)
+                    prod = [t for t in run['summary']['tests'] if t['name'] == name][0]
+                    same = sorted((prod.get('baseline') or {}).get('runs') or []) == sorted(r for r, dummy in chosen)
+                    if same and prod.get('verdict') != verdict['verdict']:
+                        mismatches.append((run['run_id'], name, prod.get('verdict'), verdict['verdict']))
         if run['condition'] == 'A':
             a_runs.append(run)
     return runs, trials, details, mismatches
