@@ -6,8 +6,9 @@ What it does (as root, from the repository root):
   1. builds a throwaway virtual lab with its own prefix (mrp<random>) and its
      own inventory, two 50 Mbit/s paths (the default lab_paths);
   2. runs playbooks/perf.yml for real, again and again, with a small suite
-     (TCP over path 1 and MPTCP over both paths, upload, R <= 5 repetitions
-     each): W warm-up runs of condition A, then B and A alternately, where B
+     (TCP over path 1 and MPTCP over both paths, upload, cubic like the
+     default suite, R <= 5 repetitions each): W warm-up runs of condition A,
+     then B and A alternately, where B
      is the lab with every path's rate x 0.97 (an injected 3% slowdown);
   3. judges every run after the warm-up the way the verdict does by default
      (mptcp.lab's perf_stats.compare on the pooled values of the last N valid
@@ -22,10 +23,11 @@ What it does (as root, from the repository root):
      <out>/bench.json;
   5. tears the lab down, whatever happens (also on Ctrl-C or a time-out).
 
-Its run time is bounded: --max-minutes (default 90) stops starting new runs
+Its run time is bounded: --max-minutes (default 100) stops starting new runs
 when the next one would not fit, and every playbook has a time-out.
 
-    .venv/bin/python tests/benchmarks/bench_regression_power.py --trials 20
+    .venv/bin/python tests/benchmarks/bench_regression_power.py            # ~95 min
+    .venv/bin/python tests/benchmarks/bench_regression_power.py --out DIR --warmup 0   # add trials to DIR
     .venv/bin/python tests/benchmarks/bench_regression_power.py --analyze /tmp/mrp.../results
     .venv/bin/python tests/benchmarks/bench_regression_power.py --simulate
 
@@ -68,6 +70,7 @@ defaults:
   omit_s: 1
   repetitions: {repetitions}
   streams: 1
+  congestion: {congestion}
 tests:
   - name: tcp-up
     protocol: tcp
@@ -300,7 +303,8 @@ def run_benchmark(args):
     inventory = make_inventory(out, prefix)
     suite = os.path.join(out, 'suite.yml')
     with open(suite, 'w') as handle:
-        handle.write(SUITE.format(duration=args.duration, repetitions=args.repetitions))
+        handle.write(SUITE.format(duration=args.duration, repetitions=args.repetitions,
+                                  congestion=args.congestion))
     deadline = time.time() + 60 * args.max_minutes
     log('lab %s, results in %s, budget %d min' % (prefix, results, args.max_minutes))
 
@@ -313,6 +317,9 @@ def run_benchmark(args):
     shaped = None
     durations = []
     loads = {}
+    if os.path.exists(os.path.join(out, 'loads.json')):      # resuming in the same --out
+        with open(os.path.join(out, 'loads.json')) as handle:
+            loads = json.load(handle)
     try:
         for i, cond in enumerate(schedule):
             estimate = (sum(durations) / len(durations)) if durations else 0
@@ -361,13 +368,15 @@ def run_benchmark(args):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split('\n', maxsplit=1)[0])
-    parser.add_argument('--trials', type=int, default=20, help='A/B and A/A trials (one B and one A run each)')
+    parser.add_argument('--trials', type=int, default=15, help='A/B and A/A trials (one B and one A run each)')
     parser.add_argument('--warmup', type=int, default=10, help='A runs before the first trial')
     parser.add_argument('--baseline-runs', type=int, default=10, help='N of the default baseline')
     parser.add_argument('--repetitions', type=int, default=5, help='repetitions per test and run (<= 5)')
-    parser.add_argument('--duration', type=int, default=5, help='seconds of traffic per repetition')
+    parser.add_argument('--duration', type=int, default=10, help='seconds of traffic per repetition')
     parser.add_argument('--drop', type=float, default=0.03, help='injected rate drop of the B runs')
-    parser.add_argument('--max-minutes', type=int, default=90, help='time budget')
+    parser.add_argument('--congestion', default='cubic',
+                        help='congestion control of every test (the default suite states cubic)')
+    parser.add_argument('--max-minutes', type=int, default=100, help='time budget')
     parser.add_argument('--prefix', help='lab prefix (default mrp<random>)')
     parser.add_argument('--out', help='working directory (default a new one under /tmp)')
     parser.add_argument('--analyze', metavar='RESULTS_DIR', help='only judge the runs of an earlier benchmark')
