@@ -134,17 +134,13 @@ options:
     type: str
     choices: [keep, remove]
     default: keep
+extends_documentation_fragment:
+  - mptcp.lab.attributes
 attributes:
   check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: full
-  platform:
-    description: Target OS/families that can be operated against.
-    support: full
-    platforms: posix
 notes:
   - In check mode, C(after) is the predicted state; the id of an endpoint the
     kernel would number itself is predicted as V(null).

@@ -36,20 +36,16 @@ author:
 requirements:
   - pyroute2 on the managed host
 options: {}
+extends_documentation_fragment:
+  - mptcp.lab.attributes
+  - mptcp.lab.attributes.facts
 attributes:
   check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: none
   facts:
-    description: Action returns an C(ansible_facts) dictionary that will update existing host facts.
     support: full
-  platform:
-    description: Target OS/families that can be operated against.
-    support: full
-    platforms: posix
 seealso:
   - module: mptcp.lab.mptcp_endpoints
   - module: mptcp.lab.mptcp_limits

@@ -36,17 +36,13 @@ options:
       - A client needs at least the number of paths minus one to use every
         path a server announces.
     type: int
+extends_documentation_fragment:
+  - mptcp.lab.attributes
 attributes:
   check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: full
-  platform:
-    description: Target OS/families that can be operated against.
-    support: full
-    platforms: posix
 seealso:
   - module: mptcp.lab.mptcp_endpoints
   - module: mptcp.lab.mptcp_info

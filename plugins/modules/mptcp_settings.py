@@ -79,17 +79,13 @@ options:
     description: The C(sysctl.d) file that O(persist) writes; it holds only the settings given.
     type: path
     default: /etc/sysctl.d/90-mptcp-lab.conf
+extends_documentation_fragment:
+  - mptcp.lab.attributes
 attributes:
   check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: full
-  platform:
-    description: Target OS/families that can be operated against.
-    support: full
-    platforms: posix
 seealso:
   - module: mptcp.lab.mptcp_info
   - module: ansible.posix.sysctl

@@ -79,17 +79,13 @@ options:
     default: []
 author:
   - mptcp.lab developers (@multipath-tcp)
+extends_documentation_fragment:
+  - mptcp.lab.attributes
 attributes:
   check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: full
-  platform:
-    description: Target OS/families that can be operated against.
-    support: full
-    platforms: linux
 notes:
   - In check mode, when mptcpd is not installed yet and O(version) is not
     given, the version rules are skipped with a warning; the others apply.

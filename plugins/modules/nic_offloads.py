@@ -72,17 +72,13 @@ requirements:
   - pyroute2
 author:
   - mptcp.lab developers (@multipath-tcp)
+extends_documentation_fragment:
+  - mptcp.lab.attributes
 attributes:
   check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: full
-  platform:
-    description: Target OS/families that can be operated against.
-    support: full
-    platforms: linux
 notes:
   - A feature the driver cannot change (C([fixed]) in C(ethtool -k)) fails the module when asked for
     the other state. A fixed member of the V(tso) group (a NIC without IPv6 TSO, say) is left alone.
