@@ -106,9 +106,25 @@ def playbook(inventory, name, extra, timeout):
             os.path.join(ROOT, 'playbooks', name), '-e', json.dumps(extra)]
     env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, 'ansible.cfg'),
                PATH=VENV_BIN + os.pathsep + os.environ.get('PATH', ''))
-    proc = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, env=env, timeout=timeout,
-                          check=False)
-    return proc
+    # Its own process group: on a signal or a timeout the whole playbook stops,
+    # forked workers included, not only the ansible-playbook parent.
+    proc = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=env, start_new_session=True)
+    try:
+        stdout, stderr = proc.communicate(timeout=timeout)
+    except BaseException:
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            try:
+                os.killpg(proc.pid, sig)
+                proc.wait(timeout=30)
+                break
+            except ProcessLookupError:
+                break
+            except subprocess.TimeoutExpired:
+                continue
+        proc.wait()
+        raise
+    return subprocess.CompletedProcess(argv, proc.returncode, stdout, stderr)
 
 
 # ---------------------------------------------------------------- analysis
