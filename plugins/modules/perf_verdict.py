@@ -67,6 +67,13 @@ options:
     description: The lab's paths, for test identities when the run record lacks the shaping.
     type: list
     elements: dict
+  preflight:
+    description:
+      - Only check the options and that the O(baseline) run exists (in the history, or as a run
+        record under O(results_dir) that M(mptcp.lab.perf_history) will record); judge nothing
+        and change nothing. For refusing a bad C(-e perf_baseline=...) before a run starts.
+    type: bool
+    default: false
 extends_documentation_fragment:
   - mptcp.lab.attributes
 attributes:
@@ -100,7 +107,7 @@ EXAMPLES = r"""
 
 RETURN = r"""
 run_id:
-  description: The judged run.
+  description: The judged run (empty with O(preflight), as are the other results but RV(baseline)).
   returned: always
   type: str
   sample: 20261125T081537Z
@@ -191,10 +198,28 @@ def verdict_line(v):
     return '%s: %s%s (%s)' % (v['name'], v['verdict'], change, v['reason'])
 
 
+def preflight(named, results_dir, db_path, baseline_runs):
+    """The result of a preflight: the options are valid and the named baseline exists."""
+    if named and not os.path.isfile(os.path.join(results_dir, named, 'summary.json')):
+        store = open_readonly(db_path, True, 'checking the baseline')
+        try:
+            if not store.has_run(named):
+                raise BaselineError(unknown_run_message(store, named, results_dir))
+        finally:
+            store.close()
+    baseline_text = describe_baseline(named, baseline_runs)
+    return {'changed': False, 'run_id': '', 'summary_path': '', 'baseline': baseline_text,
+            'regressions': [], 'improvements': [], 'verdicts': [], 'counts': {}, 'lines': [],
+            'message': '', 'msg': 'verdict options valid; baseline: %s' % baseline_text,
+            'diff': {'before': {}, 'after': {}}}
+
+
 def judge(params, check_mode):
     named = validate(params)
     results_dir = os.path.abspath(params['results_dir'])
     db_path = os.path.abspath(params['history_db'] or os.path.join(results_dir, 'history.sqlite'))
+    if params['preflight']:
+        return preflight(named, results_dir, db_path, params['baseline_runs'])
     run_id, summary_path = resolve_run(results_dir, params['run'])
     if not os.path.isfile(summary_path) and check_mode:
         return {'changed': False, 'run_id': run_id or params['run'], 'summary_path': summary_path,
@@ -267,6 +292,7 @@ def main():
             alpha=dict(type='float', default=0.05),
             min_effect_pct=dict(type='float', default=1.5),
             lab_paths=dict(type='list', elements='dict'),
+            preflight=dict(type='bool', default=False),
         ),
         supports_check_mode=True,
     )

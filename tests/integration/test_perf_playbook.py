@@ -93,3 +93,36 @@ def test_bad_perf_keep_lab(no_lab, tmp_path):
     assert proc.returncode != 0
     assert "perf_keep_lab: must be true or false, got maybe" in proc.stdout
     assert 'PLAY [Wire the virtual lab' not in proc.stdout
+
+
+def test_unknown_baseline_stops_before_measuring(no_lab, tmp_path):
+    proc = perf(no_lab[1], tmp_path, '-e', 'perf_baseline=20990101T000000Z-nope')
+    assert proc.returncode != 0
+    out = ' '.join(proc.stdout.split())
+    assert "perf_baseline: run ''20990101T000000Z-nope'' is not in the history" in out
+    assert 'PLAY [Record the metadata' not in proc.stdout and 'PLAY [Wire the virtual lab' not in proc.stdout
+    assert os.listdir(str(tmp_path)) == []
+
+
+def test_baseline_known_as_a_run_record_passes_the_plan(no_lab, tmp_path):
+    # a run record the history does not hold yet is backfilled by perf_history: accepted
+    os.makedirs(str(tmp_path / 'kernel-a'))
+    (tmp_path / 'kernel-a' / 'summary.json').write_text('{}')
+    proc = perf(no_lab[1], tmp_path, '-e', 'perf_baseline=kernel-a', '-e', 'perf_keep_lab=maybe')
+    assert 'TASK [mptcp.lab.perf_report : Check the verdict options and the baseline run]' in proc.stdout
+    assert 'is not in the history' not in proc.stdout
+    assert "perf_keep_lab: must be true or false, got maybe" in proc.stdout   # the next check ran
+
+
+@pytest.mark.parametrize('knob, message', [
+    ('perf_alpha=1.5', 'alpha must be between 0 and 1'),
+    ('perf_baseline_runs=0', 'baseline_runs must be between 1 and 100'),
+    ('perf_min_effect_pct=-1', 'min_effect_pct must be >= 0'),
+    ('perf_fail_on_regression=maybe', 'perf_report_fail_on_regression'),
+    ('perf_baseline=../etc', 'baseline must be a run id'),
+])
+def test_bad_verdict_knob_stops_before_measuring(no_lab, tmp_path, knob, message):
+    proc = perf(no_lab[1], tmp_path, '-e', knob)
+    assert proc.returncode != 0
+    assert message in ' '.join(proc.stdout.split()), proc.stdout[-3000:]
+    assert 'PLAY [Record the metadata' not in proc.stdout and 'PLAY [Wire the virtual lab' not in proc.stdout
