@@ -12,15 +12,17 @@ BIN := $(CURDIR)/$(VENV)/bin
 export PATH := $(BIN):$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 
-# Debian packages the lab and the tests use.
-SYSTEM_PACKAGES := iproute2 iperf3 mptcpize mptcpd ethtool procps util-linux \
-	python3-venv git tar shellcheck openssh-client openssh-server sudo \
-	chromium
+# Debian packages the lab needs (make perf), and what the tests add (make test):
+# mptcpd for its role, git/tar for ansible-test, shellcheck, sshd for the
+# bare-metal test over SSH, chromium for the report's browser test.
+PERF_PACKAGES := iproute2 iperf3 mptcpize ethtool procps util-linux python3-venv
+TEST_PACKAGES := $(PERF_PACKAGES) mptcpd git tar shellcheck openssh-client openssh-server \
+	sudo chromium
 
 # Extra arguments for ansible-playbook, e.g. make perf ARGS='-e perf_suite=smoke'
 ARGS ?=
 
-.PHONY: help bootstrap system venv perf provision teardown test sanity units integration molecule clean
+.PHONY: help bootstrap bootstrap-test system system-test venv perf provision teardown test sanity units integration molecule clean
 
 help:
 	@echo "make perf   run the default perf suite on the netns lab (root)"
@@ -28,7 +30,10 @@ help:
 	@echo "other targets: provision teardown sanity units integration molecule clean"
 
 system:
-	@scripts/bootstrap-system.sh $(SYSTEM_PACKAGES)
+	@scripts/bootstrap-system.sh $(PERF_PACKAGES)
+
+system-test:
+	@scripts/bootstrap-system.sh $(TEST_PACKAGES)
 
 # The stamp records which requirements.txt was installed; editing it reinstalls.
 $(VENV)/.installed: requirements.txt
@@ -40,6 +45,8 @@ venv: $(VENV)/.installed
 
 bootstrap: system venv
 
+bootstrap-test: system-test venv
+
 perf: bootstrap
 	ansible-playbook playbooks/perf.yml $(ARGS)
 
@@ -50,25 +57,25 @@ teardown: bootstrap
 	ansible-playbook playbooks/teardown.yml $(ARGS)
 
 # Every part runs once it exists; the first failure fails `make test`.
-test: bootstrap
+test: bootstrap-test
 	$(MAKE) --no-print-directory sanity units integration molecule
 
-sanity: bootstrap
+sanity: bootstrap-test
 	scripts/ansible-test.sh sanity
 
-units: bootstrap
+units: bootstrap-test
 	@if [ -n "$$(find tests/unit -name 'test_*.py' -print -quit)" ]; then \
 		$(BIN)/python -m pytest tests/unit; \
 	else echo "units: no unit tests yet"; fi
 
-integration: bootstrap
+integration: bootstrap-test
 	@if [ -n "$$(find tests/integration -name 'test_*.py' -print -quit)" ]; then \
 		$(BIN)/python -m pytest tests/integration; \
 	else echo "integration: no integration tests yet"; fi
 
 # MOLECULE_GLOB keeps the scenarios in the top-level molecule/ (molecule 26
 # otherwise looks under extensions/molecule/ in a collection, with a warning).
-molecule: bootstrap
+molecule: bootstrap-test
 	@if [ -n "$$(find molecule -name molecule.yml -print -quit)" ]; then \
 		MOLECULE_GLOB='molecule/*/molecule.yml' $(BIN)/molecule test --all; \
 	else echo "molecule: no scenarios yet"; fi
