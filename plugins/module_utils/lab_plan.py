@@ -150,7 +150,7 @@ def _side_index(side):
 
 def path_links(lab_paths, pair, side, prefix='mlab', address_base=DEFAULT_ADDRESS_BASE,
                subnet_prefix=DEFAULT_SUBNET_PREFIX, table_base=DEFAULT_TABLE_BASE):
-    """``lab_path_links`` of one generator or sink (see CONTRACTS: hosts and groups)."""
+    """``lab_path_links`` of one generator or sink (its fields: docs/bare-metal.md)."""
     check_paths(lab_paths)
     check_prefix(prefix)
     me = _side_index(side)
