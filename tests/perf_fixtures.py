@@ -24,9 +24,9 @@ def summarize(values):
     if not n:
         return {'values': [], 'median': None, 'mean': None, 'min': None, 'max': None, 'cv': None, 'n': 0}
     mean = statistics.mean(values)
-    sd = statistics.stdev(values) if n > 1 else 0.0
+    cv = statistics.stdev(values) / mean if n > 1 and mean else None
     return {'values': values, 'median': statistics.median(values), 'mean': mean, 'min': min(values),
-            'max': max(values), 'cv': sd / mean if mean else None, 'n': n}
+            'max': max(values), 'cv': cv, 'n': n}
 
 
 def make_test(spec, rng, repetitions=5, cv=0.005, scale=1.0, lab_paths=None):

@@ -14,11 +14,11 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import json
-import math
 import os
 import re
 import time
 
+from ansible_collections.mptcp.lab.plugins.module_utils import perf_stats
 from ansible_collections.mptcp.lab.plugins.module_utils.perf_suite import expected_mbps
 
 SAFE_RE = re.compile(r'[^A-Za-z0-9._-]+')
@@ -38,17 +38,15 @@ def median(values):
 
 
 def summarize(values):
-    """{values, median, mean, min, max, cv, n}; cv = sample stdev / mean (fraction)."""
-    values = [float(v) for v in values if isinstance(v, (int, float)) and not isinstance(v, bool)]
-    n = len(values)
-    if not n:
-        return {'values': [], 'median': None, 'mean': None, 'min': None, 'max': None,
-                'cv': None, 'n': 0}
-    mean = sum(values) / n
-    stdev = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1)) if n > 1 else 0.0
-    return {'values': values, 'median': round(median(values), 3), 'mean': round(mean, 3),
-            'min': min(values), 'max': max(values),
-            'cv': round(stdev / mean, 5) if mean else None, 'n': n}
+    """{values, median, mean, min, max, cv, n} of the numbers among values, rounded for the record.
+
+    cv = sample stdev / mean (fraction), None for fewer than 2 values (perf_stats.summarize).
+    """
+    stats = perf_stats.summarize(v for v in values if isinstance(v, (int, float)) and not isinstance(v, bool))
+    for key, digits in (('median', 3), ('mean', 3), ('cv', 5)):
+        if stats[key] is not None:
+            stats[key] = round(stats[key], digits)
+    return stats
 
 
 def safe_name(text):

@@ -45,7 +45,8 @@ def summarize(values):
     """The DESIGN contract's summary of repetition values.
 
     Returns {values, median, mean, min, max, cv, n}; cv is the sample standard
-    deviation over the mean, as a fraction. Empty input gives n=0 and None.
+    deviation over the mean, as a fraction, None when there is no spread to
+    measure (fewer than 2 values) or the mean is 0. Empty input gives n=0 and None.
     """
     values = [float(v) for v in values]
     n = len(values)
@@ -53,12 +54,9 @@ def summarize(values):
         return {'values': [], 'median': None, 'mean': None, 'min': None,
                 'max': None, 'cv': None, 'n': 0}
     mean = sum(values) / n
-    if n > 1:
-        var = sum((v - mean) ** 2 for v in values) / (n - 1)
-        stdev = math.sqrt(var)
-    else:
-        stdev = 0.0
-    cv = stdev / mean if mean else None
+    cv = None
+    if n > 1 and mean:
+        cv = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1)) / mean
     return {'values': values, 'median': median(values), 'mean': mean,
             'min': min(values), 'max': max(values), 'cv': cv, 'n': n}
 

@@ -21,7 +21,7 @@ def test_summarize_edge_cases():
     assert pr.summarize([]) == {'values': [], 'median': None, 'mean': None, 'min': None,
                                 'max': None, 'cv': None, 'n': 0}
     one = pr.summarize([47.8])
-    assert one['cv'] == 0.0 and one['median'] == 47.8
+    assert one['cv'] is None and one['median'] == 47.8
     assert pr.summarize([1, 2, 3, 4])['median'] == 2.5
     assert pr.summarize([None, 3.0, True])['values'] == [3.0]      # junk ignored
 

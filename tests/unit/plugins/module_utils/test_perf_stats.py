@@ -34,7 +34,7 @@ def test_median_and_summary():
     assert s['n'] == 3 and s['median'] == 12.0 and s['mean'] == 12.0
     assert s['min'] == 10.0 and s['max'] == 14.0
     assert s['cv'] == pytest.approx(2.0 / 12.0)      # sample stdev 2 over mean 12
-    assert summarize([5.0])['cv'] == 0.0
+    assert summarize([5.0])['cv'] is None                # no spread to measure in one value
     assert summarize([])['n'] == 0 and summarize([])['median'] is None
     with pytest.raises(ValueError):
         median([])
