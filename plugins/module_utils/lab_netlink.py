@@ -20,6 +20,7 @@ __metaclass__ = type
 
 import ctypes
 import errno
+import fcntl
 import os
 import select
 import signal
@@ -45,6 +46,7 @@ MS_REC = 0x4000
 MS_BIND = 0x1000
 MS_SHARED = 1 << 20
 MNT_DETACH = 2
+NS_GET_NSTYPE = 0xB703   # ioctl on a namespace file: its CLONE_NEW* type (Linux 4.11+)
 AF_INET = 2
 IFF_UP = 1
 RT_TABLE_MAIN = 254
@@ -105,6 +107,29 @@ def netns_exists(name):
     return os.path.exists(netns_path(name))
 
 
+def netns_is_live(name):
+    """True when /run/netns/<name> is a network namespace (a bind mount of one), False otherwise.
+
+    False for a stale entry: the plain file ``ip netns add`` (or create_netns) leaves behind when it is
+    killed between creating the file and bind-mounting the namespace onto it, on which setns() fails
+    with EINVAL. Also False for anything else that is not a network namespace (a directory, another
+    namespace type). Raises OSError only when the entry cannot be opened for another reason than
+    being gone (ENOENT gives False).
+    """
+    try:
+        fd = os.open(netns_path(name), os.O_RDONLY)
+    except OSError as exc:
+        if exc.errno == errno.ENOENT:
+            return False
+        raise
+    try:
+        return fcntl.ioctl(fd, NS_GET_NSTYPE) == CLONE_NEWNET
+    except OSError:
+        return False   # ENOTTY: not a namespace file
+    finally:
+        os.close(fd)
+
+
 def _ns_id(path):
     st = os.stat(path)
     return st.st_dev, st.st_ino
@@ -135,9 +160,15 @@ def _prepare_run_dir():
 def create_netns(name):
     """Create namespace ``name`` (like ``ip netns add``) and bring its loopback up."""
     libc = _libc()
-    _prepare_run_dir()
+    try:
+        _prepare_run_dir()
+    except OSError as exc:
+        raise LabNetlinkError('create namespace %s: %s: %s' % (name, NETNS_RUN_DIR, exc.strerror))
     path = netns_path(name)
-    fd = os.open(path, os.O_RDONLY | os.O_CREAT | os.O_EXCL, 0)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CREAT | os.O_EXCL, 0)
+    except OSError as exc:
+        raise LabNetlinkError('create namespace %s: %s: %s' % (name, path, exc.strerror))
     os.close(fd)
     home = os.open('/proc/thread-self/ns/net', os.O_RDONLY)
     try:
@@ -157,7 +188,7 @@ def create_netns(name):
     finally:
         os.close(home)
     with open_netns(name) as ipr:
-        ipr.link('set', index=1, state='up')
+        set_up(ipr, 1, '%s/lo' % name)
 
 
 def netns_pids(names):
@@ -287,6 +318,36 @@ class open_netns(object):
         return False
 
 
+class open_scratch_netns(object):
+    """``with open_scratch_netns() as ipr``: an IPRoute socket in a new, anonymous network namespace.
+
+    The namespace has no name and only a loopback (down); it lives as long as the socket and vanishes
+    with it, so whatever is tried in it (a qdisc probe, say) leaves nothing behind on the host and
+    cannot clash with the host's names.
+    """
+
+    def __init__(self):
+        self.ipr = None
+
+    def __enter__(self):
+        libc = _libc()
+        home = os.open('/proc/thread-self/ns/net', os.O_RDONLY)
+        try:
+            _check(libc.unshare(CLONE_NEWNET), 'create a scratch network namespace')
+            try:
+                self.ipr = IPRoute()
+            finally:
+                _check(libc.setns(home, CLONE_NEWNET), 'return to the original namespace')
+        finally:
+            os.close(home)
+        return self.ipr
+
+    def __exit__(self, *exc):
+        if self.ipr is not None:
+            self.ipr.close()
+        return False
+
+
 def netnsid(ipr, name):
     """The id under which ``ipr``'s namespace knows namespace ``name`` (None if none)."""
     fd = os.open(netns_path(name), os.O_RDONLY)
@@ -401,6 +462,25 @@ def _route_key(msg):
     }
 
 
+def route_protocols(ipr):
+    """Protocol of every IPv4 route, by the key the kernel tells routes apart by.
+
+    ``{(table, dst, metric, tos): proto}`` with dst as ``a.b.c.d/len``: two routes with the same key
+    cannot coexist, so adding one whose key is taken fails (and replacing it would overwrite the
+    other's owner).
+    """
+    found = {}
+    for msg in ipr.get_routes(family=AF_INET):
+        found[route_id(msg)] = msg['proto']
+    return found
+
+
+def route_id(msg):
+    table = msg.get('RTA_TABLE') or msg['table']
+    dst = msg.get('RTA_DST') or '0.0.0.0'
+    return (table, '%s/%d' % (dst, msg['dst_len']), msg.get('RTA_PRIORITY') or 0, msg['tos'])
+
+
 def route_args(route, proto):
     dst, dst_len = route['dst'].split('/')
     args = {'dst': dst, 'dst_len': int(dst_len), 'table': route['table'], 'proto': proto,
@@ -413,8 +493,9 @@ def route_args(route, proto):
 
 
 def add_route(ipr, route, proto):
+    """Add a route (never replace: a route with the same key that is not ours is an error, EEXIST)."""
     try:
-        ipr.route('replace', **route_args(route, proto))
+        ipr.route('add', **route_args(route, proto))
     except NetlinkError as exc:
         raise LabNetlinkError('add route %s table %s: %s' % (route['dst'], route['table'], netlink_message(exc)))
 
