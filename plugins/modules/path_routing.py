@@ -25,6 +25,11 @@ description:
   - Ownership is by protocol number. Every address, route and rule it creates carries O(protocol)
     (C(IFA_PROTO), C(RTM_PROTOCOL), C(FRA_PROTOCOL)); the ones that carry it and are no longer wanted are
     removed, everything else on the host is left alone.
+  - A route the module would add whose place (table, destination, metric, tos) is held by a route of
+    another protocol (an administrator's C(static) route, a routing daemon's) is never replaced: the
+    module fails naming the table, the destination and the protocol, before changing anything. An
+    address that exists already is used as it is (it keeps its owner). A policy rule never takes
+    another one over: the kernel tells rules of different protocols apart.
 options:
   links:
     description:
@@ -144,6 +149,13 @@ from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.mptcp.lab.plugins.module_utils import lab_netlink as nl
 
+# Names of the route protocols of /etc/iproute2/rt_protos, for messages.
+PROTOCOL_NAMES = {0: 'unspec', 1: 'redirect', 2: 'kernel', 3: 'boot', 4: 'static', 8: 'gated', 9: 'ra',
+                  10: 'mrt', 11: 'zebra', 12: 'bird', 13: 'dnrouted', 14: 'xorp', 15: 'ntk', 16: 'dhcp',
+                  17: 'mrouted', 18: 'keepalived', 42: 'babel', 99: 'openr', 186: 'bgp', 187: 'isis',
+                  188: 'ospf', 189: 'rip', 192: 'eigrp'}
+TABLE_NAMES = {nl.RT_TABLE_MAIN: 'main'}
+
 
 def _ip(value, field):
     try:
@@ -175,6 +187,14 @@ def validate(links, protocol):
         seen.add(link['address'])
         if link.get('table') is not None and not link.get('peer_address'):
             return '%s: a path with a table needs peer_address' % field
+    places = {}
+    for i, link in enumerate(links):
+        for route in wanted_state([link], 0)[1]:
+            place = (route['table'], route['dst'])
+            if place in places:
+                return ('links[%d] and links[%d] both need a route to %s in table %s (one route per destination '
+                        'and table)' % (places[place], i, route['dst'], TABLE_NAMES.get(route['table'], route['table'])))
+            places[place] = i
     return None
 
 
@@ -254,6 +274,25 @@ class Host(object):
             route['dev'] = self.names.get(route.pop('oif'), None)
             self.routes.append(route)
         self.rules = nl.rules(ipr, protocol)
+        self.route_protocols = nl.route_protocols(ipr)
+
+
+def foreign_routes(host, add_routes, protocol):
+    """The routes to add whose place (table, destination, metric 0, tos 0) holds a route of another owner.
+
+    The kernel keeps one route per key: adding ours would fail, replacing it would take the other
+    route over (relabelled with our protocol, then deleted by state=absent). Returns one text per
+    conflict, naming the table, the destination and the other route's protocol.
+    """
+    out = []
+    for route in add_routes:
+        proto = host.route_protocols.get((route['table'], route['dst'], 0, 0))
+        if proto is not None and proto != protocol:
+            table = TABLE_NAMES.get(route['table'], route['table'])
+            name = PROTOCOL_NAMES.get(proto)
+            out.append('%s in table %s (protocol %s)'
+                       % (route['dst'], table, '%s %d' % (name, proto) if name else proto))
+    return out
 
 
 def compute(host, want_addrs, want_routes, want_rules, protocol):
@@ -307,6 +346,11 @@ def run(module):
             module.fail_json(msg='links: interface(s) %s do not exist on this host' % ', '.join(missing))
         want_addrs, want_routes, want_rules = wanted_state(links, p['rule_priority'])
         todo = compute(host, want_addrs, want_routes, want_rules, p['protocol'])
+        taken = foreign_routes(host, todo['add_routes'], p['protocol'])
+        if taken:
+            module.fail_json(msg='links: the route(s) %s exist and are not the lab\'s (protocol %d): the lab never '
+                                 'takes over a route it did not create. Remove them or choose other addresses '
+                                 'or tables. Nothing was changed.' % ('; '.join(taken), p['protocol']))
         want_sys = {} if absent else wanted_sysctls(links, p['rp_filter'], p['forwarding'],
                                                     nl.read_sysctl('net.ipv4.conf.all.rp_filter'))
         have_sys = dict((k, nl.read_sysctl(k)) for k in want_sys)
@@ -335,7 +379,7 @@ def run(module):
                 for key, value in sorted(todo_sys.items()):
                     nl.write_sysctl(key, value)
                 apply(host, todo, p['protocol'])
-            except nl.LabNetlinkError as exc:
+            except (nl.LabNetlinkError, nl.NetlinkError) as exc:
                 module.fail_json(msg=str(exc))
     return result
 

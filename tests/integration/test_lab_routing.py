@@ -82,9 +82,74 @@ def test_router_mode_sets_forwarding(netns):
 
 def test_bad_input_fails_early_and_changes_nothing(netns):
     setup(netns)
-    extra = dict(LINKS[0], dev='nope', path=3, address='10.250.4.2', table=103)
+    extra = dict(LINKS[0], dev='nope', path=3, address='10.250.4.2', peer_address='10.250.5.2', table=103)
     missing = run_module(netns, 'path_routing', {'links': LINKS + [extra]})
     assert missing['failed'] and 'interface(s) nope do not exist' in missing['msg']
     bad = run_module(netns, 'path_routing', {'links': [dict(LINKS[0], gateway='10.250.0.300')]})
     assert bad['failed'] and bad['msg'] == "links[0].gateway: '10.250.0.300' is not an IPv4 address"
+    assert state(netns) == ([], [], [])
+
+
+def proto_routes(ns, table):
+    return sorted('%s %s %s' % (r['dst'], r.get('gateway', '-'), r.get('protocol'))
+                  for r in ipj(ns, '-4', 'route', 'show', 'table', table))
+
+
+def test_a_foreign_route_in_the_way_is_never_taken_over(netns):
+    setup(netns)
+    netns.run('ip', 'route', 'add', '10.250.1.2/32', 'dev', 'mltp1', 'table', '101', 'proto', 'static')
+    netns.run('ip', 'route', 'add', '10.250.3.2/32', 'dev', 'mltp2', 'proto', 'boot')
+    before = proto_routes(netns, '101'), proto_routes(netns, 'main')
+    for check_mode in (True, False):
+        result = run_module(netns, 'path_routing', {'links': LINKS}, check_mode=check_mode)
+        assert result['failed'] and result['rc'] == 1
+        assert '10.250.1.2/32 in table 101 (protocol static 4)' in result['msg']
+        assert '10.250.3.2/32 in table main (protocol boot 3)' in result['msg']
+        assert 'Nothing was changed' in result['msg']
+        assert state(netns) == ([], [], [])            # no address, route or rule of the lab
+        assert (proto_routes(netns, '101'), proto_routes(netns, 'main')) == before
+    assert before[0] == ['10.250.1.2 - static']
+    # once the foreign routes are gone the lab's go in; absent leaves a foreign route added later alone
+    netns.run('ip', 'route', 'del', '10.250.1.2/32', 'table', '101')
+    netns.run('ip', 'route', 'del', '10.250.3.2/32')
+    assert run_module(netns, 'path_routing', {'links': LINKS})['changed']
+    netns.run('ip', 'route', 'add', 'unreachable', '10.250.9.9/32', 'table', '101', 'proto', 'static')
+    assert not run_module(netns, 'path_routing', {'links': LINKS})['changed']
+    assert run_module(netns, 'path_routing', {'state': 'absent'})['changed']
+    assert proto_routes(netns, '101') == ['10.250.9.9 - static']
+
+
+def test_the_labs_own_route_is_reconciled_in_place(netns):
+    setup(netns)
+    assert run_module(netns, 'path_routing', {'links': LINKS})['changed']
+    moved = [dict(LINKS[0], gateway='10.250.0.254'), LINKS[1]]
+    check = run_module(netns, 'path_routing', {'links': moved}, check_mode=True, diff=True)
+    assert check['changed'] and '101 10.250.1.2 10.250.0.1' in state(netns)[1]
+    result = run_module(netns, 'path_routing', {'links': moved}, diff=True)
+    assert result['changed'] and result['rc'] == 0 and result['diff'] == check['diff']
+    routes = state(netns)[1]
+    assert '101 10.250.1.2 10.250.0.254' in routes and 'main 10.250.1.2 10.250.0.254' in routes
+    assert not any(r.endswith(' 10.250.0.1') for r in routes)
+    assert not run_module(netns, 'path_routing', {'links': moved})['changed']
+
+
+def test_an_identical_foreign_rule_is_neither_taken_over_nor_removed(netns):
+    setup(netns)
+    netns.run('ip', 'rule', 'add', 'from', '10.250.0.2', 'lookup', '101', 'priority', '10000')
+    assert run_module(netns, 'path_routing', {'links': LINKS})['changed']
+    rules = [(r['priority'], r.get('protocol')) for r in ipj(netns, '-4', 'rule', 'show') if r['priority'] == 10000]
+    assert sorted(rules, key=str) == sorted([(10000, None), (10000, '211')], key=str)
+    assert not run_module(netns, 'path_routing', {'links': LINKS})['changed']
+    assert run_module(netns, 'path_routing', {'state': 'absent'})['changed']
+    rules = [(r['priority'], r.get('src'), r.get('protocol')) for r in ipj(netns, '-4', 'rule', 'show')
+             if r['priority'] == 10000]
+    assert rules == [(10000, '10.250.0.2', None)]
+
+
+def test_two_links_needing_the_same_route_fail_early(netns):
+    setup(netns)
+    twin = dict(LINKS[1], peer_address=LINKS[0]['peer_address'], table=101)
+    result = run_module(netns, 'path_routing', {'links': [LINKS[0], twin]})
+    assert result['failed'] and 'links[0] and links[1] both need a route to 10.250.2.0/24' not in result['msg']
+    assert 'links[0] and links[1] both need a route to 10.250.1.2/32 in table main' in result['msg']
     assert state(netns) == ([], [], [])

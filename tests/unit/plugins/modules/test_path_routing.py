@@ -85,3 +85,22 @@ def test_validate():
     assert 'table must be' in pr.validate([dict(GEN[0], table=254)], 211)
     assert 'needs peer_address' in pr.validate([dict(GEN[0], peer_address=None)], 211)
     assert 'prefix must be' in pr.validate([dict(GEN[0], prefix=33)], 211)
+
+
+def test_foreign_routes_names_the_place_and_the_owner():
+    addrs, routes, rules = pr.wanted_state(GEN[:1], 10000)
+    host = FakeHost([], [], [])
+    host.route_protocols = {(101, '10.200.0.0/24', 0, 0): 4,        # static: in the way
+                            (254, '10.200.1.2/32', 0, 0): 211,      # ours: reconciled, not a conflict
+                            (101, '10.200.1.2/32', 20, 0): 3,       # another metric: no conflict
+                            (102, '10.200.1.2/32', 0, 0): 77}       # another table
+    assert pr.foreign_routes(host, routes, 211) == ['10.200.0.0/24 in table 101 (protocol static 4)']
+    host.route_protocols[(254, '10.200.1.2/32', 0, 0)] = 77
+    assert pr.foreign_routes(host, routes, 211) == ['10.200.1.2/32 in table main (protocol 77)',
+                                                    '10.200.0.0/24 in table 101 (protocol static 4)']
+
+
+def test_validate_refuses_two_links_needing_one_route():
+    twin = dict(GEN[1], peer_address=GEN[0]['peer_address'])
+    assert pr.validate([GEN[0], twin], 211) == (
+        'links[0] and links[1] both need a route to 10.200.1.2/32 in table main (one route per destination and table)')
