@@ -18,8 +18,12 @@ description:
     host of the virtual lab, and on real hosts alike.
   - The process is detached (new session, stdin from C(/dev/null), output to
     O(log_file)) and inherits the network namespace the module runs in.
-  - A running process is restarted when O(argv), O(env) or O(config_checksum)
-    differ from the ones it was started with.
+  - A running process is restarted when O(argv), O(env), O(config_checksum)
+    or the user and group it runs as (O(user), O(group)) differ from the ones
+    it was started with.
+  - With O(user), the process runs with dropped privileges (see O(user)),
+    while the pidfile, state file and log file stay owned by the user that
+    runs the module.
   - Readiness is a condition, not a delay; with O(wait_for_port) the module
     returns once the process (or one of its children) owns a listening TCP
     socket on that port, and fails with the log tail if the process exits first.
@@ -48,6 +52,30 @@ options:
       - Extra environment variables for the process. C(LC_ALL=C) is always set.
     type: dict
     default: {}
+  user:
+    description:
+      - Run the process as this user (a name or a numeric uid), which must
+        exist on the host.
+      - The process gets the user's uid as real, effective and saved uid, the
+        gid of O(group) as real, effective and saved gid, no supplementary
+        groups, an empty capability bounding set, no capabilities, and the
+        C(no_new_privs) flag, so neither setuid programs nor file capabilities
+        give privileges back (as C(setpriv --reuid --regid --clear-groups
+        --bounding-set=-all --no-new-privs) would). This is done in the forked
+        child right before C(exec).
+      - C(HOME), C(USER) and C(LOGNAME) are set to the user's.
+      - The command and the files it reads must be accessible to that user; the
+        log file is opened by the module and only inherited as a descriptor.
+      - Part of the process's identity, so a change restarts it.
+      - Unset, the process runs as the user that runs the module.
+      - Only used when O(state) is V(started) or V(restarted).
+    type: str
+  group:
+    description:
+      - Group (a name or a numeric gid, which must exist) the process runs as
+        with O(user); defaults to the user's primary group.
+      - Needs O(user). Part of the process's identity, so a change restarts it.
+    type: str
   state:
     description:
       - V(started) starts the process if it is not running, or restarts it when
@@ -98,6 +126,14 @@ EXAMPLES = r'''
     argv: [mptcpize, run, iperf3, --server, --port, "5201"]
     wait_for_port: 5201
 
+- name: Run an iperf3 server as nobody/nogroup, without privileges
+  mptcp.lab.daemon:
+    name: "{{ inventory_hostname }}-iperf3-5202"
+    argv: [iperf3, --server, --port, "5202"]
+    user: nobody
+    group: nogroup
+    wait_for_port: 5202
+
 - name: Run mptcpd and restart it when its configuration changes
   mptcp.lab.daemon:
     name: "{{ inventory_hostname }}-mptcpd"
@@ -143,6 +179,16 @@ argv:
   type: list
   elements: str
   sample: [mptcpize, run, iperf3, --server, --port, "5201"]
+user:
+  description: User the running process was started as with O(user), or null (the module's user).
+  returned: always
+  type: str
+  sample: nobody
+group:
+  description: Group the running process was started as with O(user), or null.
+  returned: always
+  type: str
+  sample: nogroup
 listening:
   description: With O(state=status) and O(wait_for_port), whether the process listens on that port.
   returned: when state is status and wait_for_port is set
@@ -156,14 +202,18 @@ reason:
 '''
 
 import errno
+import grp
 import json
 import os
+import pwd
 import signal
 import time
 
 from ansible.module_utils.basic import AnsibleModule
 
 POLL_S = 0.01
+PR_SET_NO_NEW_PRIVS = 38
+PR_CAPBSET_DROP = 24
 TCP_LISTEN = '0A'
 _PROC = '/proc'
 
@@ -200,18 +250,89 @@ def parse_stat_starttime(text):
 def restart_reason(recorded, wanted):
     """Why a process started as ``recorded`` must restart to become ``wanted``.
 
-    Both are dicts with argv, env and config_checksum; returns None when
-    nothing relevant differs. A checksum of None in ``wanted`` means the
-    caller does not track one, so it is not compared.
+    Both are dicts with argv, env, config_checksum, uid and gid; returns None
+    when nothing relevant differs. A checksum of None in ``wanted`` means the
+    caller does not track one, so it is not compared. A uid/gid of None means
+    "as the module's user" (records written before user existed have none).
     """
     if recorded.get('argv') != wanted['argv']:
         return 'argv changed'
     if (recorded.get('env') or {}) != (wanted.get('env') or {}):
         return 'env changed'
+    if (recorded.get('uid'), recorded.get('gid')) != (wanted.get('uid'), wanted.get('gid')):
+        return 'user changed'
     if wanted.get('config_checksum') is not None and \
             recorded.get('config_checksum') != wanted['config_checksum']:
         return 'config_checksum changed'
     return None
+
+
+def _lookup(field, value, by_name, by_id, what):
+    """The database entry of ``value`` (a name or a numeric id), or ValueError."""
+    try:
+        return by_id(int(value)) if value.isdigit() else by_name(value)
+    except (KeyError, OverflowError, ValueError):
+        raise ValueError('%s: no %s %r on this host (name or numeric id of an existing %s)'
+                         % (field, what, value, what))
+
+
+def resolve_credentials(user, group):
+    """Credentials for ``user``/``group`` (names or numeric ids).
+
+    Returns None when ``user`` is not set, else a dict with user, uid, group,
+    gid and home. Raises ValueError naming the field when a value does not
+    exist, or when group is set without user.
+    """
+    if not user:
+        if group:
+            raise ValueError('group: needs user (the group a dropped-privilege process runs as)')
+        return None
+    pw = _lookup('user', user, pwd.getpwnam, pwd.getpwuid, 'user')
+    gr = _lookup('group', group, grp.getgrnam, grp.getgrgid, 'group') if group else None
+    gid = gr.gr_gid if gr else pw.pw_gid
+    if gr is None:
+        try:
+            gname = grp.getgrgid(gid).gr_name
+        except KeyError:
+            gname = str(gid)
+    else:
+        gname = gr.gr_name
+    return dict(user=pw.pw_name, uid=pw.pw_uid, group=gname, gid=gid, home=pw.pw_dir)
+
+
+def _prctl(option, arg):
+    import ctypes
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(option, arg, 0, 0, 0) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, 'prctl(%d, %d): %s' % (option, arg, os.strerror(err)))
+
+
+def drop_privileges(uid, gid):
+    """In a child about to exec: become uid/gid with no way back to privilege.
+
+    No supplementary groups, an empty capability bounding set, real,
+    effective and saved ids set (the kernel then clears the permitted,
+    effective and ambient capabilities), and no_new_privs (setuid bits and
+    file capabilities are ignored by exec).
+    """
+    os.setgroups([])
+    if os.geteuid() == 0:
+        try:
+            last_cap = int(_read('/proc/sys/kernel/cap_last_cap'))
+        except (IOError, OSError, ValueError):
+            last_cap = 63
+        for cap in range(last_cap + 1):
+            try:
+                _prctl(PR_CAPBSET_DROP, cap)
+            except OSError as e:
+                if e.errno != errno.EINVAL:   # a capability this kernel lacks
+                    raise
+    os.setresgid(gid, gid, gid)
+    os.setresuid(uid, uid, uid)
+    if uid != 0 and 0 in os.getresuid():
+        raise OSError(errno.EPERM, 'uid 0 still held after setresuid')
+    _prctl(PR_SET_NO_NEW_PRIVS, 1)
 
 
 # ---------------------------------------------------------------- process state
@@ -292,12 +413,14 @@ def listening(pid, port):
     return bool(wanted & socket_inodes(descendants(pid)))
 
 
-def spawn_detached(argv, env, log_fd):
+def spawn_detached(argv, env, log_fd, creds=None):
     """Fork and exec argv in a new session; stdin /dev/null, output to log_fd.
 
     Returns the child's pid. The child keeps no other descriptor of ours, so
     whoever runs the module (a connection plugin reading our stdout) never
-    waits for the daemon.
+    waits for the daemon. With ``creds`` (resolve_credentials), the child
+    drops its privileges right before exec; a failure ends it (exit 127) with
+    the reason in the log.
     """
     pid = os.fork()
     if pid:
@@ -311,6 +434,8 @@ def spawn_detached(argv, env, log_fd):
         os.dup2(log_fd, 2)
         os.closerange(3, 65536)
         os.chdir('/')
+        if creds:
+            drop_privileges(creds['uid'], creds['gid'])
         os.execve(argv[0], argv, env)
     except BaseException as e:  # pylint: disable=broad-except
         try:
@@ -387,7 +512,7 @@ class Daemon(object):
         except (IOError, OSError):
             return ''
 
-    def start(self, argv, env, config_checksum, wait_for_port, timeout):
+    def start(self, argv, env, config_checksum, wait_for_port, timeout, creds=None):
         """Start the process detached; returns (rec, error or None)."""
         if not os.path.isdir(self.run_dir):
             os.makedirs(self.run_dir, 0o755)
@@ -397,17 +522,21 @@ class Daemon(object):
         full_env = dict(os.environ)
         full_env.update(env)
         full_env['LC_ALL'] = 'C'
+        if creds:
+            full_env.update(HOME=creds['home'], USER=creds['user'], LOGNAME=creds['user'])
         log_fd = os.open(self.log_file, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         try:
             banner = '--- %s start: %s\n' % (time.strftime('%Y-%m-%dT%H:%M:%S'), json.dumps(argv))
             os.write(log_fd, banner.encode())
-            pid = spawn_detached(argv, full_env, log_fd)
+            pid = spawn_detached(argv, full_env, log_fd, creds)
         finally:
             os.close(log_fd)
         ident = proc_identity(pid)
         rec = dict(pid=pid, starttime=ident[1] if ident else None, argv=argv,
                    env=env, config_checksum=config_checksum, netns=netns_id(),
                    started=time.time())
+        if creds:
+            rec.update((k, creds[k]) for k in ('user', 'uid', 'group', 'gid'))
         self._write_state(rec)
         deadline = time.monotonic() + timeout
         while True:
@@ -447,9 +576,10 @@ class Daemon(object):
 
 def _view(rec):
     if not rec:
-        return dict(running=False, pid=None, argv=None)
+        return dict(running=False, pid=None, argv=None, user=None, group=None)
     return dict(running=True, pid=rec['pid'], argv=rec.get('argv'),
-                config_checksum=rec.get('config_checksum'))
+                config_checksum=rec.get('config_checksum'),
+                user=rec.get('user'), group=rec.get('group'))
 
 
 def run_module(module):
@@ -465,6 +595,15 @@ def run_module(module):
         module.fail_json(msg='wait_for_port: must be 1..65535, got %d' % p['wait_for_port'])
     if p['timeout'] <= 0:
         module.fail_json(msg='timeout: must be > 0, got %s' % p['timeout'])
+    creds = None
+    if state in ('started', 'restarted'):
+        try:
+            creds = resolve_credentials(p['user'], p['group'])
+        except ValueError as e:
+            module.fail_json(msg=str(e))
+        if creds and os.geteuid() != 0 and creds['uid'] != os.geteuid():
+            module.fail_json(msg='user: running as %s (uid %d) needs root; the module runs as uid %d'
+                                 % (creds['user'], creds['uid'], os.geteuid()))
 
     d = Daemon(name, p['run_dir'], p['log_file'])
     cur = d.current()
@@ -489,7 +628,8 @@ def run_module(module):
             reason = 'not running'
         else:
             reason = restart_reason(cur, dict(argv=argv, env=env,
-                                              config_checksum=p['config_checksum']))
+                                              config_checksum=p['config_checksum'],
+                                              uid=creds and creds['uid'], gid=creds and creds['gid']))
     elif state == 'restarted':
         reason = 'restart requested' if cur else 'not running'
     elif state == 'stopped' and cur is not None:
@@ -502,14 +642,16 @@ def run_module(module):
         if state == 'stopped':
             after = _view(None)
         else:
-            after = dict(running=True, pid=None, argv=argv, config_checksum=p['config_checksum'])
+            after = dict(running=True, pid=None, argv=argv, config_checksum=p['config_checksum'],
+                         user=creds and creds['user'], group=creds and creds['group'])
         if not module.check_mode:
             if cur is not None:
                 err = d.stop(cur, p['timeout'])
                 if err:
                     module.fail_json(msg=err, **result)
             if state != 'stopped':
-                rec, err = d.start(argv, env, p['config_checksum'], p['wait_for_port'], p['timeout'])
+                rec, err = d.start(argv, env, p['config_checksum'], p['wait_for_port'], p['timeout'],
+                                   creds)
                 if err:
                     if d.current():
                         d.stop(rec, p['timeout'])
@@ -527,7 +669,8 @@ def run_module(module):
 
     if state == 'status' and p['wait_for_port'] is not None:
         result['listening'] = bool(cur) and listening(cur['pid'], p['wait_for_port'])
-    result.update(running=after['running'], pid=after['pid'], argv=after['argv'])
+    result.update(running=after['running'], pid=after['pid'], argv=after['argv'],
+                  user=after['user'], group=after['group'])
     if module._diff:
         result['diff'] = dict(before=before, after=after)
     module.exit_json(**result)
@@ -539,6 +682,8 @@ def main():
             name=dict(type='str', required=True),
             argv=dict(type='list', elements='str'),
             env=dict(type='dict', default={}),
+            user=dict(type='str'),
+            group=dict(type='str'),
             state=dict(type='str', default='started',
                        choices=['started', 'stopped', 'restarted', 'status']),
             run_dir=dict(type='path', default='/run/mptcp-lab'),

@@ -130,3 +130,56 @@ def test_stops_the_whole_process_group(netns, run_dir):
     alive = [p for p in left if os.path.exists('/proc/%s/stat' % p)
              and open('/proc/%s/stat' % p).read().rsplit(')', 1)[1].split()[0] != 'Z']
     assert alive == []
+
+
+def _status(pid):
+    with open('/proc/%d/status' % pid) as f:
+        return dict(line.split(':', 1) for line in f.read().splitlines() if ':' in line)
+
+
+def test_runs_as_an_unprivileged_user_with_root_owned_bookkeeping(netns, run_dir):
+    args = dict(_server('priv', run_dir, 5207), user='nobody', group='nogroup')
+    first = run_module(netns, 'daemon', args, diff=True)
+    assert first['rc'] == 0, first
+    assert (first['user'], first['group']) == ('nobody', 'nogroup')
+    assert first['diff']['after']['user'] == 'nobody'
+    pid = first['pid']
+    status = _status(pid)
+    uids, gids = status['Uid'].split(), status['Gid'].split()
+    assert uids == ['65534'] * 4 and gids == ['65534'] * 4      # real, effective, saved, fs: not 0
+    assert status['Groups'].split() == []
+    assert int(status['CapEff'], 16) == int(status['CapPrm'], 16) == int(status['CapBnd'], 16) == 0
+    assert status['NoNewPrivs'].strip() == '1'
+    # mptcpize's LD_PRELOAD works unprivileged: the listener is an MPTCP one.
+    assert any(line.startswith('mptcp') and ':5207 ' in line
+               for line in netns.run('ss', '-HMltn').stdout.splitlines())
+    # pid, state and log files stay the module's (root's)
+    for suffix in ('.pid', '.json', '.log'):
+        assert os.stat(os.path.join(run_dir, 'priv' + suffix)).st_uid == 0
+
+    again = run_module(netns, 'daemon', dict(args, user='65534'))      # same user by uid: no restart
+    assert not again['changed'] and again['pid'] == pid
+
+    as_root = dict(args, user=None, group=None)
+    predicted = run_module(netns, 'daemon', as_root, check_mode=True, diff=True)
+    assert predicted['changed'] and predicted['reason'] == 'user changed'
+    assert predicted['diff']['before']['user'] == 'nobody' and predicted['diff']['after']['user'] is None
+    assert _status(pid)['Uid'].split()[0] == '65534'                   # check mode changed nothing
+    restarted = run_module(netns, 'daemon', as_root)
+    assert restarted['changed'] and restarted['pid'] != pid and restarted['user'] is None
+    assert _status(restarted['pid'])['Uid'].split()[0] == '0'
+    run_module(netns, 'daemon', dict(name='priv', run_dir=run_dir, state='stopped'))
+
+
+def test_unprivileged_exec_of_an_unreadable_program_fails_with_the_reason(netns, tmp_path):
+    # tmp_path is root's 0700 directory: nobody may not run a program in it.
+    prog = tmp_path / 'server'
+    prog.write_text('#!/bin/sh\nexec iperf3 --server --port 5208\n')
+    prog.chmod(0o755)
+    os.chmod(str(tmp_path), 0o700)
+    run_dir = str(tmp_path / 'run')
+    res = run_module(netns, 'daemon', dict(name='denied', run_dir=run_dir, argv=[str(prog)],
+                                           user='nobody', wait_for_port=5208))
+    assert res['rc'] != 0 and 'exited with code 127' in res['msg']
+    assert 'Permission denied' in res['log_tail']
+    assert not os.path.exists(os.path.join(run_dir, 'denied.pid'))

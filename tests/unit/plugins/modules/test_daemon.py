@@ -48,6 +48,12 @@ def test_stat_starttime_survives_odd_comm():
     (dict(argv=['a'], config_checksum='1'), dict(argv=['a'], config_checksum='2'), 'config_checksum changed'),
     (dict(argv=['a'], config_checksum='1'), dict(argv=['a'], config_checksum=None), None),
     (dict(argv=['a']), dict(argv=['a'], config_checksum='2'), 'config_checksum changed'),
+    # records from before the user option: run as the module's user, unchanged when unset
+    (dict(argv=['a']), dict(argv=['a'], uid=None, gid=None), None),
+    (dict(argv=['a']), dict(argv=['a'], uid=65534, gid=65534), 'user changed'),
+    (dict(argv=['a'], uid=65534, gid=65534), dict(argv=['a'], uid=65534, gid=65534), None),
+    (dict(argv=['a'], uid=65534, gid=65534), dict(argv=['a'], uid=65534, gid=0), 'user changed'),
+    (dict(argv=['a'], uid=65534, gid=65534), dict(argv=['a'], uid=None, gid=None), 'user changed'),
 ])
 def test_restart_reason(recorded, wanted, reason):
     assert daemon.restart_reason(recorded, wanted) == reason
@@ -87,9 +93,38 @@ def _run(monkeypatch, capsys, args):
     (dict(name='x', state='started'), 'argv: required'),
     (dict(name='x', argv=['true'], wait_for_port=70000), 'wait_for_port: must be 1..65535'),
     (dict(name='x', argv=['true'], timeout=0), 'timeout: must be > 0'),
+    (dict(name='x', argv=['true'], user='mptcp-lab-no-such-user'), "user: no user 'mptcp-lab-no-such-user'"),
+    (dict(name='x', argv=['true'], user='4294967294'), "user: no user '4294967294'"),
+    (dict(name='x', argv=['true'], user='nobody', group='mptcp-lab-no-such-group'), 'group: no group'),
+    (dict(name='x', argv=['true'], group='nogroup'), 'group: needs user'),
 ])
 def test_bad_input_fails_early(monkeypatch, capsys, tmp_path, args, needle):
     args['run_dir'] = str(tmp_path)
     out = _run(monkeypatch, capsys, args)
     assert out['failed'] and needle in out['msg']
     assert list(tmp_path.iterdir()) == []
+
+
+def test_resolve_credentials_by_name_or_id():
+    import grp
+    import pwd
+    nobody = pwd.getpwnam('nobody')
+    primary = grp.getgrgid(nobody.pw_gid).gr_name
+    assert daemon.resolve_credentials(None, None) is None
+    by_name = daemon.resolve_credentials('nobody', None)
+    assert by_name == dict(user='nobody', uid=nobody.pw_uid, group=primary, gid=nobody.pw_gid,
+                           home=nobody.pw_dir)
+    assert daemon.resolve_credentials(str(nobody.pw_uid), None) == by_name
+    as_root_group = daemon.resolve_credentials('nobody', '0')
+    assert (as_root_group['uid'], as_root_group['gid'], as_root_group['group']) == (nobody.pw_uid, 0, 'root')
+    with pytest.raises(ValueError, match='^user: '):
+        daemon.resolve_credentials('mptcp-lab-no-such-user', None)
+    with pytest.raises(ValueError, match='^group: '):
+        daemon.resolve_credentials('nobody', 'mptcp-lab-no-such-group')
+
+
+def test_user_is_ignored_when_stopping(monkeypatch, capsys, tmp_path):
+    # Teardown must work even after the user was removed.
+    out = _run(monkeypatch, capsys, dict(name='x', state='stopped', user='mptcp-lab-no-such-user',
+                                         run_dir=str(tmp_path)))
+    assert not out.get('failed') and not out['changed']
