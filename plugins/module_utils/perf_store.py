@@ -385,7 +385,7 @@ def otava_config(tests):
 class EmptyStore:
     """Stands in for a history that does not exist yet (check mode only)."""
 
-    path = '(no history yet)'
+    path = 'no history yet'
 
     def close(self):
         pass

@@ -42,3 +42,27 @@ def test_build_install_and_list_modules(tmp_path):
                          check=True, capture_output=True, text=True, env=env, cwd=str(tmp_path)).stdout
     listed = {name.split('.')[-1] for name in json.loads(out)}
     assert MODULES <= listed, listed
+
+
+def test_installed_playbook_keeps_results_out_of_the_collection(tmp_path):
+    """mptcp.lab.perf of an installed collection resolves results/ in the current directory."""
+    env = _env(tmp_path)
+    subprocess.run([os.path.join(BIN, 'ansible-galaxy'), 'collection', 'build', '--output-path', str(tmp_path), ROOT],
+                   check=True, capture_output=True, text=True, env=env)
+    dest = tmp_path / 'collections'
+    subprocess.run([os.path.join(BIN, 'ansible-galaxy'), 'collection', 'install', '-p', str(dest),
+                    str(tmp_path / 'mptcp-lab-0.1.0.tar.gz')], check=True, capture_output=True, text=True, env=env)
+    inventory = tmp_path / 'inventory'
+    subprocess.run([sys.executable, os.path.join(ROOT, 'scripts', 'lab-inventory.py'), '--pairs', '1',
+                    '--prefix', 'mpinst', '--out', str(inventory)], check=True, capture_output=True)
+    work = tmp_path / 'work'
+    work.mkdir()
+    # an unknown baseline stops the run in the plan play, naming the results directory it looked in
+    proc = subprocess.run([os.path.join(BIN, 'ansible-playbook'), 'mptcp.lab.perf', '-i', str(inventory),
+                           '-e', 'perf_provision=false', '-e', 'perf_baseline=nope'],
+                          capture_output=True, text=True, cwd=str(work), check=False,
+                          env=dict(_env(tmp_path, ANSIBLE_COLLECTIONS_PATH=str(dest)), PWD=str(work)))
+    out = ' '.join(proc.stdout.split()).replace("''", "'")
+    assert proc.returncode != 0 and "perf_baseline: run 'nope' is not in the history" in out, out[-2000:]
+    assert 'under %s/results,' % work in out
+    assert 'ansible_collections' not in out.split('is not in the history')[1].split(',')[0]
