@@ -183,7 +183,8 @@ def report(params, check_mode):
         store.close()
         perf_html.close_all()
 
-    changed_files = sorted(p for p, data in files.items() if _read(p) != data)
+    before = dict((p, _read(p)) for p in files)
+    changed_files = sorted(p for p, data in files.items() if before[p] != data)
     if not check_mode:
         for path in changed_files:
             directory = os.path.dirname(path)
@@ -195,7 +196,7 @@ def report(params, check_mode):
         'path': dest,
         'run_id': run_id,
         'files_changed': changed_files,
-        'diff': {'before': dict((p, _digest(_read(p))) for p in changed_files),
+        'diff': {'before': dict((p, _digest(before[p])) for p in changed_files),
                  'after': dict((p, _digest(files[p])) for p in changed_files)},
     }
     if params['export']:

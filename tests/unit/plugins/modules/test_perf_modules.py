@@ -171,6 +171,20 @@ def test_report_is_self_contained_and_idempotent(results, capsys):
     assert again['changed'] is False and again['files_changed'] == []
 
 
+def test_report_diff_shows_the_files_before_and_after(results, capsys):
+    call(perf_history, {'results_dir': results, 'backfill': True}, capsys=capsys)
+    call(perf_verdict, {'results_dir': results}, capsys=capsys)
+    first = call(perf_report, {'results_dir': results}, diff=True, capsys=capsys)
+    assert first['diff']['before'][first['path']] is None          # the report did not exist
+    assert first['diff']['after'][first['path']]
+    with open(first['path'], 'a') as handle:                       # someone edits the report
+        handle.write('<!-- edited -->')
+    second = call(perf_report, {'results_dir': results}, diff=True, capsys=capsys)
+    assert second['files_changed'] == [first['path']]
+    assert second['diff']['before'][first['path']] != second['diff']['after'][first['path']]
+    assert second['diff']['after'][first['path']] == first['diff']['after'][first['path']]
+
+
 def test_report_export_for_change_point_tools(results, capsys):
     call(perf_history, {'results_dir': results, 'backfill': True}, capsys=capsys)
     call(perf_verdict, {'results_dir': results}, capsys=capsys)
