@@ -15,14 +15,17 @@ description:
   - Returns what decides TCP and MPTCP throughput on a host besides the MPTCP
     configuration (which M(mptcp.lab.mptcp_info) gives) - the offloads of the
     path interfaces (C(ethtool -k)), TCP and socket buffer sysctls of the host's
-    network namespace, the CPU model and count, and the kernel command line.
+    network namespace, the CPU model and count, the kernel release and command line.
   - With O(qdiscs), also the queueing disciplines (kind, handle, parent, decoded
     options) of O(devs), or of every shaped interface (tbf, htb or netem) when
-    O(devs) is empty - on a shaper, what shapes the paths.
+    O(devs) is empty - on a shaper, what shapes the paths; then the offloads are
+    those of the shaped interfaces too.
   - Read only; meant to run once per perf run, on every generator, sink and shaper.
 options:
   devs:
-    description: Interfaces whose offloads to record (the host's path interfaces).
+    description:
+      - Interfaces whose offloads to record (the host's path interfaces).
+      - Empty with O(qdiscs), every shaped interface.
     type: list
     elements: str
     default: []
@@ -92,6 +95,11 @@ cmdline:
   description: The kernel command line.
   returned: always
   type: str
+kernel:
+  description: The running kernel's release (C(uname -r)).
+  returned: always
+  type: str
+  sample: 6.18.0-1-amd64
 '''
 
 import os
@@ -181,22 +189,27 @@ def main():
         if '..' in key or key.startswith('.'):
             module.fail_json(msg='sysctls: %r is not a sysctl key' % key)
         sysctls[key] = read(os.path.join('/proc/sys', *key.split('.')))
+    qdiscs = None
+    if p['qdiscs']:
+        try:
+            qdiscs = read_qdiscs(p['devs'])
+        except (OSError, nl.NetlinkError, nl.LabNetlinkError) as e:
+            qdiscs = {'error': str(e)}
+    # a shaper (no devs): the offloads of the interfaces that shape
+    offload_devs = p['devs'] or sorted(dev for dev, found in (qdiscs or {}).items() if isinstance(found, list))
     offloads = {}
-    if p['devs']:
+    if offload_devs:
         ethtool = module.get_bin_path('ethtool')
-        for dev in p['devs']:
+        for dev in offload_devs:
             if not ethtool:
                 offloads[dev] = {'error': 'ethtool not installed'}
                 continue
             rc, out, err = module.run_command([ethtool, '-k', dev], environ_update={'LC_ALL': 'C'})
             offloads[dev] = parse_ethtool_features(out) if rc == 0 else {'error': err.strip() or out.strip()}
-    result = dict(changed=False, offloads=offloads, sysctls=sysctls,
+    result = dict(changed=False, offloads=offloads, sysctls=sysctls, kernel=os.uname()[2],
                   cpu=parse_cpuinfo(read('/proc/cpuinfo') or ''), cmdline=read('/proc/cmdline'))
-    if p['qdiscs']:
-        try:
-            result['qdiscs'] = read_qdiscs(p['devs'])
-        except (OSError, nl.NetlinkError, nl.LabNetlinkError) as e:
-            result['qdiscs'] = {'error': str(e)}
+    if qdiscs is not None:
+        result['qdiscs'] = qdiscs
     module.exit_json(**result)
 
 

@@ -121,6 +121,8 @@ def test_metadata_and_raw_outputs(smoke):
     assert shaping['role'] == 'shaper' and len(shaping['qdiscs']) == 4
     for qdiscs in shaping['qdiscs'].values():
         assert [(q['kind'], q['parent'], q['options']['rate']) for q in qdiscs] == [('tbf', 'root', 50 * 10 ** 6 // 8)]
+    assert shaping['kernel'] == os.uname().release
+    assert set(shaping['offloads']) == set(shaping['qdiscs'])      # the offloads of what shapes
     for host, meta in s['metadata'].items():
         assert meta['kernel'] == os.uname().release
         assert meta['mptcp_settings']['enabled'] is True
