@@ -99,8 +99,22 @@ def aggregation_problems(summary):
     return problems
 
 
+def mptcp_state(machine):
+    """(endpoints, limits) as the kernel reports them (ip -j; the limits as text, compared whole)."""
+    return (json.loads(machine.run('ip', '-j', 'mptcp', 'endpoint', 'show').stdout),
+            machine.run('ip', 'mptcp', 'limits', 'show').stdout.strip())
+
+
 def test_provision_smoke_suite_and_teardown_over_ssh(lab):
     gen, sink, shaper = lab.machines['gen1'], lab.machines['sink1'], lab.machines['shaper1']
+    # MPTCP configuration the machines had before the lab: endpoints an administrator (or
+    # NetworkManager) put on the management NICs, and limits of the generator's own
+    gen.run('ip', 'mptcp', 'endpoint', 'add', gen.mgmt_address, 'id', '42', 'dev', 'eth0', 'subflow')
+    gen.run('ip', 'mptcp', 'limits', 'set', 'subflows', '5', 'add_addr_accepted', '3')
+    sink.run('ip', 'mptcp', 'endpoint', 'add', sink.mgmt_address, 'id', '7', 'dev', 'eth0', 'subflow', 'backup')
+    own = dict((m.name, mptcp_state(m)) for m in (gen, sink))
+    assert own['gen1'] == ([{'address': gen.mgmt_address, 'id': 42, 'subflow': True, 'dev': 'eth0'}],
+                           'add_addr_accepted 3 subflows 5')
     # each machine's sshd listens on its management address only, and the
     # controller has no route into the path networks: SSH on management is the way in
     for machine in (gen, sink, shaper):
@@ -113,6 +127,7 @@ def test_provision_smoke_suite_and_teardown_over_ssh(lab):
     check = lab.playbook('provision.yml', '--check')
     assert set(changed(check)) == {'gen1', 'sink1', 'shaper1'}, check.stdout[-3000:]
     assert lab_addresses(gen) == [] and tbf_rates(shaper) == {} and gro(gen, 'eth1') == 'off'
+    assert dict((m.name, mptcp_state(m)) for m in (gen, sink)) == own
 
     first = lab.playbook('provision.yml')
     assert set(changed(first)) == {'gen1', 'sink1', 'shaper1'}
@@ -123,7 +138,9 @@ def test_provision_smoke_suite_and_teardown_over_ssh(lab):
     assert tbf_rates(shaper) == dict(('eth%d' % i, RATE) for i in (1, 2, 3, 4))
     assert tbf_rates(gen) == {} and tbf_rates(sink) == {}, 'never shape on the end hosts'
     assert 'from 198.18.3.2 lookup 102' in gen.run('ip', 'rule', 'show').stdout
-    assert len(json.loads(sink.run('ip', '-j', 'mptcp', 'endpoint', 'show').stdout)) == 2
+    # while the lab is up it owns the endpoint set: the management NICs' endpoints are gone
+    assert [(e['address'], e['id']) for e in mptcp_state(sink)[0]] == [('198.18.2.2', 1), ('198.18.4.2', 2)]
+    assert mptcp_state(gen) == ([], 'add_addr_accepted 1 subflows 1')
     assert gro(gen, 'eth1') == 'on' and gro(sink, 'eth2') == 'on'
     assert gen.run('sysctl', '-n', 'net.ipv4.conf.eth1.rp_filter').stdout.strip() == '2'
 
@@ -170,7 +187,9 @@ def test_provision_smoke_suite_and_teardown_over_ssh(lab):
         assert lab_addresses(machine) == [], machine.name
         assert 'lookup 10' not in machine.run('ip', 'rule', 'show').stdout
     assert tbf_rates(shaper) == {}
-    assert json.loads(sink.run('ip', '-j', 'mptcp', 'endpoint', 'show').stdout) == []
+    # exactly the machines' own endpoints (ids, devices, flags) and limits are back;
+    # the implicit endpoints the generator got during traffic are gone with the lab's addresses
+    assert dict((m.name, mptcp_state(m)) for m in (gen, sink)) == own
     assert gro(gen, 'eth1') == 'off' and gro(sink, 'eth2') == 'off'
     assert os.listdir(os.path.join(lab.dir, 'state')) == [], 'saved state left behind'
     assert [comm(pid) for pid in ns_pids(sink.ns) if comm(pid) != 'sshd'] == []
@@ -178,3 +197,4 @@ def test_provision_smoke_suite_and_teardown_over_ssh(lab):
     leftovers = glob.glob('/run/mptcp-lab/sink1-*') + glob.glob('/run/mptcp-lab/mptcp_lab_stats.py')
     assert leftovers == [], leftovers
     assert changed(lab.playbook('teardown.yml')) == {}
+    assert dict((m.name, mptcp_state(m)) for m in (gen, sink)) == own
