@@ -26,10 +26,10 @@ description:
     (C(IFA_PROTO), C(RTM_PROTOCOL), C(FRA_PROTOCOL)); the ones that carry it and are no longer wanted are
     removed, everything else on the host is left alone.
   - A route the module would add whose place (table, destination, metric, tos) is held by a route of
-    another protocol (an administrator's C(static) route, a routing daemon's) is never replaced: the
+    another protocol (an administrator's C(static) route, a routing daemon's) is never replaced; the
     module fails naming the table, the destination and the protocol, before changing anything. An
     address that exists already is used as it is (it keeps its owner). A policy rule never takes
-    another one over: the kernel tells rules of different protocols apart.
+    another one over, since the kernel tells rules of different protocols apart.
 options:
   links:
     description:
