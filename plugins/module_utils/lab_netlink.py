@@ -599,6 +599,13 @@ def qdiscs(ipr, index):
 def _decode_options(kind, options):
     if options is None:
         return {}
+    if not hasattr(options, 'get'):
+        # pyroute2 leaves the options of the kinds it has no parser for (bfifo...) as hex text 'aa:bb:..'
+        if kind in ('pfifo', 'bfifo'):
+            raw = bytes.fromhex(options.replace(':', ''))
+            if len(raw) >= 4:
+                return {'limit': int.from_bytes(raw[:4], 'little')}   # struct tc_fifo_qopt, host order
+        return {}
     if kind == 'tbf':
         parms = options.get('TCA_TBF_PARMS') or {}
         return {'rate': parms.get('rate'), 'buffer': parms.get('buffer'), 'limit': parms.get('limit')}

@@ -20,9 +20,17 @@ description:
   - With O(qdisc=tbf) the root is C(tbf) (handle C(1:)); with O(qdisc=htb) the root is C(htb) with one class
     C(1:1) and a C(pfifo) leaf. When delay, loss or a queue limit is asked for, a C(netem) qdisc (handle
     C(10:)) is the child of C(1:1) and holds the queue.
-  - When netem is asked for, the module first checks for real that the kernel can create a netem
-    qdisc, on a scratch veth pair, and fails naming the field (for example C(lab_paths[0].delay_ms))
-    before changing anything when it cannot.
+  - When netem is asked for, the module first checks that the kernel can create a netem qdisc and
+    fails naming the field (for example C(lab_paths[0].delay_ms)) before changing anything when it
+    cannot. It tries for real on the loopback of a scratch, anonymous network namespace that vanishes
+    with the check, so nothing of the host is touched; C(sch_netem) loaded, or the running kernel's
+    configuration or module lists, answer without trying. In check mode it never tries; it predicts
+    from those files and, when they cannot tell, says so in RV(netem) and a warning and goes on.
+  - Ownership. The lab's root qdisc is a C(tbf) or C(htb) with handle C(1:). The kernel's default root
+    (handle C(0:), that is C(noqueue) on a veth, C(mq), C(fq_codel) or C(pfifo_fast) on a NIC) is replaced by
+    the lab's. Any other root qdisc (an administrator's C(fq), C(cake), C(sfq), or a C(tbf) with another
+    handle) is foreign and is never replaced silently; the module fails naming the interface and the
+    qdisc before changing anything, unless O(replace_foreign=true).
   - An interface whose qdiscs differ from the wanted ones is rebuilt (its root qdisc replaced), which
     drops the packets queued on it at that moment. Interfaces not listed are never touched.
 options:
@@ -72,10 +80,19 @@ options:
         (tbf C(latency); for htb the pfifo limit in full-size frames). Null picks the default in the
         notes.
     type: float
+  replace_foreign:
+    description:
+      - With O(state=present), replace a root qdisc that is neither the kernel's default nor the lab's
+        (see the ownership rule above). Off by default, so that an administrator's qdisc is not lost by
+        accident; O(state=absent) never removes a foreign root, whatever this says.
+    type: bool
+    default: false
   state:
     description:
       - V(present) shapes the listed interfaces.
-      - V(absent) removes the root qdisc of the listed interfaces (back to the kernel's default).
+      - V(absent) removes the lab's root qdisc (C(tbf) or C(htb), handle C(1:)) of the listed interfaces,
+        which gives them back the kernel's default. An interface without the lab's root (default or
+        foreign) is left as it is and reported unchanged.
     type: str
     choices: [present, absent]
     default: present
@@ -114,12 +131,23 @@ EXAMPLES = r'''
 
 RETURN = r'''
 devices:
-  description: The shaping of each listed interface after the run, as tc would describe it.
+  description:
+    - The shaping of each listed interface after the run, as tc would describe it; C(default) for the
+      kernel's default root, C(<kind> <handle> (not the lab's)) for a foreign one.
   returned: always
   type: dict
-  sample: {mlab-1s1: "tbf rate 50.0Mbit burst 6250b latency 100.0ms"}
+  sample: {mlab-1s1: "tbf rate 50.0Mbit burst 6250b latency 100.0ms", eth2: "fq 8001: (not the lab's)"}
+netem:
+  description:
+    - Whether the kernel can create netem qdiscs and how that was found; C(unknown) in check mode when
+      the kernel's files cannot tell (the run then tries for real).
+  returned: when an item asks for delay, loss or a queue limit (O(state=present))
+  type: dict
+  sample: {available: false, how: "CONFIG_NET_SCH_NETEM is not set (/proc/config.gz)"}
 '''
 
+import errno
+import gzip
 import math
 import os
 
@@ -198,16 +226,24 @@ def wanted(item, qdisc, burst_bytes, queue_ms):
 
 
 def read_current(ipr, index):
-    """The shaping of one interface in the form wanted() returns (root None when unshaped)."""
-    current = {'root': None, 'class': None, 'leaf': None}
+    """The shaping of one interface in the form wanted() returns.
+
+    ``root`` is None for the kernel's default root (handle 0:, or no qdisc at all), the lab's root in
+    wanted()'s form, or ``{'kind', 'foreign': True}`` for anybody else's; ``root_handle`` is the
+    handle of the root qdisc (0 for the default).
+    """
+    current = {'root': None, 'class': None, 'leaf': None, 'root_handle': 0}
     for q in nl.qdiscs(ipr, index):
-        if q['parent'] == nl.TC_H_ROOT and q['handle'] == ROOT and q['kind'] in ('tbf', 'htb'):
-            if q['kind'] == 'tbf':
+        if q['parent'] == nl.TC_H_ROOT:
+            current['root_handle'] = q['handle']
+            if q['handle'] == 0:
+                continue   # the kernel's default (noqueue, mq, fq_codel, pfifo_fast...)
+            if q['handle'] == ROOT and q['kind'] == 'tbf':
                 current['root'] = dict(q['options'], kind='tbf')
-            else:
+            elif q['handle'] == ROOT and q['kind'] == 'htb':
                 current['root'] = {'kind': 'htb'}
-        elif q['parent'] == nl.TC_H_ROOT:
-            current['root'] = {'kind': q['kind'], 'foreign': True}
+            else:
+                current['root'] = {'kind': q['kind'], 'foreign': True}
         elif q['parent'] == CLASS and q['handle'] == LEAF:
             leaf = {'kind': q['kind']}
             if q['kind'] == 'netem':
@@ -215,11 +251,26 @@ def read_current(ipr, index):
             elif q['kind'] == 'pfifo':
                 leaf['limit'] = q['options'].get('limit')
             current['leaf'] = leaf
-    if current['root'] and current['root']['kind'] == 'htb':
+    if current['root'] and current['root']['kind'] == 'htb' and not current['root'].get('foreign'):
         current['class'] = nl.htb_classes(ipr, index).get(CLASS)
         if current['class'] is not None:
             current['class'].pop('parent', None)
+    if current['root'] is None or current['root'].get('foreign'):
+        current['leaf'] = None
     return current
+
+
+def is_foreign(current):
+    return bool(current['root'] and current['root'].get('foreign'))
+
+
+def root_name(current):
+    """``<kind> <handle>`` of the root qdisc, as tc shows it (``fq 8001:``)."""
+    return '%s %s' % (current['root']['kind'], tc_handle(current['root_handle']))
+
+
+def tc_handle(handle):
+    return '%x:' % (handle >> 16) if not handle & 0xFFFF else '%x:%x' % (handle >> 16, handle & 0xFFFF)
 
 
 def same(current, want):
@@ -240,6 +291,8 @@ def describe(item, want, qdisc):
 def describe_current(current):
     if current['root'] is None:
         return 'default'
+    if is_foreign(current):
+        return "%s (not the lab's)" % root_name(current)
     text = current['root']['kind']
     if current['root'].get('rate'):
         text += ' rate %sMbit' % (current['root']['rate'] * 8 / 1e6)
@@ -250,31 +303,109 @@ def describe_current(current):
     return text
 
 
-def netem_available():
-    """True when the kernel can create a netem qdisc: tried for real on a scratch veth pair."""
-    if os.path.isdir('/sys/module/sch_netem'):
-        return True
-    name = 'mlabnetem%d' % (os.getpid() % 100000)
-    with nl.open_netns() as ipr:
-        ipr.link('add', ifname=name, kind='veth', peer={'ifname': name + 'p'})
+NETEM_CONFIG = 'CONFIG_NET_SCH_NETEM'
+
+
+def netem_static(root='/', release=None):
+    """What the running kernel's files say about netem, without creating anything.
+
+    Returns ``(available, how, certain)``: available True, False or None (the files cannot tell);
+    certain False when the answer is a likely one only (a loadable module on disk may still fail to
+    load). ``root`` and ``release`` are for tests.
+    """
+    release = release or os.uname()[2]
+
+    def path(*parts):
+        return os.path.join(root, *parts)
+
+    if os.path.isdir(path('sys/module/sch_netem')):
+        return True, 'sch_netem is loaded (/sys/module/sch_netem)', True
+    config = None
+    try:
+        with gzip.open(path('proc/config.gz'), 'rt') as handle:
+            config = handle.read()
+    except (IOError, OSError):
+        pass
+    if config is not None:
+        if '%s=y' % NETEM_CONFIG in config:
+            return True, '%s=y (/proc/config.gz)' % NETEM_CONFIG, True
+        if '%s=m' % NETEM_CONFIG not in config:
+            return False, '%s is not set (/proc/config.gz)' % NETEM_CONFIG, True
+    modules = path('lib/modules', release)
+    lists = {}
+    for name in ('modules.builtin', 'modules.dep'):
         try:
-            index = ipr.link_lookup(ifname=name)[0]
+            with open(os.path.join(modules, name)) as handle:
+                lists[name] = handle.read()
+        except (IOError, OSError):
+            pass
+    if '/sch_netem.ko' in lists.get('modules.builtin', ''):
+        return True, 'built in (%s/modules.builtin)' % modules, True
+    try:
+        with open(path('proc/sys/kernel/modules_disabled')) as handle:
+            disabled = handle.read().strip() == '1'
+    except (IOError, OSError):
+        disabled = False
+    if 'modules.dep' in lists:
+        if '/sch_netem.ko' not in lists['modules.dep']:
+            return False, 'no sch_netem module in %s/modules.dep' % modules, 'modules.builtin' in lists
+        if disabled:
+            return False, 'sch_netem is not loaded and module loading is disabled (kernel.modules_disabled=1)', True
+        return True, 'loadable module (%s/modules.dep)' % modules, False
+    return None, 'neither /proc/config.gz nor %s/modules.dep is readable' % modules, False
+
+
+def qdisc_probe(kind, **options):
+    """True when the kernel creates a ``kind`` qdisc, tried on the loopback of a scratch namespace.
+
+    The namespace is anonymous and vanishes with the probe: no name on the host can clash with it and
+    nothing is left behind. False when the kernel does not know the kind; raises nl.LabNetlinkError
+    when the probe itself cannot run.
+    """
+    try:
+        with nl.open_scratch_netns() as ipr:
             try:
-                ipr.tc('add', 'netem', index=index, handle=LEAF, delay=0)
-            except nl.NetlinkError:
-                return False
+                ipr.tc('add', kind, index=1, handle=LEAF, **options)
+            except nl.NetlinkError as exc:
+                if exc.code in (errno.ENOENT, errno.EOPNOTSUPP):
+                    return False   # unknown qdisc kind
+                raise nl.LabNetlinkError('%s probe: add a %s qdisc in a scratch namespace: %s'
+                                         % (kind, kind, nl.netlink_message(exc)))
             return True
-        finally:
-            ipr.link('del', ifname=name)
+    except nl.NetlinkError as exc:
+        raise nl.LabNetlinkError('%s probe: open a netlink socket in a scratch namespace: %s'
+                                 % (kind, nl.netlink_message(exc)))
+    except OSError as exc:
+        raise nl.LabNetlinkError('%s probe: %s' % (kind, exc))
+
+
+def netem_support(check_mode):
+    """``{'available': True|False|None, 'how': text}``: None only in check mode, when files cannot tell."""
+    available, how, certain = netem_static()
+    if certain:
+        return {'available': available, 'how': how}
+    if check_mode:
+        if available is None:
+            return {'available': None, 'how': 'unknown: not tried in check mode, %s' % how}
+        return {'available': available, 'how': how + ', not tried in check mode'}
+    if qdisc_probe('netem', delay=0):
+        return {'available': True, 'how': 'a netem qdisc was created in a scratch namespace'}
+    return {'available': False, 'how': 'the kernel refused a netem qdisc in a scratch namespace (unknown kind)'}
+
+
+def remove_root(ipr, index, dev, handle):
+    try:
+        ipr.tc('del', index=index, handle=handle, parent=nl.TC_H_ROOT)
+    except nl.NetlinkError as exc:
+        if exc.code != errno.ENOENT:
+            raise nl.LabNetlinkError('remove root qdisc %s of %s: %s' % (tc_handle(handle), dev,
+                                                                         nl.netlink_message(exc)))
 
 
 def build(ipr, index, dev, item, want, qdisc, current):
-    """Replace the interface's qdiscs with the wanted ones."""
+    """Replace the interface's qdiscs with the wanted ones (the lab's or, when allowed, a foreign root)."""
     if current['root'] is not None:
-        try:
-            ipr.tc('del', index=index, handle=0, parent=nl.TC_H_ROOT)
-        except nl.NetlinkError:
-            pass  # noqueue or already default
+        remove_root(ipr, index, dev, current['root_handle'])
     rate = want['root'].get('rate') or want['class']['rate']
     if qdisc == 'tbf':
         nl.tc(ipr, 'add', 'tbf', index, dev, handle=ROOT, rate=rate, burst=want['burst'],
@@ -291,6 +422,26 @@ def build(ipr, index, dev, item, want, qdisc, current):
         nl.tc(ipr, 'add', 'pfifo', index, dev, handle=LEAF, parent=CLASS, limit=leaf['limit'])
 
 
+def label_of(i, item):
+    return item.get('label') or 'devices[%d]' % i
+
+
+def netem_message(devices):
+    i, item = next((i, item) for i, item in enumerate(devices) if needs_netem(item))
+    label = label_of(i, item)
+    keys = [key for key in NETEM_KEYS if item.get(key) is not None]
+    fields = ', '.join('%s.%s' % (label, k) for k in keys)
+    return ('%s: this kernel has no netem qdisc (sch_netem), so %s cannot be emulated; remove %s or use a kernel '
+            'with CONFIG_NET_SCH_NETEM. Nothing was changed.' % (fields, ' and '.join(keys), fields))
+
+
+def foreign_message(foreign):
+    return ("devices: %s not the lab's (the lab's root is tbf or htb with handle 1:, the kernel's default has "
+            "handle 0:); the lab does not replace a qdisc it did not create. Remove it (tc qdisc del dev <dev> "
+            "root) or set replace_foreign=true. Nothing was changed."
+            % '; '.join('the root qdisc %s of %s (%s) is' % (what, dev, label) for dev, label, what in foreign))
+
+
 def run(module):
     p = module.params
     devices = p['devices']
@@ -301,48 +452,52 @@ def run(module):
     result = {'changed': False, 'devices': {}}
     before, after = {}, {}
     todo = []
-    with nl.open_netns() as ipr:
-        links = nl.links(ipr)
-        missing = [item['dev'] for item in devices if item['dev'] not in links]
-        if missing:
-            module.fail_json(msg='devices: interface(s) %s do not exist on this host' % ', '.join(missing))
-        if not absent:
-            netem = [(i, item) for i, item in enumerate(devices) if needs_netem(item)]
-            if netem and not netem_available():
-                i, item = netem[0]
-                label = item.get('label') or 'devices[%d]' % i
-                keys = [key for key in NETEM_KEYS if item.get(key) is not None]
-                module.fail_json(msg='%s: this kernel has no netem qdisc (sch_netem), so %s cannot be '
-                                     'emulated; remove %s or use a kernel with CONFIG_NET_SCH_NETEM. '
-                                     'Nothing was changed.'
-                                 % (', '.join('%s.%s' % (label, k) for k in keys), ' and '.join(keys),
-                                    ', '.join('%s.%s' % (label, k) for k in keys)))
-        for item in devices:
-            index = links[item['dev']]['index']
-            current = read_current(ipr, index)
-            before[item['dev']] = describe_current(current)
-            if absent:
-                after[item['dev']] = 'default'
-                if current['root'] is not None and current['root']['kind'] != 'noqueue':
-                    todo.append((index, item, None, current))
-                continue
-            want = wanted(item, p['qdisc'], p['burst_bytes'], p['queue_ms'])
-            after[item['dev']] = describe(item, want, p['qdisc'])
-            if not same(current, want):
-                todo.append((index, item, want, current))
-        result['devices'] = after
-        result['changed'] = bool(todo)
-        if module._diff:
-            result['diff'] = {'before': before, 'after': after}
-        if todo and not module.check_mode:
-            try:
+    try:
+        with nl.open_netns() as ipr:
+            links = nl.links(ipr)
+            missing = [item['dev'] for item in devices if item['dev'] not in links]
+            if missing:
+                module.fail_json(msg='devices: interface(s) %s do not exist on this host' % ', '.join(missing))
+            currents = [read_current(ipr, links[item['dev']]['index']) for item in devices]
+            foreign = [(item['dev'], label_of(i, item), root_name(current))
+                       for i, (item, current) in enumerate(zip(devices, currents)) if is_foreign(current)]
+            if not absent and foreign and not p['replace_foreign']:
+                module.fail_json(msg=foreign_message(foreign))
+            if not absent and any(needs_netem(item) for item in devices):
+                result['netem'] = netem_support(module.check_mode)
+                if result['netem']['available'] is False:
+                    module.fail_json(msg=netem_message(devices), netem=result['netem'])
+                if result['netem']['available'] is None:
+                    module.warn('netem: %s; the run will try for real' % result['netem']['how'])
+            for item, current in zip(devices, currents):
+                index = links[item['dev']]['index']
+                before[item['dev']] = describe_current(current)
+                if absent:
+                    if current['root'] is not None and not is_foreign(current):
+                        after[item['dev']] = 'default'
+                        todo.append((index, item, None, current))
+                    else:
+                        after[item['dev']] = before[item['dev']]
+                        if is_foreign(current):
+                            module.warn("%s: the root qdisc %s is not the lab's; left alone"
+                                        % (item['dev'], root_name(current)))
+                    continue
+                want = wanted(item, p['qdisc'], p['burst_bytes'], p['queue_ms'])
+                after[item['dev']] = describe(item, want, p['qdisc'])
+                if not same(current, want):
+                    todo.append((index, item, want, current))
+            result['devices'] = after
+            result['changed'] = bool(todo)
+            if module._diff:
+                result['diff'] = {'before': before, 'after': after}
+            if todo and not module.check_mode:
                 for index, item, want, current in todo:
                     if want is None:
-                        ipr.tc('del', index=index, handle=0, parent=nl.TC_H_ROOT)
+                        remove_root(ipr, index, item['dev'], ROOT)
                     else:
                         build(ipr, index, item['dev'], item, want, p['qdisc'], current)
-            except (nl.LabNetlinkError, nl.NetlinkError) as exc:
-                module.fail_json(msg=str(exc), **result)
+    except (nl.LabNetlinkError, nl.NetlinkError) as exc:
+        module.fail_json(msg=nl.netlink_message(exc) if isinstance(exc, nl.NetlinkError) else str(exc), **result)
     return result
 
 
@@ -360,6 +515,7 @@ def main():
             qdisc=dict(type='str', choices=['tbf', 'htb'], default='tbf'),
             burst_bytes=dict(type='int'),
             queue_ms=dict(type='float'),
+            replace_foreign=dict(type='bool', default=False),
             state=dict(type='str', choices=['present', 'absent'], default='present'),
         ),
         supports_check_mode=True,

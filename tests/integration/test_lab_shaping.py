@@ -2,6 +2,7 @@
 
 import json
 import os
+import subprocess
 
 import pytest
 
@@ -84,3 +85,105 @@ def test_missing_device_and_bad_values(shaper):
     result = run_module(shaper, 'path_shaping', {'devices': [{'dev': 'mlts1', 'rate_mbit': 1}], 'burst_bytes': 100})
     assert result['failed'] and 'burst_bytes must be at least 1514' in result['msg']
     assert qdiscs(shaper, 'mlts1')[0]['kind'] == 'noqueue'
+
+
+def ifb(ns, name, queues):
+    """An IFB device: with several tx queues its default root is mq (handle 0:), as on a physical NIC."""
+    ns.run('ip', 'link', 'add', 'name', name, 'numtxqueues', str(queues), 'type', 'ifb')
+    ns.run('ip', 'link', 'set', name, 'up')
+    return name
+
+
+def roots(ns, dev):
+    return [(q['kind'], q['handle']) for q in qdiscs(ns, dev) if q.get('root')]
+
+
+@pytest.mark.parametrize('queues', [1, 4])
+def test_default_root_of_a_nic_is_shaped_then_given_back_and_absent_is_a_no_op(shaper, queues):
+    dev = ifb(shaper, 'mltq%d' % queues, queues)
+    default = roots(shaper, dev)
+    assert default == [('mq' if queues > 1 else 'pfifo_fast', '0:')]
+    args = {'devices': [{'dev': dev, 'rate_mbit': 10}], 'state': 'absent'}
+    for check_mode in (True, False, False):
+        result = run_module(shaper, 'path_shaping', args, check_mode=check_mode, diff=True)
+        assert result['rc'] == 0 and not result['changed'], result
+        assert result['diff'] == {'before': {dev: 'default'}, 'after': {dev: 'default'}}
+    present = dict(args, state='present')
+    assert run_module(shaper, 'path_shaping', present)['changed']
+    assert roots(shaper, dev) == [('tbf', '1:')]
+    assert not run_module(shaper, 'path_shaping', present)['changed']
+    assert run_module(shaper, 'path_shaping', args, check_mode=True)['changed']
+    assert roots(shaper, dev) == [('tbf', '1:')]
+    assert run_module(shaper, 'path_shaping', args)['changed']
+    assert roots(shaper, dev) == default
+    for check_mode in (True, False):
+        assert not run_module(shaper, 'path_shaping', args, check_mode=check_mode)['changed']
+
+
+def test_a_foreign_root_is_left_by_absent_and_refused_by_present(shaper):
+    shaper.run('tc', 'qdisc', 'add', 'dev', 'mlts1', 'root', 'pfifo', 'limit', '77')          # handle 8001:
+    shaper.run('tc', 'qdisc', 'add', 'dev', 'mlts2', 'root', 'handle', '5:', 'tbf', 'rate', '7mbit',
+               'burst', '4kb', 'latency', '20ms')
+    foreign = {'mlts1': roots(shaper, 'mlts1'), 'mlts2': roots(shaper, 'mlts2')}
+    assert foreign['mlts1'][0][0] == 'pfifo' and foreign['mlts2'] == [('tbf', '5:')]
+    devices = [{'dev': 'mlts1', 'rate_mbit': 10, 'label': 'lab_paths[0]'},
+               {'dev': 'mlts2', 'rate_mbit': 10, 'label': 'lab_paths[1]'}]
+    absent = run_module(shaper, 'path_shaping', {'devices': devices, 'state': 'absent'}, diff=True)
+    assert absent['rc'] == 0 and not absent['changed']
+    assert absent['diff']['after'] == absent['diff']['before']
+    assert absent['diff']['before']['mlts2'] == "tbf 5: (not the lab's)"
+    warnings = json.dumps(absent['warnings'])    # 2.19: warning summaries, not plain texts
+    assert "mlts1: the root qdisc pfifo %s is not the lab's; left alone" % foreign['mlts1'][0][1] in warnings
+    assert "mlts2: the root qdisc tbf 5: is not the lab's" in warnings
+    for check_mode in (True, False):
+        result = run_module(shaper, 'path_shaping', {'devices': devices}, check_mode=check_mode)
+        assert result['failed'] and result['rc'] == 1
+        assert 'the root qdisc pfifo %s of mlts1 (lab_paths[0])' % foreign['mlts1'][0][1] in result['msg']
+        assert 'the root qdisc tbf 5: of mlts2 (lab_paths[1])' in result['msg']
+        assert 'replace_foreign' in result['msg'] and 'Nothing was changed' in result['msg']
+        assert {'mlts1': roots(shaper, 'mlts1'), 'mlts2': roots(shaper, 'mlts2')} == foreign
+    assert qdiscs(shaper, 'mlts1')[0]['options']['limit'] == 77
+    take = {'devices': devices, 'replace_foreign': True}
+    check = run_module(shaper, 'path_shaping', take, check_mode=True, diff=True)
+    assert check['changed'] and roots(shaper, 'mlts2') == [('tbf', '5:')]
+    result = run_module(shaper, 'path_shaping', take, diff=True)
+    assert result['changed'] and result['diff'] == check['diff']
+    assert roots(shaper, 'mlts1') == roots(shaper, 'mlts2') == [('tbf', '1:')]
+    assert not run_module(shaper, 'path_shaping', take)['changed']
+    assert not run_module(shaper, 'path_shaping', {'devices': devices})['changed']    # now the lab's own
+    assert run_module(shaper, 'path_shaping', {'devices': devices, 'state': 'absent'})['changed']
+    assert roots(shaper, 'mlts1') == [('noqueue', '0:')]
+
+
+def test_a_foreign_qdisc_at_the_labs_handle_is_foreign_too(shaper):
+    shaper.run('tc', 'qdisc', 'add', 'dev', 'mlts1', 'root', 'handle', '1:', 'bfifo', 'limit', '9000')
+    result = run_module(shaper, 'path_shaping', {'devices': [{'dev': 'mlts1', 'rate_mbit': 10}]})
+    assert result['failed'] and 'the root qdisc bfifo 1: of mlts1 (devices[0])' in result['msg']
+    assert not run_module(shaper, 'path_shaping', {'devices': [{'dev': 'mlts1', 'rate_mbit': 10}],
+                                                   'state': 'absent'})['changed']
+    assert roots(shaper, 'mlts1') == [('bfifo', '1:')]
+
+
+@pytest.mark.skipif(os.path.isdir('/sys/module/sch_netem'), reason='this kernel has sch_netem')
+def test_check_mode_predicts_the_missing_netem_without_creating_anything(shaper):
+    links = shaper.run('ip', '-o', 'link').stdout
+    devices = [{'dev': 'mlts1', 'rate_mbit': 10, 'loss_pct': 1, 'label': 'lab_paths[0]'}]
+    result = run_module(shaper, 'path_shaping', {'devices': devices}, check_mode=True)
+    assert result['failed'] and 'lab_paths[0].loss_pct' in result['msg'] and 'sch_netem' in result['msg']
+    assert result['netem']['available'] is False
+    assert shaper.run('ip', '-o', 'link').stdout == links
+    assert roots(shaper, 'mlts1') == [('noqueue', '0:')]
+
+
+def test_the_qdisc_probe_runs_in_a_scratch_namespace_and_leaves_nothing():
+    from ansible_collections.mptcp.lab.plugins.modules import path_shaping as ps
+    if os.geteuid() != 0:
+        pytest.skip('needs root')
+
+    def host_lo():
+        return subprocess.run(['tc', 'qdisc', 'show', 'dev', 'lo'], capture_output=True, text=True, check=True).stdout
+
+    before = host_lo()
+    assert ps.qdisc_probe('tbf', rate=125000, burst=3028, limit=10000) is True
+    assert ps.qdisc_probe('netem', delay=0) is os.path.isdir('/sys/module/sch_netem')
+    assert host_lo() == before and 'tbf' not in before     # tried on the scratch namespace's lo, not ours

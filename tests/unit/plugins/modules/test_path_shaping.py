@@ -65,3 +65,75 @@ def test_describe():
     want = ps.wanted({'dev': 'x', 'rate_mbit': 50}, 'tbf', None, None)
     assert ps.describe({'rate_mbit': 50}, want, 'tbf') == 'tbf rate 50.0Mbit burst 6250b latency 100.0ms'
     assert ps.describe_current({'root': None}) == 'default'
+
+
+def kernel_files(tmp_path, config=None, builtin=None, dep=None, loaded=False, modules_disabled=None):
+    """A fake root with the files netem_static() reads; None leaves a file out."""
+    import gzip
+    if config is not None:
+        (tmp_path / 'proc').mkdir(exist_ok=True)
+        with gzip.open(str(tmp_path / 'proc' / 'config.gz'), 'wt') as handle:
+            handle.write(config)
+    modules = tmp_path / 'lib' / 'modules' / '6.1.0-test'
+    for name, text in (('modules.builtin', builtin), ('modules.dep', dep)):
+        if text is not None:
+            modules.mkdir(parents=True, exist_ok=True)
+            (modules / name).write_text(text)
+    if loaded:
+        (tmp_path / 'sys' / 'module' / 'sch_netem').mkdir(parents=True)
+    if modules_disabled is not None:
+        (tmp_path / 'proc' / 'sys' / 'kernel').mkdir(parents=True)
+        (tmp_path / 'proc' / 'sys' / 'kernel' / 'modules_disabled').write_text(modules_disabled)
+    return str(tmp_path)
+
+
+DEP = 'kernel/net/sched/sch_netem.ko.xz:\nkernel/net/sched/sch_tbf.ko.xz:\n'
+
+
+@pytest.mark.parametrize('files, available, certain', [
+    (dict(loaded=True), True, True),
+    (dict(config='CONFIG_NET_SCH_TBF=y\nCONFIG_NET_SCH_NETEM=y\n'), True, True),
+    (dict(config='# CONFIG_NET_SCH_NETEM is not set\n', dep=DEP), False, True),
+    (dict(config='CONFIG_NET_SCH_NETEM=m\n', dep=DEP), True, False),
+    (dict(config='CONFIG_NET_SCH_NETEM=m\n', dep=DEP, modules_disabled='1\n'), False, True),
+    (dict(builtin='kernel/net/sched/sch_netem.ko\n', dep=''), True, True),
+    (dict(builtin='kernel/net/sched/sch_tbf.ko\n', dep='kernel/net/sched/sch_htb.ko:\n'), False, True),
+    (dict(dep=DEP), True, False),
+    (dict(dep='kernel/net/sched/sch_htb.ko:\n'), False, False),     # no modules.builtin: not sure
+    (dict(), None, False),
+])
+def test_netem_static_reads_the_running_kernels_files(tmp_path, files, available, certain):
+    got = ps.netem_static(kernel_files(tmp_path, **files), '6.1.0-test')
+    assert got[0] is available and got[2] is certain and got[1]
+
+
+def test_check_mode_never_probes(monkeypatch):
+    def probe(*args, **kwargs):
+        raise AssertionError('probed in check mode')
+    monkeypatch.setattr(ps, 'qdisc_probe', probe)
+    monkeypatch.setattr(ps, 'netem_static', lambda: (None, 'neither file is readable', False))
+    assert ps.netem_support(True) == {'available': None,
+                                      'how': 'unknown: not tried in check mode, neither file is readable'}
+    monkeypatch.setattr(ps, 'netem_static', lambda: (True, 'loadable module (x/modules.dep)', False))
+    assert ps.netem_support(True) == {'available': True,
+                                      'how': 'loadable module (x/modules.dep), not tried in check mode'}
+
+
+def test_the_run_probes_when_the_files_are_not_sure(monkeypatch):
+    calls = []
+    monkeypatch.setattr(ps, 'qdisc_probe', lambda kind, **options: calls.append(kind) or False)
+    monkeypatch.setattr(ps, 'netem_static', lambda: (True, 'loadable module (x/modules.dep)', False))
+    assert ps.netem_support(False)['available'] is False and calls == ['netem']
+    monkeypatch.setattr(ps, 'netem_static', lambda: (False, 'CONFIG_NET_SCH_NETEM is not set', True))
+    assert ps.netem_support(False) == {'available': False, 'how': 'CONFIG_NET_SCH_NETEM is not set'}
+    assert calls == ['netem']
+
+
+def test_foreign_root_is_described_with_its_handle():
+    current = {'root': {'kind': 'fq', 'foreign': True}, 'class': None, 'leaf': None, 'root_handle': 0x80010000}
+    assert ps.is_foreign(current) and ps.describe_current(current) == "fq 8001: (not the lab's)"
+    assert not ps.is_foreign({'root': None}) and not ps.is_foreign({'root': {'kind': 'tbf', 'rate': 1}})
+    assert ps.tc_handle(0x10001) == '1:1' and ps.tc_handle(0) == '0:'
+    message = ps.foreign_message([('eth1', 'lab_paths[0]', 'fq 8001:')])
+    assert message.startswith("devices: the root qdisc fq 8001: of eth1 (lab_paths[0]) is not the lab's")
+    assert 'replace_foreign=true' in message and message.endswith('Nothing was changed.')
