@@ -355,19 +355,35 @@ def systemd_host(tmp_path):
         'mptcpd_source_version': '0.12', 'mptcpd_source_prefix': str(prefix),
         'mptcpd_verify': False, 'mptcpd_networkmanager_policy': 'ignore',
         '__mptcpd_dropin_dir': str(dropin_dir), '__mptcpd_dropin': str(dropin_dir / '50-mptcp-lab.conf'),
+        'mptcpd_state_dir': str(tmp_path / 'state'),
     }
+    (tmp_path / 'stop.yml').write_text(textwrap.dedent('''\
+        - hosts: localhost
+          gather_facts: false
+          tasks:
+            - ansible.builtin.include_role:
+                name: mptcp.lab.mptcpd
+                tasks_from: stop
+        '''))
     env = {'PATH': '%s%s%s' % (bindir, os.pathsep, os.environ['PATH']), 'FAKE_SYSTEMCTL_STATE': str(state)}
 
-    def play(*args, check=True):
-        proc = ansible_playbook(str(tmp_path / 'play.yml'), '-e', json.dumps(extra), *args, env=env, check=check)
+    def play(*args, check=True, playbook='play.yml'):
+        proc = ansible_playbook(str(tmp_path / playbook), '-e', json.dumps(extra), *args, env=env, check=check)
         return proc, recap(proc).get('localhost')
+
+    def unit(**change):
+        """The stand-in's unit state ({active, enabled}), after applying ``change``."""
+        st = json.loads(state.read_text())
+        st.update(change)
+        state.write_text(json.dumps(st))
+        return dict(active=st['active'], enabled=st['enabled'])
 
     def calls():
         queries = ('show', 'is-enabled', 'is-active')
         return [c for c in json.loads(state.read_text())['calls'] if c and c[0] not in queries]
 
-    return dict(play=play, calls=calls, conf=prefix / 'etc' / 'mptcpd' / 'mptcpd.conf',
-                dropin=dropin_dir / '50-mptcp-lab.conf', prefix=prefix)
+    return dict(play=play, calls=calls, unit=unit, conf=prefix / 'etc' / 'mptcpd' / 'mptcpd.conf',
+                dropin=dropin_dir / '50-mptcp-lab.conf', prefix=prefix, state_dir=tmp_path / 'state')
 
 
 def test_systemd_branch_enables_starts_and_restarts_only_on_change(systemd_host):
@@ -394,3 +410,67 @@ def test_systemd_branch_enables_starts_and_restarts_only_on_change(systemd_host)
     assert rc['changed'] >= 1
     assert h['calls']()[before:] == [['daemon-reload'], ['restart', 'mptcp.service']]
     assert 'notify-flags=existing\n' in h['conf'].read_text()
+
+
+def test_systemd_stop_gives_back_the_hosts_unit_and_configuration(systemd_host):
+    """mptcp.service was enabled and running with the host's own mptcpd.conf: stop puts all of it back."""
+    h = systemd_host
+    own = '# the administrator\'s own\n[core]\nlog=journal\naddr-flags=signal\n'
+    h['conf'].write_text(own)
+    h['conf'].chmod(0o640)
+    h['unit'](active=True, enabled=True)
+    proc, rc = h['play']()
+    assert rc['failed'] == 0, proc.stdout[-3000:]
+    assert 'addr-flags=subflow' in h['conf'].read_text() and h['dropin'].exists()
+    saved = json.loads((h['state_dir'] / 'mptcpd-systemd.json').read_text())
+    assert saved['unit'] == {'name': 'mptcp.service', 'found': True, 'unit_file_state': 'enabled', 'active': True}
+    assert saved['config'] == {'path': str(h['conf']), 'existed': True,
+                               'backup': str(h['state_dir'] / 'mptcpd.conf.orig')}
+    assert (h['state_dir'] / 'mptcpd.conf.orig').read_text() == own
+    # a re-run (and a changed configuration) never records the role's own state
+    proc, rc = h['play']('-e', json.dumps({'mptcpd_notify_flags': ['existing']}))
+    assert rc['failed'] == 0 and (h['state_dir'] / 'mptcpd.conf.orig').read_text() == own
+
+    # check mode predicts the undo and changes nothing
+    before = len(h['calls']())
+    proc, rc = h['play']('--check', playbook='stop.yml')
+    assert rc['failed'] == 0 and rc['changed'] >= 3, proc.stdout[-3000:]
+    assert h['dropin'].exists() and 'notify-flags=existing\n' in h['conf'].read_text()
+    assert h['calls']()[before:] == [] and (h['state_dir'] / 'mptcpd-systemd.json').exists()
+
+    proc, rc = h['play'](playbook='stop.yml')
+    assert rc['failed'] == 0, proc.stdout[-3000:]
+    assert not h['dropin'].exists() and not h['dropin'].parent.exists()
+    assert h['conf'].read_text() == own and oct(h['conf'].stat().st_mode & 0o777) == '0o640'
+    # enabled and running as before, restarted so that it reads its own unit and file again
+    assert h['unit']() == {'active': True, 'enabled': True}
+    assert h['calls']()[before:] == [['daemon-reload'], ['restart', 'mptcp.service']]
+    assert os.listdir(str(h['state_dir'])) == []
+
+    before = len(h['calls']())
+    proc, rc = h['play'](playbook='stop.yml')
+    assert rc['changed'] == 0 and h['calls']()[before:] == [], proc.stdout[-3000:]
+    assert h['conf'].read_text() == own and h['unit']() == {'active': True, 'enabled': True}
+
+
+def test_systemd_stop_removes_what_the_role_created(systemd_host):
+    """No mptcpd.conf and a disabled, stopped unit before: stop removes the file and stops and disables."""
+    h = systemd_host
+    proc, rc = h['play']()
+    assert rc['failed'] == 0 and h['unit']() == {'active': True, 'enabled': True}, proc.stdout[-3000:]
+    saved = json.loads((h['state_dir'] / 'mptcpd-systemd.json').read_text())
+    assert saved['unit']['active'] is False and saved['unit']['unit_file_state'] == 'disabled'
+    assert saved['config']['existed'] is False and saved['config']['backup'] is None
+    # something of the administrator's in the drop-in directory stays, and so does the directory
+    other = h['dropin'].parent / '10-local.conf'
+    other.write_text('[Service]\nNice=5\n')
+    proc, rc = h['play'](playbook='stop.yml')
+    assert rc['failed'] == 0, proc.stdout[-3000:]
+    assert not h['conf'].exists() and not h['dropin'].exists() and other.exists()
+    assert h['unit']() == {'active': False, 'enabled': False}
+    assert os.listdir(str(h['state_dir'])) == []
+    proc, rc = h['play'](playbook='stop.yml')
+    assert rc['changed'] == 0, proc.stdout[-3000:]
+    # and it starts again from a fresh record
+    proc, rc = h['play']()
+    assert rc['failed'] == 0 and json.loads((h['state_dir'] / 'mptcpd-systemd.json').read_text())['unit']['active'] is False
