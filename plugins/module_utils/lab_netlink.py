@@ -79,12 +79,19 @@ def _check(ret, what):
 
 
 def netlink_message(exc):
-    """Readable text of a NetlinkError (code and message)."""
+    """Readable text of a NetlinkError: the kernel's message, and the errno's text when it differs.
+
+    pyroute2's own str() is the repr of its args, ``(17, 'File exists')``.
+    """
     code = getattr(exc, 'code', None)
-    text = str(exc)
-    if code and os.strerror(code) not in text:
-        text = '%s (%s)' % (text, os.strerror(code))
-    return text
+    args = getattr(exc, 'args', ())
+    text = args[1] if len(args) > 1 and isinstance(args[1], str) and args[1] else None
+    if not code:
+        return text or str(exc)
+    reason = os.strerror(code)
+    if not text or text == reason:
+        return reason
+    return text if reason in text else '%s (%s)' % (text, reason)
 
 
 # ---------------------------------------------------------------- namespaces
@@ -277,7 +284,7 @@ def delete_netns(name):
         os.unlink(path)
     except OSError as exc:
         if exc.errno != errno.ENOENT:
-            raise LabNetlinkError('remove namespace %s: %s' % (name, exc.strerror))
+            raise LabNetlinkError('remove namespace %s (%s): %s' % (name, path.decode(), exc.strerror))
 
 
 class open_netns(object):

@@ -20,6 +20,11 @@ description:
     else on the machine is left alone.
   - A link that exists but is wired wrong (its peer is not the wanted interface of the wanted
     namespace) is recreated. Every lab link and every loopback of a lab namespace is set up.
+  - A stale entry of the lab in C(/run/netns) (C(<prefix>-*) that is not a network namespace, such as the
+    empty file C(ip netns add) or this module leaves when killed between creating the entry and mounting
+    the namespace on it) is removed, with O(state=present) and O(state=absent) alike, and created anew as
+    a real namespace when it is wanted. An entry that cannot be removed (a directory) fails the run,
+    naming it.
   - Before a namespace is removed, every process running in it is stopped (SIGTERM, then SIGKILL),
     comparing C(/proc/<pid>/ns/net) with the namespace, and its links are deleted so that their peers
     disappear at once.
@@ -145,16 +150,18 @@ actions:
   returned: always
   type: list
   elements: str
-  sample: ["create namespace mlab-gen1", "create link mlab-shaper/mlab-1g1=mlab-gen1/mlab-p1",
+  sample: ["remove stale entry /run/netns/mlab-gen1 (not a namespace)", "create namespace mlab-gen1",
+           "create link mlab-shaper/mlab-1g1=mlab-gen1/mlab-p1",
            "remove /run/mptcp-lab/mlab-sink1-stats.log"]
 diff:
   description:
-    - The lab's namespaces and links, and its files in O(run_dir) (C(run_files), names without the directory),
-      before and after the run.
+    - The lab's namespaces and links, its files in O(run_dir) (C(run_files), names without the directory) and
+      its stale entries in C(/run/netns) (C(stale_entries)), before and after the run.
   returned: when diff mode is on
   type: dict
-  sample: {"before": {"namespaces": ["mlab-sink1"], "links": [], "run_files": ["mlab-sink1-stats.log"]},
-           "after": {"namespaces": [], "links": [], "run_files": []}}
+  sample: {"before": {"namespaces": ["mlab-sink1"], "links": [], "run_files": ["mlab-sink1-stats.log"],
+                      "stale_entries": ["mlab-gen1"]},
+           "after": {"namespaces": [], "links": [], "run_files": [], "stale_entries": []}}
 killed:
   description: Pids of the processes stopped because their namespace was removed.
   returned: always
@@ -206,6 +213,26 @@ def validate(prefix, namespaces, links):
     return None
 
 
+class Step(object):
+    """``with Step('read namespace x'):`` turns a NetlinkError or an OSError into a LabNetlinkError naming the step.
+
+    LabNetlinkErrors pass as they are: they name their object already.
+    """
+
+    def __init__(self, what):
+        self.what = what
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, exc, tb):
+        if isinstance(exc, nl.NetlinkError):
+            raise nl.LabNetlinkError('%s: %s' % (self.what, nl.netlink_message(exc)))
+        if isinstance(exc, OSError):
+            raise nl.LabNetlinkError('%s: %s' % (self.what, exc.strerror or exc))
+        return False
+
+
 class Wiring(object):
     """Read the lab's namespaces and links, compute and apply the difference."""
 
@@ -215,14 +242,21 @@ class Wiring(object):
         self.want_ns = list(namespaces)
         self.want_links = list(links)
         self.have_ns = []
+        self.stale = []        # entries <prefix>-* in /run/netns that are not network namespaces
         self.have_links = {}   # netns -> {name: link info}, lab links only
         self.lo_down = []
 
     def read(self):
-        self.have_ns = [n for n in nl.list_netns() if n.startswith(self.owned)]
+        with Step('list %s' % nl.NETNS_RUN_DIR):
+            entries = [n for n in nl.list_netns() if n.startswith(self.owned)]
+        for name in entries:
+            with Step('inspect %s' % nl.netns_path(name)):
+                live = nl.netns_is_live(name)
+            (self.have_ns if live else self.stale).append(name)
         for name in self.have_ns:
-            with nl.open_netns(name) as ipr:
-                found = nl.links(ipr)
+            with Step('read the links of namespace %s' % name):
+                with nl.open_netns(name) as ipr:
+                    found = nl.links(ipr)
             self.have_links[name] = dict((k, v) for k, v in found.items() if k.startswith(self.owned))
             if 'lo' in found and not found['lo']['up']:
                 self.lo_down.append(name)
@@ -265,7 +299,7 @@ class Wiring(object):
             for name in sorted(self.have_links.get(ns, {})):
                 if (ns, name) not in keep:
                     remove_links.append((ns, name))
-        return {'wired': wired, 'keep': keep,
+        return {'wired': wired, 'keep': keep, 'remove_stale': list(self.stale),
                 'remove_ns': remove_ns, 'create_ns': create_ns, 'remove_links': remove_links,
                 'create_links': create_links, 'up_links': up_links,
                 'lo_up': [n for n in self.lo_down if n in want_ns]}
@@ -278,14 +312,16 @@ class Wiring(object):
                 pairs.add((link['netns'], link['peer_netns']))
         nsids = {}
         for source in sorted(set(p[0] for p in pairs)):
-            with nl.open_netns(source) as ipr:
-                for target in sorted(p[1] for p in pairs if p[0] == source):
-                    nsids[(source, target)] = nl.netnsid(ipr, target)
+            with Step('read the namespace ids of namespace %s' % source):
+                with nl.open_netns(source) as ipr:
+                    for target in sorted(p[1] for p in pairs if p[0] == source):
+                        nsids[(source, target)] = nl.netnsid(ipr, target)
         return nsids
 
     @staticmethod
     def actions(plan):
         out = []
+        out += ['remove stale entry %s (not a namespace)' % nl.netns_path(n) for n in plan['remove_stale']]
         out += ['remove namespace %s' % n for n in plan['remove_ns']]
         out += ['remove link %s/%s' % (ns, name) for ns, name in plan['remove_links']]
         out += ['create namespace %s' % n for n in plan['create_ns']]
@@ -295,33 +331,43 @@ class Wiring(object):
         return out
 
     def apply(self, plan, kill_timeout):
-        killed = nl.kill_netns_pids(plan['remove_ns'], kill_timeout) if plan['remove_ns'] else []
+        for name in plan['remove_stale']:
+            with Step('remove stale entry %s' % nl.netns_path(name)):
+                nl.delete_netns(name)
+        killed = []
+        if plan['remove_ns']:
+            with Step('stop the processes of namespace(s) %s' % ', '.join(plan['remove_ns'])):
+                killed = nl.kill_netns_pids(plan['remove_ns'], kill_timeout)
         for name in plan['remove_ns']:
             self.remove_namespace(name)
         by_ns = {}
         for ns, name in plan['remove_links']:
             by_ns.setdefault(ns, []).append(name)
         for ns, names in sorted(by_ns.items()):
-            with nl.open_netns(ns) as ipr:
-                current = nl.links(ipr)
-                for name in names:
-                    if name in current:
-                        nl.delete_link(ipr, current[name]['index'], '%s/%s' % (ns, name))
+            with Step('remove links of namespace %s' % ns):
+                with nl.open_netns(ns) as ipr:
+                    current = nl.links(ipr)
+                    for name in names:
+                        if name in current:
+                            nl.delete_link(ipr, current[name]['index'], '%s/%s' % (ns, name))
         for name in plan['create_ns']:
-            nl.create_netns(name)
+            with Step('create namespace %s' % name):
+                nl.create_netns(name)
         for name in plan['lo_up']:
-            with nl.open_netns(name) as ipr:
-                nl.set_up(ipr, 1, '%s/lo' % name)
+            with Step('set up %s/lo' % name):
+                with nl.open_netns(name) as ipr:
+                    nl.set_up(ipr, 1, '%s/lo' % name)
         self._create_links(plan['create_links'], plan['up_links'])
         return killed
 
     def remove_namespace(self, name):
         """Delete the lab's links of a namespace (their peers go at once), then the namespace."""
-        with nl.open_netns(name) as ipr:
-            for link_name, info in sorted(nl.links(ipr).items()):
-                if link_name.startswith(self.owned):
-                    nl.delete_link(ipr, info['index'], '%s/%s' % (name, link_name))
-        nl.delete_netns(name)
+        with Step('remove namespace %s' % name):
+            with nl.open_netns(name) as ipr:
+                for link_name, info in sorted(nl.links(ipr).items()):
+                    if link_name.startswith(self.owned):
+                        nl.delete_link(ipr, info['index'], '%s/%s' % (name, link_name))
+            nl.delete_netns(name)
 
     @staticmethod
     def _create_links(create, up):
@@ -329,21 +375,23 @@ class Wiring(object):
         for link in create:
             by_ns.setdefault(link['netns'], []).append(link)
         for ns, items in sorted(by_ns.items()):
-            with nl.open_netns(ns) as ipr:
-                for link in items:
-                    nl.add_veth(ipr, link['name'], link['peer_name'], link['peer_netns'])
+            with Step('create links in namespace %s' % ns):
+                with nl.open_netns(ns) as ipr:
+                    for link in items:
+                        nl.add_veth(ipr, link['name'], link['peer_name'], link['peer_netns'])
         ends = {}
         for link in create + up:
             ends.setdefault(link['netns'], []).append(link['name'])
             ends.setdefault(link['peer_netns'], []).append(link['peer_name'])
         for ns, names in sorted(ends.items()):
-            with nl.open_netns(ns) as ipr:
-                current = nl.links(ipr)
-                for name in names:
-                    if name not in current:
-                        raise nl.LabNetlinkError('link %s/%s vanished after its creation' % (ns, name))
-                    if not current[name]['up']:
-                        nl.set_up(ipr, current[name]['index'], '%s/%s' % (ns, name))
+            with Step('set up links in namespace %s' % ns):
+                with nl.open_netns(ns) as ipr:
+                    current = nl.links(ipr)
+                    for name in names:
+                        if name not in current:
+                            raise nl.LabNetlinkError('link %s/%s vanished after its creation' % (ns, name))
+                        if not current[name]['up']:
+                            nl.set_up(ipr, current[name]['index'], '%s/%s' % (ns, name))
 
 
 def lab_run_files(run_dir, prefix):
@@ -411,29 +459,44 @@ def run(module):
     if os.geteuid() != 0:
         module.fail_json(msg='netns_wiring needs root (it creates namespaces and links)')
 
+    actions = []
+    try:
+        return reconcile(module, prefix, namespaces, links, absent, actions)
+    except (nl.LabNetlinkError, nl.NetlinkError, OSError) as exc:
+        if isinstance(exc, nl.NetlinkError):
+            text = 'netlink: %s' % nl.netlink_message(exc)
+        elif isinstance(exc, nl.LabNetlinkError):
+            text = str(exc)
+        else:
+            text = '%s: %s' % (getattr(exc, 'filename', None) or 'system call', exc.strerror or exc)
+        module.fail_json(msg='netns_wiring (lab %s): %s' % (prefix, text), actions=actions)
+
+
+def reconcile(module, prefix, namespaces, links, absent, actions):
+    """Read, plan and (outside check mode) apply; ``actions`` is filled as soon as they are known."""
+    p = module.params
     wiring = Wiring(prefix, namespaces, links).read()
     plan = wiring.plan()
-    actions = Wiring.actions(plan)
-    known_ns = set(wiring.have_ns) | set(namespaces)
+    actions.extend(Wiring.actions(plan))
+    known_ns = set(wiring.have_ns) | set(wiring.stale) | set(namespaces)
+    gone_ns = plan['remove_ns'] + [n for n in wiring.stale if n not in namespaces]
     files = lab_run_files(p['run_dir'], prefix)
-    doomed = run_files_to_remove(files, prefix, plan['remove_ns'], known_ns, absent)
-    before = {'namespaces': sorted(wiring.have_ns),
-              'links': sorted(_have_link_ids(wiring, plan)), 'run_files': files}
+    doomed = run_files_to_remove(files, prefix, gone_ns, known_ns, absent)
+    before = {'namespaces': sorted(wiring.have_ns), 'links': sorted(_have_link_ids(wiring, plan)),
+              'run_files': files, 'stale_entries': sorted(wiring.stale)}
     after = {'namespaces': sorted(namespaces), 'links': sorted(link_id(link) for link in links),
-             'run_files': [f for f in files if f not in doomed]}
+             'run_files': [f for f in files if f not in doomed], 'stale_entries': []}
     result = {'changed': bool(actions or doomed), 'namespaces': after['namespaces'], 'links': after['links'],
               'actions': actions + ['remove %s' % os.path.join(p['run_dir'], f) for f in doomed], 'killed': []}
     if module.check_mode:
         if module._diff:
             result['diff'] = {'before': before, 'after': after}
         return result
-    try:
-        result['killed'] = wiring.apply(plan, p['kill_timeout'])
-        # Listed again: the stopped processes may have written their last files meanwhile.
-        files = lab_run_files(p['run_dir'], prefix)
-        gone = remove_run_files(p['run_dir'], run_files_to_remove(files, prefix, plan['remove_ns'], known_ns, absent))
-    except (nl.LabNetlinkError, OSError) as exc:
-        module.fail_json(msg=str(exc), actions=actions)
+    result['killed'] = wiring.apply(plan, p['kill_timeout'])
+    # Listed again: the stopped processes may have written their last files meanwhile.
+    files = lab_run_files(p['run_dir'], prefix)
+    with Step('remove the lab\'s files in %s' % p['run_dir']):
+        gone = remove_run_files(p['run_dir'], run_files_to_remove(files, prefix, gone_ns, known_ns, absent))
     result['actions'] = actions + ['remove %s' % path for path in gone]
     result['changed'] = bool(actions or gone)
     if module._diff:

@@ -169,3 +169,76 @@ def test_bad_input_fails_early_and_changes_nothing(prefix, mutate, message):
     result = run_module(None, 'netns_wiring', args)
     assert result.get('failed') and message in result['msg']
     assert lab_netns(prefix) == []
+
+
+def is_netns(path):
+    """True when path is a network namespace (the same check as ``ip netns exec`` needs)."""
+    return subprocess.run(['nsenter', '--net=%s' % path, 'true'], capture_output=True, check=False).returncode == 0
+
+
+@pytest.fixture
+def stale(prefix):
+    """make(suffix): an empty plain file /run/netns/<prefix>-<suffix>, as a killed ``ip netns add`` leaves it.
+
+    Whatever is left under the names at the end (file, directory or namespace) is removed.
+    """
+    made = []
+
+    def make(suffix, directory=False):
+        path = '/run/netns/%s-%s' % (prefix, suffix)
+        if directory:
+            os.mkdir(path)
+        else:
+            os.close(os.open(path, os.O_RDONLY | os.O_CREAT | os.O_EXCL, 0))
+        made.append(path)
+        return path
+
+    yield make
+    for path in made:
+        if os.path.isdir(path):
+            os.rmdir(path)
+        elif os.path.exists(path):
+            subprocess.run(['umount', '-l', path], capture_output=True, check=False)
+            os.unlink(path)
+
+
+def test_a_stale_entry_is_recreated_by_present_and_removed_by_absent(prefix, stale):
+    path = stale('x')
+    assert not is_netns(path)
+    args = {'prefix': prefix, 'namespaces': ['%s-x' % prefix], 'run_dir': '/run/mptcp-lab-test'}
+    expected = ['remove stale entry %s (not a namespace)' % path, 'create namespace %s-x' % prefix]
+    check = run_module(None, 'netns_wiring', args, check_mode=True, diff=True)
+    assert check['rc'] == 0 and check['changed'] and check['actions'] == expected
+    assert check['diff']['before']['stale_entries'] == ['%s-x' % prefix]
+    assert check['diff']['before']['namespaces'] == [] and check['diff']['after']['stale_entries'] == []
+    assert os.path.isfile(path) and not is_netns(path)            # check mode changed nothing
+    result = run_module(None, 'netns_wiring', args, diff=True)
+    assert result['rc'] == 0 and result['actions'] == expected and result['diff'] == check['diff']
+    assert is_netns(path) and ip_links('%s-x' % prefix)['lo']
+    assert not run_module(None, 'netns_wiring', args)['changed']
+    # a stale entry nobody wants goes with present; every one goes with absent
+    other = stale('y')
+    result = run_module(None, 'netns_wiring', args)
+    assert result['changed'] and result['actions'] == ['remove stale entry %s (not a namespace)' % other]
+    assert not os.path.exists(other) and is_netns(path)
+    stale('y')
+    absent = {'prefix': prefix, 'state': 'absent', 'run_dir': '/run/mptcp-lab-test'}
+    check = run_module(None, 'netns_wiring', absent, check_mode=True)
+    assert check['actions'] == ['remove stale entry %s (not a namespace)' % other, 'remove namespace %s-x' % prefix]
+    assert os.path.exists(other)
+    result = run_module(None, 'netns_wiring', absent)
+    assert result['rc'] == 0 and result['actions'] == check['actions']
+    assert lab_netns(prefix) == []
+    assert not run_module(None, 'netns_wiring', absent)['changed']
+
+
+def test_an_entry_that_cannot_be_removed_fails_naming_it(prefix, stale):
+    path = stale('d', directory=True)
+    for state in ('present', 'absent'):
+        result = run_module(None, 'netns_wiring', {'prefix': prefix, 'state': state, 'run_dir': '/run/mptcp-lab-test',
+                                                   'namespaces': ['%s-a' % prefix] if state == 'present' else []})
+        assert result['failed'] and result['rc'] == 1
+        assert result['msg'] == 'netns_wiring (lab %s): remove namespace %s-d (%s): Is a directory' % (
+            prefix, prefix, path)
+        assert result['actions'][0] == 'remove stale entry %s (not a namespace)' % path
+        assert os.path.isdir(path) and lab_netns(prefix) == ['%s-d' % prefix]    # nothing else was done

@@ -2,6 +2,8 @@
 
 import os
 
+import pytest
+
 from ansible_collections.mptcp.lab.plugins.modules import netns_wiring as nw
 
 NS = ['mlab-shaper', 'mlab-gen1', 'mlab-sink1']
@@ -106,3 +108,69 @@ def test_lab_run_files_are_regular_files_with_the_prefix(tmp_path):
     assert nw.remove_run_files(str(tmp_path), ['mlab-a.log', 'mlab-gone.log', 'mlab-link']) == [
         str(tmp_path / 'mlab-a.log')]
     assert sorted(os.listdir(tmp_path)) == ['mlab-dir', 'mlab-link', 'mlab2-a.log', 'other.pid']
+
+
+class Failed(Exception):
+    pass
+
+
+class FakeModule(object):
+    def __init__(self, **params):
+        self.params = dict({'namespaces': [], 'links': [], 'state': 'present', 'run_dir': '/nonexistent',
+                            'kill_timeout': 1.0}, **params)
+        self.check_mode = False
+        self._diff = False
+
+    def fail_json(self, **kwargs):
+        raise Failed(kwargs)
+
+
+def netlink_error(code, text):
+    from pyroute2.netlink.exceptions import NetlinkError
+    return NetlinkError(code, text)
+
+
+def test_a_netlink_error_while_reading_fails_naming_the_namespace(monkeypatch):
+    pytest.importorskip('pyroute2')
+
+    class Broken(object):
+        def __init__(self, name=None):
+            pass
+
+        def __enter__(self):
+            raise netlink_error(13, 'Permission denied')
+
+        def __exit__(self, *exc):
+            return False
+
+    monkeypatch.setattr(nw.os, 'geteuid', lambda: 0)
+    monkeypatch.setattr(nw.nl, 'list_netns', lambda: ['mlab-gen1', 'other'])
+    monkeypatch.setattr(nw.nl, 'netns_is_live', lambda name: True)
+    monkeypatch.setattr(nw.nl, 'open_netns', Broken)
+    with pytest.raises(Failed) as failed:
+        nw.run(FakeModule(prefix='mlab', state='absent'))
+    assert failed.value.args[0]['msg'] == (
+        'netns_wiring (lab mlab): read the links of namespace mlab-gen1: Permission denied')
+
+
+def test_a_netlink_error_while_creating_fails_with_the_actions_planned(monkeypatch):
+    pytest.importorskip('pyroute2')
+
+    def create(name):
+        raise netlink_error(17, 'File exists')
+
+    monkeypatch.setattr(nw.os, 'geteuid', lambda: 0)
+    monkeypatch.setattr(nw.nl, 'list_netns', lambda: [])
+    monkeypatch.setattr(nw.nl, 'create_netns', create)
+    with pytest.raises(Failed) as failed:
+        nw.run(FakeModule(prefix='mlab', namespaces=['mlab-gen1']))
+    assert failed.value.args[0]['msg'] == 'netns_wiring (lab mlab): create namespace mlab-gen1: File exists'
+    assert failed.value.args[0]['actions'] == ['create namespace mlab-gen1']
+
+
+def test_stale_entries_are_removed_first_and_wanted_ones_created_again():
+    wiring = FakeWiring(['mlab-shaper', 'mlab-sink1'], {'mlab-shaper': {}, 'mlab-sink1': {}}, links=[])
+    wiring.stale = ['mlab-gen1', 'mlab-old']
+    assert nw.Wiring.actions(wiring.plan()) == [
+        'remove stale entry /run/netns/mlab-gen1 (not a namespace)',
+        'remove stale entry /run/netns/mlab-old (not a namespace)', 'create namespace mlab-gen1']
