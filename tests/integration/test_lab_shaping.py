@@ -120,6 +120,14 @@ def test_default_root_of_a_nic_is_shaped_then_given_back_and_absent_is_a_no_op(s
         assert not run_module(shaper, 'path_shaping', args, check_mode=check_mode)['changed']
 
 
+def test_absent_on_a_veths_default_root_is_a_no_op(shaper):
+    args = {'devices': [{'dev': 'mlts1', 'rate_mbit': 10}], 'state': 'absent'}
+    for check_mode in (True, False, True, False):
+        result = run_module(shaper, 'path_shaping', args, check_mode=check_mode)
+        assert result['rc'] == 0 and not result['changed'] and result['devices'] == {'mlts1': 'default'}
+    assert roots(shaper, 'mlts1') == [('noqueue', '0:')]
+
+
 def test_a_foreign_root_is_left_by_absent_and_refused_by_present(shaper):
     shaper.run('tc', 'qdisc', 'add', 'dev', 'mlts1', 'root', 'pfifo', 'limit', '77')          # handle 8001:
     shaper.run('tc', 'qdisc', 'add', 'dev', 'mlts2', 'root', 'handle', '5:', 'tbf', 'rate', '7mbit',
