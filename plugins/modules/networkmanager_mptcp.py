@@ -31,15 +31,49 @@ description:
   - Files of others that still enable MPTCP (a later C(conf.d) file, a
     device-matched C([connection-*]) section) are not edited; the task fails
     and names them.
+  - What V(disable) changed is returned in RV(previous); given back as
+    O(previous) with O(policy=revert), it puts NetworkManager back as it was.
 options:
   policy:
     description:
       - V(detect) only reports.
       - V(refuse) fails when NetworkManager manages MPTCP endpoints.
       - V(disable) turns NetworkManager's MPTCP endpoint handling off.
+      - V(revert) undoes what V(disable) did, as O(previous) describes it -
+        the drop-in gets its previous content back (or goes, when it did not
+        exist), each listed profile whose flags are still C(disabled) gets
+        its previous flags back (a profile changed since, or gone, is left
+        alone with a warning); then NetworkManager reloads its configuration
+        and reapplies the active devices whose MPTCP handling changes.
     type: str
-    choices: [detect, refuse, disable]
+    choices: [detect, refuse, disable, revert]
     default: detect
+  previous:
+    description:
+      - With O(policy=revert), the state to put back - RV(previous) of the
+        V(disable) run (or runs) to undo.
+    type: dict
+    suboptions:
+      drop_in:
+        description: Content of the drop-in file before V(disable) wrote it; null when it did not exist.
+        type: str
+      connections:
+        description: Profiles V(disable) changed, with their flags before the change.
+        type: list
+        elements: dict
+        default: []
+        suboptions:
+          uuid:
+            description: The profile's UUID.
+            type: str
+            required: true
+          name:
+            description: The profile's name (for messages only).
+            type: str
+          flags:
+            description: Its C(connection.mptcp-flags) value before the change (0 is the default).
+            type: int
+            required: true
   drop_in:
     description:
       - Name of the file V(disable) writes in C(/etc/NetworkManager/conf.d).
@@ -87,6 +121,16 @@ EXAMPLES = r'''
 - name: Only look
   mptcp.lab.networkmanager_mptcp:
   register: nm
+
+- name: Turn it off, remembering what changed
+  mptcp.lab.networkmanager_mptcp:
+    policy: disable
+  register: nm_off
+
+- name: Later, put NetworkManager back as it was
+  mptcp.lab.networkmanager_mptcp:
+    policy: revert
+    previous: "{{ nm_off.previous }}"
 '''
 
 RETURN = r'''
@@ -128,8 +172,18 @@ connections:
   elements: dict
   sample: [{uuid: 5f0c, name: Wired, device: eth0, active: true, flags: 0, effective: 34,
             effective_names: [enabled, subflow], enables: true}]
+previous:
+  description:
+    - What this call changed, as it was before - the drop-in's previous
+      content (null when it did not exist) and the profiles whose flags
+      V(disable) set to C(disabled), with their previous flags. The
+      O(previous) of a later V(revert). Without a change, no profile and the
+      drop-in as it is.
+  returned: always
+  type: dict
+  sample: {drop_in: null, connections: [{uuid: 77aa, name: Spare, flags: 34}]}
 actions:
-  description: What V(disable) did (or would do in check mode).
+  description: What V(disable) or V(revert) did (or would do in check mode).
   returned: always
   type: list
   elements: str
@@ -239,7 +293,10 @@ def run_module(module):
     drop_in = os.path.join(p['config_root'], nm.CONF_ETC_DIR, name)
 
     result = dict(changed=False, installed=probe.installed(), running=False, version=None,
-                  managing=False, reasons=[], global_default=None, connections=[], actions=[])
+                  managing=False, reasons=[], global_default=None, connections=[], actions=[],
+                  previous=dict(drop_in=_read(drop_in), connections=[]))
+    if p['policy'] == 'revert':
+        run_revert(module, probe, drop_in, result)
     if not result['installed']:
         module.exit_json(**result)
 
@@ -295,17 +352,13 @@ def run_module(module):
             actions += ['nmcli device reapply %s' % dev for dev in reapply]
     result['actions'] = actions
     result['changed'] = bool(actions)
+    result['previous'] = dict(drop_in=current_text,
+                              connections=[dict(uuid=c['uuid'], name=c['name'], flags=c['flags'])
+                                           for c in plan['modify']])
 
     if actions and not module.check_mode:
         if plan['write_drop_in']:
-            directory = os.path.dirname(drop_in)
-            if not os.path.isdir(directory):
-                os.makedirs(directory, 0o755)
-            fd, tmp = tempfile.mkstemp(prefix='.mptcp-lab.', dir=directory)
-            with os.fdopen(fd, 'w') as handle:
-                handle.write(nm.DROP_IN_TEXT)
-            os.chmod(tmp, 0o644)
-            module.atomic_move(tmp, drop_in)
+            _write_drop_in(module, drop_in, nm.DROP_IN_TEXT)
         for conn in plan['modify']:
             probe.nmcli_check('connection', 'modify', 'uuid', conn['uuid'], 'connection.mptcp-flags', 'disabled')
         if running:
@@ -322,14 +375,123 @@ def run_module(module):
     module.exit_json(**result)
 
 
+def _write_drop_in(module, drop_in, text):
+    directory = os.path.dirname(drop_in)
+    if not os.path.isdir(directory):
+        os.makedirs(directory, 0o755)
+    fd, tmp = tempfile.mkstemp(prefix='.mptcp-lab.', dir=directory)
+    with os.fdopen(fd, 'w') as handle:
+        handle.write(text)
+    os.chmod(tmp, 0o644)
+    module.atomic_move(tmp, drop_in)
+
+
+def run_revert(module, probe, drop_in, result):
+    """Put back what a disable run changed (module.params['previous']); exits."""
+    previous = module.params['previous'] or {}
+    wanted_text = previous.get('drop_in')
+    current_text = _read(drop_in)
+    actions, warnings = [], []
+    if wanted_text is None and current_text is not None:
+        actions.append('remove %s' % drop_in)
+    elif wanted_text is not None and current_text != wanted_text:
+        actions.append('write %s (its previous content)' % drop_in)
+    drop_in_action = bool(actions)
+
+    restore, reapply = [], []
+    wanted = previous.get('connections') or []
+    running, version = probe.status() if result['installed'] else (False, None)
+    result.update(running=running, version='.'.join(str(v) for v in version) if version else None)
+    if wanted and not result['installed']:
+        warnings.append('NetworkManager is not installed any more: the flags of %d profile(s) cannot be given back'
+                        % len(wanted))
+    if wanted and result['installed'] and nm.supports_mptcp(version):
+        if not running:
+            module.fail_json(msg='cannot revert NetworkManager MPTCP handling: NetworkManager is not running to '
+                                 'give back the flags of %s' % ', '.join(repr(c.get('name') or c['uuid'])
+                                                                         for c in wanted), **result)
+        current = dict((c['uuid'], c) for c in probe.connections_nmcli())
+        result['connections'] = list(current.values())
+        for item in wanted:
+            conn = current.get(item['uuid'])
+            label = '%r (%s)' % (item.get('name') or '', item['uuid'])
+            if conn is None:
+                warnings.append('profile %s is gone; nothing to give back' % label)
+            elif conn['flags'] == item['flags']:
+                continue
+            elif conn['flags'] != nm.DISABLED:
+                warnings.append('profile %s has mptcp-flags=%s, changed since it was disabled; left alone'
+                                % (label, ','.join(nm.flag_names(conn['flags']))))
+            else:
+                restore.append((conn, item['flags']))
+                actions.append('nmcli connection modify %s connection.mptcp-flags 0x%x' % (conn['uuid'], item['flags']))
+        if actions and running:
+            texts = probe.conf_texts()
+            if wanted_text is None:
+                after_texts = [t for t in texts if t[0] != drop_in]
+            else:
+                after_texts = probe.conf_texts(extra=(drop_in, wanted_text))
+            try:
+                before_default = (nm.conf_defaults(texts)[0] or {}).get('value', 0)
+                after_default = (nm.conf_defaults(after_texts)[0] or {}).get('value', 0)
+            except nm.FlagsError as exc:
+                module.fail_json(msg=str(exc), **result)
+            flags_after = dict((conn['uuid'], flags) for conn, flags in restore)
+            for conn in current.values():
+                if not (conn.get('active') and conn.get('device')):
+                    continue
+                was = nm.enables(nm.effective(conn['flags'], before_default))
+                will = nm.enables(nm.effective(flags_after.get(conn['uuid'], conn['flags']), after_default))
+                if was != will:
+                    reapply.append(conn['device'])
+            actions.append('nmcli general reload conf')
+            if module.params['reapply']:
+                reapply = sorted(set(reapply))
+                actions += ['nmcli device reapply %s' % dev for dev in reapply]
+    elif actions and running:
+        actions.append('nmcli general reload conf')
+
+    for warning in warnings:
+        module.warn(warning)
+    result.update(actions=actions, changed=bool(actions), previous=dict(drop_in=current_text, connections=[]))
+    if actions and not module.check_mode:
+        if drop_in_action:
+            if wanted_text is None:
+                os.unlink(drop_in)
+            else:
+                _write_drop_in(module, drop_in, wanted_text)
+        for conn, flags in restore:
+            probe.nmcli_check('connection', 'modify', 'uuid', conn['uuid'], 'connection.mptcp-flags', '0x%x' % flags)
+        if running:
+            probe.nmcli_check('general', 'reload', 'conf')
+            for dev in (reapply if module.params['reapply'] else []):
+                probe.nmcli_check('device', 'reapply', dev)
+    if module._diff:
+        result['diff'] = dict(
+            before=dict(drop_in=current_text or '',
+                        connections=dict((c['uuid'], c['flags']) for c, _flags in restore)),
+            after=dict(drop_in=wanted_text or '',
+                       connections=dict((c['uuid'], flags) for c, flags in restore)))
+    module.exit_json(**result)
+
+
 def main():
     module = AnsibleModule(
         argument_spec=dict(
-            policy=dict(type='str', default='detect', choices=['detect', 'refuse', 'disable']),
+            policy=dict(type='str', default='detect', choices=['detect', 'refuse', 'disable', 'revert']),
+            previous=dict(type='dict', options=dict(
+                drop_in=dict(type='str'),
+                connections=dict(type='list', elements='dict', default=[], options=dict(
+                    uuid=dict(type='str', required=True),
+                    name=dict(type='str'),
+                    flags=dict(type='int', required=True),
+                )),
+            )),
             drop_in=dict(type='str', default='99-mptcp-lab-mptcpd.conf'),
             config_root=dict(type='path', default='/'),
             reapply=dict(type='bool', default=True),
         ),
+        required_if=[('policy', 'revert', ['previous'])],
         supports_check_mode=True,
     )
     run_module(module)

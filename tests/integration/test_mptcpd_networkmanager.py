@@ -61,10 +61,10 @@ FAKE_NMCLI = textwrap.dedent('''\
         if not conn:
             sys.exit(10)
         print(fmt(conn[0]['flags']))
-    elif args[:3] == ['connection', 'modify', 'uuid'] and args[4:] == ['connection.mptcp-flags', 'disabled']:
+    elif args[:3] == ['connection', 'modify', 'uuid'] and len(args) == 6 and args[4] == 'connection.mptcp-flags':
         for c in state['connections']:
             if c['uuid'] == args[3]:
-                c['flags'] = 1
+                c['flags'] = 1 if args[5] == 'disabled' else int(args[5], 0)
         save()
     elif args in (['general', 'reload', 'conf'],) or args[:2] == ['device', 'reapply']:
         pass
@@ -241,3 +241,72 @@ def test_bad_flags_in_configuration_are_named(tmp_path, monkeypatch):
     bad = fake.write('etc/NetworkManager/conf.d/30-typo.conf', '[connection]\nconnection.mptcp-flags=enabeld\n')
     res = run(fake, 'detect')
     assert res['rc'] != 0 and str(bad) in res['msg'] and "unknown mptcp flag 'enabeld'" in res['msg']
+
+
+def revert(fake, previous, check_mode=False, diff=False):
+    return run_module(None, 'networkmanager_mptcp', dict(policy='revert', previous=previous,
+                                                        config_root=str(fake.root)),
+                      check_mode=check_mode, diff=diff)
+
+
+def test_revert_gives_back_what_disable_changed(tmp_path, monkeypatch):
+    fake = FakeNM(tmp_path, monkeypatch, connections=[WIRED, SPARE, OFF])
+    res = run(fake, 'disable')
+    assert res['rc'] == 0 and res['changed'], res
+    previous = res['previous']
+    assert previous == {'drop_in': None, 'connections': [{'uuid': '77aa-spare', 'name': 'Spare', 'flags': 0x22}]}
+    drop_in = fake.root / DROP_IN
+    calls = len(fake.changing_calls())
+
+    # check mode predicts the revert and changes nothing
+    res = revert(fake, previous, check_mode=True, diff=True)
+    assert res['rc'] == 0 and res['changed'], res
+    assert res['actions'] == ['remove %s' % drop_in,
+                              'nmcli connection modify 77aa-spare connection.mptcp-flags 0x22',
+                              'nmcli general reload conf',
+                              # Wired (flags 0) follows the global default again: enabled,subflow
+                              'nmcli device reapply eth0']
+    assert drop_in.exists() and len(fake.changing_calls()) == calls
+    assert res['diff']['after'] == {'drop_in': '', 'connections': {'77aa-spare': 0x22}}
+
+    res = revert(fake, previous)
+    assert res['rc'] == 0 and res['changed'], res
+    assert not drop_in.exists()
+    assert dict((c['uuid'], c['flags']) for c in fake.data()['connections']) == \
+        {'5f0c-wired': 0, '77aa-spare': 0x22, '9d9d-off': 1}
+    assert fake.changing_calls()[calls:] == [
+        ['connection', 'modify', 'uuid', '77aa-spare', 'connection.mptcp-flags', '0x22'],
+        ['general', 'reload', 'conf'],
+        ['device', 'reapply', 'eth0'],
+    ]
+    res = run(fake, 'refuse')
+    assert res['rc'] != 0 and res['managing'], 'NetworkManager manages MPTCP again, as before'
+
+    # idempotent
+    calls = len(fake.changing_calls())
+    res = revert(fake, previous)
+    assert res['rc'] == 0 and not res['changed'] and fake.changing_calls()[calls:] == []
+
+
+def test_revert_restores_a_previous_drop_in_and_leaves_profiles_changed_since(tmp_path, monkeypatch):
+    mine = '[connection]\nconnection.mptcp-flags=0x22\n'
+    fake = FakeNM(tmp_path, monkeypatch, connections=[WIRED, SPARE])
+    fake.write(DROP_IN, mine)
+    res = run(fake, 'disable')
+    assert res['rc'] == 0 and res['previous']['drop_in'] == mine
+    previous = res['previous']
+    # an administrator sets the spare profile to something else in between
+    data = fake.data()
+    data['connections'][1]['flags'] = 0x12
+    fake.state.write_text(json.dumps(data))
+    res = revert(fake, previous)
+    assert res['rc'] == 0 and res['changed'], res
+    assert (fake.root / DROP_IN).read_text() == mine
+    assert [c['flags'] for c in fake.data()['connections']] == [0, 0x12]
+    assert "changed since it was disabled; left alone" in json.dumps(res), res
+
+
+def test_revert_needs_previous(tmp_path, monkeypatch):
+    fake = FakeNM(tmp_path, monkeypatch)
+    res = run(fake, 'revert')
+    assert res['rc'] != 0 and 'previous' in res['msg']

@@ -383,7 +383,8 @@ def systemd_host(tmp_path):
         return [c for c in json.loads(state.read_text())['calls'] if c and c[0] not in queries]
 
     return dict(play=play, calls=calls, unit=unit, conf=prefix / 'etc' / 'mptcpd' / 'mptcpd.conf',
-                dropin=dropin_dir / '50-mptcp-lab.conf', prefix=prefix, state_dir=tmp_path / 'state')
+                dropin=dropin_dir / '50-mptcp-lab.conf', prefix=prefix, state_dir=tmp_path / 'state',
+                env=env, bindir=bindir, tmp=tmp_path)
 
 
 def test_systemd_branch_enables_starts_and_restarts_only_on_change(systemd_host):
@@ -474,3 +475,40 @@ def test_systemd_stop_removes_what_the_role_created(systemd_host):
     # and it starts again from a fresh record
     proc, rc = h['play']()
     assert rc['failed'] == 0 and json.loads((h['state_dir'] / 'mptcpd-systemd.json').read_text())['unit']['active'] is False
+
+
+def test_networkmanager_disabled_by_the_role_is_reverted_by_stop(systemd_host):
+    """policy disable: NetworkManager's drop-in and the profiles the role changed are put back by stop."""
+    from test_mptcpd_networkmanager import FAKE_NMCLI, DROP_IN
+    h = systemd_host
+    nmcli = h['bindir'] / 'nmcli'
+    nmcli.write_text(FAKE_NMCLI.format(python=sys.executable))
+    nmcli.chmod(0o755)
+    nm_state = h['tmp'] / 'nmcli.json'
+    connections = [dict(uuid='5f0c-wired', name='Wired', device='eth0', active=True, flags=0),
+                   dict(uuid='77aa-spare', name='Spare', device=None, active=False, flags=0x22)]
+    nm_state.write_text(json.dumps(dict(running=True, version='1.42.4', connections=connections)))
+    h['env']['FAKE_NMCLI_STATE'] = str(nm_state)
+    root = h['tmp'] / 'nmroot'
+    root.mkdir()
+    extra = ['-e', json.dumps({'mptcpd_networkmanager_policy': 'disable', '__mptcpd_nm_config_root': str(root)})]
+
+    proc, rc = h['play'](*extra)
+    assert rc['failed'] == 0, proc.stdout[-3000:]
+    assert (root / DROP_IN).exists()
+    assert [c['flags'] for c in json.loads(nm_state.read_text())['connections']] == [0, 1]
+    assert json.loads((h['state_dir'] / 'mptcpd-networkmanager.json').read_text())['connections'] == \
+        [{'uuid': '77aa-spare', 'name': 'Spare', 'flags': 0x22}]
+    proc, rc = h['play'](*extra)
+    assert rc['changed'] == 0, proc.stdout[-3000:]
+
+    proc, rc = h['play']('--check', *extra, playbook='stop.yml')
+    assert rc['failed'] == 0 and rc['changed'] >= 4 and (root / DROP_IN).exists(), proc.stdout[-3000:]
+    assert [c['flags'] for c in json.loads(nm_state.read_text())['connections']] == [0, 1]
+    proc, rc = h['play'](*extra, playbook='stop.yml')
+    assert rc['failed'] == 0, proc.stdout[-3000:]
+    assert not (root / DROP_IN).exists()
+    assert [c['flags'] for c in json.loads(nm_state.read_text())['connections']] == [0, 0x22]
+    assert os.listdir(str(h['state_dir'])) == []
+    proc, rc = h['play'](*extra, playbook='stop.yml')
+    assert rc['changed'] == 0, proc.stdout[-3000:]
