@@ -153,3 +153,21 @@ def test_two_links_needing_the_same_route_fail_early(netns):
     assert result['failed'] and 'links[0] and links[1] both need a route to 10.250.2.0/24' not in result['msg']
     assert 'links[0] and links[1] both need a route to 10.250.1.2/32 in table main' in result['msg']
     assert state(netns) == ([], [], [])
+
+
+def test_add_route_never_overwrites_a_route_in_its_place(netns):
+    """Even when a route appears between reading and applying, the lab's add fails instead of replacing it."""
+    from ansible_collections.mptcp.lab.plugins.module_utils import lab_netlink as nl
+    setup(netns)
+    netns.run('ip', 'route', 'add', '10.250.1.2/32', 'dev', 'mltp1', 'proto', 'static')
+    with nl.open_netns(netns.name) as ipr:
+        index = nl.links(ipr)['mltp2']['index']
+        route = {'dst': '10.250.1.2/32', 'table': nl.RT_TABLE_MAIN, 'scope': nl.RT_SCOPE_LINK, 'oif': index}
+        try:
+            nl.add_route(ipr, route, 211)
+        except nl.LabNetlinkError as exc:
+            assert str(exc) == 'add route 10.250.1.2/32 table 254: File exists'
+        else:
+            raise AssertionError('the route was replaced')
+        assert nl.route_protocols(ipr)[(nl.RT_TABLE_MAIN, '10.250.1.2/32', 0, 0)] == 4
+    assert proto_routes(netns, 'main') == ['10.250.1.2 - static']
