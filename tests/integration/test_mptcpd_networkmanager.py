@@ -244,9 +244,8 @@ def test_bad_flags_in_configuration_are_named(tmp_path, monkeypatch):
 
 
 def revert(fake, previous, check_mode=False, diff=False):
-    return run_module(None, 'networkmanager_mptcp', dict(policy='revert', previous=previous,
-                                                        config_root=str(fake.root)),
-                      check_mode=check_mode, diff=diff)
+    args = dict(policy='revert', previous=previous, config_root=str(fake.root))
+    return run_module(None, 'networkmanager_mptcp', args, check_mode=check_mode, diff=diff)
 
 
 def test_revert_gives_back_what_disable_changed(tmp_path, monkeypatch):
