@@ -43,6 +43,17 @@ def test_supervised_and_listening_in_the_sink_namespace(host, name, port):
     assert listening.rc == 0 and listening.stdout.strip()
 
 
+@pytest.mark.parametrize('name', ['iperf3-mptcp-5201', 'iperf3-tcp-5301', 'stats'])
+def test_runs_unprivileged(host, name):
+    pid = int(host.file('%s/%s-%s.pid' % (RUN_DIR, SINK, name)).content_string.strip())
+    status = dict(line.split(':', 1) for line in host.file('/proc/%d/status' % pid).content_string.splitlines()
+                  if ':' in line)
+    assert '0' not in status['Uid'].split() and '0' not in status['Gid'].split()
+    assert int(status['CapEff'], 16) == 0 and status['NoNewPrivs'].strip() == '1'
+    # its bookkeeping stays root's
+    assert host.file('%s/%s-%s.log' % (RUN_DIR, SINK, name)).uid == 0
+
+
 def test_mptcp_server_is_an_mptcp_listener(host):
     out = in_ns(host, SINK, 'ss', '-HMltn').stdout
     mptcp = [line for line in out.splitlines() if line.startswith('mptcp')]
