@@ -76,6 +76,18 @@ options:
         with O(user); defaults to the user's primary group.
       - Needs O(user). Part of the process's identity, so a change restarts it.
     type: str
+  capabilities:
+    description:
+      - Capabilities the process keeps with O(user) (in its permitted,
+        effective, inheritable, ambient and bounding sets); every other one is
+        dropped. For example V(net_admin) lets an iperf3 server set a
+        congestion control that C(net.ipv4.tcp_allowed_congestion_control)
+        does not list.
+      - Needs O(user). Part of the process's identity, so a change restarts it.
+    type: list
+    elements: str
+    choices: [net_admin, net_bind_service, net_raw]
+    default: []
   state:
     description:
       - V(started) starts the process if it is not running, or restarts it when
@@ -214,6 +226,10 @@ from ansible.module_utils.basic import AnsibleModule
 POLL_S = 0.01
 PR_SET_NO_NEW_PRIVS = 38
 PR_CAPBSET_DROP = 24
+PR_SET_KEEPCAPS = 8
+PR_CAP_AMBIENT = 47
+PR_CAP_AMBIENT_RAISE = 2
+CAPS = dict(net_bind_service=10, net_admin=12, net_raw=13)
 TCP_LISTEN = '0A'
 _PROC = '/proc'
 
@@ -261,6 +277,8 @@ def restart_reason(recorded, wanted):
         return 'env changed'
     if (recorded.get('uid'), recorded.get('gid')) != (wanted.get('uid'), wanted.get('gid')):
         return 'user changed'
+    if sorted(recorded.get('capabilities') or []) != sorted(wanted.get('capabilities') or []):
+        return 'capabilities changed'
     if wanted.get('config_checksum') is not None and \
             recorded.get('config_checksum') != wanted['config_checksum']:
         return 'config_checksum changed'
@@ -300,22 +318,45 @@ def resolve_credentials(user, group):
     return dict(user=pw.pw_name, uid=pw.pw_uid, group=gname, gid=gid, home=pw.pw_dir)
 
 
-def _prctl(option, arg):
+def _prctl(option, arg, arg2=0):
     import ctypes
     libc = ctypes.CDLL(None, use_errno=True)
-    if libc.prctl(option, arg, 0, 0, 0) != 0:
+    if libc.prctl(option, arg, arg2, 0, 0) != 0:
         err = ctypes.get_errno()
         raise OSError(err, 'prctl(%d, %d): %s' % (option, arg, os.strerror(err)))
 
 
-def drop_privileges(uid, gid):
+def _capset(mask):
+    """Set the permitted, effective and inheritable sets of this thread to mask."""
+    import ctypes
+
+    class Header(ctypes.Structure):
+        _fields_ = [('version', ctypes.c_uint32), ('pid', ctypes.c_int)]
+
+    class Data(ctypes.Structure):
+        _fields_ = [('effective', ctypes.c_uint32), ('permitted', ctypes.c_uint32),
+                    ('inheritable', ctypes.c_uint32)]
+
+    data = (Data * 2)()
+    for i in (0, 1):
+        word = (mask >> (32 * i)) & 0xffffffff
+        data[i].effective = data[i].permitted = data[i].inheritable = word
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.capset(ctypes.byref(Header(0x20080522, 0)), data) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, 'capset: %s' % os.strerror(err))
+
+
+def drop_privileges(uid, gid, capabilities=()):
     """In a child about to exec: become uid/gid with no way back to privilege.
 
-    No supplementary groups, an empty capability bounding set, real,
-    effective and saved ids set (the kernel then clears the permitted,
-    effective and ambient capabilities), and no_new_privs (setuid bits and
-    file capabilities are ignored by exec).
+    No supplementary groups, a capability bounding set with only
+    ``capabilities``, real, effective and saved ids set (the kernel then
+    clears the permitted, effective and ambient capabilities; the kept ones
+    are set again and made ambient, so they survive exec), and no_new_privs
+    (setuid bits and file capabilities are ignored by exec).
     """
+    keep = set(CAPS[c] for c in capabilities)
     os.setgroups([])
     if os.geteuid() == 0:
         try:
@@ -323,15 +364,23 @@ def drop_privileges(uid, gid):
         except (IOError, OSError, ValueError):
             last_cap = 63
         for cap in range(last_cap + 1):
+            if cap in keep:
+                continue
             try:
                 _prctl(PR_CAPBSET_DROP, cap)
             except OSError as e:
                 if e.errno != errno.EINVAL:   # a capability this kernel lacks
                     raise
+    if keep:
+        _prctl(PR_SET_KEEPCAPS, 1)
     os.setresgid(gid, gid, gid)
     os.setresuid(uid, uid, uid)
     if uid != 0 and 0 in os.getresuid():
         raise OSError(errno.EPERM, 'uid 0 still held after setresuid')
+    if keep:
+        _capset(sum(1 << c for c in keep))
+        for cap in sorted(keep):
+            _prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap)
     _prctl(PR_SET_NO_NEW_PRIVS, 1)
 
 
@@ -435,7 +484,7 @@ def spawn_detached(argv, env, log_fd, creds=None):
         os.closerange(3, 65536)
         os.chdir('/')
         if creds:
-            drop_privileges(creds['uid'], creds['gid'])
+            drop_privileges(creds['uid'], creds['gid'], creds.get('capabilities') or ())
         os.execve(argv[0], argv, env)
     except BaseException as e:  # pylint: disable=broad-except
         try:
@@ -536,7 +585,7 @@ class Daemon(object):
                    env=env, config_checksum=config_checksum, netns=netns_id(),
                    started=time.time())
         if creds:
-            rec.update((k, creds[k]) for k in ('user', 'uid', 'group', 'gid'))
+            rec.update((k, creds[k]) for k in ('user', 'uid', 'group', 'gid', 'capabilities'))
         self._write_state(rec)
         deadline = time.monotonic() + timeout
         while True:
@@ -601,6 +650,10 @@ def run_module(module):
             creds = resolve_credentials(p['user'], p['group'])
         except ValueError as e:
             module.fail_json(msg=str(e))
+        if p['capabilities'] and not creds:
+            module.fail_json(msg='capabilities: needs user (the capabilities a dropped-privilege process keeps)')
+        if creds:
+            creds['capabilities'] = sorted(set(p['capabilities']))
         if creds and os.geteuid() != 0 and creds['uid'] != os.geteuid():
             module.fail_json(msg='user: running as %s (uid %d) needs root; the module runs as uid %d'
                                  % (creds['user'], creds['uid'], os.geteuid()))
@@ -629,7 +682,8 @@ def run_module(module):
         else:
             reason = restart_reason(cur, dict(argv=argv, env=env,
                                               config_checksum=p['config_checksum'],
-                                              uid=creds and creds['uid'], gid=creds and creds['gid']))
+                                              uid=creds and creds['uid'], gid=creds and creds['gid'],
+                                              capabilities=creds and creds['capabilities']))
     elif state == 'restarted':
         reason = 'restart requested' if cur else 'not running'
     elif state == 'stopped' and cur is not None:
@@ -684,6 +738,8 @@ def main():
             env=dict(type='dict', default={}),
             user=dict(type='str'),
             group=dict(type='str'),
+            capabilities=dict(type='list', elements='str', default=[],
+                              choices=['net_admin', 'net_bind_service', 'net_raw']),
             state=dict(type='str', default='started',
                        choices=['started', 'stopped', 'restarted', 'status']),
             run_dir=dict(type='path', default='/run/mptcp-lab'),

@@ -165,6 +165,16 @@ def test_runs_as_an_unprivileged_user_with_root_owned_bookkeeping(netns, run_dir
     assert predicted['changed'] and predicted['reason'] == 'user changed'
     assert predicted['diff']['before']['user'] == 'nobody' and predicted['diff']['after']['user'] is None
     assert _status(pid)['Uid'].split()[0] == '65534'                   # check mode changed nothing
+    with_cap = dict(args, capabilities=['net_admin'])
+    kept = run_module(netns, 'daemon', with_cap)
+    assert kept['changed'] and kept['reason'] == 'capabilities changed'
+    status = _status(kept['pid'])
+    assert status['Uid'].split()[0] == '65534' and status['NoNewPrivs'].strip() == '1'
+    for field in ('CapEff', 'CapPrm', 'CapInh', 'CapAmb', 'CapBnd'):
+        assert int(status[field], 16) == 1 << 12, field          # CAP_NET_ADMIN only
+    pid = kept['pid']
+    assert not run_module(netns, 'daemon', with_cap)['changed']
+
     restarted = run_module(netns, 'daemon', as_root)
     assert restarted['changed'] and restarted['pid'] != pid and restarted['user'] is None
     assert _status(restarted['pid'])['Uid'].split()[0] == '0'

@@ -54,6 +54,9 @@ def test_stat_starttime_survives_odd_comm():
     (dict(argv=['a'], uid=65534, gid=65534), dict(argv=['a'], uid=65534, gid=65534), None),
     (dict(argv=['a'], uid=65534, gid=65534), dict(argv=['a'], uid=65534, gid=0), 'user changed'),
     (dict(argv=['a'], uid=65534, gid=65534), dict(argv=['a'], uid=None, gid=None), 'user changed'),
+    (dict(argv=['a'], uid=1, gid=1, capabilities=[]), dict(argv=['a'], uid=1, gid=1, capabilities=['net_admin']),
+     'capabilities changed'),
+    (dict(argv=['a'], uid=1, gid=1), dict(argv=['a'], uid=1, gid=1, capabilities=[]), None),
 ])
 def test_restart_reason(recorded, wanted, reason):
     assert daemon.restart_reason(recorded, wanted) == reason
@@ -97,6 +100,7 @@ def _run(monkeypatch, capsys, args):
     (dict(name='x', argv=['true'], user='4294967294'), "user: no user '4294967294'"),
     (dict(name='x', argv=['true'], user='nobody', group='mptcp-lab-no-such-group'), 'group: no group'),
     (dict(name='x', argv=['true'], group='nogroup'), 'group: needs user'),
+    (dict(name='x', argv=['true'], capabilities=['net_admin']), 'capabilities: needs user'),
 ])
 def test_bad_input_fails_early(monkeypatch, capsys, tmp_path, args, needle):
     args['run_dir'] = str(tmp_path)
