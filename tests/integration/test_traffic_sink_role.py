@@ -79,6 +79,11 @@ def _uids(pid):
     return [int(u) for u in line.split()[1:]]
 
 
+def _cap_eff(pid):
+    with open('/proc/%d/status' % pid) as f:
+        return int(next(line for line in f if line.startswith('CapEff:')).split()[1], 16)
+
+
 def _listeners(ns):
     return ns.run('ss', '-HMltn').stdout.splitlines() + ns.run('ss', '-Hltn').stdout.splitlines()
 
@@ -105,6 +110,8 @@ def test_fresh_host_unprivileged_servers_bound_to_the_path(sink):
         rec = _daemon_state(sink, name)
         assert (rec['user'], rec['uid']) == ('nobody', 65534)
         assert 0 not in _uids(rec['pid']), name          # real, effective, saved, fs uid
+        # iperf3 keeps CAP_NET_ADMIN only (congestion control), the responder nothing
+        assert _cap_eff(rec['pid']) == (0 if name == 'stats' else 1 << 12), name
         assert os.stat(os.path.join(run_dir, '%s-%s.log' % (sink['prefix'], name))).st_uid == 0
         # One path: every server listens on the path address only.
         assert any(line.split()[0] == proto and line.split()[4] == '%s:%d' % (ADDRESS, port)
