@@ -287,7 +287,42 @@ def delete_netns(name):
             raise LabNetlinkError('remove namespace %s (%s): %s' % (name, path.decode(), exc.strerror))
 
 
-class open_netns(object):
+def _ipr_after(enter):
+    """An IPRoute socket opened after ``enter(libc)`` moved this thread to another network namespace.
+
+    The thread goes back to its own namespace before returning; the socket stays where it was made.
+    """
+    libc = _libc()
+    home = os.open('/proc/thread-self/ns/net', os.O_RDONLY)
+    try:
+        enter(libc)
+        try:
+            return IPRoute()
+        finally:
+            _check(libc.setns(home, CLONE_NEWNET), 'return to the original namespace')
+    finally:
+        os.close(home)
+
+
+class _IPRouteContext(object):
+    """A context manager giving an IPRoute socket, closed on exit."""
+
+    ipr = None
+
+    def _open(self):
+        raise NotImplementedError
+
+    def __enter__(self):
+        self.ipr = self._open()
+        return self.ipr
+
+    def __exit__(self, *exc):
+        if self.ipr is not None:
+            self.ipr.close()
+        return False
+
+
+class open_netns(_IPRouteContext):
     """``with open_netns(name) as ipr``: an IPRoute socket inside namespace ``name``.
 
     ``name=None`` means the caller's namespace. The socket is created inside
@@ -296,36 +331,22 @@ class open_netns(object):
 
     def __init__(self, name=None):
         self.name = name
-        self.ipr = None
 
-    def __enter__(self):
+    def _open(self):
         if self.name is None:
-            self.ipr = IPRoute()
-            return self.ipr
-        libc = _libc()
+            return IPRoute()
         try:
             target = os.open(netns_path(self.name), os.O_RDONLY)
         except OSError as exc:
             raise LabNetlinkError('namespace %s: %s' % (self.name, exc.strerror))
-        home = os.open('/proc/thread-self/ns/net', os.O_RDONLY)
         try:
-            _check(libc.setns(target, CLONE_NEWNET), 'enter namespace %s' % self.name)
-            try:
-                self.ipr = IPRoute()
-            finally:
-                _check(libc.setns(home, CLONE_NEWNET), 'return to the original namespace')
+            return _ipr_after(lambda libc: _check(libc.setns(target, CLONE_NEWNET),
+                                                  'enter namespace %s' % self.name))
         finally:
             os.close(target)
-            os.close(home)
-        return self.ipr
-
-    def __exit__(self, *exc):
-        if self.ipr is not None:
-            self.ipr.close()
-        return False
 
 
-class open_scratch_netns(object):
+class open_scratch_netns(_IPRouteContext):
     """``with open_scratch_netns() as ipr``: an IPRoute socket in a new, anonymous network namespace.
 
     The namespace has no name and only a loopback (down); it lives as long as the socket and vanishes
@@ -333,26 +354,9 @@ class open_scratch_netns(object):
     cannot clash with the host's names.
     """
 
-    def __init__(self):
-        self.ipr = None
-
-    def __enter__(self):
-        libc = _libc()
-        home = os.open('/proc/thread-self/ns/net', os.O_RDONLY)
-        try:
-            _check(libc.unshare(CLONE_NEWNET), 'create a scratch network namespace')
-            try:
-                self.ipr = IPRoute()
-            finally:
-                _check(libc.setns(home, CLONE_NEWNET), 'return to the original namespace')
-        finally:
-            os.close(home)
-        return self.ipr
-
-    def __exit__(self, *exc):
-        if self.ipr is not None:
-            self.ipr.close()
-        return False
+    def _open(self):
+        return _ipr_after(lambda libc: _check(libc.unshare(CLONE_NEWNET),
+                                              'create a scratch network namespace'))
 
 
 def netnsid(ipr, name):
