@@ -184,6 +184,20 @@ def test_delay_without_netem_fails_clearly_and_changes_nothing(make_lab):
     assert set(qdisc_rates(lab).values()) == {50.0}
 
 
+def test_a_foreign_qdisc_on_the_shaper_stops_provisioning_unless_replacing_is_asked(make_lab):
+    lab = make_lab()
+    lab.provision()
+    dev = '%s-1s1' % lab.prefix
+    nsrun(lab.ns('shaper'), 'tc', 'qdisc', 'replace', 'dev', dev, 'root', 'handle', '5:', 'pfifo')
+    refused = lab.provision(check=False)
+    assert refused.returncode != 0
+    assert dev in refused.stdout and 'replace_foreign' in refused.stdout
+    assert dev not in qdisc_rates(lab)                  # the foreign qdisc is still there
+    taken = lab.provision('-e', 'lab_shaper_replace_foreign=true')
+    assert changed(taken) == {lab.ns('shaper'): 1}
+    assert qdisc_rates(lab)[dev] == 50.0
+
+
 # ---------------------------------------------------------------- the traffic proof
 
 def iperf3(lab, mptcp, seconds=10):
