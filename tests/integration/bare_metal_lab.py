@@ -26,7 +26,7 @@ exists only for the sshds: each one runs in the private mount namespace that
 ``ip netns exec`` gives it, where copies of /etc/passwd, /etc/group,
 /etc/shadow and /etc/sudoers with the user added are bind-mounted, and /root
 is a machine-local tmpfs holding only the controller's Python installation
-(the venv's interpreter lives under /root, which the user could not enter
+and venv (they may live under /root, which the user could not enter
 otherwise). This file's ``--bind/--tmpfs ... -- argv`` mode does the mounts;
 the controller's own files are never touched.
 """
@@ -224,13 +224,21 @@ class BareMetalLab(object):
             os.chmod(copy, st.st_mode & 0o7777)
             self.binds += ['--bind', copy, '/etc/' + name]
         os.chmod(etc, 0o755)
-        # the venv's interpreter (sys.executable resolves under /root/.pyenv here)
+        # the venv's interpreter: the venv itself (a checkout under /root) and the Python
+        # installation it points to (sys.executable resolves under /root/.pyenv here)
         real = os.path.realpath(sys.executable)
-        if real.startswith('/root/'):
-            top = os.path.join('/root', real[len('/root/'):].split('/')[0])
-            stage = os.path.join(self.dir, 'stage-root')
+        wanted = [os.path.join('/root', real[len('/root/'):].split('/')[0])] if real.startswith('/root/') else []
+        if sys.prefix.startswith('/root/'):
+            wanted.append(sys.prefix)
+        keep = [d for d in wanted if not any(d != o and d.startswith(o + '/') for o in wanted)]
+        stages = [os.path.join(self.dir, 'stage-root-%d' % i) for i in range(len(keep))]
+        for src, stage in zip(keep, stages):
             os.makedirs(stage, 0o755)
-            self.binds += ['--bind', top, stage, '--tmpfs', '/root', '--bind', stage, top]
+            self.binds += ['--bind', src, stage]
+        if keep:
+            self.binds += ['--tmpfs', '/root']
+        for src, stage in zip(keep, stages):
+            self.binds += ['--bind', stage, src]
 
     def _start_sshd(self, machine):
         if not os.path.isdir(PRIVSEP_DIR):
