@@ -131,6 +131,10 @@ def test_metadata_and_raw_outputs(smoke):
         assert set(meta['offloads']) == {'%s-p1' % prefix, '%s-p2' % prefix}
         assert meta['sysctls']['net.ipv4.tcp_congestion_control']
     assert [e['flags'] for e in s['metadata'][sink]['endpoints']] == [['signal'], ['signal']]
+    # how the sink served the run: running, its launcher, unprivileged
+    service = s['metadata'][sink]['traffic_sink']
+    assert service['running'] is True and service['launcher'] in ('mptcpize', 'native')
+    assert service['user'] == 'nobody' and service['mptcp_ports'] == [5201]
     raw = os.path.join(results, s['run_id'], 'raw')
     names = sorted(os.listdir(raw))
     assert '002-mptcp-up-rep1.iperf3.json' in names and '002-mptcp-up-rep1.nstat.txt' in names
