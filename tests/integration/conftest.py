@@ -8,6 +8,7 @@ or through ansible-playbook.
 
 import json
 import os
+import re
 import subprocess
 import sys
 import uuid
@@ -115,3 +116,18 @@ def ansible_playbook(playbook, *args, env=None, check=True):
         raise AssertionError('ansible-playbook %s failed (rc=%d)\n%s\n%s'
                              % (playbook, proc.returncode, proc.stdout[-6000:], proc.stderr[-3000:]))
     return proc
+
+
+def recap(proc):
+    """{host: {ok, changed, failed, ...}} from the PLAY RECAP of an ansible-playbook run."""
+    hosts = {}
+    for line in proc.stdout.splitlines():
+        match = re.match(r'^(\S+)\s+:\s+(ok=.*)$', line)
+        if match:
+            hosts[match.group(1)] = dict((k, int(v)) for k, v in re.findall(r'(\w+)=(\d+)', match.group(2)))
+    return hosts
+
+
+def changed(proc):
+    """{host: number of changed tasks} of the hosts that changed something."""
+    return dict((host, counts['changed']) for host, counts in recap(proc).items() if counts['changed'])

@@ -18,22 +18,9 @@ import shutil
 import pytest
 
 from bare_metal_lab import BareMetalLab, ns_pids
+from conftest import changed
 
 RATE = 50.0
-
-
-def recap(proc):
-    """{host: {ok, changed, failed, ...}} from the PLAY RECAP."""
-    hosts = {}
-    for line in proc.stdout.splitlines():
-        match = re.match(r'^(\S+)\s+:\s+(ok=.*)$', line)
-        if match:
-            hosts[match.group(1)] = dict((k, int(v)) for k, v in re.findall(r'(\w+)=(\d+)', match.group(2)))
-    return hosts
-
-
-def changed(proc):
-    return dict((host, counts['changed']) for host, counts in recap(proc).items() if counts['changed'])
 
 
 @pytest.fixture

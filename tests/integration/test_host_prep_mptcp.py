@@ -11,14 +11,13 @@ on a re-run), and teardown must put exactly that back and forget the record.
 
 import json
 import os
-import re
 import sys
 import textwrap
 
 import pytest
 import yaml
 
-from conftest import ansible_playbook, run_module
+from conftest import ansible_playbook, recap, run_module
 
 PLAY = textwrap.dedent('''\
     - hosts: generators:sinks
@@ -26,15 +25,6 @@ PLAY = textwrap.dedent('''\
       roles:
         - role: mptcp.lab.host_prep
     ''')
-
-
-def recap(proc):
-    out = {}
-    for line in proc.stdout.splitlines():
-        match = re.match(r'^(\S+)\s+:\s+(ok=.*)$', line)
-        if match:
-            out[match.group(1)] = dict((k, int(v)) for k, v in re.findall(r'(\w+)=(\d+)', match.group(2)))
-    return out
 
 
 def mptcp(ns):

@@ -15,7 +15,7 @@ import uuid
 
 import pytest
 
-from conftest import ROOT, ansible_playbook
+from conftest import ROOT, ansible_playbook, changed
 
 spec = importlib.util.spec_from_file_location('lab_inventory', os.path.join(ROOT, 'scripts', 'lab-inventory.py'))
 lab_inventory = importlib.util.module_from_spec(spec)
@@ -35,20 +35,6 @@ DAEMONS = """
   gather_facts: false
   roles: [mptcp.lab.mptcpd]
 """
-
-
-def recap(proc):
-    """{host: {ok, changed, failed, ...}} from the PLAY RECAP."""
-    hosts = {}
-    for line in proc.stdout.splitlines():
-        match = re.match(r'^(\S+)\s+:\s+(ok=.*)$', line)
-        if match:
-            hosts[match.group(1)] = dict((k, int(v)) for k, v in re.findall(r'(\w+)=(\d+)', match.group(2)))
-    return hosts
-
-
-def changed(proc):
-    return dict((host, counts['changed']) for host, counts in recap(proc).items() if counts['changed'])
 
 
 def lab_netns(prefix):

@@ -9,7 +9,6 @@ exercised with a recording stand-in for systemctl, see the last tests.
 
 import json
 import os
-import re
 import signal
 import stat
 import subprocess
@@ -20,7 +19,7 @@ import time
 import pytest
 import yaml
 
-from conftest import ansible_playbook, run_module
+from conftest import ansible_playbook, recap, run_module
 
 RUN_DIR = '/run/mptcp-lab'
 SUFFIXES = ('conf', 'pid', 'json', 'log')
@@ -48,16 +47,6 @@ STOP = textwrap.dedent('''\
             name: mptcp.lab.mptcpd
             tasks_from: stop
     ''')
-
-
-def recap(proc):
-    """{host: {'ok': n, 'changed': n, 'failed': n, ...}} from ansible-playbook output."""
-    out = {}
-    for line in proc.stdout.splitlines():
-        match = re.match(r'^(\S+)\s+:\s+(.*)$', line)
-        if match and 'changed=' in match.group(2):
-            out[match.group(1)] = dict((k, int(v)) for k, v in re.findall(r'(\w+)=(\d+)', match.group(2)))
-    return out
 
 
 def wait_for(predicate, timeout=10.0, what='condition'):
