@@ -22,9 +22,16 @@ description:
     whatever socket opened it. This is what makes the kernel's MPTCP subflows take disjoint paths.
   - Sets C(rp_filter) on the path interfaces (and lowers C(all) when it is stricter) and, if asked,
     IPv4 forwarding (for a router such as the lab's shaper).
-  - Ownership is by protocol number. Every address, route and rule it creates carries O(protocol)
-    (C(IFA_PROTO), C(RTM_PROTOCOL), C(FRA_PROTOCOL)); the ones that carry it and are no longer wanted are
-    removed, everything else on the host is left alone.
+  - Ownership is by protocol number and place. Every address, route and rule it creates carries O(protocol)
+    (C(IFA_PROTO), C(RTM_PROTOCOL), C(FRA_PROTOCOL)). It removes only what carries O(protocol) and sits in
+    the lab's own places - a rule C(from <address>) at one of the lab's priorities (O(rule_priority) to
+    O(rule_priority) + 7) looking up a table other than main, local and default; a route in a table such
+    a rule or O(links) names, or in main on a lab device; an address on a lab device (the devices of
+    O(links) and of the routes in the lab's tables). Everything else on the host is left alone, also
+    when it carries O(protocol).
+  - O(protocol) must be a number no one else uses. The numbers of the system (0-4 - unspec, redirect,
+    kernel, boot, static) and every number the host's rt_protos files name (/etc/iproute2/rt_protos,
+    /usr/share/iproute2/rt_protos, rt_protos.d/*.conf) are refused before anything changes.
   - A route the module would add whose place (table, destination, metric, tos) is held by a route of
     another protocol (an administrator's C(static) route, a routing daemon's) is never replaced; the
     module fails naming the table, the destination and the protocol, before changing anything. An
@@ -34,12 +41,14 @@ options:
   links:
     description:
       - One item per path, in the format of the C(lab_path_links) host variable.
+      - With O(state=absent), the links the lab had (their devices and tables widen the lab's places;
+        they need not exist any more).
     type: list
     elements: dict
     default: []
     suboptions:
       path:
-        description: Path number (1-based); orders the policy rules.
+        description: Path number (1-8); orders the policy rules.
         type: int
         required: true
       dev:
@@ -64,11 +73,15 @@ options:
         description: Policy routing table of the path; omit for no policy routing (a router).
         type: int
   protocol:
-    description: Protocol number that marks the addresses, routes and rules this module owns (1-255).
+    description:
+      - Protocol number that marks the addresses, routes and rules this module owns (5-255, not in the
+        host's rt_protos).
     type: int
     default: 211
   rule_priority:
-    description: Priority of path 1's policy rule; path i gets O(rule_priority) + i - 1.
+    description:
+      - Priority of path 1's policy rule; path i gets O(rule_priority) + i - 1. The 8 priorities from
+        it are the lab's (1-32758, so that the range stays below the kernel's main and default rules).
     type: int
     default: 10000
   rp_filter:
@@ -85,7 +98,8 @@ options:
   state:
     description:
       - V(present) makes the host match O(links) and removes owned objects not in it.
-      - V(absent) removes every address, route and rule carrying O(protocol).
+      - V(absent) removes every address, route and rule of the lab (carrying O(protocol), in the lab's
+        places, see above).
     type: str
     choices: [present, absent]
     default: present
@@ -148,6 +162,8 @@ import ipaddress
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.mptcp.lab.plugins.module_utils import lab_netlink as nl
+from ansible_collections.mptcp.lab.plugins.module_utils import route_protocols
+from ansible_collections.mptcp.lab.plugins.module_utils.lab_plan import MAX_PATHS
 
 # Names of the route protocols of /etc/iproute2/rt_protos, for messages.
 PROTOCOL_NAMES = {0: 'unspec', 1: 'redirect', 2: 'kernel', 3: 'boot', 4: 'static', 8: 'gated', 9: 'ra',
@@ -155,6 +171,10 @@ PROTOCOL_NAMES = {0: 'unspec', 1: 'redirect', 2: 'kernel', 3: 'boot', 4: 'static
                   17: 'mrouted', 18: 'keepalived', 42: 'babel', 99: 'openr', 186: 'bgp', 187: 'isis',
                   188: 'ospf', 189: 'rip', 192: 'eigrp'}
 TABLE_NAMES = {nl.RT_TABLE_MAIN: 'main'}
+# unspec, default, main, local: never a lab table
+RESERVED_TABLES = (0, 253, 254, 255)
+# The lab's rule priorities are rule_priority .. rule_priority + MAX_PATHS - 1, below main's 32766.
+MAX_RULE_PRIORITY = 32765 - (MAX_PATHS - 1)
 
 
 def _ip(value, field):
@@ -164,13 +184,19 @@ def _ip(value, field):
         raise ValueError('%s: %r is not an IPv4 address' % (field, value))
 
 
-def validate(links, protocol):
-    """Returns an error text or None."""
-    if not 1 <= protocol <= 255:
-        return 'protocol must be in [1, 255], got %d' % protocol
+def validate(links, protocol, rule_priority=10000, known_protocols=None):
+    """Returns an error text or None. ``known_protocols``: route_protocols.read_rt_protos() of the host."""
+    dummy, error = route_protocols.check_protocol(protocol, 'protocol', known_protocols or {})
+    if error:
+        return error
+    if not 1 <= rule_priority <= MAX_RULE_PRIORITY:
+        return 'rule_priority must be in [1, %d] (the lab uses %d priorities from it, below main\'s 32766), got %d' % (
+            MAX_RULE_PRIORITY, MAX_PATHS, rule_priority)
     seen = set()
     for i, link in enumerate(links):
         field = 'links[%d]' % i
+        if not 1 <= link['path'] <= MAX_PATHS:
+            return '%s.path must be in [1, %d], got %d' % (field, MAX_PATHS, link['path'])
         try:
             _ip(link['address'], field + '.address')
             for key in ('peer_address', 'gateway'):
@@ -269,12 +295,40 @@ class Host(object):
         for addr in nl.addresses(ipr):
             addr['dev'] = self.names.get(addr['index'], str(addr['index']))
             self.addresses.append(addr)
-        self.routes = []
+        # everything carrying the protocol; lab_scope() keeps what is in the lab's places
+        self.proto_routes = []
         for route in nl.routes(ipr, protocol):
             route['dev'] = self.names.get(route.pop('oif'), None)
-            self.routes.append(route)
-        self.rules = nl.rules(ipr, protocol)
+            self.proto_routes.append(route)
+        self.proto_rules = nl.rules(ipr, protocol)
         self.route_protocols = nl.route_protocols(ipr)
+        self.rules = self.routes = self.devs = None
+
+    def scope(self, links, rule_priority):
+        self.rules, self.routes, self.devs = lab_scope(links, rule_priority, self.proto_rules, self.proto_routes)
+
+
+def lab_scope(links, rule_priority, rules, routes):
+    """The lab's own rules and routes among those carrying its protocol, and the lab's devices.
+
+    A rule is the lab's when it is at one of the lab's priorities, from an address (never ``from all``),
+    looking up a table that is not main, local or default. The lab's tables are those of its rules and
+    of ``links``; a route is the lab's in one of them, or in main on one of the lab's devices: the
+    devices of ``links`` and of the routes in the lab's tables. So a path dropped from ``links`` is still
+    found (through its rule) and removed, and an object elsewhere that carries the protocol is not.
+    Returns ``(rules, routes, devices)``.
+    """
+    priorities = range(rule_priority, rule_priority + MAX_PATHS)
+    own_rules = [r for r in rules
+                 if r['priority'] in priorities and r.get('src') and r['table'] not in RESERVED_TABLES]
+    tables = set(r['table'] for r in own_rules)
+    tables.update(link['table'] for link in links if link.get('table') is not None)
+    tables.difference_update(RESERVED_TABLES)
+    table_routes = [r for r in routes if r['table'] in tables]
+    devs = set(link['dev'] for link in links)
+    devs.update(r['dev'] for r in table_routes if r.get('dev'))
+    main_routes = [r for r in routes if r['table'] == nl.RT_TABLE_MAIN and r.get('dev') in devs]
+    return own_rules, table_routes + main_routes, devs
 
 
 def foreign_routes(host, add_routes, protocol):
@@ -299,7 +353,7 @@ def compute(host, want_addrs, want_routes, want_rules, protocol):
     """What to add and delete: dict of lists."""
     have_addrs = [dict(dev=a['dev'], address=a['address'], prefix=a['prefix']) for a in host.addresses]
     owned_addrs = [dict(dev=a['dev'], address=a['address'], prefix=a['prefix'])
-                   for a in host.addresses if a['proto'] == protocol]
+                   for a in host.addresses if a['proto'] == protocol and a['dev'] in host.devs]
     return {
         'add_addrs': [a for a in want_addrs if a not in have_addrs],
         'del_addrs': [a for a in owned_addrs if a not in want_addrs],
@@ -335,12 +389,13 @@ def apply(host, todo, protocol):
 def run(module):
     p = module.params
     absent = p['state'] == 'absent'
-    links = [] if absent else p['links']
-    error = validate(links, p['protocol'])
+    error = validate(p['links'], p['protocol'], p['rule_priority'], route_protocols.read_rt_protos())
     if error:
         module.fail_json(msg=error)
+    links = [] if absent else p['links']
     with nl.open_netns() as ipr:
         host = Host(ipr, p['protocol'])
+        host.scope(p['links'], p['rule_priority'])
         missing = [link['dev'] for link in links if link['dev'] not in host.links]
         if missing:
             module.fail_json(msg='links: interface(s) %s do not exist on this host' % ', '.join(missing))
@@ -357,7 +412,7 @@ def run(module):
         todo_sys = dict((k, v) for k, v in want_sys.items() if have_sys[k] != v)
         changed = any(todo.values()) or bool(todo_sys)
         owned_before = [dict(dev=a['dev'], address=a['address'], prefix=a['prefix'])
-                        for a in host.addresses if a['proto'] == p['protocol']]
+                        for a in host.addresses if a['proto'] == p['protocol'] and a['dev'] in host.devs]
         result = {
             'changed': changed,
             'addresses': sorted(fmt_addr(a) for a in want_addrs),

@@ -171,3 +171,46 @@ def test_add_route_never_overwrites_a_route_in_its_place(netns):
             raise AssertionError('the route was replaced')
         assert nl.route_protocols(ipr)[(nl.RT_TABLE_MAIN, '10.250.1.2/32', 0, 0)] == 4
     assert proto_routes(netns, 'main') == ['10.250.1.2 - static']
+
+
+def all_state(ns):
+    return (ns.run('ip', 'rule', 'show').stdout, ns.run('ip', '-4', 'route', 'show', 'table', 'all').stdout,
+            ns.run('ip', '-4', 'addr', 'show').stdout)
+
+
+def test_a_protocol_the_system_uses_is_refused_before_any_change(netns):
+    setup(netns)
+    before = all_state(netns)
+    for protocol in (2, 3, 4, 0):
+        for state in ('present', 'absent'):
+            result = run_module(netns, 'path_routing', {'links': LINKS, 'protocol': protocol, 'state': state})
+            assert result['failed'] and result['msg'].startswith('protocol: %d is route protocol' % protocol)
+            assert 'which the system uses' in result['msg']
+            assert all_state(netns) == before
+    # the host's rt_protos: 12 is bird on Debian
+    result = run_module(netns, 'path_routing', {'links': LINKS, 'protocol': 12})
+    assert result['failed'] and 'route protocol "bird" in /etc/iproute2/rt_protos' in result['msg']
+    assert all_state(netns) == before
+    assert 'lookup local' in before[0] and 'lookup main' in before[0]
+
+
+def test_objects_of_the_labs_protocol_outside_the_labs_places_stay(netns):
+    """Carrying protocol 211 is not enough: the lab removes only what sits in its tables, priorities, devices."""
+    setup(netns)
+    netns.add_veth('mltp9')
+    from ansible_collections.mptcp.lab.plugins.module_utils import lab_netlink as nl
+    with nl.open_netns(netns.name) as ipr:     # iproute2 6.1 cannot set an address's protocol
+        nl.add_address(ipr, nl.links(ipr)['mltp9']['index'], '192.0.2.1', 24, 211)
+        assert [a['proto'] for a in nl.addresses(ipr) if a['address'] == '192.0.2.1'] == [211]
+    netns.run('ip', 'route', 'add', '198.51.100.0/24', 'dev', 'mltp9', 'proto', '211')
+    netns.run('ip', 'route', 'add', '198.51.100.0/24', 'dev', 'mltp9', 'table', '300', 'proto', '211')
+    netns.run('ip', 'rule', 'add', 'from', '192.0.2.1', 'lookup', 'main', 'priority', '10002', 'proto', '211')
+    netns.run('ip', 'rule', 'add', 'from', '192.0.2.1', 'lookup', '300', 'priority', '500', 'proto', '211')
+    netns.run('ip', 'rule', 'add', 'lookup', '300', 'priority', '10003', 'proto', '211')
+    before = all_state(netns)
+    assert run_module(netns, 'path_routing', {'links': LINKS})['changed']
+    assert not run_module(netns, 'path_routing', {'links': LINKS})['changed']
+    assert run_module(netns, 'path_routing', {'links': LINKS[:1]})['changed']
+    assert run_module(netns, 'path_routing', {'state': 'absent', 'links': LINKS})['changed']
+    assert all_state(netns) == before
+    assert not run_module(netns, 'path_routing', {'state': 'absent', 'links': LINKS})['changed']

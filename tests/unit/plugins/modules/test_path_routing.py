@@ -46,8 +46,8 @@ def test_peer_on_another_subnet_without_gateway_is_on_link():
 
 
 class FakeHost(object):
-    def __init__(self, addresses, routes, rules):
-        self.addresses, self.routes, self.rules = addresses, routes, rules
+    def __init__(self, addresses, routes, rules, devs=('mlab-p1', 'mlab-p2')):
+        self.addresses, self.routes, self.rules, self.devs = addresses, routes, rules, set(devs)
 
 
 def test_compute_removes_only_owned_objects():
@@ -85,6 +85,57 @@ def test_validate():
     assert 'table must be' in pr.validate([dict(GEN[0], table=254)], 211)
     assert 'needs peer_address' in pr.validate([dict(GEN[0], peer_address=None)], 211)
     assert 'prefix must be' in pr.validate([dict(GEN[0], prefix=33)], 211)
+    assert pr.validate([dict(GEN[0], path=9)], 211) == 'links[0].path must be in [1, 8], got 9'
+    assert pr.validate(GEN, 211, rule_priority=32759).startswith('rule_priority must be in [1, 32758]')
+    assert pr.validate(GEN, 211, rule_priority=0).startswith('rule_priority must be in [1, 32758]')
+
+
+def test_validate_refuses_the_systems_and_rt_protos_protocols():
+    known = {0: ('unspec', '/etc/iproute2/rt_protos'), 3: ('boot', '/etc/iproute2/rt_protos'),
+             12: ('bird', '/etc/iproute2/rt_protos'), 200: ('mine', '/etc/iproute2/rt_protos.d/mine.conf')}
+    for bad in (0, 1, 2, 3, 4):
+        assert pr.validate(GEN, bad, known_protocols=known).startswith('protocol: %d is route protocol' % bad)
+    assert 'which the system uses' in pr.validate(GEN, 2, known_protocols=known)
+    assert pr.validate(GEN, 200, known_protocols=known).startswith(
+        'protocol: 200 is route protocol "mine" in /etc/iproute2/rt_protos.d/mine.conf')
+    assert 'must be a number in [5, 255]' in pr.validate(GEN, 256, known_protocols=known)
+    assert pr.validate(GEN, 211, known_protocols=known) is None
+    assert pr.validate(GEN, 5, known_protocols=known) is None
+
+
+RULE = {'priority': 10000, 'src': '10.200.0.2/32', 'table': 101}
+
+
+def test_lab_scope_keeps_only_the_labs_places():
+    addrs, routes, rules = pr.wanted_state(GEN, 10000)
+    stray = [
+        {'priority': 0, 'src': None, 'table': 255},                 # from all lookup local (proto kernel)
+        {'priority': 32766, 'src': None, 'table': 254},             # from all lookup main
+        {'priority': 10001, 'src': None, 'table': 102},             # from all: never the lab's
+        {'priority': 10003, 'src': '10.9.9.9/32', 'table': 254},    # lookup main at a lab priority
+        {'priority': 10008, 'src': '10.9.9.9/32', 'table': 109},    # beyond the lab's 8 priorities
+        {'priority': 9999, 'src': '10.9.9.9/32', 'table': 101},     # below them
+    ]
+    other_routes = [
+        {'table': 254, 'dst': '0.0.0.0/0', 'gateway': '192.0.2.1', 'dev': 'eth0', 'prefsrc': None, 'scope': 0},
+        {'table': 255, 'dst': '127.0.0.1/32', 'gateway': None, 'dev': 'lo', 'prefsrc': None, 'scope': 254},
+        {'table': 200, 'dst': '10.0.0.0/8', 'gateway': None, 'dev': 'mlab-p1', 'prefsrc': None, 'scope': 253},
+    ]
+    own_rules, own_routes, devs = pr.lab_scope(GEN, 10000, rules + stray, routes + other_routes)
+    assert own_rules == rules
+    assert own_routes == [r for r in routes if r['table'] != 254] + [r for r in routes if r['table'] == 254]
+    assert devs == {'mlab-p1', 'mlab-p2'}
+
+
+def test_lab_scope_finds_a_dropped_path_through_its_rule():
+    dummy, routes, rules = pr.wanted_state(GEN, 10000)
+    own_rules, own_routes, devs = pr.lab_scope(GEN[:1], 10000, rules, routes)
+    assert own_rules == rules and devs == {'mlab-p1', 'mlab-p2'}
+    assert sorted(r['table'] for r in own_routes) == [101, 101, 102, 102, 254, 254]
+    # state=absent without links: the same, found from the rules alone
+    assert pr.lab_scope([], 10000, rules, routes) == (rules, own_routes, devs)
+    # nothing found without a rule or a link: a route of the protocol elsewhere stays
+    assert pr.lab_scope([], 10000, [], routes) == ([], [], set())
 
 
 def test_foreign_routes_names_the_place_and_the_owner():

@@ -1,0 +1,27 @@
+# -*- coding: utf-8 -*-
+# Copyright: mptcp.lab developers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+"""Filter checking the lab's route protocol against the controller's rt_protos.
+
+Documentation: lab_route_protocol_error.yml beside this file. The rules live in
+module_utils/route_protocols.py; mptcp.lab.path_routing checks again on each
+host, against that host's own rt_protos.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+from ansible_collections.mptcp.lab.plugins.module_utils import route_protocols
+
+
+def lab_route_protocol_error(value, field='lab_route_protocol'):
+    """'' when ``value`` may be the lab's route protocol, else the message naming ``field``."""
+    dummy, error = route_protocols.check_protocol(value, field, route_protocols.read_rt_protos())
+    return error or ''
+
+
+class FilterModule(object):
+    def filters(self):
+        return {'lab_route_protocol_error': lab_route_protocol_error}
