@@ -22,6 +22,25 @@ def lab_route_protocol_error(value, field='lab_route_protocol'):
     return error or ''
 
 
+PROTOCOL_VARS = ('lab_route_protocol', 'lab_host_route_protocol', 'lab_shaper_route_protocol')
+
+
+def lab_route_protocol_errors(hosts, hostvars):
+    """The messages (one per variable and value) for every route protocol variable the hosts set."""
+    known = route_protocols.read_rt_protos()
+    out = []
+    for host in hosts or []:
+        values = hostvars[host]
+        for var in PROTOCOL_VARS:
+            if var not in values:
+                continue
+            dummy, error = route_protocols.check_protocol(values[var], var, known)
+            if error and error not in out:
+                out.append(error)
+    return out
+
+
 class FilterModule(object):
     def filters(self):
-        return {'lab_route_protocol_error': lab_route_protocol_error}
+        return {'lab_route_protocol_error': lab_route_protocol_error,
+                'lab_route_protocol_errors': lab_route_protocol_errors}
