@@ -17,20 +17,26 @@ description:
     O(devices[].rate_mbit), with optional delay, loss and queue length by netem.
   - Meant for a router between the end hosts (the lab's shaper), never for the end hosts' own
     interfaces, whose kernel paths are what a measurement measures.
-  - With O(qdisc=tbf) the root is C(tbf) (handle C(1:)); with O(qdisc=htb) the root is C(htb) with one class
-    C(1:1) and a C(pfifo) leaf. When delay, loss or a queue limit is asked for, a C(netem) qdisc (handle
-    C(10:)) is the child of C(1:1) and holds the queue.
+  - With O(qdisc=tbf) the root is C(tbf) (handle C(1ab:)); with O(qdisc=htb) the root is C(htb) with one class
+    C(1ab:1) and a C(pfifo) leaf. When delay, loss or a queue limit is asked for, a C(netem) qdisc (handle
+    C(10:)) is the child of C(1ab:1) and holds the queue.
   - When netem is asked for, the module first checks that the kernel can create a netem qdisc and
     fails naming the field (for example C(lab_paths[0].delay_ms)) before changing anything when it
     cannot. It tries for real on the loopback of a scratch, anonymous network namespace that vanishes
     with the check, so nothing of the host is touched; C(sch_netem) loaded, or the running kernel's
     configuration or module lists, answer without trying. In check mode it never tries; it predicts
     from those files and, when they cannot tell, says so in RV(netem) and a warning and goes on.
-  - Ownership. The lab's root qdisc is a C(tbf) or C(htb) with handle C(1:). The kernel's default root
+  - Ownership. The lab's root qdisc is a C(tbf) or C(htb) with handle C(1ab:) ("lab"), a handle of its own:
+    administrators' trees usually start at C(1:), and the kernel numbers qdiscs added without a handle
+    from C(8000:) up, so neither is ever taken for the lab's. The kernel's default root
     (handle C(0:), that is C(noqueue) on a veth, C(mq), C(fq_codel) or C(pfifo_fast) on a NIC) is replaced by
     the lab's. Any other root qdisc (an administrator's C(fq), C(cake), C(sfq), or a C(tbf) with another
-    handle) is foreign and is never replaced silently; the module fails naming the interface and the
-    qdisc before changing anything, unless O(replace_foreign=true).
+    handle, an C(htb 1:) included) is foreign and is never replaced silently; the module fails naming the
+    interface and the qdisc before changing anything, unless O(replace_foreign=true); O(state=absent)
+    never removes it.
+  - Labs shaped before version 0.2 used the handle C(1:), which an administrator's tree also uses, so
+    such a root is now foreign: remove it (C(tc qdisc del dev <dev> root)) or provision once with
+    O(replace_foreign=true). A virtual lab is rebuilt by its teardown and provisioning anyway.
   - An interface whose qdiscs differ from the wanted ones is rebuilt (its root qdisc replaced), which
     drops the packets queued on it at that moment. Interfaces not listed are never touched.
 options:
@@ -90,7 +96,7 @@ options:
   state:
     description:
       - V(present) shapes the listed interfaces.
-      - V(absent) removes the lab's root qdisc (C(tbf) or C(htb), handle C(1:)) of the listed interfaces,
+      - V(absent) removes the lab's root qdisc (C(tbf) or C(htb), handle C(1ab:)) of the listed interfaces,
         which gives them back the kernel's default. An interface without the lab's root (default or
         foreign) is left as it is and reported unchanged.
     type: str
@@ -158,8 +164,8 @@ from ansible_collections.mptcp.lab.plugins.module_utils import lab_netlink as nl
 FRAME = 1514             # a full-size Ethernet frame as qdiscs count it (no FCS)
 MAX_RATE_MBIT = 34000    # tbf and htb carry the rate in 32 bits of bytes/s without the 64-bit attributes
 DEFAULT_QUEUE_MS = 100.0
-ROOT = 0x10000           # 1:
-CLASS = 0x10001          # 1:1
+ROOT = 0x1AB0000         # 1ab: ("lab"), the lab's own root handle (below the kernel's automatic 8000:-fffe:)
+CLASS = 0x1AB0001        # 1ab:1
 LEAF = 0x100000          # 10:
 NETEM_KEYS = ('delay_ms', 'loss_pct', 'queue_limit')
 
@@ -436,7 +442,7 @@ def netem_message(devices):
 
 
 def foreign_message(foreign):
-    return ("devices: %s not the lab's (the lab's root is tbf or htb with handle 1:, the kernel's default has "
+    return ("devices: %s not the lab's (the lab's root is tbf or htb with handle 1ab:, the kernel's default has "
             "handle 0:); the lab does not replace a qdisc it did not create. Remove it (tc qdisc del dev <dev> "
             "root) or set replace_foreign=true. Nothing was changed."
             % '; '.join('the root qdisc %s of %s (%s) is' % (what, dev, label) for dev, label, what in foreign))

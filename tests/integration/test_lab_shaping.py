@@ -33,7 +33,7 @@ def test_tbf_both_devices_idempotent_and_rate_change(shaper):
     result = run_module(shaper, 'path_shaping', {'devices': devices}, diff=True)
     assert result['changed'] and result['diff'] == check['diff']
     root = qdiscs(shaper, 'mlts1')[0]
-    assert root['kind'] == 'tbf' and root['handle'] == '1:'
+    assert root['kind'] == 'tbf' and root['handle'] == '1ab:'
     assert root['options']['rate'] == 6250000           # bytes/s = 50 Mbit/s
     assert root['options']['burst'] == pytest.approx(6250, abs=16)
     assert qdiscs(shaper, 'mlts2')[0]['options']['rate'] == 2500000
@@ -50,7 +50,7 @@ def test_htb_and_switching_back_to_tbf(shaper):
     assert run_module(shaper, 'path_shaping', {'devices': devices, 'qdisc': 'htb', 'queue_ms': 10})['changed']
     kinds = sorted(q['kind'] for q in qdiscs(shaper, 'mlts1'))
     assert kinds == ['htb', 'pfifo']
-    assert 'class htb 1:1 root leaf 10: prio 0 rate 40Mbit ceil 40Mbit' in htb_class(shaper, 'mlts1')
+    assert 'class htb 1ab:1 root leaf 10: prio 0 rate 40Mbit ceil 40Mbit' in htb_class(shaper, 'mlts1')
     assert not run_module(shaper, 'path_shaping', {'devices': devices, 'qdisc': 'htb', 'queue_ms': 10})['changed']
     assert run_module(shaper, 'path_shaping', {'devices': devices})['changed']
     assert [q['kind'] for q in qdiscs(shaper, 'mlts1')] == ['tbf']
@@ -110,10 +110,10 @@ def test_default_root_of_a_nic_is_shaped_then_given_back_and_absent_is_a_no_op(s
         assert result['diff'] == {'before': {dev: 'default'}, 'after': {dev: 'default'}}
     present = dict(args, state='present')
     assert run_module(shaper, 'path_shaping', present)['changed']
-    assert roots(shaper, dev) == [('tbf', '1:')]
+    assert roots(shaper, dev) == [('tbf', '1ab:')]
     assert not run_module(shaper, 'path_shaping', present)['changed']
     assert run_module(shaper, 'path_shaping', args, check_mode=True)['changed']
-    assert roots(shaper, dev) == [('tbf', '1:')]
+    assert roots(shaper, dev) == [('tbf', '1ab:')]
     assert run_module(shaper, 'path_shaping', args)['changed']
     assert roots(shaper, dev) == default
     for check_mode in (True, False):
@@ -156,14 +156,40 @@ def test_a_foreign_root_is_left_by_absent_and_refused_by_present(shaper):
     assert check['changed'] and roots(shaper, 'mlts2') == [('tbf', '5:')]
     result = run_module(shaper, 'path_shaping', take, diff=True)
     assert result['changed'] and result['diff'] == check['diff']
-    assert roots(shaper, 'mlts1') == roots(shaper, 'mlts2') == [('tbf', '1:')]
+    assert roots(shaper, 'mlts1') == roots(shaper, 'mlts2') == [('tbf', '1ab:')]
     assert not run_module(shaper, 'path_shaping', take)['changed']
     assert not run_module(shaper, 'path_shaping', {'devices': devices})['changed']    # now the lab's own
     assert run_module(shaper, 'path_shaping', {'devices': devices, 'state': 'absent'})['changed']
     assert roots(shaper, 'mlts1') == [('noqueue', '0:')]
 
 
+def test_an_administrators_htb_1_is_never_taken_changed_or_removed(shaper):
+    """The lab's own root has handle 1ab:; an htb 1: tree (class, leaf and all) is someone else's."""
+    shaper.run('tc', 'qdisc', 'add', 'dev', 'mlts1', 'root', 'handle', '1:', 'htb', 'default', '1')
+    shaper.run('tc', 'class', 'add', 'dev', 'mlts1', 'parent', '1:', 'classid', '1:1', 'htb', 'rate', '40mbit')
+    shaper.run('tc', 'qdisc', 'add', 'dev', 'mlts1', 'parent', '1:1', 'handle', '10:', 'pfifo', 'limit', '100')
+    before = shaper.run('tc', 'qdisc', 'show', 'dev', 'mlts1').stdout, htb_class(shaper, 'mlts1')
+    devices = [{'dev': 'mlts1', 'rate_mbit': 40, 'label': 'lab_paths[0]'}]
+    for qdisc in ('htb', 'tbf'):
+        for check_mode in (True, False):
+            result = run_module(shaper, 'path_shaping', {'devices': devices, 'qdisc': qdisc}, check_mode=check_mode)
+            assert result['failed'] and 'the root qdisc htb 1: of mlts1 (lab_paths[0]) is not the lab' in result['msg']
+            absent = run_module(shaper, 'path_shaping', {'devices': devices, 'state': 'absent'}, check_mode=check_mode)
+            assert absent['rc'] == 0 and not absent['changed'] and absent['devices'] == {'mlts1': "htb 1: (not the lab's)"}
+            assert (shaper.run('tc', 'qdisc', 'show', 'dev', 'mlts1').stdout, htb_class(shaper, 'mlts1')) == before
+    assert 'qdisc htb 1: root' in before[0] and 'class htb 1:1' in before[1]
+
+
 def test_a_foreign_qdisc_at_the_labs_handle_is_foreign_too(shaper):
+    shaper.run('tc', 'qdisc', 'add', 'dev', 'mlts2', 'root', 'handle', '1ab:', 'bfifo', 'limit', '9000')
+    result = run_module(shaper, 'path_shaping', {'devices': [{'dev': 'mlts2', 'rate_mbit': 10}]})
+    assert result['failed'] and 'the root qdisc bfifo 1ab: of mlts2 (devices[0])' in result['msg']
+    assert not run_module(shaper, 'path_shaping', {'devices': [{'dev': 'mlts2', 'rate_mbit': 10}],
+                                                   'state': 'absent'})['changed']
+    assert roots(shaper, 'mlts2') == [('bfifo', '1ab:')]
+
+
+def test_a_foreign_qdisc_at_the_old_labs_handle_is_foreign(shaper):
     shaper.run('tc', 'qdisc', 'add', 'dev', 'mlts1', 'root', 'handle', '1:', 'bfifo', 'limit', '9000')
     result = run_module(shaper, 'path_shaping', {'devices': [{'dev': 'mlts1', 'rate_mbit': 10}]})
     assert result['failed'] and 'the root qdisc bfifo 1: of mlts1 (devices[0])' in result['msg']

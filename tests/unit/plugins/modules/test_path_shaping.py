@@ -134,6 +134,9 @@ def test_foreign_root_is_described_with_its_handle():
     assert ps.is_foreign(current) and ps.describe_current(current) == "fq 8001: (not the lab's)"
     assert not ps.is_foreign({'root': None}) and not ps.is_foreign({'root': {'kind': 'tbf', 'rate': 1}})
     assert ps.tc_handle(0x10001) == '1:1' and ps.tc_handle(0) == '0:'
+    assert ps.tc_handle(ps.ROOT) == '1ab:' and ps.tc_handle(ps.CLASS) == '1ab:1'
+    # the lab's handle is below the kernel's automatic handles (8000: to fffe:), never 1:
+    assert ps.ROOT >> 16 < 0x8000 and ps.ROOT != 0x10000
     message = ps.foreign_message([('eth1', 'lab_paths[0]', 'fq 8001:')])
     assert message.startswith("devices: the root qdisc fq 8001: of eth1 (lab_paths[0]) is not the lab's")
     assert 'replace_foreign=true' in message and message.endswith('Nothing was changed.')
