@@ -24,6 +24,7 @@ import fcntl
 import os
 import select
 import signal
+import time
 import traceback
 
 try:
@@ -228,50 +229,96 @@ def netns_pids(names):
     return found
 
 
-def _wait_gone(pids, timeout):
-    """Wait until every pid has exited; returns the pids still alive."""
-    alive = []
-    fds = {}
-    for pid in pids:
-        try:
-            fds[os.pidfd_open(pid)] = pid
-        except OSError as exc:
-            if exc.errno != errno.ESRCH:
-                alive.append(pid)
-    try:
-        poller = select.poll()
-        for fd in fds:
-            poller.register(fd, select.POLLIN)
-        pending = set(fds)
-        deadline_ms = int(timeout * 1000)
-        while pending and deadline_ms > 0:
-            start = os.times().elapsed
-            for fd, dummy in poller.poll(deadline_ms):
-                pending.discard(fd)
-                poller.unregister(fd)
-            deadline_ms -= int((os.times().elapsed - start) * 1000) or 1
-        alive.extend(fds[fd] for fd in pending)
-    finally:
-        for fd in fds:
-            os.close(fd)
-    return sorted(alive)
+def _open_pidfds(names):
+    """Pidfds of the processes now in the namespaces (the caller excluded): ``{fd: pid}``.
 
-
-def kill_netns_pids(names, timeout=5.0):
-    """SIGTERM every process of the namespaces, SIGKILL what survives ``timeout``.
-
-    Returns the pids that were signalled, sorted.
+    Each pidfd is opened from a /proc scan, then the process is checked again through it: its
+    /proc/<pid>/ns/net must still be one of the namespaces while the pidfd says the process has not
+    exited (so the pid was not reused in between). A pidfd keeps naming its process whatever happens to
+    the pid afterwards: signals sent through it never reach another process.
     """
-    pids = sorted(pid for found in netns_pids(names).values() for pid in found if pid != os.getpid())
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        for pid in pids:
-            try:
-                os.kill(pid, sig)
-            except OSError:
-                pass
-        if not _wait_gone(pids, timeout):
+    wanted = set()
+    for name in names:
+        try:
+            wanted.add(_ns_id(netns_path(name)))
+        except OSError:
+            pass
+    fds = {}
+    for pid in sorted(p for found in netns_pids(names).values() for p in found if p != os.getpid()):
+        try:
+            fd = os.pidfd_open(pid)
+        except OSError:
+            continue        # gone already
+        try:
+            alive = not select.select([fd], [], [], 0)[0]
+            same_ns = _ns_id('/proc/%d/ns/net' % pid) in wanted
+        except OSError:
+            alive = same_ns = False
+        if alive and same_ns:
+            fds[fd] = pid
+        else:
+            os.close(fd)
+    return fds
+
+
+def _signal_and_wait(fds, sig, timeout):
+    """Send ``sig`` through every pidfd, then wait up to ``timeout`` s; returns the fds still alive."""
+    for fd in fds:
+        try:
+            signal.pidfd_send_signal(fd, sig)
+        except ProcessLookupError:
+            pass            # exited already
+    poller = select.poll()
+    for fd in fds:
+        poller.register(fd, select.POLLIN)
+    pending = set(fds)
+    deadline = time.monotonic() + timeout
+    while pending:
+        left_ms = int((deadline - time.monotonic()) * 1000)
+        if left_ms <= 0:
             break
-    return pids
+        for fd, dummy in poller.poll(left_ms):
+            pending.discard(fd)
+            poller.unregister(fd)
+    return pending
+
+
+def _comm(pid):
+    try:
+        with open('/proc/%d/comm' % pid) as handle:
+            return handle.read().strip()
+    except (IOError, OSError):
+        return '?'
+
+
+def kill_netns_pids(names, timeout=5.0, rounds=5):
+    """Stop every process of the namespaces; returns the pids that were signalled, sorted.
+
+    Each round scans /proc, holds a pidfd per process found (never a bare pid that may have been
+    reused), sends SIGTERM through it, SIGKILL to what survives ``timeout`` s, waits for the exits,
+    then scans again: a process that forked or entered the namespace meanwhile is caught by the next
+    round. After ``rounds`` rounds with processes still there, raises LabNetlinkError naming them.
+    """
+    if isinstance(names, str):
+        names = [names]
+    signalled = set()
+    for dummy in range(rounds):
+        fds = _open_pidfds(names)
+        if not fds:
+            return sorted(signalled)
+        try:
+            signalled.update(fds.values())
+            alive = _signal_and_wait(fds, signal.SIGTERM, timeout)
+            if alive:
+                alive = _signal_and_wait(alive, signal.SIGKILL, max(timeout, 1.0))
+        finally:
+            for fd in fds:
+                os.close(fd)
+    left = sorted(p for found in netns_pids(names).values() for p in found if p != os.getpid())
+    if left:
+        raise LabNetlinkError('processes still in namespace(s) %s after %d rounds of SIGTERM and SIGKILL: %s'
+                              % (', '.join(names), rounds, ', '.join('%d (%s)' % (p, _comm(p)) for p in left)))
+    return sorted(signalled)
 
 
 def delete_netns(name):

@@ -90,7 +90,12 @@ options:
     type: path
     default: /run/mptcp-lab
   kill_timeout:
-    description: Seconds a process gets to exit after SIGTERM before it gets SIGKILL.
+    description:
+      - Seconds a process of a removed namespace gets to exit after SIGTERM before it gets SIGKILL.
+      - Processes are signalled through pidfds held from the scan that found them (never a pid that may
+        have been reused), and the namespace is scanned again after each round until no process is left;
+        after 5 rounds with processes still there (one that keeps forking, say) the module fails naming
+        them, before removing the namespace.
     type: float
     default: 5
 requirements:
