@@ -29,8 +29,13 @@ def instance_file(ns, suffix):
     return os.path.join(RUN_DIR, '%s-mptcpd.%s' % (ns.name, suffix))
 
 
+def record_file(ns):
+    return os.path.join(RUN_DIR, '%s-mptcpd-endpoints.json' % ns.name)
+
+
 def instance_files(ns):
-    return [instance_file(ns, x) for x in SUFFIXES if os.path.exists(instance_file(ns, x))]
+    files = [instance_file(ns, x) for x in SUFFIXES] + [record_file(ns)]
+    return [path for path in files if os.path.exists(path)]
 
 
 CAP_NET_ADMIN = 1 << 12
@@ -215,6 +220,44 @@ def test_address_changes_follow_and_config_changes_restart(lab):
     assert_endpoints(ns, ns.addresses, ['signal', 'backup'])
     proc, rc = lab.play(*change)
     assert rc[ns.name]['changed'] == 0, proc.stdout[-3000:]
+
+
+def test_only_the_endpoints_mptcpd_added_are_ever_removed(lab):
+    """A foreign endpoint (the host's, with mptcpd's flags even) survives a flags change and the stop."""
+    ns = lab.add(['10.236.1.2', '10.236.2.2'])
+    ns.run('ip', 'addr', 'add', '10.236.9.9/32', 'dev', 'lo')
+    ns.run('ip', 'mptcp', 'endpoint', 'add', '10.236.9.9', 'id', '77', 'subflow')    # the host's own
+    foreign = ns.run('ip', 'mptcp', 'endpoint', 'show', 'id', '77').stdout
+    assert '10.236.9.9' in foreign
+    lab.play()
+    record = json.loads(open(record_file(ns)).read())
+    assert [e['id'] for e in record['before']] == [77]
+    assert sorted(e['address'] for e in record['endpoints']) == ns.addresses
+    # mptcpd adds an endpoint for an address that appears: it is mptcpd's too (its flags, not there before)
+    ns.run('ip', 'addr', 'add', '10.236.3.2/24', 'dev', ns.devs[1])
+    wait_for(lambda: '10.236.3.2' in [e['address'] for e in endpoints(ns)['endpoints']],
+             what='an endpoint for 10.236.3.2')
+    # someone adds an endpoint with other flags while mptcpd runs: not mptcpd's
+    ns.run('ip', 'addr', 'add', '10.236.8.8/32', 'dev', 'lo')
+    ns.run('ip', 'mptcp', 'endpoint', 'add', '10.236.8.8', 'id', '88', 'signal')
+    others = foreign + ns.run('ip', 'mptcp', 'endpoint', 'show', 'id', '88').stdout
+    change = ['-e', json.dumps({'mptcpd_addr_flags': ['signal', 'backup'],
+                                'mptcpd_verify_addresses': ns.addresses + ['10.236.3.2']})]
+    proc, rc = lab.play(*change)
+    assert rc[ns.name]['failed'] == 0, proc.stdout[-3000:]
+    got = dict((e['address'], sorted(e['flags'])) for e in endpoints(ns)['endpoints'])
+    assert got == {'10.236.1.2': ['backup', 'signal'], '10.236.2.2': ['backup', 'signal'],
+                   '10.236.3.2': ['backup', 'signal'], '10.236.9.9': ['subflow'], '10.236.8.8': ['signal']}
+    assert ns.run('ip', 'mptcp', 'endpoint', 'show', 'id', '77').stdout + \
+        ns.run('ip', 'mptcp', 'endpoint', 'show', 'id', '88').stdout == others
+    proc, rc = lab.play(*change)
+    assert rc[ns.name]['changed'] == 0, proc.stdout[-3000:]
+    # stop removes mptcpd's endpoints and its record, and nothing else
+    proc, rc = lab.play(playbook='stop.yml')
+    assert rc[ns.name]['failed'] == 0, proc.stdout[-3000:]
+    assert sorted(e['address'] for e in endpoints(ns)['endpoints']) == ['10.236.8.8', '10.236.9.9']
+    assert ns.run('ip', 'mptcp', 'endpoint', 'show').stdout == others
+    assert not os.path.exists(record_file(ns))
 
 
 def test_stop_is_idempotent_and_removes_the_instance(lab):

@@ -161,3 +161,34 @@ def test_unknown_user_fails_naming_the_field(sink):
     with pytest.raises(AssertionError, match='user: no user'):
         play(sink, traffic_sink_user='mptcp-lab-no-such-user', traffic_sink_stats_port=0)
     assert not _daemon_state_exists(sink, 'iperf3-mptcp-5201')
+
+
+def test_absent_stops_every_sink_process_the_role_started_whatever_the_ports_now(sink):
+    """Ports changed between runs: absent still finds the older servers from their state files."""
+    names = ['iperf3-mptcp-5201', 'iperf3-tcp-5301', 'iperf3-mptcp-5202', 'iperf3-tcp-5302', 'stats']
+    other = subprocess.Popen(['sleep', '300'])
+    try:
+        play(sink)
+        play(sink, traffic_sink_ports=[5202])
+        pids = dict((n, _daemon_state(sink, n)['pid']) for n in names)
+        assert all(os.path.exists('/proc/%d' % pid) for pid in pids.values())
+        # another host's sink, and a file of this host's prefix that is no sink name: not the role's here
+        foreign = [os.path.join(sink['run_dir'], name) for name in
+                   ('someone-iperf3-mptcp-5201.pid', '%s-iperf3-mptcp-x.pid' % sink['prefix'], 'notes.json')]
+        for path in foreign:
+            with open(path, 'w') as handle:
+                handle.write('%d\n' % other.pid)
+        changed, _out = play(sink, '-e', 'traffic_sink_state=absent', traffic_sink_ports=[5203])
+        assert changed == 2
+        for name, pid in pids.items():
+            assert not os.path.exists('/proc/%d' % pid) or \
+                open('/proc/%d/stat' % pid).read().split()[2] == 'Z', name
+        assert sorted(os.listdir(sink['run_dir'])) == sorted(os.path.basename(p) for p in foreign)
+        assert other.poll() is None
+        changed, _out = play(sink, '-e', 'traffic_sink_state=absent', traffic_sink_ports=[5203])
+        assert changed == 0
+    finally:
+        other.kill()
+        for name in names:
+            run_module(sink['ns'], 'daemon', dict(name='%s-%s' % (sink['prefix'], name), run_dir=sink['run_dir'],
+                                                  state='stopped'))
