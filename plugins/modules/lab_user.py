@@ -18,8 +18,8 @@ description:
   - A user it creates is a system user with its own group, no home directory
     (C(/nonexistent)), no login shell (C(/usr/sbin/nologin)) and no password,
     made with C(useradd). The creation is recorded in O(record_dir)
-    (C(<name>-user.json), written through M(mptcp.lab.daemon)'s safe files:
-    a root-owned directory, never through a symlink), because the user
+    (C(<name>-user.json), in a checked root-owned directory, written through
+    a temporary file and never through a symlink), because the user
     outlives C(/run) across reboots.
   - V(absent) removes the user (and its group) only when the record says this
     module created it; a user that existed before is never touched. A user
