@@ -210,6 +210,8 @@ def test_several_paths_one_server_per_address_joins_accepted_congestion_only_wit
     play(sink, **args)
     names = ['iperf3-mptcp-5201-a1', 'iperf3-mptcp-5201-a2', 'iperf3-tcp-5301-a1', 'iperf3-tcp-5301-a2']
     assert _processes(sink) == names
+    assert (sink['service']['mptcp_ports'], sink['service']['tcp_ports']) == ([5201], [5301])
+    assert sink['service']['addresses'] == ['10.201.1.2', '10.201.2.2']
     bound = sorted(line.split()[3] for line in ns.run('ss', '-Hltn').stdout.splitlines())
     assert bound == ['10.201.1.2:5201', '10.201.1.2:5301', '10.201.2.2:5201', '10.201.2.2:5301'], bound
 
