@@ -56,10 +56,24 @@ def check_directory(path, info=None):
                          % (path, stat.S_IMODE(info.st_mode)))
 
 
-def _check_parents(path):
+def check_parents(path):
+    """Raise UnsafePath when a parent of ``path`` could be replaced by another user.
+
+    Parents that do not exist yet (``path`` is to be created) are skipped.
+    """
+    _check_parents(path, missing_ok=True)
+
+
+def _check_parents(path, missing_ok=False):
     parent = os.path.dirname(path)
     while True:
-        info = os.lstat(parent)
+        try:
+            info = os.lstat(parent)
+        except OSError:
+            if not missing_ok:
+                raise
+            parent = os.path.dirname(parent)
+            continue
         if stat.S_ISLNK(info.st_mode):
             # A symlinked parent (e.g. /var/run -> /run) is fine when root owns the link and
             # its target passes the same checks.
