@@ -25,6 +25,8 @@ import os
 import re
 import traceback
 
+from ansible_collections.mptcp.lab.plugins.module_utils import safe_files
+
 try:
     from pyroute2.ethtool.ioctl import IoctlEthtool
 except ImportError:  # pragma: no cover - depends on the host
@@ -320,33 +322,47 @@ def irqbalance_running(proc=PROC):
 # ---------------------------------------------------------------- saved state
 
 def load_saved(path):
-    """The state saved before the first change, or None when there is none."""
+    """The state saved before the first change, or None when there is none.
+
+    The record's directory must be root's and not writable by others, and a
+    symlink in place of the record is refused (safe_files).
+    """
+    directory, name = safe_files.split(path)
     try:
-        with open(path) as handle:
-            return json.load(handle)
-    except (IOError, OSError) as exc:
-        if exc.errno == errno.ENOENT:
+        if not os.path.lexists(directory):
             return None
+        with safe_files.SafeDir(directory) as d:
+            raw = d.read(name)
+    except safe_files.UnsafePath as exc:
+        raise TuningError('save_file: %s' % exc)
+    except (IOError, OSError) as exc:
         raise TuningError('%s: cannot read the saved state (%s)' % (path, exc.strerror or exc))
+    if raw is None:
+        return None
+    try:
+        return json.loads(raw.decode('utf-8'))
     except ValueError as exc:
         raise TuningError('%s: the saved state is not JSON (%s)' % (path, exc))
 
 
 def save_state(path, data):
-    """Write ``data`` to ``path`` atomically (directory created, mode 0600)."""
-    directory = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(directory):
-        os.makedirs(directory, 0o755)
-    tmp = '%s.tmp%d' % (path, os.getpid())
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, 'w') as handle:
-        json.dump(data, handle, sort_keys=True, indent=1)
-    os.rename(tmp, path)
+    """Write ``data`` to ``path`` atomically (directory created 0755 and checked, file mode 0600)."""
+    directory, name = safe_files.split(path)
+    try:
+        with safe_files.SafeDir(directory, create=True) as d:
+            d.write(name, json.dumps(data, sort_keys=True, indent=1), mode=0o600)
+    except safe_files.UnsafePath as exc:
+        raise TuningError('save_file: %s' % exc)
 
 
 def remove_saved(path):
+    directory, name = safe_files.split(path)
+    if not os.path.lexists(directory):
+        return
     try:
-        os.unlink(path)
+        with safe_files.SafeDir(directory) as d:
+            d.unlink(name)
+    except safe_files.UnsafePath as exc:
+        raise TuningError('save_file: %s' % exc)
     except OSError as exc:
-        if exc.errno != errno.ENOENT:
-            raise TuningError('%s: cannot remove the saved state (%s)' % (path, exc.strerror or exc))
+        raise TuningError('%s: cannot remove the saved state (%s)' % (path, exc.strerror or exc))

@@ -50,6 +50,8 @@ options:
   env:
     description:
       - Extra environment variables for the process. C(LC_ALL=C) is always set.
+      - Without O(user) the process inherits the module's environment; with
+        O(user) it gets only a fixed minimal one (see O(user)) and these.
     type: dict
     default: {}
   user:
@@ -63,7 +65,9 @@ options:
         give privileges back (as C(setpriv --reuid --regid --clear-groups
         --bounding-set=-all --no-new-privs) would). This is done in the forked
         child right before C(exec).
-      - C(HOME), C(USER) and C(LOGNAME) are set to the user's.
+      - The process starts from a minimal environment, not the module's, made of
+        C(PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin),
+        C(LC_ALL=C), C(HOME), C(USER) and C(LOGNAME) (the user's), and O(env).
       - The command and the files it reads must be accessible to that user; the
         log file is opened by the module and only inherited as a descriptor.
       - Part of the process's identity, so a change restarts it.
@@ -99,7 +103,15 @@ options:
     choices: [started, stopped, restarted, status]
     default: started
   run_dir:
-    description: Directory for the pidfile, state file and default log file.
+    description:
+      - Directory for the pidfile, state file and default log file; created
+        (mode 0755) when missing.
+      - It and its parents must be owned by root (or the module's user) and
+        not writable by group or others (a sticky parent such as C(/tmp) is
+        accepted); the module refuses another one, naming the rule. Files
+        in it are written to a fresh temporary file and renamed, and never
+        opened through a symlink (a planted one is refused, not followed).
+        The same holds for the directory of O(log_file).
     type: path
     default: /run/mptcp-lab
   log_file:
@@ -222,6 +234,7 @@ import signal
 import time
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.mptcp.lab.plugins.module_utils import safe_files
 
 POLL_S = 0.01
 PR_SET_NO_NEW_PRIVS = 38
@@ -232,6 +245,7 @@ PR_CAP_AMBIENT_RAISE = 2
 CAPS = dict(net_bind_service=10, net_admin=12, net_raw=13)
 TCP_LISTEN = '0A'
 _PROC = '/proc'
+SAFE_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'
 
 
 # ---------------------------------------------------------------- pure helpers
@@ -508,20 +522,35 @@ def reap(pid):
 
 
 class Daemon(object):
-    """One supervised process: its files, recorded state and life cycle."""
+    """One supervised process: its files, recorded state and life cycle.
+
+    Its files live in checked directories (plugins/module_utils/safe_files):
+    root's, not writable by group or others, never through a symlink.
+    """
 
     def __init__(self, name, run_dir, log_file=None):
         self.name = name
-        self.run_dir = run_dir
-        self.pidfile = os.path.join(run_dir, name + '.pid')
-        self.statefile = os.path.join(run_dir, name + '.json')
-        self.log_file = log_file or os.path.join(run_dir, name + '.log')
+        self.run_dir = os.path.abspath(run_dir)
+        self.pidfile = os.path.join(self.run_dir, name + '.pid')
+        self.statefile = os.path.join(self.run_dir, name + '.json')
+        self.log_file = os.path.abspath(log_file) if log_file else os.path.join(self.run_dir, name + '.log')
+        self.log_dir, self.log_name = safe_files.split(self.log_file)
+
+    def check_dirs(self):
+        """Refuse (UnsafePath) an existing run or log directory that another user could change."""
+        for path in (self.run_dir, self.log_dir):
+            if os.path.lexists(path):
+                safe_files.SafeDir(path).close()
 
     def recorded(self):
-        """The state file's content, or {} (missing or unreadable)."""
+        """The state file's content, or {} (missing or not JSON); UnsafePath for a symlink."""
+        if not os.path.lexists(self.run_dir):
+            return {}
+        with safe_files.SafeDir(self.run_dir) as d:
+            raw = d.read(self.name + '.json')
         try:
-            data = json.loads(_read(self.statefile))
-        except (IOError, OSError, ValueError):
+            data = json.loads(raw.decode('utf-8')) if raw is not None else {}
+        except ValueError:
             return {}
         return data if isinstance(data, dict) else {}
 
@@ -534,46 +563,37 @@ class Daemon(object):
         return rec
 
     def _write_state(self, rec):
-        tmp = self.statefile + '.tmp'
-        with open(tmp, 'w') as f:
-            json.dump(rec, f, sort_keys=True)
-        os.rename(tmp, self.statefile)
-        tmp = self.pidfile + '.tmp'
-        with open(tmp, 'w') as f:
-            f.write('%d\n' % rec['pid'])
-        os.rename(tmp, self.pidfile)
+        with safe_files.SafeDir(self.run_dir, create=True) as d:
+            d.write(self.name + '.json', json.dumps(rec, sort_keys=True))
+            d.write(self.name + '.pid', '%d\n' % rec['pid'])
 
     def clear(self):
-        for path in (self.pidfile, self.statefile):
-            try:
-                os.unlink(path)
-            except OSError as e:
-                if e.errno != errno.ENOENT:
-                    raise
+        if not os.path.lexists(self.run_dir):
+            return
+        with safe_files.SafeDir(self.run_dir) as d:
+            d.unlink(self.name + '.pid')
+            d.unlink(self.name + '.json')
 
     def log_tail(self, limit=2000):
         try:
-            with open(self.log_file, 'rb') as f:
-                f.seek(0, os.SEEK_END)
-                size = f.tell()
-                f.seek(max(0, size - limit))
-                return f.read().decode('utf-8', 'replace')
-        except (IOError, OSError):
+            with safe_files.SafeDir(self.log_dir) as d:
+                data = d.read(self.log_name) or b''
+        except (IOError, OSError, safe_files.UnsafePath):
             return ''
+        return data[-limit:].decode('utf-8', 'replace')
 
     def start(self, argv, env, config_checksum, wait_for_port, timeout, creds=None):
         """Start the process detached; returns (rec, error or None)."""
-        if not os.path.isdir(self.run_dir):
-            os.makedirs(self.run_dir, 0o755)
-        log_dir = os.path.dirname(self.log_file)
-        if log_dir and not os.path.isdir(log_dir):
-            os.makedirs(log_dir, 0o755)
-        full_env = dict(os.environ)
+        # A dropped-privilege process starts from a fixed, minimal
+        # environment: nothing of the connecting user's leaks into it.
+        full_env = dict(PATH=SAFE_PATH) if creds else dict(os.environ)
         full_env.update(env)
         full_env['LC_ALL'] = 'C'
         if creds:
             full_env.update(HOME=creds['home'], USER=creds['user'], LOGNAME=creds['user'])
-        log_fd = os.open(self.log_file, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        safe_files.SafeDir(self.run_dir, create=True).close()
+        with safe_files.SafeDir(self.log_dir, create=True) as d:
+            log_fd = d.open_append(self.log_name)
         try:
             banner = '--- %s start: %s\n' % (time.strftime('%Y-%m-%dT%H:%M:%S'), json.dumps(argv))
             os.write(log_fd, banner.encode())
@@ -632,6 +652,13 @@ def _view(rec):
 
 
 def run_module(module):
+    try:
+        _run(module)
+    except safe_files.UnsafePath as e:
+        module.fail_json(msg='%s: %s' % ('log_file' if module.params['log_file'] else 'run_dir', e))
+
+
+def _run(module):
     p = module.params
     state = p['state']
     name = p['name']
@@ -659,6 +686,7 @@ def run_module(module):
                                  % (creds['user'], creds['uid'], os.geteuid()))
 
     d = Daemon(name, p['run_dir'], p['log_file'])
+    d.check_dirs()          # also in check mode: a refused directory fails both ways
     cur = d.current()
     if cur and cur.get('netns') not in (None, netns_id()):
         module.fail_json(msg='name: %r is used by pid %d in another network namespace; '

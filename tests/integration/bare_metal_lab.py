@@ -24,11 +24,13 @@ Ansible logs in as an unprivileged user with passwordless sudo, as on a real
 lab, so that a task lacking ``become`` where it needs it fails here. The user
 exists only for the sshds: each one runs in the private mount namespace that
 ``ip netns exec`` gives it, where copies of /etc/passwd, /etc/group,
-/etc/shadow and /etc/sudoers with the user added are bind-mounted, and /root
-is a machine-local tmpfs holding only the controller's Python installation
-and venv (they may live under /root, which the user could not enter
-otherwise). This file's ``--bind/--tmpfs ... -- argv`` mode does the mounts;
-the controller's own files are never touched.
+/etc/shadow and /etc/sudoers with the user added are bind-mounted. The
+controller's Python installation and venv may sit below a directory only
+root can traverse (/root, a checkout in a 0700 directory): each such
+directory is a machine-local tmpfs holding only them, at their own paths
+(``_reach_interpreter``), and the build checks that the user can run the
+interpreter before any playbook runs. This file's ``--bind/--tmpfs ... --
+argv`` mode does the mounts; the controller's own files are never touched.
 """
 
 import json
@@ -50,6 +52,7 @@ MGMT_NET = '10.251.0'
 MGMT_CONTROLLER = MGMT_NET + '.1'
 PRIVSEP_DIR = '/run/sshd'
 USER = 'mltbm'
+SINK_USER = 'mltbmsink'
 
 SSHD_CONFIG = """\
 # sshd of one test machine ({host}); key-only root login on the management address only.
@@ -97,6 +100,18 @@ def kill_ns_processes(ns, timeout=5.0):
         if time.monotonic() > deadline:
             sig = signal.SIGKILL
         time.sleep(0.05)
+
+
+def untraversable_ancestor(path):
+    """The topmost directory above ``path`` that other users cannot traverse (no o+x), or None."""
+    current = '/'
+    for part in os.path.dirname(path).strip('/').split('/'):
+        if not part:
+            break
+        current = os.path.join(current, part)
+        if not os.stat(current).st_mode & 0o001:
+            return current
+    return None
 
 
 def wait_listening(ns, address, port, timeout=10.0):
@@ -174,6 +189,7 @@ class BareMetalLab(object):
         self._user()
         for machine in self.machines.values():
             self._start_sshd(machine)
+        self.check_interpreter()
         self._write_inventory()
         return self
 
@@ -197,6 +213,9 @@ class BareMetalLab(object):
         import pwd
         used = set(p.pw_uid for p in pwd.getpwall())
         self.uid = next(uid for uid in range(64100, 65000) if uid not in used)
+        # the traffic sink's user exists on the machines (useradd would rewrite the
+        # bind-mounted account files); the role is told not to create it
+        self.sink_uid = next(uid for uid in range(self.uid + 1, 65000) if uid not in used)
         home = os.path.join(self.dir, 'home')
         os.makedirs(home, 0o700)
         os.chown(home, self.uid, self.uid)
@@ -204,9 +223,10 @@ class BareMetalLab(object):
         os.chmod(self.dir, 0o711)
         os.chmod(os.path.join(self.dir, 'authorized_keys'), 0o644)
         extra = {
-            'passwd': '%s:x:%d:%d:mptcp.lab test:%s:/bin/sh\n' % (USER, self.uid, self.uid, home),
-            'group': '%s:x:%d:\n' % (USER, self.uid),
-            'shadow': '%s:*:19000:0:99999:7:::\n' % USER,
+            'passwd': '%s:x:%d:%d:mptcp.lab test:%s:/bin/sh\n%s:x:%d:%d:mptcp.lab sink:/nonexistent:/usr/sbin/nologin\n'
+                      % (USER, self.uid, self.uid, home, SINK_USER, self.sink_uid, self.sink_uid),
+            'group': '%s:x:%d:\n%s:x:%d:\n' % (USER, self.uid, SINK_USER, self.sink_uid),
+            'shadow': '%s:*:19000:0:99999:7:::\n%s:*:19000:0:99999:7:::\n' % (USER, SINK_USER),
             'sudoers': '%s ALL=(ALL:ALL) NOPASSWD: ALL\n' % USER,
         }
         self.binds = []
@@ -224,21 +244,51 @@ class BareMetalLab(object):
             os.chmod(copy, st.st_mode & 0o7777)
             self.binds += ['--bind', copy, '/etc/' + name]
         os.chmod(etc, 0o755)
-        # the venv's interpreter: the venv itself (a checkout under /root) and the Python
-        # installation it points to (sys.executable resolves under /root/.pyenv here)
-        real = os.path.realpath(sys.executable)
-        wanted = [os.path.join('/root', real[len('/root/'):].split('/')[0])] if real.startswith('/root/') else []
-        if sys.prefix.startswith('/root/'):
-            wanted.append(sys.prefix)
-        keep = [d for d in wanted if not any(d != o and d.startswith(o + '/') for o in wanted)]
-        stages = [os.path.join(self.dir, 'stage-root-%d' % i) for i in range(len(keep))]
+        self._reach_interpreter()
+
+    def _reach_interpreter(self):
+        """Let the user run the controller's interpreter (the venv and its Python installation).
+
+        Both may sit below a directory only root can traverse: the checkout in a
+        0700 directory (``mktemp -d``, a home directory), the venv's base Python
+        under /root (pyenv). For each such topmost directory, the sshds' private
+        mount namespace gets a tmpfs (mode 0755) over it, with the venv and the
+        installation bind-mounted back at their own paths, so the interpreter
+        path in the inventory stays the controller's, and nothing else below it
+        (the rest of the checkout, root's home) is visible to the user.
+        """
+        wanted = sorted(set([os.path.realpath(sys.base_prefix), os.path.realpath(sys.prefix), sys.prefix]))
+        wanted = [d for d in wanted if not any(d != o and d.startswith(o + '/') for o in wanted)]
+        hidden = []
+        for path in wanted:
+            top = untraversable_ancestor(path)
+            if top and top not in hidden:
+                hidden.append(top)
+        hidden = [h for h in hidden if not any(h != o and h.startswith(o + '/') for o in hidden)]
+        keep = [d for d in wanted if any(d.startswith(h + '/') for h in hidden)]
+        stages = [os.path.join(self.dir, 'stage-%d' % i) for i in range(len(keep))]
         for src, stage in zip(keep, stages):
             os.makedirs(stage, 0o755)
             self.binds += ['--bind', src, stage]
-        if keep:
-            self.binds += ['--tmpfs', '/root']
+        for top in hidden:
+            self.binds += ['--tmpfs', top]
         for src, stage in zip(keep, stages):
             self.binds += ['--bind', stage, src]
+        self.hidden = hidden
+
+    def check_interpreter(self):
+        """Fail early, saying what to change, when the user cannot run the interpreter with pyroute2."""
+        launcher = [sys.executable, os.path.abspath(__file__)] + self.binds + ['--']
+        probe = [shutil.which('setpriv') or '/usr/bin/setpriv', '--reuid', str(self.uid), '--regid', str(self.uid),
+                 '--clear-groups',
+                 sys.executable, '-c', 'import pyroute2, ansible']
+        proc = run(launcher + probe, ns=self.machines['sink1'].ns, check=False)
+        if proc.returncode != 0:
+            raise AssertionError(
+                'the SSH machines\' user (uid %d) cannot run the controller\'s interpreter %s with pyroute2 '
+                '(rc %d: %s). Its directories must be traversable by others (chmod o+x), or the venv and its '
+                'Python installation must live in a directory others can reach (e.g. /opt)'
+                % (self.uid, sys.executable, proc.returncode, (proc.stderr or proc.stdout).strip()[-500:]))
 
     def _start_sshd(self, machine):
         if not os.path.isdir(PRIVSEP_DIR):
@@ -306,6 +356,8 @@ class BareMetalLab(object):
             'host_prep_install_packages': False,
             # the machines share the controller's /var/lib: keep the saved state with the lab
             'host_prep_state_dir': os.path.join(self.dir, 'state'),
+            'traffic_sink_user': SINK_USER,
+            'traffic_sink_user_create': False,
         }
         os.makedirs(os.path.join(self.inventory, 'group_vars', 'all'))
         with open(os.path.join(self.inventory, 'hosts.yml'), 'w') as out:

@@ -166,6 +166,9 @@ def test_provision_smoke_suite_and_teardown_over_ssh(lab):
         assert tuning['process_cpus'] == cpus
         assert tuning['cpus_online'] and tuning['governor'] == {} and tuning['irq_affinity'] == {'eth1': {}, 'eth2': {}}
     assert meta['sink1']['traffic_sink']['cpus'] == '1'
+    # the servers listened on the sink's path addresses only, as its own unprivileged user
+    assert meta['sink1']['traffic_sink']['addresses'] == ['198.18.2.2', '198.18.4.2']
+    assert meta['sink1']['traffic_sink']['user'] == 'mltbmsink'
 
     # teardown gives the machines back as they were, and is idempotent
     down = lab.playbook('teardown.yml')

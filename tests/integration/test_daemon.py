@@ -193,3 +193,64 @@ def test_unprivileged_exec_of_an_unreadable_program_fails_with_the_reason(netns,
     assert res['rc'] != 0 and 'exited with code 127' in res['msg']
     assert 'Permission denied' in res['log_tail']
     assert not os.path.exists(os.path.join(run_dir, 'denied.pid'))
+
+
+def test_a_symlink_planted_in_the_run_dir_is_never_followed(netns, run_dir, tmp_path):
+    os.makedirs(run_dir, 0o755)
+    victim = tmp_path / 'victim'
+    victim.write_text('precious\n')
+    # the log: start refuses to append to it
+    os.symlink(str(victim), os.path.join(run_dir, 'planted.log'))
+    res = run_module(netns, 'daemon', _server('planted', run_dir, 5209))
+    assert res['rc'] != 0 and 'planted.log: is a symlink' in res['msg'], res
+    assert not _listeners(netns, 5209) and victim.read_text() == 'precious\n'
+    os.unlink(os.path.join(run_dir, 'planted.log'))
+    # the state file: refused in check mode and for real, before anything starts
+    os.symlink(str(victim), os.path.join(run_dir, 'planted.json'))
+    for check in (True, False):
+        res = run_module(netns, 'daemon', _server('planted', run_dir, 5209), check_mode=check)
+        assert res['rc'] != 0 and res['msg'].startswith('run_dir: ') and 'planted.json: is a symlink' in res['msg']
+    assert not _listeners(netns, 5209) and victim.read_text() == 'precious\n'
+    os.unlink(os.path.join(run_dir, 'planted.json'))
+    # the pidfile: replaced by a file of our own, the target untouched
+    os.symlink(str(victim), os.path.join(run_dir, 'planted.pid'))
+    res = run_module(netns, 'daemon', _server('planted', run_dir, 5209))
+    assert res['rc'] == 0, res
+    assert not os.path.islink(os.path.join(run_dir, 'planted.pid')) and victim.read_text() == 'precious\n'
+    assert sorted(os.listdir(run_dir)) == ['planted.json', 'planted.log', 'planted.pid']   # no temporary left
+    run_module(netns, 'daemon', dict(name='planted', run_dir=run_dir, state='stopped'))
+
+
+@pytest.mark.parametrize('mode, owner, rule', [
+    (0o777, 0, 'writable by its group or by everyone (mode 0777)'),
+    (0o1777, 0, 'writable by its group or by everyone (mode 1777)'),
+    (0o755, 65534, 'owned by uid 65534, not root'),
+])
+def test_a_directory_others_can_change_is_refused(netns, run_dir, mode, owner, rule):
+    os.makedirs(run_dir)
+    os.chmod(run_dir, mode)
+    os.chown(run_dir, owner, owner)
+    for check in (True, False):
+        res = run_module(netns, 'daemon', _server('unsafe', run_dir, 5210), check_mode=check)
+        assert res['rc'] != 0 and res['msg'].startswith('run_dir: %s: ' % run_dir) and rule in res['msg'], res
+    assert not _listeners(netns, 5210) and os.listdir(run_dir) == []
+    # a log file elsewhere: its directory is checked the same way
+    os.chmod(run_dir, 0o755)
+    os.chown(run_dir, 0, 0)
+    log_dir = os.path.join(os.path.dirname(run_dir), 'logs')
+    os.makedirs(log_dir)
+    os.chmod(log_dir, 0o777)
+    res = run_module(netns, 'daemon', dict(_server('unsafe', run_dir, 5210), log_file=os.path.join(log_dir, 'x.log')))
+    assert res['rc'] != 0 and res['msg'].startswith('log_file: %s: ' % log_dir), res
+    assert not _listeners(netns, 5210)
+
+
+def test_an_unprivileged_process_gets_a_minimal_environment(netns, run_dir):
+    res = run_module(netns, 'daemon', dict(name='env', run_dir=run_dir, user='nobody', env=dict(EXTRA='1'),
+                                           argv=['sleep', '30']))
+    assert res['rc'] == 0, res
+    with open('/proc/%d/environ' % res['pid'], 'rb') as f:
+        environ = dict(item.split(b'=', 1) for item in f.read().split(b'\0') if item)
+    run_module(netns, 'daemon', dict(name='env', run_dir=run_dir, state='stopped'))
+    assert environ == {b'PATH': b'/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', b'LC_ALL': b'C',
+                       b'HOME': b'/nonexistent', b'USER': b'nobody', b'LOGNAME': b'nobody', b'EXTRA': b'1'}

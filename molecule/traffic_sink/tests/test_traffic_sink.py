@@ -31,7 +31,12 @@ def in_ns(host, ns, *argv):
     return host.run(' '.join(['ip', 'netns', 'exec', ns] + [str(a) for a in argv]))
 
 
-@pytest.mark.parametrize('name, port', [('iperf3-mptcp-5201', 5201), ('iperf3-tcp-5301', 5301), ('stats', 5199)])
+# one iperf3 server per sink path address (a1, a2) and port
+PROCESSES = [('iperf3-mptcp-5201-a1', 5201), ('iperf3-mptcp-5201-a2', 5201), ('iperf3-tcp-5301-a1', 5301),
+             ('iperf3-tcp-5301-a2', 5301), ('stats', 5199)]
+
+
+@pytest.mark.parametrize('name, port', PROCESSES)
 def test_supervised_and_listening_in_the_sink_namespace(host, name, port):
     pidfile = host.file('%s/%s-%s.pid' % (RUN_DIR, SINK, name))
     assert pidfile.exists
@@ -43,14 +48,18 @@ def test_supervised_and_listening_in_the_sink_namespace(host, name, port):
     assert listening.rc == 0 and listening.stdout.strip()
 
 
-@pytest.mark.parametrize('name', ['iperf3-mptcp-5201', 'iperf3-tcp-5301', 'stats'])
+@pytest.mark.parametrize('name', [name for name, _port in PROCESSES])
 def test_runs_unprivileged(host, name):
     pid = int(host.file('%s/%s-%s.pid' % (RUN_DIR, SINK, name)).content_string.strip())
     status = dict(line.split(':', 1) for line in host.file('/proc/%d/status' % pid).content_string.splitlines()
                   if ':' in line)
-    assert '0' not in status['Uid'].split() and '0' not in status['Gid'].split()
-    # iperf3 keeps CAP_NET_ADMIN only (congestion control the client asks for), the responder nothing
-    assert int(status['CapEff'], 16) == (0 if name == 'stats' else 1 << 12)
+    # the lab's own system user (not nobody, which mptcpd shares), no root id anywhere
+    user = host.user('mptcp-lab')
+    assert user.exists and status['Uid'].split() == [str(user.uid)] * 4
+    assert '0' not in status['Gid'].split() and status['Groups'].split() == []
+    # no capability in any set (converge asks for no congestion control), no way back
+    for field in ('CapEff', 'CapPrm', 'CapInh', 'CapAmb', 'CapBnd'):
+        assert int(status[field], 16) == 0, field
     assert status['NoNewPrivs'].strip() == '1'
     # its bookkeeping stays root's
     assert host.file('%s/%s-%s.log' % (RUN_DIR, SINK, name)).uid == 0
@@ -58,8 +67,9 @@ def test_runs_unprivileged(host, name):
 
 def test_mptcp_server_is_an_mptcp_listener(host):
     out = in_ns(host, SINK, 'ss', '-HMltn').stdout
-    mptcp = [line for line in out.splitlines() if line.startswith('mptcp')]
-    assert len(mptcp) == 1 and ':5201 ' in mptcp[0]      # the plain TCP server (5301) is not MPTCP
+    mptcp = sorted(line.split()[4] for line in out.splitlines() if line.startswith('mptcp'))
+    # one per sink path address, nothing on a wildcard; the plain TCP servers (5301) are not MPTCP
+    assert mptcp == sorted('%s:5201' % link['address'] for link in links('sink'))
 
 
 def test_mptcp_transfer_uses_both_paths(host):
@@ -68,7 +78,8 @@ def test_mptcp_transfer_uses_both_paths(host):
                 '-p', 5201, '-t', 1, '-J')
     assert res.rc == 0, res.stderr
     report = json.loads(res.stdout)
-    assert report['end']['sum_received']['bits_per_second'] > 60e6     # more than one 50 Mbit/s path
+    # more than one 50 Mbit/s path: the join to path 2 went to the server bound there
+    assert report['end']['sum_received']['bits_per_second'] > 60e6
 
 
 def test_tcp_transfer_on_the_plain_server(host):

@@ -136,6 +136,24 @@ def test_saved_state_round_trip(tmp_path):
         ht.load_saved(path)
 
 
+def test_saved_state_refuses_a_symlink_and_an_open_directory(tmp_path):
+    state = tmp_path / 'state'
+    path = str(state / 'host-offloads.json')
+    ht.save_state(path, {'eth1': {'rx-gro': False}})
+    victim = tmp_path / 'victim'
+    victim.write_text('{"eth0": {"rx-gro": true}}')
+    os.unlink(path)
+    os.symlink(str(victim), path)
+    with pytest.raises(ht.TuningError, match='save_file: .*host-offloads.json: is a symlink'):
+        ht.load_saved(path)
+    ht.save_state(path, {'eth1': {'tso': True}})        # replaces the link, never writes through it
+    assert not os.path.islink(path) and victim.read_text() == '{"eth0": {"rx-gro": true}}'
+    os.chmod(str(state), 0o777)
+    for call in (lambda: ht.load_saved(path), lambda: ht.save_state(path, {}), lambda: ht.remove_saved(path)):
+        with pytest.raises(ht.TuningError, match='save_file: .*writable by its group or by everyone'):
+            call()
+
+
 def test_irqbalance_detection(tmp_path):
     write(str(tmp_path / '12' / 'comm'), 'sshd\n')
     assert not ht.irqbalance_running(str(tmp_path))

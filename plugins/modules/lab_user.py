@@ -1,0 +1,226 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: mptcp.lab developers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+DOCUMENTATION = r'''
+---
+module: lab_user
+short_description: A system user the lab's unprivileged processes run as, removed only if the lab created it
+version_added: 0.2.0
+description:
+  - Makes sure a system user exists for the lab's unprivileged processes (the
+    traffic sink's iperf3 servers and stats responder run as it with
+    M(mptcp.lab.daemon)), and removes it again only when this module created it.
+  - A user it creates is a system user with its own group, no home directory
+    (C(/nonexistent)), no login shell (C(/usr/sbin/nologin)) and no password,
+    made with C(useradd). The creation is recorded in O(record_dir)
+    (C(<name>-user.json), in a checked root-owned directory, written through
+    a temporary file and never through a symlink), because the user
+    outlives C(/run) across reboots.
+  - V(absent) removes the user (and its group) only when the record says this
+    module created it; a user that existed before is never touched. A user
+    that still runs a process is kept, with a warning, and its record too,
+    so a later V(absent) removes it.
+options:
+  name:
+    description:
+      - Name of the user (a valid system user name, not V(root) or V(nobody),
+        which other daemons share).
+    type: str
+    required: true
+  state:
+    description: V(present) creates the user when it is missing; V(absent) removes it if the record says it was created here.
+    type: str
+    choices: [present, absent]
+    default: present
+  record_dir:
+    description: Directory of the creation record (root's, mode 0755, created when missing).
+    type: path
+    default: /var/lib/mptcp-lab
+author:
+  - mptcp.lab developers (@multipath-tcp)
+extends_documentation_fragment:
+  - mptcp.lab.attributes
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: full
+seealso:
+  - module: mptcp.lab.daemon
+'''
+
+EXAMPLES = r'''
+- name: The traffic sink's user
+  mptcp.lab.lab_user:
+    name: mptcp-lab
+
+- name: Remove it again if the lab created it
+  mptcp.lab.lab_user:
+    name: mptcp-lab
+    state: absent
+'''
+
+RETURN = r'''
+exists:
+  description: Whether the user exists after the module ran (predicted in check mode).
+  returned: always
+  type: bool
+  sample: true
+created_by_lab:
+  description: Whether the record says this module created the user.
+  returned: always
+  type: bool
+  sample: true
+uid:
+  description: The user's uid, or null when it does not exist (or not yet, in check mode).
+  returned: always
+  type: int
+  sample: 998
+'''
+
+import json
+import os
+import pwd
+import re
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.mptcp.lab.plugins.module_utils import safe_files
+
+NAME_RE = re.compile(r'^[a-z_][a-z0-9_-]{0,30}$')
+SHARED = ('root', 'nobody')
+SAVED_BY = 'mptcp.lab.lab_user'
+
+
+def validate_name(name):
+    """An error message for a user name the module refuses, or None."""
+    if not NAME_RE.match(name or ''):
+        return ('name: must be a system user name (lower-case letter or _, then up to 30 of a-z 0-9 _ -), '
+                'got %r' % (name,))
+    if name in SHARED:
+        return 'name: %r is shared with other daemons; give the lab a user of its own (e.g. mptcp-lab)' % name
+    return None
+
+
+def lookup(name):
+    try:
+        return pwd.getpwnam(name)
+    except KeyError:
+        return None
+
+
+def record_name(name):
+    return '%s-user.json' % name
+
+
+def read_record(record_dir, name):
+    """The creation record, or None."""
+    if not os.path.lexists(record_dir):
+        return None
+    with safe_files.SafeDir(record_dir) as d:
+        raw = d.read(record_name(name))
+    if raw is None:
+        return None
+    try:
+        rec = json.loads(raw.decode('utf-8'))
+    except ValueError:
+        return None
+    return rec if isinstance(rec, dict) and rec.get('saved_by') == SAVED_BY and rec.get('user') == name else None
+
+
+def processes_of(uid):
+    """Pids of processes running with ``uid`` as real uid."""
+    pids = []
+    for entry in os.listdir('/proc'):
+        if not entry.isdigit():
+            continue
+        try:
+            if os.stat('/proc/' + entry).st_uid == uid:
+                pids.append(int(entry))
+        except OSError:
+            continue
+    return sorted(pids)
+
+
+def run(module):
+    p = module.params
+    name, record_dir = p['name'], p['record_dir']
+    err = validate_name(name)
+    if err:
+        module.fail_json(msg=err)
+    try:
+        rec = read_record(record_dir, name)
+    except safe_files.UnsafePath as exc:
+        module.fail_json(msg='record_dir: %s' % exc)
+    pw = lookup(name)
+    before = dict(exists=pw is not None, created_by_lab=bool(rec and pw))
+    result = dict(changed=False, exists=pw is not None, created_by_lab=bool(rec and pw),
+                  uid=pw.pw_uid if pw else None)
+    warnings = []
+
+    if p['state'] == 'present' and pw is None:
+        result.update(changed=True, exists=True, created_by_lab=True)
+        if not module.check_mode:
+            useradd = module.get_bin_path('useradd', required=True)
+            nologin = '/usr/sbin/nologin' if os.path.exists('/usr/sbin/nologin') else '/bin/false'
+            argv = [useradd, '--system', '--user-group', '--no-create-home', '--home-dir', '/nonexistent',
+                    '--shell', nologin, '--comment', 'mptcp.lab unprivileged processes', name]
+            rc, out, errout = module.run_command(argv, environ_update=dict(LC_ALL='C'))
+            pw = lookup(name)
+            if rc != 0 or pw is None:
+                module.fail_json(msg='useradd %s failed' % name, rc=rc, stdout=out, stderr=errout)
+            try:
+                with safe_files.SafeDir(record_dir, create=True) as d:
+                    d.write(record_name(name), json.dumps(dict(saved_by=SAVED_BY, user=name, uid=pw.pw_uid,
+                                                               group=name), sort_keys=True) + '\n')
+            except safe_files.UnsafePath as exc:
+                module.fail_json(msg='record_dir: %s (the user %s was created, without a record)' % (exc, name))
+            result['uid'] = pw.pw_uid
+    elif p['state'] == 'absent' and rec:
+        busy = processes_of(pw.pw_uid) if pw else []
+        if busy:
+            warnings.append('user %s (created by the lab) still runs pid(s) %s: kept, with its record, '
+                            'for a later absent' % (name, ', '.join(str(x) for x in busy[:10])))
+        else:
+            result.update(changed=True, exists=False, created_by_lab=False, uid=None)
+            if not module.check_mode:
+                if pw is not None:
+                    userdel = module.get_bin_path('userdel', required=True)
+                    rc, out, errout = module.run_command([userdel, name], environ_update=dict(LC_ALL='C'))
+                    if rc != 0:
+                        module.fail_json(msg='userdel %s failed' % name, rc=rc, stdout=out, stderr=errout)
+                    groupdel = module.get_bin_path('groupdel')
+                    if groupdel:
+                        # the user's own group, when userdel left it (USERGROUPS_ENAB no)
+                        module.run_command([groupdel, name], environ_update=dict(LC_ALL='C'))
+                try:
+                    with safe_files.SafeDir(record_dir) as d:
+                        d.unlink(record_name(name))
+                except safe_files.UnsafePath as exc:
+                    module.fail_json(msg='record_dir: %s' % exc)
+    if warnings:
+        result['warnings'] = warnings
+    if module._diff:
+        result['diff'] = dict(before=before, after=dict(exists=result['exists'],
+                                                        created_by_lab=result['created_by_lab']))
+    module.exit_json(**result)
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            name=dict(type='str', required=True),
+            state=dict(type='str', default='present', choices=['present', 'absent']),
+            record_dir=dict(type='path', default='/var/lib/mptcp-lab'),
+        ),
+        supports_check_mode=True,
+    )
+    run(module)
+
+
+if __name__ == '__main__':
+    main()
