@@ -62,7 +62,7 @@ def test_bad_prefix(prefix):
 @pytest.mark.parametrize('paths, match', [
     ([], 'non-empty'),
     ([{'rate_mbit': 10}] * 9, 'at most 8'),
-    ([{'rate_mbit': 0}], r'lab_paths\[0\].rate_mbit must be a number > 0'),
+    ([{'rate_mbit': 0}], r'lab_paths\[0\].rate_mbit must be a finite number in'),
     ([{'rate_mbit': 10}, {'rate_mbit': '10'}], r'lab_paths\[1\].rate_mbit'),
     ([{'rate_mbit': 10, 'loss_pct': 101}], r'lab_paths\[0\].loss_pct'),
     ([{'rate_mbit': 10, 'jitter_ms': 1}], r'lab_paths\[0\] has unknown keys jitter_ms'),

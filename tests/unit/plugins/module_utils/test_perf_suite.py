@@ -31,7 +31,7 @@ def test_suite_defaults_and_overrides():
 
 
 @pytest.mark.parametrize('value, ids', [
-    (1, [1]), (2, [1, 2]), ('all', [1, 2, 3]), ([3, 1], [1, 3]), ([2], [2]), ('2', [1, 2]),
+    (1, [1]), (2, [1, 2]), ('all', [1, 2, 3]), ([3, 1], [1, 3]), ([2], [2]), (2.0, [1, 2]),
 ])
 def test_paths_forms(value, ids):
     t = ps.validate_suite(suite({'name': 'a', 'paths': value}), 3)['tests'][0]
