@@ -38,7 +38,7 @@ COLLECTION_DIRS = ('.git', '.venv', '.collections', 'changelogs', 'docs', 'exten
 BOOL_TRUE = ('y', 'yes', 'on', '1', 'true', 't')
 BOOL_FALSE = ('n', 'no', 'off', '0', 'false', 'f')
 BOOLEAN_KNOBS = ('perf_keep_lab', 'perf_provision', 'perf_fail_on_regression')
-MAX_BASELINE_RUNS = 1000
+MAX_BASELINE_RUNS = 100   # as perf_verdict
 MAX_MIN_EFFECT_PCT = 1000
 
 
@@ -163,11 +163,13 @@ def check_results_location(results_dir, results_path, run_id, project_dir, colle
     if error:
         return [error]
     errors = []
-    path = os.path.normpath(os.path.abspath(results_path))
+    # Compare real paths: the collection is often reached through a link
+    # (.collections/ansible_collections/mptcp/lab -> the repository).
+    path = os.path.realpath(results_path)
     for root, what in ((project_dir, 'the project directory'), (collection_dir, 'the collection root')):
         if not root:
             continue
-        root = os.path.normpath(os.path.abspath(root))
+        root = os.path.realpath(root)
         if _inside(root, path):
             errors.append('perf_results_dir %r resolves to %s, which is %s%s: name a directory of its own, '
                           'e.g. results' % (results_dir, path, what, '' if root == path else ' or above it'))
