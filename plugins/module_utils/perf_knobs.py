@@ -143,9 +143,9 @@ def check_results_dir_text(value):
     return None
 
 
-def _inside(path, root):
-    """path is root or below it (both absolute and normalized)."""
-    return path == root or path.startswith(root.rstrip('/') + '/')
+def _inside(inner, outer):
+    """inner is outer or below it (both absolute and normalized)."""
+    return inner == outer or inner.startswith(outer.rstrip('/') + '/')
 
 
 def check_results_location(results_dir, results_path, run_id, project_dir, collection_dir):
