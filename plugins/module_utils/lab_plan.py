@@ -68,6 +68,10 @@ def check_prefix(prefix):
 # to a minute, loss in percent, and a queue of 1..1048576 packets.
 MIN_RATE_MBIT = 0.01
 MAX_RATE_MBIT = 34000
+# A bare-metal lab may have no shaper: its lab_paths then state the line rates
+# of real NICs (up to 1 Tbit/s here); a bare-metal shaper still refuses more
+# than MAX_RATE_MBIT (mptcp.lab.path_shaping), before it changes anything.
+MAX_LINE_RATE_MBIT = 1000000
 PATH_BOUNDS = (('delay_ms', 0, 60000, False), ('loss_pct', 0, 100, False), ('queue_limit', 1, 1 << 20, True))
 PATH_KEYS = ('rate_mbit', 'delay_ms', 'loss_pct', 'queue_limit')
 LAB_KINDS = ('virtual', 'vm', 'bare_metal')
@@ -93,10 +97,10 @@ def check_number(value, field, low, high, integer=False, low_open=False, unit=''
     return int(value) if integer else value
 
 
-def check_paths(lab_paths):
+def check_paths(lab_paths, max_rate=MAX_RATE_MBIT):
     """Validate lab_paths: a list of 1..8 dicts whose numbers the shaper can express.
 
-    rate_mbit is required, a finite number in [MIN_RATE_MBIT, MAX_RATE_MBIT];
+    rate_mbit is required, a finite number in [MIN_RATE_MBIT, max_rate];
     delay_ms, loss_pct (finite numbers) and queue_limit (an integer) are
     optional, within PATH_BOUNDS. Strings, booleans, nan and inf are refused.
     """
@@ -117,8 +121,8 @@ def check_paths(lab_paths):
         rate = path.get('rate_mbit')
         if rate is None:
             raise PlanError('%s.rate_mbit is required: the rate of the path in Mbit/s, in [%s, %s]'
-                            % (field, MIN_RATE_MBIT, MAX_RATE_MBIT))
-        check_number(rate, '%s.rate_mbit' % field, MIN_RATE_MBIT, MAX_RATE_MBIT, unit='Mbit/s')
+                            % (field, MIN_RATE_MBIT, max_rate))
+        check_number(rate, '%s.rate_mbit' % field, MIN_RATE_MBIT, max_rate, unit='Mbit/s')
         for key, low, high, integer in PATH_BOUNDS:
             value = path.get(key)
             if value is not None:
@@ -146,7 +150,8 @@ def check_lab_knobs(knobs):
     if 'lab_kind' in knobs and knobs['lab_kind'] not in LAB_KINDS:
         errors.append('lab_kind must be one of %s, got %r' % (', '.join(LAB_KINDS), knobs['lab_kind']))
     if 'lab_paths' in knobs:
-        attempt(check_paths, knobs['lab_paths'])
+        attempt(check_paths, knobs['lab_paths'],
+                MAX_LINE_RATE_MBIT if knobs.get('lab_kind') == 'bare_metal' else MAX_RATE_MBIT)
     base = knobs.get('lab_address_base', DEFAULT_ADDRESS_BASE)
     sub = knobs.get('lab_subnet_prefix', DEFAULT_SUBNET_PREFIX)
     if isinstance(sub, str):

@@ -121,6 +121,14 @@ def test_lab_knobs_report_every_bad_knob():
     assert plan.check_lab_knobs({'lab_table_base': 1.5})[0].startswith('lab_table_base must be an integer')
 
 
+def test_bare_metal_paths_may_state_line_rates():
+    line_rates = [{'rate_mbit': 100000}, {'rate_mbit': 400000}]
+    assert plan.check_lab_knobs({'lab_kind': 'bare_metal', 'lab_paths': line_rates}) == []
+    assert 'in [0.01, 34000] Mbit/s' in plan.check_lab_knobs({'lab_kind': 'virtual', 'lab_paths': line_rates})[0]
+    assert 'in [0.01, 1000000] Mbit/s, got 2000000' in plan.check_lab_knobs(
+        {'lab_kind': 'bare_metal', 'lab_paths': [{'rate_mbit': 2e6}]})[0]
+
+
 def test_interface_names_fit_ifnamsiz_for_the_longest_prefix():
     long = 'abcdefghij'
     assert len(plan.shaper_dev(long, 64, 8, 1)) <= plan.IFNAMSIZ
