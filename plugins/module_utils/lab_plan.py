@@ -33,6 +33,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import ipaddress
+import math
 import re
 
 # The kernel allows at most 8 MPTCP endpoints and 8 subflows: 8 paths.
@@ -59,31 +60,110 @@ def check_prefix(prefix):
     return prefix
 
 
-def check_paths(lab_paths):
-    """Validate lab_paths (a list of 1..8 dicts with a positive rate_mbit)."""
+# Bounds of a path's shaping, chosen for what tbf/htb and netem can express:
+# rates from 10 kbit/s (a 3 kB token bucket drains in 2.4 s; lower rates make
+# the psched buffer of tbf/htb and every measurement absurdly long) up to
+# 34 Gbit/s (the qdiscs carry the rate in 32 bits of bytes/s without their
+# 64-bit attributes; mptcp.lab.path_shaping stops there too); netem delays up
+# to a minute, loss in percent, and a queue of 1..1048576 packets.
+MIN_RATE_MBIT = 0.01
+MAX_RATE_MBIT = 34000
+# A bare-metal lab may have no shaper: its lab_paths then state the line rates
+# of real NICs (up to 1 Tbit/s here); a bare-metal shaper still refuses more
+# than MAX_RATE_MBIT (mptcp.lab.path_shaping), before it changes anything.
+MAX_LINE_RATE_MBIT = 1000000
+PATH_BOUNDS = (('delay_ms', 0, 60000, False), ('loss_pct', 0, 100, False), ('queue_limit', 1, 1 << 20, True))
+PATH_KEYS = ('rate_mbit', 'delay_ms', 'loss_pct', 'queue_limit')
+LAB_KINDS = ('virtual', 'vm', 'bare_metal')
+
+
+def is_number(value):
+    """A finite int or float (not a bool, not a string, not nan/inf)."""
+    return (not isinstance(value, bool) and isinstance(value, (int, float))
+            and not math.isinf(value) and not math.isnan(value))
+
+
+def check_number(value, field, low, high, integer=False, low_open=False, unit=''):
+    """A finite number (an integer if asked) in [low, high] (low excluded if low_open)."""
+    kind = 'an integer' if integer else 'a finite number'
+    rule = '%s in %s%s, %s]%s' % (kind, '(' if low_open else '[', low, high, unit and ' ' + unit)
+    if isinstance(value, str):
+        raise PlanError('%s must be %s, got the string %r (numbers are written without quotes)'
+                        % (field, rule, value))
+    if not is_number(value) or (integer and value != int(value)):
+        raise PlanError('%s must be %s, got %r' % (field, rule, value))
+    if value < low or value > high or (low_open and value == low):
+        raise PlanError('%s must be %s, got %r' % (field, rule, value))
+    return int(value) if integer else value
+
+
+def check_paths(lab_paths, max_rate=MAX_RATE_MBIT):
+    """Validate lab_paths: a list of 1..8 dicts whose numbers the shaper can express.
+
+    rate_mbit is required, a finite number in [MIN_RATE_MBIT, max_rate];
+    delay_ms, loss_pct (finite numbers) and queue_limit (an integer) are
+    optional, within PATH_BOUNDS. Strings, booleans, nan and inf are refused.
+    """
     if not isinstance(lab_paths, (list, tuple)) or not lab_paths:
-        raise PlanError('lab_paths must be a non-empty list of {rate_mbit, delay_ms, loss_pct, queue_limit}')
+        raise PlanError('lab_paths must be a non-empty list of {rate_mbit, delay_ms, loss_pct, queue_limit}, '
+                        'got %r' % (lab_paths,))
     if len(lab_paths) > MAX_PATHS:
         raise PlanError('lab_paths has %d paths; at most %d are allowed (the kernel limit of '
                         'MPTCP subflows and endpoints)' % (len(lab_paths), MAX_PATHS))
-    known = ('rate_mbit', 'delay_ms', 'loss_pct', 'queue_limit')
     for i, path in enumerate(lab_paths):
         field = 'lab_paths[%d]' % i
         if not isinstance(path, dict):
-            raise PlanError('%s must be a dict with rate_mbit (and optionally delay_ms, loss_pct, queue_limit)' % field)
-        unknown = sorted(set(path) - set(known))
+            raise PlanError('%s must be a dict with rate_mbit (and optionally delay_ms, loss_pct, queue_limit), '
+                            'got %r' % (field, path))
+        unknown = sorted(str(k) for k in path if k not in PATH_KEYS)
         if unknown:
-            raise PlanError('%s has unknown keys %s; allowed: %s' % (field, ', '.join(unknown), ', '.join(known)))
+            raise PlanError('%s has unknown keys %s; allowed: %s' % (field, ', '.join(unknown), ', '.join(PATH_KEYS)))
         rate = path.get('rate_mbit')
-        if isinstance(rate, bool) or not isinstance(rate, (int, float)) or rate <= 0:
-            raise PlanError('%s.rate_mbit must be a number > 0 (Mbit/s), got %r' % (field, rate))
-        for key, low, high in (('delay_ms', 0, 60000), ('loss_pct', 0, 100), ('queue_limit', 1, 1 << 20)):
+        if rate is None:
+            raise PlanError('%s.rate_mbit is required: the rate of the path in Mbit/s, in [%s, %s]'
+                            % (field, MIN_RATE_MBIT, max_rate))
+        check_number(rate, '%s.rate_mbit' % field, MIN_RATE_MBIT, max_rate, unit='Mbit/s')
+        for key, low, high, integer in PATH_BOUNDS:
             value = path.get(key)
-            if value is None:
-                continue
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
-                raise PlanError('%s.%s must be a number in [%s, %s], got %r' % (field, key, low, high, value))
+            if value is not None:
+                check_number(value, '%s.%s' % (field, key), low, high, integer=integer)
     return lab_paths
+
+
+def check_lab_knobs(knobs):
+    """Validate the lab knobs given (a dict of variable name -> value); returns the errors.
+
+    Every message names the variable, the rule and the value. Knobs not in
+    ``knobs`` are not checked (they keep their defaults elsewhere).
+    """
+    errors = []
+
+    def attempt(func, *args):
+        try:
+            return func(*args)
+        except PlanError as exc:
+            errors.append(str(exc))
+        return None
+
+    if 'lab_prefix' in knobs:
+        attempt(check_prefix, knobs['lab_prefix'])
+    if 'lab_kind' in knobs and knobs['lab_kind'] not in LAB_KINDS:
+        errors.append('lab_kind must be one of %s, got %r' % (', '.join(LAB_KINDS), knobs['lab_kind']))
+    if 'lab_paths' in knobs:
+        attempt(check_paths, knobs['lab_paths'],
+                MAX_LINE_RATE_MBIT if knobs.get('lab_kind') == 'bare_metal' else MAX_RATE_MBIT)
+    base = knobs.get('lab_address_base', DEFAULT_ADDRESS_BASE)
+    sub = knobs.get('lab_subnet_prefix', DEFAULT_SUBNET_PREFIX)
+    if isinstance(sub, str):
+        errors.append('lab_subnet_prefix must be an integer in [16, 30], got the string %r '
+                      '(-e key=value gives strings: use -e \'{"lab_subnet_prefix": %s}\')' % (sub, sub))
+    elif 'lab_address_base' in knobs or 'lab_subnet_prefix' in knobs:
+        if attempt(_network, base, sub) is not None and max_pairs(base, sub) < 1:
+            errors.append('lab_address_base %s holds no pair with /%s subnets (a pair needs %d of them): '
+                          'use a larger base or a longer lab_subnet_prefix' % (base, sub, 2 * MAX_PATHS))
+    if 'lab_table_base' in knobs:
+        attempt(check_number, knobs['lab_table_base'], 'lab_table_base', 1, 0xFFFFFFFF - MAX_PATHS, True)
+    return errors
 
 
 def _network(address_base, subnet_prefix):
@@ -155,7 +235,7 @@ def path_links(lab_paths, pair, side, prefix='mlab', address_base=DEFAULT_ADDRES
     check_prefix(prefix)
     me = _side_index(side)
     if isinstance(table_base, bool) or not isinstance(table_base, int) or not 1 <= table_base <= 0xFFFFFFFF - MAX_PATHS:
-        raise PlanError('lab_table_base must be a positive integer, got %r' % (table_base,))
+        raise PlanError('lab_table_base must be an integer in [1, %d], got %r' % (0xFFFFFFFF - MAX_PATHS, table_base))
     links = []
     for path in range(1, len(lab_paths) + 1):
         mine = subnet(pair, path, me, address_base, subnet_prefix)

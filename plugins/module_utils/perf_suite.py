@@ -34,6 +34,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import itertools
+import math
 import re
 
 PROTOCOLS = ('tcp', 'mptcp')
@@ -73,15 +74,22 @@ def _where(index, name):
     return 'tests[%d]%s' % (index, " '%s'" % name if isinstance(name, str) and name else '')
 
 
-def _int(value, where, field, low, high):
+def _int(value, where, field, low, high, allow_str=False):
+    """An integer in [low, high]. Strings only where -e key=value gives them (allow_str)."""
+    rule = '%s: %s must be an integer %d..%d, got %r' % (where, field, low, high, value)
     if isinstance(value, bool):
-        raise SuiteError('%s: %s must be an integer %d..%d, got %r' % (where, field, low, high, value))
-    if isinstance(value, str) and value.strip().isdigit():
-        value = int(value.strip())
-    if isinstance(value, float) and value == int(value):
+        raise SuiteError(rule)
+    if isinstance(value, str):
+        if allow_str and value.strip().isdigit():
+            value = int(value.strip())
+        else:
+            raise SuiteError(rule + ('' if allow_str else ' (a string: write numbers without quotes)'))
+    if isinstance(value, float):
+        if math.isnan(value) or math.isinf(value) or value != int(value):
+            raise SuiteError(rule)
         value = int(value)
     if not isinstance(value, int) or not low <= value <= high:
-        raise SuiteError('%s: %s must be an integer %d..%d, got %r' % (where, field, low, high, value))
+        raise SuiteError(rule)
     return value
 
 
@@ -107,8 +115,8 @@ def parse_paths(value, where, path_count):
                 raise SuiteError('%s: paths lists path %d twice' % (where, v))
             ids.append(v)
         return sorted(ids)
-    if isinstance(value, str) and value.strip().isdigit():
-        value = int(value.strip())
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= path_count:
         raise SuiteError('%s: paths must be 1..%d (the lab has %d paths), "all", or a list of '
                          'path numbers, got %r' % (where, path_count, path_count, value))
@@ -123,12 +131,16 @@ def _check_keys(data, allowed, where):
 
 
 def _suffix(key, value):
-    if key == 'streams':
+    """The name suffix of a matrix value (only letters, digits, '.', '_' and '+'-free)."""
+    if key == 'streams' and isinstance(value, int) and not isinstance(value, bool):
         return 'P%d' % value
     if key == 'paths':
         if isinstance(value, (list, tuple)):
-            return 'paths' + '+'.join(str(v) for v in value)
-        return '%spaths' % value if value == 'all' else '%dpath%s' % (value, '' if value == 1 else 's')
+            # paths [1, 3] -> "paths1_3" ("+" or "," would not be a valid test name)
+            return 'paths' + '_'.join(str(v) for v in value)
+        if isinstance(value, int) and not isinstance(value, bool):
+            return '%dpath%s' % (value, '' if value == 1 else 's')
+        return '%spaths' % (value,)
     return str(value)
 
 
@@ -146,6 +158,10 @@ def expand(tests):
         if not isinstance(matrix, dict) or not matrix:
             raise SuiteError('%s: matrix must be a non-empty mapping of %s to lists'
                              % (where, '/'.join(MATRIX_KEYS)))
+        if not isinstance(test.get('name'), str) or not test.get('name'):
+            raise SuiteError('%s: name is required for a matrix test: the matrix adds -<value> suffixes to '
+                             'it (e.g. name: mptcp gives mptcp-upload, mptcp-download), got %r'
+                             % (where, test.get('name')))
         keys = []
         for key, values in matrix.items():
             if key not in MATRIX_KEYS:
@@ -155,11 +171,15 @@ def expand(tests):
                 raise SuiteError('%s: %s is given both as a field and in matrix' % (where, key))
             if not isinstance(values, list) or not values:
                 raise SuiteError('%s: matrix.%s must be a non-empty list' % (where, key))
+            for value in values:
+                if isinstance(value, (dict, set)) or (isinstance(value, (list, tuple)) and key != 'paths'):
+                    raise SuiteError('%s: matrix.%s must list single values, got %r' % (where, key, value))
             keys.append(key)
         for combo in itertools.product(*(matrix[k] for k in keys)):
             t = dict((k, v) for k, v in test.items() if k != 'matrix')
             t.update(zip(keys, combo))
-            t['name'] = '-'.join([str(test.get('name'))] + [_suffix(k, v) for k, v in zip(keys, combo)])
+            t['name'] = '-'.join([test['name']] + [_suffix(k, v) for k, v in zip(keys, combo)])
+            t['_generated'] = True
             out.append((index, t))
     return out
 
@@ -167,12 +187,13 @@ def expand(tests):
 def _normalize_test(index, test, defaults, path_count):
     name = test.get('name')
     where = _where(index, name)
-    if not isinstance(name, str) or not NAME_RE.match(name):
+    generated = test.get('_generated', False)
+    if not generated and (not isinstance(name, str) or not NAME_RE.match(name)):
         raise SuiteError('%s: name is required: 1-64 letters, digits, ".", "_" or "-", starting '
                          'with a letter or digit, got %r' % (where, name))
     merged = dict(BUILTIN_DEFAULTS)
     merged.update(defaults)
-    merged.update(dict((k, v) for k, v in test.items() if k not in ('name', 'matrix')))
+    merged.update(dict((k, v) for k, v in test.items() if k not in ('name', 'matrix', '_generated')))
     out = {'name': name}
     out['protocol'] = _choice(merged['protocol'], where, 'protocol', PROTOCOLS)
     out['direction'] = _choice(merged['direction'], where, 'direction', DIRECTIONS)
@@ -191,6 +212,9 @@ def _normalize_test(index, test, defaults, path_count):
                          'got %r' % (where, merged['paths']))
     out['path_ids'] = ids
     out['paths'] = len(ids)
+    if generated and not NAME_RE.match(name):
+        raise SuiteError('%s: the name the matrix generates must be 1-64 letters, digits, ".", "_" or "-", '
+                         'got %r: shorten the test name' % (where, name))
     return out
 
 
@@ -237,9 +261,9 @@ def validate_suite(data, path_count, duration_s=None, repetitions=None, default_
                              % (_where(index, t['name']), t['name'], seen[t['name']]))
         seen[t['name']] = index
         if duration_s is not None:
-            t['duration_s'] = _int(duration_s, 'perf_duration_s', 'value', 1, MAX_DURATION_S)
+            t['duration_s'] = _int(duration_s, 'perf_duration_s', 'value', 1, MAX_DURATION_S, allow_str=True)
         if repetitions is not None:
-            t['repetitions'] = _int(repetitions, 'perf_repetitions', 'value', 1, MAX_REPETITIONS)
+            t['repetitions'] = _int(repetitions, 'perf_repetitions', 'value', 1, MAX_REPETITIONS, allow_str=True)
         normalized.append(t)
     return {'name': name, 'description': description, 'tests': normalized}
 

@@ -62,6 +62,24 @@ options:
       - Override of every test's repetitions (C(perf_repetitions)); an integer >= 1.
         Empty or null means no override.
     type: raw
+  results_dir:
+    description:
+      - The results directory as the user gave it (C(perf_results_dir)). With O(results_path),
+        checked before anything runs - not empty, not C(.), not the project or collection root
+        or above it, not inside the collection's own directories, no C(#), C(?), C(%), a directory
+        (or a path that can become one) that can be written.
+    type: raw
+  results_path:
+    description: Where O(results_dir) resolves (absolute). Required with O(results_dir).
+    type: path
+  collection_dir:
+    description: The collection's root (results are never written into it, except in a directory of their own).
+    type: path
+  run_id:
+    description:
+      - The id of the run; with O(results_path), a run whose directory exists already is refused
+        (a run record is written once).
+    type: str
 author:
   - mptcp.lab developers (@multipath-tcp)
 extends_documentation_fragment:
@@ -131,6 +149,7 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible_collections.mptcp.lab.plugins.module_utils import perf_suite as ps
+from ansible_collections.mptcp.lab.plugins.module_utils.perf_knobs import check_results_location
 
 try:
     import yaml
@@ -163,12 +182,26 @@ def _override(value):
 
 
 def load(p):
-    path, default_name = find_suite(p['suite'], p['suites_dir'], p['base_dir'])
+    if p['results_path']:
+        errors = check_results_location(p['results_dir'], p['results_path'], p['run_id'], p['base_dir'],
+                                        p['collection_dir'])
+        if errors:
+            raise ps.SuiteError('; '.join(errors))
     try:
-        with open(path) as f:
-            data = yaml.safe_load(f)
+        path, default_name = find_suite(p['suite'], p['suites_dir'], p['base_dir'])
+    except ValueError as e:
+        if isinstance(e, ps.SuiteError):
+            raise
+        raise ps.SuiteError('perf_suite: %r is not a usable suite name or path (%s)' % (p['suite'], e))
+    try:
+        with open(path, 'rb') as f:
+            data = yaml.safe_load(f.read().decode('utf-8'))
     except yaml.YAMLError as e:
         raise ps.SuiteError('perf_suite: %s is not valid YAML: %s' % (path, e))
+    except (IOError, OSError) as e:
+        raise ps.SuiteError('perf_suite: %s cannot be read: %s' % (path, e))
+    except UnicodeDecodeError as e:
+        raise ps.SuiteError('perf_suite: %s is not UTF-8 text: %s' % (path, e))
     suite = ps.validate_suite(data, p['path_count'], duration_s=_override(p['duration_s']),
                               repetitions=_override(p['repetitions']), default_name=default_name)
     items = ps.plan(suite)
@@ -203,7 +236,12 @@ def main():
             lab_paths=dict(type='list', elements='dict', default=[]),
             duration_s=dict(type='raw'),
             repetitions=dict(type='raw'),
+            results_dir=dict(type='raw'),
+            results_path=dict(type='path'),
+            collection_dir=dict(type='path'),
+            run_id=dict(type='str'),
         ),
+        required_by=dict(results_path=('results_dir', 'run_id')),
         supports_check_mode=True,
     )
     if not HAS_YAML:
@@ -212,6 +250,9 @@ def main():
         module.exit_json(**load(module.params))
     except ps.SuiteError as e:
         module.fail_json(msg=str(e))
+    except Exception as e:  # pylint: disable=broad-except
+        # never a traceback for a bad suite: say what broke instead
+        module.fail_json(msg='perf_suite: the suite could not be checked (%s: %s)' % (type(e).__name__, e))
 
 
 if __name__ == '__main__':

@@ -62,7 +62,7 @@ def test_bad_prefix(prefix):
 @pytest.mark.parametrize('paths, match', [
     ([], 'non-empty'),
     ([{'rate_mbit': 10}] * 9, 'at most 8'),
-    ([{'rate_mbit': 0}], r'lab_paths\[0\].rate_mbit must be a number > 0'),
+    ([{'rate_mbit': 0}], r'lab_paths\[0\].rate_mbit must be a finite number in'),
     ([{'rate_mbit': 10}, {'rate_mbit': '10'}], r'lab_paths\[1\].rate_mbit'),
     ([{'rate_mbit': 10, 'loss_pct': 101}], r'lab_paths\[0\].loss_pct'),
     ([{'rate_mbit': 10, 'jitter_ms': 1}], r'lab_paths\[0\] has unknown keys jitter_ms'),
@@ -70,6 +70,63 @@ def test_bad_prefix(prefix):
 def test_bad_paths(paths, match):
     with pytest.raises(plan.PlanError, match=match):
         plan.check_paths(paths)
+
+
+NAN, INF = float('nan'), float('inf')
+
+
+@pytest.mark.parametrize('path, message', [
+    ({'rate_mbit': NAN}, 'lab_paths[0].rate_mbit must be a finite number in [0.01, 34000] Mbit/s, got nan'),
+    ({'rate_mbit': INF}, 'lab_paths[0].rate_mbit must be a finite number in [0.01, 34000] Mbit/s, got inf'),
+    ({'rate_mbit': 1e-6}, 'lab_paths[0].rate_mbit must be a finite number in [0.01, 34000] Mbit/s, got 1e-06'),
+    ({'rate_mbit': 1e9}, 'lab_paths[0].rate_mbit must be a finite number in [0.01, 34000] Mbit/s, got 1000000000.0'),
+    ({'rate_mbit': '50'}, "lab_paths[0].rate_mbit must be a finite number in [0.01, 34000] Mbit/s, got the string '50'"),
+    ({'rate_mbit': True}, 'lab_paths[0].rate_mbit must be a finite number'),
+    ({'delay_ms': 5}, 'lab_paths[0].rate_mbit is required'),
+    ({'rate_mbit': 10, 'delay_ms': NAN}, 'lab_paths[0].delay_ms must be a finite number in [0, 60000], got nan'),
+    ({'rate_mbit': 10, 'delay_ms': -1}, 'lab_paths[0].delay_ms must be a finite number in [0, 60000], got -1'),
+    ({'rate_mbit': 10, 'loss_pct': INF}, 'lab_paths[0].loss_pct must be a finite number in [0, 100], got inf'),
+    ({'rate_mbit': 10, 'loss_pct': '1'}, "lab_paths[0].loss_pct must be a finite number in [0, 100], got the string '1'"),
+    ({'rate_mbit': 10, 'queue_limit': 1.5}, 'lab_paths[0].queue_limit must be an integer in [1, 1048576], got 1.5'),
+    ({'rate_mbit': 10, 'queue_limit': 0}, 'lab_paths[0].queue_limit must be an integer in [1, 1048576], got 0'),
+    ({'rate_mbit': 10, 'queue_limit': NAN}, 'lab_paths[0].queue_limit must be an integer in [1, 1048576], got nan'),
+    (50, 'lab_paths[0] must be a dict with rate_mbit'),
+])
+def test_path_numbers_are_finite_and_in_the_shapers_range(path, message):
+    with pytest.raises(plan.PlanError) as err:
+        plan.check_paths([path])
+    assert str(err.value).startswith(message), str(err.value)
+
+
+@pytest.mark.parametrize('path', [
+    {'rate_mbit': 0.01}, {'rate_mbit': 34000}, {'rate_mbit': 50, 'delay_ms': 0, 'loss_pct': 100, 'queue_limit': 1},
+    {'rate_mbit': 50, 'delay_ms': 60000, 'loss_pct': 0.5, 'queue_limit': 1048576}, {'rate_mbit': 50, 'queue_limit': 10.0},
+])
+def test_path_bounds_are_inclusive(path):
+    assert plan.check_paths([path]) == [path]
+
+
+def test_lab_knobs_report_every_bad_knob():
+    assert plan.check_lab_knobs({'lab_prefix': 'mlab', 'lab_kind': 'vm', 'lab_paths': [{'rate_mbit': 50}],
+                                 'lab_address_base': '10.200.0.0/14', 'lab_subnet_prefix': 24,
+                                 'lab_table_base': 100}) == []
+    errors = plan.check_lab_knobs({'lab_prefix': 'M', 'lab_kind': 'cloud', 'lab_paths': [{'rate_mbit': NAN}],
+                                   'lab_subnet_prefix': '24', 'lab_table_base': 0})
+    assert [e.split()[0] for e in errors] == ['lab_prefix', 'lab_kind', 'lab_paths[0].rate_mbit',
+                                              'lab_subnet_prefix', 'lab_table_base']
+    assert 'got the string \'24\'' in errors[3] and '{"lab_subnet_prefix": 24}' in errors[3]
+    assert plan.check_lab_knobs({'lab_address_base': '10.0.0.300/14'})[0].startswith('lab_address_base')
+    assert plan.check_lab_knobs({'lab_subnet_prefix': 31})[0].startswith('lab_subnet_prefix must be an integer')
+    assert 'holds no pair' in plan.check_lab_knobs({'lab_address_base': '10.0.0.0/22'})[0]
+    assert plan.check_lab_knobs({'lab_table_base': 1.5})[0].startswith('lab_table_base must be an integer')
+
+
+def test_bare_metal_paths_may_state_line_rates():
+    line_rates = [{'rate_mbit': 100000}, {'rate_mbit': 400000}]
+    assert plan.check_lab_knobs({'lab_kind': 'bare_metal', 'lab_paths': line_rates}) == []
+    assert 'in [0.01, 34000] Mbit/s' in plan.check_lab_knobs({'lab_kind': 'virtual', 'lab_paths': line_rates})[0]
+    assert 'in [0.01, 1000000] Mbit/s, got 2000000' in plan.check_lab_knobs(
+        {'lab_kind': 'bare_metal', 'lab_paths': [{'rate_mbit': 2e6}]})[0]
 
 
 def test_interface_names_fit_ifnamsiz_for_the_longest_prefix():

@@ -31,7 +31,7 @@ def test_suite_defaults_and_overrides():
 
 
 @pytest.mark.parametrize('value, ids', [
-    (1, [1]), (2, [1, 2]), ('all', [1, 2, 3]), ([3, 1], [1, 3]), ([2], [2]), ('2', [1, 2]),
+    (1, [1]), (2, [1, 2]), ('all', [1, 2, 3]), ([3, 1], [1, 3]), ([2], [2]), (2.0, [1, 2]),
 ])
 def test_paths_forms(value, ids):
     t = ps.validate_suite(suite({'name': 'a', 'paths': value}), 3)['tests'][0]
@@ -94,6 +94,57 @@ def test_matrix_expands_with_names():
         ps.validate_suite(suite({'name': 'm', 'direction': 'upload', 'matrix': {'direction': ['bidir']}}), 2)
     with pytest.raises(SuiteError, match=r"^tests\[0\] 'm': matrix.duration_s is not allowed"):
         ps.validate_suite(suite({'name': 'm', 'matrix': {'duration_s': [1]}}), 2)
+
+
+def test_matrix_over_path_lists_gets_valid_names():
+    s = ps.validate_suite(suite({'name': 'm', 'matrix': {'paths': [[1], [2], [1, 3], 'all', 2]}}), 3)
+    assert [(t['name'], t['path_ids']) for t in s['tests']] == [
+        ('m-paths1', [1]), ('m-paths2', [2]), ('m-paths1_3', [1, 3]), ('m-allpaths', [1, 2, 3]),
+        ('m-2paths', [1, 2])]
+    tcp = ps.validate_suite(suite({'name': 't', 'protocol': 'tcp', 'matrix': {'paths': [[1], [2]]}}), 2)
+    assert [t['name'] for t in tcp['tests']] == ['t-paths1', 't-paths2']
+
+
+@pytest.mark.parametrize('test, message', [
+    ({'matrix': {'direction': ['upload', 'download']}}, 'tests[0]: name is required for a matrix test'),
+    ({'name': 5, 'matrix': {'direction': ['upload']}}, 'tests[0]: name is required for a matrix test'),
+    ({'name': 'm', 'matrix': {'streams': [{'a': 1}]}}, "tests[0] 'm': matrix.streams must list single values"),
+    ({'name': 'm', 'matrix': {'direction': [['upload']]}}, "tests[0] 'm': matrix.direction must list single values"),
+    ({'name': 'm', 'matrix': {'streams': ['2']}}, "tests[0] 'm-2': streams must be an integer 1..128, got '2'"),
+    ({'name': 'm', 'matrix': {'paths': [[1, 9]]}}, "tests[0] 'm-paths1_9': paths lists path numbers 1..2"),
+    ({'name': 'm', 'matrix': {'paths': ['2']}}, "tests[0] 'm-2paths': paths must be 1..2"),
+    ({'name': 'n' * 60, 'matrix': {'direction': ['download']}}, 'tests[0] ' + repr('n' * 60 + '-download')
+     + ': the name the matrix generates must be 1-64'),
+])
+def test_matrix_errors(test, message):
+    with pytest.raises(SuiteError) as e:
+        ps.validate_suite(suite(test), 2)
+    assert str(e.value).startswith(message), str(e.value)
+
+
+NAN, INF = float('nan'), float('inf')
+
+
+@pytest.mark.parametrize('field, value', [
+    ('duration_s', NAN), ('duration_s', INF), ('duration_s', '20'), ('duration_s', 1e9), ('omit_s', -INF),
+    ('repetitions', NAN), ('repetitions', '3'), ('streams', INF), ('streams', '2'), ('paths', NAN),
+    ('paths', INF), ('paths', '2'), ('paths', [1.5]),
+])
+def test_numeric_fields_refuse_nan_inf_and_strings(field, value):
+    with pytest.raises(SuiteError) as e:
+        ps.validate_suite(suite({'name': 'a', field: value}), 2)
+    assert str(e.value).startswith("tests[0] 'a': %s" % field), str(e.value)
+    with pytest.raises(SuiteError) as e:
+        ps.validate_suite(suite({'name': 'a'}, defaults={field: value}), 2)
+    assert str(e.value).startswith('defaults: %s' % field), str(e.value)
+
+
+@pytest.mark.parametrize('override', [NAN, INF, 'inf', '1e3', '-1', 2.5, True])
+def test_overrides_refuse_nan_inf_and_words(override):
+    with pytest.raises(SuiteError, match='^perf_duration_s: value must be an integer 1..86400'):
+        ps.validate_suite(suite({'name': 'a'}), 2, duration_s=override)
+    with pytest.raises(SuiteError, match='^perf_repetitions: value must be an integer 1..1000'):
+        ps.validate_suite(suite({'name': 'a'}), 2, repetitions=override)
 
 
 def test_expected_mbps():

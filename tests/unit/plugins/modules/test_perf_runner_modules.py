@@ -81,3 +81,26 @@ def test_tc_handle_notation():
     assert perf_host_info.tc_handle(0x10000) == '1:'
     assert perf_host_info.tc_handle(0x10001) == '1:1'
     assert perf_host_info.tc_handle(0x100000) == '10:'
+
+
+def test_perf_suite_module_refuses_bad_files_and_locations_without_a_traceback(monkeypatch, capsys, tmp_path):
+    base = {'suites_dir': SUITES, 'path_count': 2}
+    latin = tmp_path / 'latin.yml'
+    latin.write_bytes(b'tests: [{name: caf\xe9}]\n')
+    out = run(monkeypatch, capsys, perf_suite, dict(base, suite=str(latin)))
+    assert out['failed'] and 'is not UTF-8 text' in out['msg']
+    out = run(monkeypatch, capsys, perf_suite, dict(base, suite='bad\x00name.yml'))
+    assert out['failed'] and out['msg'].startswith('perf_suite: suite file ') and 'not found' in out['msg']
+    matrix = tmp_path / 'matrix.yml'
+    matrix.write_text('tests:\n  - {name: m, protocol: tcp, matrix: {paths: [[1], [2]]}}\n')
+    (tmp_path / 'results' / 'r1').mkdir(parents=True)
+    located = dict(base, suite=str(matrix), base_dir=str(tmp_path), collection_dir=str(tmp_path),
+                   results_dir='results', results_path=str(tmp_path / 'results'))
+    out = run(monkeypatch, capsys, perf_suite, dict(located, run_id='r2'))
+    assert not out.get('failed') and [t['name'] for t in out['suite']['tests']] == ['m-paths1', 'm-paths2']
+    out = run(monkeypatch, capsys, perf_suite, dict(located, run_id='r1'))
+    assert out['failed'] and out['msg'].startswith("perf_suite_run_id 'r1': the run %s exists already"
+                                                   % (tmp_path / 'results' / 'r1'))
+    out = run(monkeypatch, capsys, perf_suite, dict(located, run_id='r2', results_dir='.',
+                                                    results_path=str(tmp_path)))
+    assert out['failed'] and out['msg'].startswith("perf_results_dir must not be '.'")
