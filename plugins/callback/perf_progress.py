@@ -177,7 +177,7 @@ class CallbackModule(CallbackBase):
         done = []
         for lock_dir in sorted(self.leases):
             for holder in lab_lease.held_by(lock_dir, owner):
-                if holder.get('state') == 'cleanup failed':
+                if holder.get('state') == 'cleanup failed' or holder.get('guardian') in [h.get('guardian') for h in done]:
                     continue
                 sys.stderr.write('lab %s: this run ends without releasing its lease: removing what it created\n'
                                  % (holder.get('lab') or {}).get('prefix'))

@@ -287,8 +287,14 @@ def lab_daemons(run_dir, prefix):
                 rec = json.load(f)
         except (IOError, OSError, ValueError):
             continue
-        if isinstance(rec, dict) and proc_alive(rec.get('pid'), rec.get('starttime')):
-            out[entry[:-len('.json')]] = [rec['pid'], rec['starttime']]
+        if not isinstance(rec, dict):
+            continue
+        try:
+            start = int(rec.get('starttime'))     # daemon.py records it as text
+        except (TypeError, ValueError):
+            continue
+        if proc_alive(rec.get('pid'), start):
+            out[entry[:-len('.json')]] = [rec['pid'], start]
     return out
 
 
