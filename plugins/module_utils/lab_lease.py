@@ -555,7 +555,7 @@ def acquire(params, owner, check_mode=False):
     else:
         check_dir(os.path.dirname(lock_dir), 0o755)
         check_dir(lock_dir, 0o700)
-    taken = []
+    taken, fresh = [], []
     result = dict(changed=False, acquired=False, reentrant=False, took_over=[], lock_files=[])
     try:
         inherited = {}
@@ -565,6 +565,8 @@ def acquire(params, owner, check_mode=False):
             fd, locked = open_lock(path)
             taken.append((fd, path))
             old = parse_holder(_read_fd(fd)) if locked else read_holder(fd)
+            if locked and not old:
+                fresh.append((fd, path))
             if old and old.get('pid') == owner[0] and old.get('pid_start') == owner[1]:
                 result.update(reentrant=True, holder=old, lab_existed=_existed(old, prefix))
                 continue
@@ -607,10 +609,16 @@ def acquire(params, owner, check_mode=False):
         for fd, dummy in taken:
             write_holder(fd, holder)
         result['holder'] = holder
+        fresh = []
         return result
     finally:
+        # refused or failed: the lock files this call created go again (a stale holder's stay, as markers)
+        for fd, path in fresh:
+            unlink_if_same(path, fd)
         for fd, dummy in taken:
             os.close(fd)
+        if fresh and not check_mode:
+            remove_lock_dir(lock_dir)
 
 
 def _existed(holder, prefix):

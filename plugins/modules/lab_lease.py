@@ -198,9 +198,16 @@ def run(module):
     try:
         if p['state'] == 'released':
             return lab_lease.release(p, owner, module.check_mode)
-        return lab_lease.acquire(p, owner, module.check_mode)
+        result = lab_lease.acquire(p, owner, module.check_mode)
     except lab_lease.LeaseError as exc:
         module.fail_json(msg=str(exc))
+    for stale in result['took_over']:
+        module.warn('%s: took over the lease of %s, which is dead (%s)'
+                    % (stale['lock'], lab_lease.describe(stale['holder']), stale['state']))
+    if result.get('orphans'):
+        module.warn('lab %s: namespaces %s were created by a run that died; this run owns them now'
+                    % (p['prefix'], ', '.join(result['orphans'])))
+    return result
 
 
 def main():
