@@ -70,6 +70,21 @@ def lab_processes(prefix):
     return found
 
 
+def measuring(prefix):
+    """The iperf3 clients running in the lab's generator (not iperf3 --version of the metadata step)."""
+    clients = []
+    for name, pid, comm in lab_processes(prefix):
+        if comm == 'iperf3' and name.endswith('-gen1'):
+            try:
+                with open('/proc/%d/cmdline' % pid, 'rb') as f:
+                    argv = f.read().split(b'\0')
+            except OSError:
+                continue
+            if b'-c' in argv or b'--client' in argv:
+                clients.append(pid)
+    return clients
+
+
 def daemons_alive(prefix):
     """The supervised processes of the lab still alive, by their state files (pid, start time)."""
     alive = []
@@ -91,13 +106,25 @@ def leftovers(prefix):
             + glob.glob('%s/lab-%s.lock' % (LOCK_DIR, prefix)) + [p[2] for p in lab_processes(prefix)])
 
 
+class Playbook(subprocess.Popen):
+    """ansible-playbook in the background; its output goes to a file (a pipe nobody reads would block it)."""
+
+    def output(self):
+        with open(self.log) as f:
+            return f.read()
+
+
 def start_playbook(playbook, inv, *args):
     env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, 'ansible.cfg'),
                PATH=VENV_BIN + os.pathsep + os.environ.get('PATH', ''))
-    # its own process group, as a shell gives a foreground job: Ctrl-C goes to the whole group
-    return subprocess.Popen([os.path.join(VENV_BIN, 'ansible-playbook'), playbook, '-i', inv] + list(args),
-                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            start_new_session=True)
+    log = os.path.join(inv, 'playbook-%s.log' % uuid.uuid4().hex[:6])
+    with open(log, 'w') as out:
+        # its own process group, as a shell gives a foreground job: Ctrl-C goes to the whole group
+        proc = Playbook([os.path.join(VENV_BIN, 'ansible-playbook'), playbook, '-i', inv] + list(args),
+                        cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, text=True,
+                        start_new_session=True)
+    proc.log = log
+    return proc
 
 
 def wait_for(condition, timeout, proc=None, what=''):
@@ -108,7 +135,7 @@ def wait_for(condition, timeout, proc=None, what=''):
             return value
         if proc is not None and proc.poll() is not None:
             raise AssertionError('ansible-playbook ended (rc=%s) before %s:\n%s'
-                                 % (proc.returncode, what, proc.stdout.read()[-5000:]))
+                                 % (proc.returncode, what, proc.output()[-5000:]))
         time.sleep(0.1)
     raise AssertionError('not within %ss: %s' % (timeout, what))
 
@@ -127,8 +154,7 @@ def test_interrupted_run_leaves_the_machine_as_before(lab, tmp_path, how):
     proc = start_playbook('playbooks/perf.yml', inv, '-e', 'perf_suite=smoke', '-e', 'perf_duration_s=3',
                           '-e', 'perf_results_dir=%s' % results)
     try:
-        wait_for(lambda: [p for p in lab_processes(prefix) if p[2] == 'iperf3' and p[0].endswith('-gen1')],
-                 240, proc, 'a measurement runs (iperf3 in %s-gen1)' % prefix)
+        wait_for(lambda: measuring(prefix), 240, proc, 'a measurement runs (iperf3 -c in %s-gen1)' % prefix)
         assert namespaces(prefix) and daemons_alive(prefix) and holder(prefix)['pid'] == proc.pid
         sent = time.monotonic()
         if how == 'sigint-group':
@@ -143,7 +169,7 @@ def test_interrupted_run_leaves_the_machine_as_before(lab, tmp_path, how):
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    out = proc.stdout.read()
+    out = proc.output()
     assert elapsed < 15
     if how == 'sigint-group':
         # ansible-playbook itself waited for the cleanup
@@ -165,8 +191,7 @@ def test_interrupted_run_keeps_a_lab_that_existed(lab, tmp_path):
     proc = start_playbook('playbooks/perf.yml', inv, '-e', 'perf_suite=%s' % _suite(tmp_path, ONE_TCP),
                           '-e', 'perf_results_dir=%s' % (tmp_path / 'r'), '-e', 'perf_provision=false')
     try:
-        wait_for(lambda: [p for p in lab_processes(prefix) if p[2] == 'iperf3' and p[0].endswith('-gen1')],
-                 240, proc, 'a measurement runs')
+        wait_for(lambda: measuring(prefix), 240, proc, 'a measurement runs')
         assert daemons_alive(prefix)
         os.killpg(proc.pid, signal.SIGINT)
         assert proc.wait(timeout=30) == 99
@@ -219,7 +244,8 @@ def test_second_run_is_refused_and_the_first_completes(lab, tmp_path):
         assert teardown.returncode == 2
         assert 'lab %s is in use by ansible-playbook pid %d' % (prefix, first.pid) in teardown.stdout
         assert namespaces(prefix)
-        out, dummy = first.communicate(timeout=300)
+        first.wait(timeout=300)
+        out = first.output()
     finally:
         if first.poll() is None:
             first.kill()
