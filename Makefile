@@ -47,6 +47,12 @@ bootstrap: system venv
 
 bootstrap-test: system-test venv
 
+# Each playbook takes the lab's lease first: a second run on the same lab is
+# refused, naming the holder, and an interrupted one (Ctrl-C) has what it
+# created removed before ansible-playbook exits (roles/lab_netns/README.md).
+# ansible-playbook playbooks/perf.yml exits 0, 42 (invalid test, or regression
+# with perf_fail_on_regression) or another code (error); make itself can only
+# exit 0 or 2, and shows the code as "Error 42".
 perf: bootstrap
 	ansible-playbook playbooks/perf.yml $(ARGS)
 

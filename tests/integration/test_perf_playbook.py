@@ -44,7 +44,7 @@ def test_list_hosts(inventory):
     pattern, hosts = found['Record the metadata of the pair and the shaper']
     assert pattern == 'perf_pair:shapers:localhost' and 'localhost' in hosts and len(hosts) == 2
     assert found['Measure (measurement plan -> measurements)'] == ('perf_pair:localhost', ['localhost'])
-    assert len(found) == 6, sorted(found)
+    assert len(found) == 7, sorted(found)
 
 
 @pytest.fixture(scope='module')

@@ -81,3 +81,26 @@ def test_callback_prints_before_each_measurement_and_ignores_skips():
     assert module._display.lines[-1].startswith('[3/3] t1 rep 2/2')
     module.v2_runner_item_on_ok(FakeResult({'item': items[2], 'ansible_loop_var': 'item'}))
     assert len(module._display.lines) == 3          # nothing after the last one
+
+
+def test_exit_status_42_only_when_the_verdict_is_the_one_failure():
+    status = cb.ExitStatus()
+    assert status.code() is None
+    status.saw_outcome({'code': 42, 'message': 'm'})
+    assert status.code() is None                      # no failure: the playbook did not fail it
+    status.failed('ansible.builtin.fail')
+    assert status.code() == 42
+    status.failed('mptcp.lab.lab_lease')              # something else failed too: an error
+    assert status.code() is None
+
+
+def test_exit_status_keeps_an_earlier_error():
+    status = cb.ExitStatus()
+    status.failed('mptcp.lab.perf_results')
+    status.saw_outcome({'code': 42})
+    status.failed('ansible.builtin.fail')
+    assert status.code() is None
+    zero = cb.ExitStatus()
+    zero.saw_outcome({'code': 0})
+    zero.failed('ansible.builtin.fail')
+    assert zero.code() is None
