@@ -404,8 +404,8 @@ def verdict_table(tests):
             fmt(t.get('change_pct'), 2, '%'),
             fmt(t.get('p_value'), 4) if t.get('p_value') is not None and t.get('p_value') >= 1e-4
             else ('%.1e' % t['p_value'] if t.get('p_value') is not None else '&mdash;'),
-            badge(t.get('verdict')),
-            esc(t.get('verdict_reason') or ''),
+            badge(t.get('outcome') or ('invalid' if t.get('valid') is False else None)),
+            esc(t.get('outcome_reason') or t.get('invalid_reason') or ''),
         ])
     return _table_from_rows(
         ['test', 'protocol', 'paths', 'direction', 'streams', 'ok reps', 'median Mbit/s', 'CV',
@@ -415,7 +415,7 @@ def verdict_table(tests):
 
 def banner(summary):
     regs = summary.get('regressions') or []
-    counts = (summary.get('verdict') or {}).get('counts') or {}
+    counts = (summary.get('judgement') or {}).get('counts') or {}
     if regs:
         return '<span class="banner" style="background:%s">%d regression%s</span>' % (
             VERDICT_COLOURS['regression'], len(regs), '' if len(regs) == 1 else 's')
@@ -434,10 +434,11 @@ def banner(summary):
 def render(summary, trends, history_db, csv_path=None):
     """The report of one run, as a str.
 
-    ``trends``: list of (test from summary.json, history rows, run id).
+    ``summary`` is the record with its verdict beside each test
+    (perf_baseline.judged_view); ``trends``: list of (test, history rows, run id).
     """
     tests = summary.get('tests') or []
-    verdict = summary.get('verdict') or {}
+    verdict = summary.get('judgement') or {}
     min_effect = verdict.get('min_effect_pct', 1.5)
     out = ['<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">',
            '<meta name="viewport" content="width=device-width, initial-scale=1">',

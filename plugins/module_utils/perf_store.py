@@ -18,9 +18,10 @@ import csv
 import io
 import json
 import os
+import pathlib
 import sqlite3
 
-from ansible_collections.mptcp.lab.plugins.module_utils.perf_record import canonical_json, format_time
+from ansible_collections.mptcp.lab.plugins.module_utils.perf_record import PerfError, canonical_json, format_time
 
 SCHEMA_VERSION = 1
 BUSY_TIMEOUT_S = 60.0
@@ -80,8 +81,32 @@ CREATE INDEX IF NOT EXISTS runs_by_time ON runs (started_ts);
 """
 
 
-class StoreError(Exception):
+class StoreError(PerfError):
     """The history database cannot be used."""
+
+
+def sqlite_uri(path, mode):
+    """A SQLite URI for a file path, every special character (#, ?, %) quoted."""
+    return '%s?mode=%s' % (pathlib.Path(os.path.abspath(path)).as_uri(), mode)
+
+
+def run_module(module, func):
+    """Run a read-side module's work (history, verdict, report): one error mapping.
+
+    ``func(params, check_mode, warn)`` returns the result. Bad records, a
+    history that cannot be used and a baseline that cannot be used fail the
+    task with their message, never a traceback; the diff is dropped unless
+    asked for.
+    """
+    try:
+        result = func(module.params, module.check_mode, module.warn)
+    except PerfError as exc:
+        module.fail_json(msg=str(exc))
+    except sqlite3.Error as exc:
+        module.fail_json(msg='history database error: %s' % exc)
+    if not module._diff:
+        result.pop('diff', None)
+    module.exit_json(**result)
 
 
 class Store:
@@ -93,18 +118,27 @@ class Store:
         if readonly:
             if not os.path.exists(path):
                 raise StoreError('no history database at %s' % path)
-            uri = 'file:%s?mode=ro' % os.path.abspath(path)
-            self.conn = sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT_S,
+            self.conn = sqlite3.connect(sqlite_uri(path, 'ro'), uri=True, timeout=BUSY_TIMEOUT_S,
                                         isolation_level=None)
         else:
             directory = os.path.dirname(os.path.abspath(path))
             if not os.path.isdir(directory):
                 os.makedirs(directory)
-            self.conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
+            self.conn = sqlite3.connect(sqlite_uri(path, 'rwc'), uri=True, timeout=BUSY_TIMEOUT_S,
+                                        isolation_level=None)
+        try:
+            self._setup()
+        except BaseException:
+            self.conn.close()
+            raise
+
+    def _setup(self):
         self.conn.row_factory = sqlite3.Row
         self.conn.execute('PRAGMA busy_timeout = %d' % int(BUSY_TIMEOUT_S * 1000))
         self.conn.execute('PRAGMA foreign_keys = ON')
-        if not readonly:
+        # the version first: a history of another version is never written to
+        self.check_version()
+        if not self.readonly:
             self.conn.execute('PRAGMA journal_mode = WAL')
             self.conn.execute('PRAGMA synchronous = FULL')
             with self.transaction():
@@ -113,10 +147,15 @@ class Store:
                         self.conn.execute(statement)
                 self.conn.execute('INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)',
                                   ('schema_version', str(SCHEMA_VERSION)))
-        version = self.schema_version()
+
+    def check_version(self):
+        try:
+            version = self.schema_version()
+        except (ValueError, sqlite3.DatabaseError) as exc:
+            raise StoreError('%s is not a history database of this collection: %s' % (self.path, exc))
         if version is not None and version != SCHEMA_VERSION:
-            raise StoreError('%s has history schema version %s; this collection reads version %d'
-                             % (path, version, SCHEMA_VERSION))
+            raise StoreError('%s has history schema version %s; this collection reads and writes version %d'
+                             % (self.path, version, SCHEMA_VERSION))
 
     def close(self):
         self.conn.close()

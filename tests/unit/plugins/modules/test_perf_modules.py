@@ -89,26 +89,30 @@ def test_history_fails_clearly(results, tmp_path, capsys):
     assert r['failed'] and "'started'" in r['msg']
 
 
-def test_verdict_flags_the_drop_and_writes_summary(results, capsys):
+def test_verdict_flags_the_drop_and_writes_its_own_files(results, capsys):
     call(perf_history, {'results_dir': results, 'backfill': True}, capsys=capsys)
-    summary_path = os.path.join(results, perf_fixtures.run_id_for(6), 'summary.json')
-    with open(summary_path) as handle:
+    run_dir = os.path.join(results, perf_fixtures.run_id_for(6))
+    summary_path = os.path.join(run_dir, 'summary.json')
+    with open(summary_path, 'rb') as handle:
         before = handle.read()
     r = call(perf_verdict, {'results_dir': results}, check_mode=True, diff=True, capsys=capsys)
     assert r['changed'] is True
-    with open(summary_path) as handle:
-        assert handle.read() == before
+    assert not os.path.exists(os.path.join(run_dir, 'verdict.json'))
     assert r['diff']['after']['verdicts']['mptcp-2paths-up'] == 'regression'
     r = call(perf_verdict, {'results_dir': results}, capsys=capsys)
     assert r['changed'] is True
     assert [x['test'] for x in r['regressions']] == ['mptcp-2paths-up']
     assert r['counts']['regression'] == 1 and r['counts']['pass'] == 2
     assert 'mptcp-2paths-up' in r['message'] and r['baseline'] == 'last 10 valid runs'
-    with open(summary_path) as handle:
-        summary = json.load(handle)
-    assert summary['regressions'] == r['regressions']
-    assert summary['tests'][1]['verdict'] == 'regression'
-    assert summary['tests'][1]['baseline']['kind'] == 'last-valid'
+    assert sorted(os.path.basename(p) for p in r['files_changed']) == ['junit.xml', 'verdict.json', 'verdict.md']
+    with open(r['verdict_path']) as handle:
+        verdict = json.load(handle)
+    assert verdict['regressions'] == r['regressions']
+    assert verdict['tests'][1]['outcome'] == 'regression'
+    assert verdict['tests'][1]['baseline']['kind'] == 'last-valid'
+    # the run record is written once: the verdict never rewrites it
+    with open(summary_path, 'rb') as handle:
+        assert handle.read() == before
     r = call(perf_verdict, {'results_dir': results}, capsys=capsys)
     assert r['changed'] is False
     # the judged record is still the same run for the history
