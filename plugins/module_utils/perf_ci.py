@@ -58,7 +58,9 @@ def junit_xml(summary, verdict):
     by_name = dict((t['name'], t) for t in verdict.get('tests') or [])
     suite_name = 'mptcp.lab %s' % summary.get('suite')
     root = ElementTree.Element('testsuites', name='mptcp.lab')
-    suite = ElementTree.SubElement(root, 'testsuite', name=suite_name, timestamp=str(summary.get('started')),
+    # JUnit's timestamp is a local ISO 8601 time without a zone: the record's is UTC
+    suite = ElementTree.SubElement(root, 'testsuite', name=suite_name, id='0', package='mptcp.lab',
+                                   timestamp=str(summary.get('started') or '').rstrip('Z'),
                                    hostname=str(summary.get('generator') or 'localhost'))
     props = ElementTree.SubElement(suite, 'properties')
     for key, value in (('run_id', summary.get('run_id')), ('baseline', verdict.get('baseline')),

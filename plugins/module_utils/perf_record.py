@@ -300,7 +300,7 @@ def test_metrics(ok_runs):
     """tests[].metrics: each metric's statistics over the valid runs, with unit and better."""
     out = {}
     for name, unit, better, _field in METRICS:
-        stats = summarize(r['metrics'][name] for r in ok_runs)
+        stats = summarize((r.get('metrics') or {}).get(name) for r in ok_runs)
         stats.update(unit=unit, better=better)
         out[name] = stats
     return out
@@ -434,7 +434,8 @@ def migrate(summary):
     """A record of any schema version as the current version (a copy; the file is untouched).
 
     Version 0 (no schema_version, wave 1): each test's validity is decided
-    from its runs (test_validity) into valid/invalid_reason. A wave-1 verdict
+    from its runs (test_validity) into valid/invalid_reason, and the metrics
+    (runs[].metrics, tests[].metrics) are derived from the runs. A wave-1 verdict
     step also rewrote the file, leaving pass/regression/... in a test's
     ``verdict`` and a run-level ``verdict`` block: those are judgements, not
     validity, and are dropped here (the history keeps the verdicts it gave).
@@ -463,6 +464,14 @@ def migrate(summary):
                 for key in ('verdict', 'verdict_reason', 'baseline', 'change_pct', 'p_value', 'test_key'):
                     test.pop(key, None)
                 test['valid'], test['invalid_reason'] = valid, reason or None
+                # the metrics, from the runs' own figures
+                runs = test.get('runs')
+                if isinstance(runs, list):
+                    runs = [dict(r, metrics=run_metrics(r)) if isinstance(r, dict) and 'metrics' not in r else r
+                            for r in runs]
+                    test['runs'] = runs
+                    if 'metrics' not in test:
+                        test['metrics'] = test_metrics([r for r in runs if isinstance(r, dict) and r.get('ok')])
             migrated.append(test)
         out['tests'] = migrated
     return out
