@@ -12,7 +12,7 @@ from xml.etree import ElementTree
 
 import jsonschema
 
-from ansible_collections.mptcp.lab.plugins.module_utils.perf_record import METRICS, SCHEMA_VERSION, migrate
+from ansible_collections.mptcp.lab.plugins.module_utils.perf_record import METRICS, migrate
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCHEMA_PATH = os.path.join(ROOT, 'docs', 'run-record.schema.json')
@@ -164,3 +164,8 @@ def check_tree(top):
                 assert_junit_matches(handle.read(), summary, json.load(vhandle))
             checked.append(junit)
     return checked
+
+
+def metric_names():
+    """The metrics the collection records (perf_record.METRICS)."""
+    return [m[0] for m in METRICS]

@@ -18,6 +18,7 @@ __metaclass__ = type
 import datetime
 import hashlib
 import json
+import math
 import os
 import re
 import tempfile
@@ -103,7 +104,7 @@ def _int_field(test, field, default):
         number = float(value)
     except ValueError:
         raise RecordError('test %r: %s must be an integer, got %r' % (test.get('name'), field, value))
-    if number != number or number in (float('inf'), float('-inf')) or number != int(number):
+    if not math.isfinite(number) or number != int(number):
         raise RecordError('test %r: %s must be an integer, got %r' % (test.get('name'), field, value))
     return int(number)
 
@@ -120,13 +121,10 @@ def test_identity(summary, test):
     """
     paths = _int_field(test, 'paths', 1) or 1
     path_ids = test.get('path_ids') or list(range(1, paths + 1))
-    if not isinstance(path_ids, list):
+    if not isinstance(path_ids, list) or not all(_is_number(i) and math.isfinite(i) and i == int(i) for i in path_ids):
         raise RecordError('test %r: path_ids must be a list of integers, got %r'
                           % (test.get('name'), test.get('path_ids')))
-    path_ids = [_int_field({'name': test.get('name'), 'path_ids': i}, 'path_ids', None) for i in path_ids]
-    if None in path_ids:
-        raise RecordError('test %r: path_ids must be a list of integers, got %r'
-                          % (test.get('name'), test.get('path_ids')))
+    path_ids = [int(i) for i in path_ids]
     shaping = test.get('shaping') or test.get('lab_paths')
     if not shaping:
         # lab-wide paths: pick the ones this test uses
@@ -321,7 +319,7 @@ def build_run(item, result):
         rec.update(throughput_mbps=None, per_path_mbps=[None] * item['paths'], subflows=None,
                    fallback=None, ok=False, error='task failed: %s' % msg, duration_s=0)
     else:
-        for key in RUN_KEYS + EXTRA_RUN_KEYS:
+        for key in RUN_KEYS + EXTRA_RUN_KEYS + tuple(field for _n, _u, _b, field in METRICS):
             if key in result:
                 rec[key] = result[key]
         rec['ok'] = bool(result.get('ok'))

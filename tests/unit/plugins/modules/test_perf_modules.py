@@ -9,6 +9,7 @@ import csv
 import json
 import os
 import re
+import sqlite3
 import sys
 
 import pytest
@@ -78,6 +79,56 @@ def test_history_backfill_skips_broken_records(results, capsys, monkeypatch):
     r = call(perf_history, {'results_dir': results, 'backfill': True}, capsys=capsys)
     assert r['rc'] == 0 and len(r['backfilled']) == 6
     assert any('broken' in str(w) for w in r.get('warnings', []))
+
+
+def test_history_backfill_skips_a_malformed_record_and_reports_it(results, capsys, monkeypatch):
+    monkeypatch.setattr(_internal, 'is_controller', False)
+    bad = perf_fixtures.make_summary('bad-streams', perf_fixtures.started_for(0))
+    bad['tests'][0]['streams'] = 'two'
+    perf_fixtures.write_run(results, bad, latest=False)
+    r = call(perf_history, {'results_dir': results, 'backfill': True}, capsys=capsys)
+    assert r['rc'] == 0 and len(r['backfilled']) == 6
+    path = os.path.join(results, 'bad-streams', 'summary.json')
+    assert r['skipped'] == [{'path': path, 'reason': "test 'tcp-1path-up': streams must be an integer, got 'two'"}]
+    assert any('bad-streams' in str(w) for w in r.get('warnings', []))
+    # and every later run still records: the bad record never stops the history
+    perf_fixtures.write_run(results, perf_fixtures.make_summary(perf_fixtures.run_id_for(7),
+                                                                perf_fixtures.started_for(7)))
+    r = call(perf_history, {'results_dir': results, 'backfill': True}, capsys=capsys)
+    assert r['rc'] == 0 and r['status'] == 'added' and r['runs_in_history'] == 8
+    assert [s['path'] for s in r['skipped']] == [path]
+
+
+@pytest.mark.parametrize('name', ['res#ults', 'res?ults', 'res%20ults', 'with space'])
+def test_results_dir_with_uri_characters(tmp_path, capsys, name):
+    results = str(tmp_path / name)
+    perf_fixtures.write_history(results, 4, scale_last={'mptcp-2paths-up': 0.9})
+    r = call(perf_history, {'results_dir': results, 'backfill': True}, capsys=capsys)
+    assert r['rc'] == 0 and r['runs_in_history'] == 4
+    assert r['history_db'] == os.path.join(results, 'history.sqlite')
+    assert os.listdir(str(tmp_path)) == [name]           # no stray database beside it
+    # the read-only opener finds the same file
+    r = call(perf_verdict, {'results_dir': results}, capsys=capsys)
+    assert r['rc'] == 0 and r['counts']['pass'] + r['counts']['regression'] == 3
+    r = call(perf_history, {'results_dir': results}, check_mode=True, capsys=capsys)
+    assert r['rc'] == 0 and r['status'] == 'unchanged' and r['runs_in_history'] == 4
+
+
+def test_history_of_another_schema_version_is_never_written(results, capsys):
+    db = os.path.join(results, 'history.sqlite')
+    call(perf_history, {'results_dir': results}, capsys=capsys)
+    conn = sqlite3.connect(db)
+    conn.execute("UPDATE meta SET value = '99' WHERE key = 'schema_version'")
+    conn.commit()
+    conn.close()
+    with open(db, 'rb') as handle:
+        before = handle.read()
+    perf_fixtures.write_run(results, perf_fixtures.make_summary(perf_fixtures.run_id_for(7),
+                                                                perf_fixtures.started_for(7)))
+    r = call(perf_history, {'results_dir': results}, capsys=capsys)
+    assert r['failed'] and 'history schema version 99' in r['msg'] and 'version 1' in r['msg']
+    with open(db, 'rb') as handle:
+        assert handle.read() == before
 
 
 def test_history_fails_clearly(results, tmp_path, capsys):
