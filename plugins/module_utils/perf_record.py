@@ -543,6 +543,15 @@ def slug(text):
     return re.sub(r'[^A-Za-z0-9_.-]+', '-', str(text)).strip('-') or 'test'
 
 
+def read_bytes(path):
+    """A file's bytes, or None when it cannot be read (missing)."""
+    try:
+        with open(path, 'rb') as handle:
+            return handle.read()
+    except (IOError, OSError):
+        return None
+
+
 def load_summary(path):
     try:
         with open(path) as handle:

@@ -115,17 +115,9 @@ from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible_collections.mptcp.lab.plugins.module_utils import perf_html
 from ansible_collections.mptcp.lab.plugins.module_utils.perf_baseline import judged_view
 from ansible_collections.mptcp.lab.plugins.module_utils.perf_record import (
-    RecordError, open_run, slug, write_atomic)
+    RecordError, open_run, read_bytes, slug, write_atomic)
 from ansible_collections.mptcp.lab.plugins.module_utils.perf_store import (
     csv_text, open_readonly, otava_config, run_module)
-
-
-def _read(path):
-    try:
-        with open(path, 'rb') as handle:
-            return handle.read()
-    except (IOError, OSError):
-        return None
 
 
 def _digest(data):
@@ -156,7 +148,7 @@ def export_files(store, results_dir):
 
 def load_verdict(run_dir):
     """verdict.json beside the record, or None before the verdict step ran."""
-    data = _read(os.path.join(run_dir, 'verdict.json'))
+    data = read_bytes(os.path.join(run_dir, 'verdict.json'))
     if data is None:
         return None
     try:
@@ -193,7 +185,7 @@ def report(params, check_mode, warn=None):
         store.close()
         perf_html.close_all()
 
-    before = dict((p, _read(p)) for p in files)
+    before = dict((p, read_bytes(p)) for p in files)
     changed_files = sorted(p for p, data in files.items() if before[p] != data)
     if not check_mode:
         for path in changed_files:

@@ -198,7 +198,7 @@ from ansible_collections.mptcp.lab.plugins.module_utils.perf_baseline import (
     verdict_document)
 from ansible_collections.mptcp.lab.plugins.module_utils.perf_ci import junit_xml, verdict_markdown
 from ansible_collections.mptcp.lab.plugins.module_utils.perf_record import (
-    json_bytes, open_run, write_atomic)
+    json_bytes, open_run, read_bytes, write_atomic)
 from ansible_collections.mptcp.lab.plugins.module_utils.perf_store import (
     Store, StoreError, open_readonly, run_module)
 
@@ -241,14 +241,6 @@ def preflight(named, results_dir, db_path, baseline_runs):
             'diff': {'before': {}, 'after': {}}}
 
 
-def _read(path):
-    try:
-        with open(path, 'rb') as handle:
-            return handle.read()
-    except (IOError, OSError):
-        return None
-
-
 def judge(params, check_mode, warn=None):
     named = validate(params)
     if params.get('lab_paths') is not None and warn:
@@ -287,7 +279,7 @@ def judge(params, check_mode, warn=None):
     files = {paths['verdict.json']: json_bytes(document),
              paths['junit.xml']: junit_xml(opened.summary, document).encode('utf-8'),
              paths['verdict.md']: verdict_markdown(opened.summary, document).encode('utf-8')}
-    before = dict((path, _read(path)) for path in files)
+    before = dict((path, read_bytes(path)) for path in files)
     changed_files = sorted(path for path, data in files.items() if before[path] != data)
     store_changed = False
     if not check_mode:
