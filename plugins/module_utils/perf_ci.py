@@ -109,8 +109,8 @@ OUTCOME_MARKS = {'pass': 'pass', 'regression': '**REGRESSION**', 'improvement': 
 def verdict_markdown(summary, verdict):
     """verdict.md: the table a CI step posts as a comment."""
     counts = verdict.get('counts') or {}
-    headline = ', '.join('%d %s' % (counts[k], k) for k in ('regression', 'invalid', 'improvement', 'pass',
-                                                             'no-baseline') if counts.get(k))
+    order = ('regression', 'invalid', 'improvement', 'pass', 'no-baseline')
+    headline = ', '.join('%d %s' % (counts[k], k) for k in order if counts.get(k))
     lines = ['### mptcp.lab perf verdict: run `%s` (suite %s)' % (summary.get('run_id'), summary.get('suite')),
              '',
              '%s against the %s (alpha %s, minimum effect %s%%).' % (

@@ -49,7 +49,7 @@ options:
       - Also record every other run under O(results_dir) (a directory with a C(summary.json))
         that the history does not hold yet, for instance runs made before the history existed
         or whose play stopped before this step. A record that cannot be read or breaks the
-        contract (for example C("streams": "two")) is skipped, with a warning, and listed in
+        contract (for example a C(streams) of V(two)) is skipped, with a warning, and listed in
         RV(skipped); it never stops the run. Each run is its own transaction.
     type: bool
     default: false

@@ -23,7 +23,7 @@ description:
     C(throughput_mbps) also at the top level of the test), the utilisation (median /
     expected) and the test's validity (C(valid), C(invalid_reason)), decided once here.
   - The record carries C(schema_version) and follows the schema shipped as
-    C(docs/run-record.schema.json) (fields: C(docs/run-record.md)). It is written once and
+    C(docs/run-record.schema.json) (fields in C(docs/run-record.md)). It is written once and
     never rewritten; a run id whose C(summary.json) exists is refused. The verdict of the
     run is not part of it (M(mptcp.lab.perf_verdict) writes C(verdict.json) beside it), so
     C(regressions) is empty here.

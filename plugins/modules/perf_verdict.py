@@ -25,10 +25,10 @@ description:
     prediction interval of a new run's median at level O(alpha)). Slower is a regression,
     faster an improvement (information only). The collection's docs/statistics.md justifies
     the choice.
-  - Writes, beside the run's C(summary.json) (which it never changes: a run record is written
+  - Writes, beside the run's C(summary.json) (which it never changes, a run record being written
     once), C(verdict.json) (per test its C(outcome), reason, baseline, C(change_pct) and
     C(p_value); C(regressions) in the DESIGN contract's shape, C(improvements), counts and the
-    options), C(junit.xml) (one testcase per test and metric: a regression is a failure with
+    options), C(junit.xml) (one testcase per test and metric; a regression is a failure with
     the figures in its message, an invalid test an error, no baseline skipped) and
     C(verdict.md) (the Markdown table a CI step posts), each atomically; and the verdicts
     into the history.
