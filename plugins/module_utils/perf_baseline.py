@@ -31,7 +31,7 @@ def unknown_run_message(store, run_id, results_dir):
 MIN_BASELINE_RUNS = 3
 
 
-def baseline_for(store, run_id, started_ts, test_key, named=None, last_n=10):
+def baseline_for(store, run_id, started_ts, test_key, named=None, last_n=10, tag=None):
     """(values, description) of the baseline of one test of a run.
 
     The description holds 'run_values' (the values of each baseline run),
@@ -48,7 +48,7 @@ def baseline_for(store, run_id, started_ts, test_key, named=None, last_n=10):
         values = list(res['values'])
         return values, {'kind': 'run', 'runs': [named], 'n': len(values),
                         'median': median(values) if values else None, 'run_values': None}
-    rows = store.last_valid(test_key, started_ts, run_id, last_n)
+    rows = store.last_valid(test_key, started_ts, run_id, last_n, tag=tag)
     values = []
     for row in rows:
         values.extend(row['values'])
@@ -66,7 +66,7 @@ def _round(value, digits):
     return None if value is None else round(value, digits)
 
 
-def evaluate(store, record, named=None, last_n=10, alpha=0.05, min_effect_pct=1.5):
+def evaluate(store, record, named=None, last_n=10, alpha=0.05, min_effect_pct=1.5, tag=None):
     """The verdict of every test of a normalized run record.
 
     Returns {test_key: {...compare() result..., 'name', 'baseline'}} in test order.
@@ -83,7 +83,9 @@ def evaluate(store, record, named=None, last_n=10, alpha=0.05, min_effect_pct=1.
                        'baseline': None}
         else:
             values, description = baseline_for(store, run['run_id'], run['started_ts'],
-                                               res['test_key'], named=named, last_n=last_n)
+                                               res['test_key'], named=named, last_n=last_n, tag=tag)
+            if tag is not None:
+                description['tag'] = '%s=%s' % tag
             runs = description.pop('run_values')
             verdict = compare(values, res['values'], alpha=alpha, min_effect_pct=min_effect_pct,
                               baseline_runs=runs if runs and len(runs) >= 2 else None)
@@ -112,9 +114,11 @@ def entries(verdicts, kind):
             for v in verdicts.values() if v['verdict'] == kind]
 
 
-def describe_baseline(named, last_n):
+def describe_baseline(named, last_n, tag=None):
     if named:
         return 'run %s' % named
+    if tag is not None:
+        return 'last %d valid runs tagged %s=%s' % ((last_n,) + tuple(tag))
     return 'last %d valid runs' % last_n
 
 
@@ -123,7 +127,7 @@ METHOD = ('exact two-sided Mann-Whitney U on repetition values, minimum effect s
           'and the run-to-run noise of the baseline runs')
 
 
-def verdict_document(record, verdicts, named, last_n, alpha, min_effect_pct):
+def verdict_document(record, verdicts, named, last_n, alpha, min_effect_pct, tag=None):
     """verdict.json: the judgement of a run, beside (never inside) its summary.json.
 
     Per test its ``outcome`` (pass, regression, improvement, no-baseline,
@@ -142,8 +146,9 @@ def verdict_document(record, verdicts, named, last_n, alpha, min_effect_pct):
     return {
         'verdict_version': VERDICT_VERSION,
         'run_id': record['run']['run_id'],
-        'baseline': describe_baseline(named, last_n),
+        'baseline': describe_baseline(named, last_n, tag),
         'baseline_run': named or None,
+        'baseline_tag': '%s=%s' % tag if tag else None,
         'baseline_runs': last_n,
         'alpha': alpha,
         'min_effect_pct': min_effect_pct,
@@ -179,7 +184,8 @@ def judged_view(summary, verdict):
     view['regressions'] = verdict.get('regressions') or []
     view['improvements'] = verdict.get('improvements') or []
     view['judgement'] = dict((k, verdict.get(k)) for k in (
-        'baseline', 'baseline_run', 'baseline_runs', 'alpha', 'min_effect_pct', 'test', 'counts'))
+        'baseline', 'baseline_run', 'baseline_tag', 'baseline_runs', 'alpha', 'min_effect_pct', 'test',
+        'counts'))
     return view
 
 

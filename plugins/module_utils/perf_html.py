@@ -54,6 +54,7 @@ table{border-collapse:collapse;margin:8px 0;background:#fff;font-size:14px}
 th,td{border:1px solid #d0d7de;padding:4px 8px;text-align:left;vertical-align:top}
 th{background:#eceff1}
 td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
+.tag{display:inline-block;padding:0 6px;margin-right:4px;border:1px solid #90a4ae;border-radius:4px;font-family:monospace}
 .badge{display:inline-block;padding:1px 8px;border-radius:10px;color:#fff;font-weight:600;font-size:13px}
 .banner{display:inline-block;margin-top:8px;padding:6px 14px;border-radius:6px;font-weight:700;color:#fff}
 .note{color:#555;font-size:13px}
@@ -453,6 +454,12 @@ def render(summary, trends, history_db, csv_path=None):
     out.append('<p>started %s &middot; finished %s &middot; wall %s s &middot; traffic %s s</p>' % (
         esc(summary.get('started')), esc(summary.get('finished')), fmt(summary.get('wall_s'), 1),
         fmt(summary.get('traffic_s'), 1)))
+    tags, notes = summary.get('tags') or {}, summary.get('notes') or {}
+    if tags or notes:
+        out.append('<p class="tags">%s%s</p>' % (
+            ' '.join('<span class="tag">%s=%s</span>' % (esc(k), esc(tags[k])) for k in sorted(tags)),
+            ''.join(' &middot; %s: %s' % (esc(k), esc(json.dumps(notes[k]) if not isinstance(notes[k], str)
+                                                          else notes[k])) for k in sorted(notes))))
     out.append(banner(summary) + '</header><main>')
 
     out.append('<h2 id="verdict">Verdict</h2>')

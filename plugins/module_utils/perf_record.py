@@ -48,6 +48,10 @@ EXTRA_RUN_KEYS = ('duration_s', 'elapsed_s', 'per_path_bytes', 'per_path_wire_mb
                   'launcher', 'sink_stats_error')
 
 
+TAG_KEY_RE = re.compile(r'^[A-Za-z0-9_.-]{1,64}$')
+TAG_VALUE_RE = re.compile(r'^[A-Za-z0-9_.:@/+~-]{1,200}$')
+
+
 class PerfError(ValueError):
     """Base of the errors the perf modules report as a failure (no traceback)."""
 
@@ -266,6 +270,44 @@ def kernels(summary):
     return sorted(found)
 
 
+# ------------------------------------------------------------------ tags
+
+def parse_tag(text, field):
+    """(key, value) of one tag 'key:value' or 'key=value' (the first separator splits)."""
+    if not isinstance(text, str):
+        raise RecordError('%s: a tag is a string key:value, got %r' % (field, text))
+    seps = [i for i in (text.find(':'), text.find('=')) if i > 0]
+    if not seps:
+        raise RecordError('%s: a tag is key:value (or key=value), got %r' % (field, text))
+    key, value = text[:min(seps)], text[min(seps) + 1:]
+    if not TAG_KEY_RE.match(key):
+        raise RecordError('%s: the key of a tag is 1-64 letters, digits, ".", "_" or "-", got %r' % (field, key))
+    if not TAG_VALUE_RE.match(value):
+        raise RecordError('%s: the value of a tag is 1-200 letters, digits or . _ - : @ / + ~, got %r'
+                          % (field, value))
+    return key, value
+
+
+def parse_tags(tags, field='perf_tags'):
+    """{key: value} of a list of 'key:value' strings (a later key wins), validated."""
+    if tags is None:
+        return {}
+    if isinstance(tags, str):
+        tags = [tags]
+    if not isinstance(tags, list):
+        raise RecordError('%s: a list of key:value strings, got %r' % (field, tags))
+    out = {}
+    for index, tag in enumerate(tags):
+        key, value = parse_tag(tag, '%s[%d]' % (field, index))
+        out[key] = value
+    return out
+
+
+def tags_text(tags):
+    """'k1=v1;k2=v2' (keys sorted): the CSV form of a run's tags."""
+    return ';'.join('%s=%s' % (k, tags[k]) for k in sorted(tags or {}))
+
+
 # ------------------------------------------------------------------ building
 
 def summarize(values):
@@ -374,14 +416,16 @@ def build_test(test, runs, expected, shaping):
 
 
 def build_summary(suite, items, results, lab_paths, run_id, started, finished, metadata,
-                  measure_started=None, measure_finished=None, extra=None, expected=None):
+                  measure_started=None, measure_finished=None, extra=None, expected=None,
+                  tags=None, notes=None):
     """summary.json as a dict, complete: it is written once.
 
     ``items`` is the plan, ``results`` the task result of each item (matched
     by the plan item ``k`` they carry). traffic_s sums the measured traffic
     windows (iperf3's seconds, omit excluded) of every run. ``expected`` is
     the planner's ideal goodput of each test (by name); without it, it is
-    computed from ``lab_paths`` the planner's way.
+    computed from ``lab_paths`` the planner's way. ``tags`` ({key: value})
+    and ``notes`` (any JSON object) are the user's, to tell runs apart.
     """
     by_k = {}
     for res in results:
@@ -419,6 +463,8 @@ def build_summary(suite, items, results, lab_paths, run_id, started, finished, m
         'metadata': metadata,
         'tests': tests,
         'regressions': [],
+        'tags': dict(tags or {}),
+        'notes': dict(notes or {}),
     }
     if measure_started is not None and measure_finished is not None:
         summary['measure_s'] = round(measure_finished - measure_started, 3)
@@ -500,6 +546,11 @@ def normalize(summary):
         'kernel': ' '.join(kernels(summary)),
         'metadata': canonical_json(summary.get('metadata') or {}),
     }
+    tags = summary.get('tags') or {}
+    if not isinstance(tags, dict) or not all(isinstance(v, str) for v in tags.values()):
+        raise RecordError("summary.json field 'tags' must map names to strings")
+    if tags:
+        run['tags'] = dict(tags)    # only when there are some: older records keep their hash
     results = []
     seen = {}
     for index, test in enumerate(summary['tests']):

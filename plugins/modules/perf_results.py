@@ -64,6 +64,19 @@ options:
         (RV(mptcp.lab.perf_suite#module:expected_mbps)); computed from O(lab_paths) the same
         way when omitted.
     type: dict
+  tags:
+    description:
+      - Tags of the run, each C(key:value) (or C(key=value)), from C(-e perf_tag=...) and the
+        list C(perf_tags). Recorded as C(tags), an object; shown in the report, exported in the
+        CSV and usable to pick a baseline (C(perf_baseline_tag)).
+      - A key is 1-64 letters, digits, C(.), C(_) or C(-); a value 1-200 of those or any of C(:@/+~).
+    type: list
+    elements: str
+    default: []
+  notes:
+    description: Free notes about the run (C(-e perf_notes='{...}')), recorded as C(notes).
+    type: dict
+    default: {}
   metadata:
     description: Metadata of every host, by inventory hostname.
     type: dict
@@ -160,6 +173,8 @@ def main():
             results=dict(type='list', elements='dict', required=True),
             lab_paths=dict(type='list', elements='dict', default=[]),
             expected_mbps=dict(type='dict'),
+            tags=dict(type='list', elements='str', default=[]),
+            notes=dict(type='dict', default={}),
             metadata=dict(type='dict', default={}),
             started=dict(type='float', required=True),
             finished=dict(type='float'),
@@ -176,11 +191,16 @@ def main():
     if os.path.lexists(path):
         module.fail_json(msg='run_id: %s already has a run record (%s), which is written once; '
                              'pick another run id' % (p['run_id'], path))
+    try:
+        tags = perf_record.parse_tags(p['tags'])
+    except perf_record.RecordError as e:
+        module.fail_json(msg=str(e))
     finished = p['finished'] or time.time()
     summary = perf_record.build_summary(p['suite'], p['plan'], p['results'], p['lab_paths'], p['run_id'],
                                         p['started'], finished, p['metadata'],
                                         measure_started=p['measure_started'], measure_finished=finished,
-                                        extra=p['extra'], expected=p['expected_mbps'])
+                                        extra=p['extra'], expected=p['expected_mbps'],
+                                        tags=tags, notes=p['notes'])
     result = dict(changed=not module.check_mode, run_dir=run_dir, summary_path=path,
                   wall_s=summary['wall_s'], traffic_s=summary['traffic_s'], summary=brief(summary),
                   latest=os.path.join(p['results_dir'], 'latest'))

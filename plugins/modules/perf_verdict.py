@@ -72,6 +72,20 @@ options:
       - Deprecated and ignored. A test's identity comes from its run record alone.
     type: list
     elements: dict
+  baseline_tag:
+    description:
+      - C(key=value) (or C(key:value)) picks the default baseline among the runs tagged so
+        (C(perf_baseline_tag), for example V(kernel=6.18-rc3)) - the last O(baseline_runs)
+        valid runs of each test that carry that tag. Not with O(baseline).
+    type: str
+    default: ""
+  tags:
+    description:
+      - The tags the run will carry (C(perf_tag), C(perf_tags)), only checked, with
+        O(preflight), so that a bad tag stops the run before it measures.
+    type: list
+    elements: str
+    default: []
   preflight:
     description:
       - Only check the options and that the O(baseline) run exists (in the history, or as a run
@@ -198,7 +212,7 @@ from ansible_collections.mptcp.lab.plugins.module_utils.perf_baseline import (
     verdict_document)
 from ansible_collections.mptcp.lab.plugins.module_utils.perf_ci import junit_xml, verdict_markdown
 from ansible_collections.mptcp.lab.plugins.module_utils.perf_record import (
-    json_bytes, open_run, read_bytes, write_atomic)
+    json_bytes, open_run, parse_tag, parse_tags, read_bytes, write_atomic)
 from ansible_collections.mptcp.lab.plugins.module_utils.perf_store import (
     Store, StoreError, open_readonly, run_module)
 
@@ -216,7 +230,14 @@ def validate(params):
     if baseline and (os.sep in baseline or baseline in ('.', '..')):
         raise BaselineError('baseline must be a run id (a directory name under results_dir), got %r'
                             % baseline)
-    return baseline or None
+    tag = None
+    if params.get('baseline_tag'):
+        if baseline:
+            raise BaselineError('baseline and baseline_tag: name a run or a tag, not both')
+        tag = parse_tag(params['baseline_tag'], 'baseline_tag')
+    # the run's own tags, checked before it measures (preflight)
+    parse_tags(params.get('tags'), 'tags')
+    return baseline or None, tag
 
 
 def verdict_line(v):
@@ -224,7 +245,7 @@ def verdict_line(v):
     return '%s: %s%s (%s)' % (v['name'], v['verdict'], change, v['reason'])
 
 
-def preflight(named, results_dir, db_path, baseline_runs):
+def preflight(named, results_dir, db_path, baseline_runs, tag=None):
     """The result of a preflight: the options are valid and the named baseline exists."""
     if named and not os.path.isfile(os.path.join(results_dir, named, 'summary.json')):
         store = open_readonly(db_path, True, 'checking the baseline')
@@ -233,7 +254,7 @@ def preflight(named, results_dir, db_path, baseline_runs):
                 raise BaselineError(unknown_run_message(store, named, results_dir))
         finally:
             store.close()
-    baseline_text = describe_baseline(named, baseline_runs)
+    baseline_text = describe_baseline(named, baseline_runs, tag)
     return {'changed': False, 'run_id': '', 'summary_path': '', 'baseline': baseline_text,
             'verdict_path': '', 'junit_path': '', 'markdown_path': '', 'files_changed': [],
             'regressions': [], 'improvements': [], 'verdicts': [], 'counts': {}, 'lines': [],
@@ -242,15 +263,15 @@ def preflight(named, results_dir, db_path, baseline_runs):
 
 
 def judge(params, check_mode, warn=None):
-    named = validate(params)
+    named, tag = validate(params)
     if params.get('lab_paths') is not None and warn:
         warn('lab_paths is deprecated and ignored: identity comes from the run record')
     if params['preflight']:
         results_dir = os.path.abspath(params['results_dir'])
         db_path = os.path.abspath(params['history_db'] or os.path.join(results_dir, 'history.sqlite'))
-        return preflight(named, results_dir, db_path, params['baseline_runs'])
+        return preflight(named, results_dir, db_path, params['baseline_runs'], tag)
     opened = open_run(params, check_mode)
-    baseline_text = describe_baseline(named, params['baseline_runs'])
+    baseline_text = describe_baseline(named, params['baseline_runs'], tag)
     paths = dict((name, os.path.join(opened.run_dir, name)) for name in VERDICT_FILES)
     result = {'changed': False, 'run_id': opened.run_id, 'summary_path': opened.summary_path,
               'verdict_path': paths['verdict.json'], 'junit_path': paths['junit.xml'],
@@ -270,12 +291,12 @@ def judge(params, check_mode, warn=None):
         if named and not store.has_run(named):
             raise BaselineError(unknown_run_message(store, named, opened.results_dir))
         verdicts = evaluate(store, record, named=named, last_n=params['baseline_runs'],
-                            alpha=params['alpha'], min_effect_pct=params['min_effect_pct'])
+                            alpha=params['alpha'], min_effect_pct=params['min_effect_pct'], tag=tag)
     finally:
         store.close()
 
     document = verdict_document(record, verdicts, named, params['baseline_runs'],
-                                params['alpha'], params['min_effect_pct'])
+                                params['alpha'], params['min_effect_pct'], tag)
     files = {paths['verdict.json']: json_bytes(document),
              paths['junit.xml']: junit_xml(opened.summary, document).encode('utf-8'),
              paths['verdict.md']: verdict_markdown(opened.summary, document).encode('utf-8')}
@@ -334,6 +355,8 @@ def main():
             alpha=dict(type='float', default=0.05),
             min_effect_pct=dict(type='float', default=1.5),
             lab_paths=dict(type='list', elements='dict'),
+            baseline_tag=dict(type='str', default=''),
+            tags=dict(type='list', elements='str', default=[]),
             preflight=dict(type='bool', default=False),
         ),
         supports_check_mode=True,

@@ -210,3 +210,30 @@ def test_verdict_markdown_is_a_table_a_ci_step_can_post():
     assert len(rows) == 4 and all(row.count(' | ') == 9 for row in rows)
     assert '| mptcp-2paths-up | mptcp | 2 | throughput_mbps | **REGRESSION** | 93.90 |' in text
     assert 'Regressions:' in text and '- **mptcp-2paths-up**: throughput_mbps -3.05%' in text
+
+
+# ---- tags and notes --------------------------------------------------------------
+
+def test_tags_parse_and_name_the_bad_one():
+    assert perf_record.parse_tags(['kernel:6.18-rc3', 'series=v2', 'sha:1a2b', 'kernel:6.18']) == {
+        'kernel': '6.18', 'series': 'v2', 'sha': '1a2b'}
+    assert perf_record.parse_tags('url:https://x/y') == {'url': 'https://x/y'}
+    assert perf_record.parse_tags(None) == {}
+    for tags, text in ((['ok:1', 'nokey'], r'perf_tags\[1\]: a tag is key:value'),
+                       (['bad key:1'], r'perf_tags\[0\]: the key of a tag'),
+                       (['k:two words'], r'perf_tags\[0\]: the value of a tag'),
+                       (['k:'], r'the value of a tag'), ([3], r'a tag is a string')):
+        with pytest.raises(RecordError, match=text):
+            perf_record.parse_tags(tags)
+
+
+def test_tags_and_notes_are_recorded_and_part_of_the_history_view():
+    s = build_summary(SUITE, PLAN, [], LAB, 'rid', 0.0, 1.0, {}, tags={'kernel': '6.18-rc3'},
+                      notes={'why': 'rebased', 'n': 2})
+    assert s['tags'] == {'kernel': '6.18-rc3'} and s['notes'] == {'why': 'rebased', 'n': 2}
+    check.assert_valid_record(s)
+    assert normalize(s)['run']['tags'] == {'kernel': '6.18-rc3'}
+    untagged = build_summary(SUITE, PLAN, [], LAB, 'rid', 0.0, 1.0, {})
+    assert 'tags' not in normalize(untagged)['run']
+    assert normalize(untagged)['content_hash'] != normalize(s)['content_hash']
+    assert check.record_errors(dict(s, tags={'kernel': 6}))

@@ -17,6 +17,7 @@ import pytest
 from ansible.module_utils import _internal, basic
 from ansible.module_utils.common.text.converters import to_bytes
 
+from ansible_collections.mptcp.lab.plugins.module_utils import perf_record
 from ansible_collections.mptcp.lab.plugins.modules import perf_history, perf_report, perf_verdict
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), '..', '..', '..'))
@@ -290,3 +291,45 @@ def test_check_mode_without_a_run_record_predicts_nothing(tmp_path, capsys):
         r = call(module, args, capsys=capsys)
         assert r['failed'] and 'no run record' in r['msg']
     assert os.listdir(results) == []
+
+
+def test_tags_pick_the_baseline_and_show_in_the_csv_and_report(tmp_path, capsys):
+    """Runs 0-3 on kernel A at 90%, runs 4-7 on kernel B at 100%; run 8 on B at 90%."""
+    results = str(tmp_path / 'results')
+    for i in range(9):
+        kernel = 'a' if i < 4 else 'b'
+        scale = 0.9 if kernel == 'a' or i == 8 else 1.0
+        summary = perf_fixtures.make_summary(perf_fixtures.run_id_for(i), perf_fixtures.started_for(i),
+                                             scale=dict((t['name'], scale) for t in perf_fixtures.DEFAULT_TESTS))
+        summary = dict(perf_record.migrate(summary), tags={'kernel': kernel}, notes={'i': i})
+        perf_fixtures.write_run(results, summary)
+    assert call(perf_history, {'results_dir': results, 'backfill': True}, capsys=capsys)['rc'] == 0
+    # against the last runs whatever their tag: 9.5% slower than kernel B's runs
+    plain = call(perf_verdict, {'results_dir': results, 'baseline_runs': 3}, capsys=capsys)
+    assert plain['counts']['regression'] == 3
+    # against kernel A's runs: the same speed
+    tagged = call(perf_verdict, {'results_dir': results, 'baseline_runs': 3, 'baseline_tag': 'kernel=a'},
+                  capsys=capsys)
+    assert tagged['rc'] == 0 and tagged['counts']['regression'] == 0 and tagged['counts']['pass'] == 3
+    assert tagged['baseline'] == 'last 3 valid runs tagged kernel=a'
+    with open(tagged['verdict_path']) as handle:
+        verdict = json.load(handle)
+    assert verdict['baseline_tag'] == 'kernel=a'
+    assert verdict['tests'][0]['baseline']['runs'] == [perf_fixtures.run_id_for(i) for i in (3, 2, 1)]
+    # an unknown tag has no baseline
+    none = call(perf_verdict, {'results_dir': results, 'baseline_tag': 'kernel:c'}, capsys=capsys)
+    assert none['counts']['no-baseline'] == 3
+    r = call(perf_verdict, {'results_dir': results, 'baseline_tag': 'kernel', 'preflight': True}, capsys=capsys)
+    assert r['failed'] and 'baseline_tag: a tag is key:value' in r['msg']
+    r = call(perf_verdict, {'results_dir': results, 'tags': ['ok:1', 'bad tag'], 'preflight': True}, capsys=capsys)
+    assert r['failed'] and 'tags[1]: a tag is key:value' in r['msg']
+    r = call(perf_verdict, {'results_dir': results, 'baseline': perf_fixtures.run_id_for(0),
+                            'baseline_tag': 'kernel=a'}, capsys=capsys)
+    assert r['failed'] and 'not both' in r['msg']
+    report = call(perf_report, {'results_dir': results}, capsys=capsys)
+    with open(report['csv_path']) as handle:
+        rows = list(csv.DictReader(handle))
+    assert set(row['tags'] for row in rows) == {'kernel=a', 'kernel=b'}
+    with open(report['path']) as handle:
+        html = handle.read()
+    assert '<span class="tag">kernel=b</span>' in html and 'i: 8' in html
