@@ -12,11 +12,11 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible_collections.mptcp.lab.plugins.module_utils.perf_record import METRIC
+from ansible_collections.mptcp.lab.plugins.module_utils.perf_record import METRIC, PerfError
 from ansible_collections.mptcp.lab.plugins.module_utils.perf_stats import VERDICTS, compare, median
 
 
-class BaselineError(ValueError):
+class BaselineError(PerfError):
     """The requested baseline cannot be used."""
 
 
@@ -31,7 +31,7 @@ def unknown_run_message(store, run_id, results_dir):
 MIN_BASELINE_RUNS = 3
 
 
-def baseline_for(store, run_id, started_ts, test_key, named=None, last_n=10):
+def baseline_for(store, run_id, started_ts, test_key, named=None, last_n=10, tag=None):
     """(values, description) of the baseline of one test of a run.
 
     The description holds 'run_values' (the values of each baseline run),
@@ -48,7 +48,7 @@ def baseline_for(store, run_id, started_ts, test_key, named=None, last_n=10):
         values = list(res['values'])
         return values, {'kind': 'run', 'runs': [named], 'n': len(values),
                         'median': median(values) if values else None, 'run_values': None}
-    rows = store.last_valid(test_key, started_ts, run_id, last_n)
+    rows = store.last_valid(test_key, started_ts, run_id, last_n, tag=tag)
     values = []
     for row in rows:
         values.extend(row['values'])
@@ -66,7 +66,7 @@ def _round(value, digits):
     return None if value is None else round(value, digits)
 
 
-def evaluate(store, record, named=None, last_n=10, alpha=0.05, min_effect_pct=1.5):
+def evaluate(store, record, named=None, last_n=10, alpha=0.05, min_effect_pct=1.5, tag=None):
     """The verdict of every test of a normalized run record.
 
     Returns {test_key: {...compare() result..., 'name', 'baseline'}} in test order.
@@ -83,7 +83,9 @@ def evaluate(store, record, named=None, last_n=10, alpha=0.05, min_effect_pct=1.
                        'baseline': None}
         else:
             values, description = baseline_for(store, run['run_id'], run['started_ts'],
-                                               res['test_key'], named=named, last_n=last_n)
+                                               res['test_key'], named=named, last_n=last_n, tag=tag)
+            if tag is not None:
+                description['tag'] = '%s=%s' % tag
             runs = description.pop('run_values')
             verdict = compare(values, res['values'], alpha=alpha, min_effect_pct=min_effect_pct,
                               baseline_runs=runs if runs and len(runs) >= 2 else None)
@@ -112,43 +114,79 @@ def entries(verdicts, kind):
             for v in verdicts.values() if v['verdict'] == kind]
 
 
-def describe_baseline(named, last_n):
+def describe_baseline(named, last_n, tag=None):
     if named:
         return 'run %s' % named
+    if tag is not None:
+        return 'last %d valid runs tagged %s=%s' % ((last_n,) + tuple(tag))
     return 'last %d valid runs' % last_n
 
 
-def apply_to_summary(summary, record, verdicts, named, last_n, alpha, min_effect_pct):
-    """A copy of summary.json with the verdict written in (contract fields)."""
-    updated = dict(summary)
-    tests = []
-    for test, res in zip(summary['tests'], record['results']):
-        test = dict(test)
-        v = verdicts[res['test_key']]
-        test['test_key'] = res['test_key']
-        test['verdict'] = v['verdict']
-        test['verdict_reason'] = v['reason']
-        test['baseline'] = v.get('baseline')
-        test['change_pct'] = v['change_pct']
-        test['p_value'] = v['p_value']
-        tests.append(test)
-    updated['tests'] = tests
-    updated['regressions'] = entries(verdicts, 'regression')
-    updated['improvements'] = entries(verdicts, 'improvement')
+VERDICT_VERSION = 1
+METHOD = ('exact two-sided Mann-Whitney U on repetition values, minimum effect size, '
+          'and the run-to-run noise of the baseline runs')
+
+
+def verdict_document(record, verdicts, named, last_n, alpha, min_effect_pct, tag=None):
+    """verdict.json: the judgement of a run, beside (never inside) its summary.json.
+
+    Per test its ``outcome`` (pass, regression, improvement, no-baseline,
+    invalid): a distinct name from the record's ``valid``, which is about
+    the measurement, not the comparison.
+    """
     counts = dict((k, 0) for k in VERDICTS)
-    for v in verdicts.values():
+    tests = []
+    for res in record['results']:
+        v = verdicts[res['test_key']]
         counts[v['verdict']] += 1
-    updated['verdict'] = {
-        'baseline': describe_baseline(named, last_n),
+        tests.append({'name': v['name'], 'test_key': res['test_key'], 'metric': METRIC,
+                      'outcome': v['verdict'], 'reason': v['reason'], 'baseline': v.get('baseline'),
+                      'baseline_median': v['baseline_median'], 'current_median': v['current_median'],
+                      'change_pct': v['change_pct'], 'p_value': v['p_value']})
+    return {
+        'verdict_version': VERDICT_VERSION,
+        'run_id': record['run']['run_id'],
+        'baseline': describe_baseline(named, last_n, tag),
         'baseline_run': named or None,
+        'baseline_tag': '%s=%s' % tag if tag else None,
         'baseline_runs': last_n,
         'alpha': alpha,
         'min_effect_pct': min_effect_pct,
-        'test': ('exact two-sided Mann-Whitney U on repetition values, minimum effect size, '
-                 'and the run-to-run noise of the baseline runs'),
+        'test': METHOD,
         'counts': counts,
+        'tests': tests,
+        'regressions': entries(verdicts, 'regression'),
+        'improvements': entries(verdicts, 'improvement'),
     }
-    return updated
+
+
+def judged_view(summary, verdict):
+    """The record with its verdict beside each test, in memory, for the report.
+
+    Never written: summary.json stays as the record step wrote it. Tests get
+    ``outcome``, ``outcome_reason``, ``baseline``, ``change_pct``,
+    ``p_value`` and ``test_key``; the run gets ``regressions``,
+    ``improvements`` and ``judgement`` (the verdict's options and counts).
+    """
+    view = dict(summary)
+    if not verdict:
+        return view
+    by_name = dict((t['name'], t) for t in verdict.get('tests') or [])
+    tests = []
+    for test in summary.get('tests') or []:
+        test = dict(test)
+        v = by_name.get(test.get('name'))
+        if v:
+            test.update(test_key=v['test_key'], outcome=v['outcome'], outcome_reason=v['reason'],
+                        baseline=v.get('baseline'), change_pct=v['change_pct'], p_value=v['p_value'])
+        tests.append(test)
+    view['tests'] = tests
+    view['regressions'] = verdict.get('regressions') or []
+    view['improvements'] = verdict.get('improvements') or []
+    view['judgement'] = dict((k, verdict.get(k)) for k in (
+        'baseline', 'baseline_run', 'baseline_tag', 'baseline_runs', 'alpha', 'min_effect_pct', 'test',
+        'counts'))
+    return view
 
 
 def regression_message(regressions, run_id, baseline_text):

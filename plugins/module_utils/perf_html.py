@@ -54,6 +54,7 @@ table{border-collapse:collapse;margin:8px 0;background:#fff;font-size:14px}
 th,td{border:1px solid #d0d7de;padding:4px 8px;text-align:left;vertical-align:top}
 th{background:#eceff1}
 td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
+.tag{display:inline-block;padding:0 6px;margin-right:4px;border:1px solid #90a4ae;border-radius:4px;font-family:monospace}
 .badge{display:inline-block;padding:1px 8px;border-radius:10px;color:#fff;font-weight:600;font-size:13px}
 .banner{display:inline-block;margin-top:8px;padding:6px 14px;border-radius:6px;font-weight:700;color:#fff}
 .note{color:#555;font-size:13px}
@@ -404,8 +405,8 @@ def verdict_table(tests):
             fmt(t.get('change_pct'), 2, '%'),
             fmt(t.get('p_value'), 4) if t.get('p_value') is not None and t.get('p_value') >= 1e-4
             else ('%.1e' % t['p_value'] if t.get('p_value') is not None else '&mdash;'),
-            badge(t.get('verdict')),
-            esc(t.get('verdict_reason') or ''),
+            badge(t.get('outcome') or ('invalid' if t.get('valid') is False else None)),
+            esc(t.get('outcome_reason') or t.get('invalid_reason') or ''),
         ])
     return _table_from_rows(
         ['test', 'protocol', 'paths', 'direction', 'streams', 'ok reps', 'median Mbit/s', 'CV',
@@ -415,7 +416,7 @@ def verdict_table(tests):
 
 def banner(summary):
     regs = summary.get('regressions') or []
-    counts = (summary.get('verdict') or {}).get('counts') or {}
+    counts = (summary.get('judgement') or {}).get('counts') or {}
     if regs:
         return '<span class="banner" style="background:%s">%d regression%s</span>' % (
             VERDICT_COLOURS['regression'], len(regs), '' if len(regs) == 1 else 's')
@@ -434,10 +435,11 @@ def banner(summary):
 def render(summary, trends, history_db, csv_path=None):
     """The report of one run, as a str.
 
-    ``trends``: list of (test from summary.json, history rows, run id).
+    ``summary`` is the record with its verdict beside each test
+    (perf_baseline.judged_view); ``trends``: list of (test, history rows, run id).
     """
     tests = summary.get('tests') or []
-    verdict = summary.get('verdict') or {}
+    verdict = summary.get('judgement') or {}
     min_effect = verdict.get('min_effect_pct', 1.5)
     out = ['<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">',
            '<meta name="viewport" content="width=device-width, initial-scale=1">',
@@ -452,6 +454,12 @@ def render(summary, trends, history_db, csv_path=None):
     out.append('<p>started %s &middot; finished %s &middot; wall %s s &middot; traffic %s s</p>' % (
         esc(summary.get('started')), esc(summary.get('finished')), fmt(summary.get('wall_s'), 1),
         fmt(summary.get('traffic_s'), 1)))
+    tags, notes = summary.get('tags') or {}, summary.get('notes') or {}
+    if tags or notes:
+        out.append('<p class="tags">%s%s</p>' % (
+            ' '.join('<span class="tag">%s=%s</span>' % (esc(k), esc(tags[k])) for k in sorted(tags)),
+            ''.join(' &middot; %s: %s' % (esc(k), esc(json.dumps(notes[k]) if not isinstance(notes[k], str)
+                                                          else notes[k])) for k in sorted(notes))))
     out.append(banner(summary) + '</header><main>')
 
     out.append('<h2 id="verdict">Verdict</h2>')

@@ -1,12 +1,14 @@
 # -*- coding: utf-8 -*-
 # Copyright: mptcp.lab developers
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Reading a run record (summary.json): test identity, validity, normalization.
+"""The run record (summary.json): its one owner.
 
-A run record follows the DESIGN contract. This module turns it into what the
-history stores: one row for the run, one per test, each test keyed by its
-identity (suite test name, protocol, the paths it uses and their shaping,
-streams, direction). Nothing here touches the disk except load/save helpers.
+Everything about the record lives here: the schema version and the metrics
+(docs/run-record.md, docs/run-record.schema.json), building the record from
+the plan and the measurements, a test's validity (decided once, when the
+record is built), reading a record back (migrating older ones on read), a
+test's identity and the history's view of a record, and the opener the
+read-side modules share. summary.json is written once and never rewritten.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -16,20 +18,45 @@ __metaclass__ = type
 import datetime
 import hashlib
 import json
+import math
 import os
 import re
 import tempfile
 
-from ansible_collections.mptcp.lab.plugins.module_utils.perf_stats import median, summarize
+from ansible_collections.mptcp.lab.plugins.module_utils import perf_stats
+from ansible_collections.mptcp.lab.plugins.module_utils.perf_stats import median
+from ansible_collections.mptcp.lab.plugins.module_utils.perf_suite import expected_mbps
 
+# The version of the run record's schema (docs/run-record.schema.json).
+# Records without the field are version 0 (wave 1) and are migrated on read.
+SCHEMA_VERSION = 1
 METRIC = 'throughput_mbps'
 SHAPING_KEYS = ('rate_mbit', 'delay_ms', 'loss_pct', 'queue_limit')
-# keys the verdict step writes into summary.json; they are not measurements
-VERDICT_TEST_KEYS = ('verdict', 'verdict_reason', 'baseline', 'change_pct', 'p_value', 'test_key')
-VERDICT_RUN_KEYS = ('regressions', 'improvements', 'verdict')
+RUN_ID_RE = re.compile(r'^[A-Za-z0-9._-]+$')
+
+# The metrics of a test: name -> (unit, which way is better, the run field it
+# is taken from). Adding a metric is one line here (and one in the schema's
+# enum): every run gets runs[].metrics.<name> and every test
+# tests[].metrics.<name> with the statistics of its valid runs.
+METRICS = (
+    ('throughput_mbps', 'Mbit/s', 'higher', 'throughput_mbps'),
+    ('retransmits', 'count', 'lower', 'retransmits'),
+)
+RUN_KEYS = ('throughput_mbps', 'per_path_mbps', 'subflows', 'fallback', 'ok', 'error')
+EXTRA_RUN_KEYS = ('duration_s', 'elapsed_s', 'per_path_bytes', 'per_path_wire_mbps', 'streams',
+                  'fallback_reasons', 'retransmits', 'sent_mbps', 'congestion', 'cpu', 'started', 'argv',
+                  'launcher', 'sink_stats_error')
 
 
-class RecordError(ValueError):
+TAG_KEY_RE = re.compile(r'^[A-Za-z0-9_.-]{1,64}$')
+TAG_VALUE_RE = re.compile(r'^[A-Za-z0-9_.:@/+~-]{1,200}$')
+
+
+class PerfError(ValueError):
+    """Base of the errors the perf modules report as a failure (no traceback)."""
+
+
+class RecordError(PerfError):
     """A run record that does not follow the contract."""
 
 
@@ -62,47 +89,57 @@ def normalize_shaping(paths):
     return result
 
 
-def _lab_paths(summary, lab_paths):
-    """The lab-wide paths: from the run record, else the argument."""
+def _lab_paths(summary):
+    """The lab-wide paths recorded in the run record."""
     lab = summary.get('lab')
-    for candidate in (summary.get('lab_paths'), lab.get('paths') if isinstance(lab, dict) else None,
-                      lab_paths):
+    for candidate in (summary.get('lab_paths'), lab.get('paths') if isinstance(lab, dict) else None):
         if candidate:
             return candidate
     return None
 
 
-def test_identity(summary, test, lab_paths=None):
+def _int_field(test, field, default):
+    value = test.get(field)
+    if value in (None, ''):
+        return default
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise RecordError('test %r: %s must be an integer, got %r' % (test.get('name'), field, value))
+    try:
+        number = float(value)
+    except ValueError:
+        raise RecordError('test %r: %s must be an integer, got %r' % (test.get('name'), field, value))
+    if not math.isfinite(number) or number != int(number):
+        raise RecordError('test %r: %s must be an integer, got %r' % (test.get('name'), field, value))
+    return int(number)
+
+
+def test_identity(summary, test):
     """(test_key, identity dict) of one test of a run record.
 
-    The shaping is that of the paths the test uses (``path_ids``, by default
-    the first ``paths`` paths), read from the test's own ``shaping``, else
-    picked from the run record's ``lab_paths`` or the ``lab_paths`` argument.
-    The congestion control, duration and omitted seconds are part of it when
-    the record has them.
+    Identity comes from the record alone. The shaping is that of the paths
+    the test uses (``path_ids``, by default the first ``paths`` paths), read
+    from the test's own ``shaping``, else picked from the record's
+    ``lab_paths``. The congestion control, duration and omitted seconds are
+    part of it when the record has them. The kernel never is: a baseline is
+    the same test on another kernel.
     """
-    try:
-        paths = int(test.get('paths') or 1)
-    except (TypeError, ValueError):
-        raise RecordError('test %r: paths must be an integer, got %r'
-                          % (test.get('name'), test.get('paths')))
+    paths = _int_field(test, 'paths', 1) or 1
     path_ids = test.get('path_ids') or list(range(1, paths + 1))
-    try:
-        path_ids = [int(i) for i in path_ids]
-    except (TypeError, ValueError):
+    if not isinstance(path_ids, list) or not all(_is_number(i) and math.isfinite(i) and i == int(i) for i in path_ids):
         raise RecordError('test %r: path_ids must be a list of integers, got %r'
                           % (test.get('name'), test.get('path_ids')))
+    path_ids = [int(i) for i in path_ids]
     shaping = test.get('shaping') or test.get('lab_paths')
     if not shaping:
         # lab-wide paths: pick the ones this test uses
-        lab = _lab_paths(summary, lab_paths)
+        lab = _lab_paths(summary)
         if lab and isinstance(lab, list) and all(0 < i <= len(lab) for i in path_ids):
             shaping = [lab[i - 1] for i in path_ids]
         else:
             shaping = None
     if shaping is not None:
-        if not isinstance(shaping, list):
-            raise RecordError('test %r: shaping (lab_paths) must be a list' % (test.get('name'),))
+        if not isinstance(shaping, list) or not all(isinstance(p, dict) or p is None for p in shaping):
+            raise RecordError('test %r: shaping (lab_paths) must be a list of objects' % (test.get('name'),))
         shaping = normalize_shaping(shaping[:len(path_ids)])
     identity = {
         'name': str(test.get('name')),
@@ -110,7 +147,7 @@ def test_identity(summary, test, lab_paths=None):
         'paths': paths,
         'path_ids': path_ids,
         'direction': str(test.get('direction') or 'upload'),
-        'streams': int(test.get('streams') or 1),
+        'streams': _int_field(test, 'streams', 1) or 1,
         'shaping': shaping,
     }
     # What the traffic was like also changes the figures: a congestion control
@@ -146,15 +183,18 @@ def test_values(test):
     return values
 
 
-def test_validity(test, values):
-    """(valid, reason): invalid tests are stored but never used as baseline.
+def test_validity(test, values=None):
+    """(valid, reason) of a test: the one place validity is decided.
 
-    Invalid when the runner said so, when a repetition failed, when an MPTCP
-    test fell back to TCP, or when no repetition produced a throughput.
+    The run record calls it once, when it is built, and records the answer
+    (``valid``, ``invalid_reason``); reading a record of schema version 1 or
+    later takes that answer, and only older records are judged again here
+    (migration). Invalid when a repetition failed (its own gate, perf_parse),
+    when an MPTCP test fell back to TCP, when there was no repetition or none
+    produced a throughput, or when an older record says so.
     """
-    # Our own checks come first: the verdict step later writes 'invalid' into
-    # the test's verdict field, and reading the record again must give the
-    # same answer (idempotent re-ingest).
+    if values is None:
+        values = test_values(test)
     runs = [r for r in (test.get('runs') or []) if isinstance(r, dict)]
     failed = [r for r in runs if not r.get('ok')]
     if failed:
@@ -164,6 +204,8 @@ def test_validity(test, values):
         return False, 'MPTCP fell back to TCP in %d repetition(s)' % sum(1 for r in runs if r.get('fallback'))
     if not values:
         return False, 'no repetition produced a throughput'
+    # wave-1 records: the runner's own mark (an older verdict step wrote
+    # 'invalid' into the same field, with the same reason)
     if test.get('valid') is False or test.get('verdict') == 'invalid':
         return False, str(test.get('invalid_reason') or test.get('error')
                           or test.get('verdict_reason') or 'marked invalid by the perf runner')
@@ -202,10 +244,16 @@ def parse_time(value):
     return stamp.timestamp()
 
 
-def format_time(epoch):
-    """The CSV time format change-point tools parse: 2026-11-25 08:15:37 +0000."""
+TIME_FORMATS = {
+    'iso': '%Y-%m-%dT%H:%M:%SZ',          # the run record: 2026-11-25T08:15:37Z
+    'csv': '%Y-%m-%d %H:%M:%S +0000',     # what change-point tools parse (history.csv)
+}
+
+
+def format_time(epoch, style='csv'):
+    """A UTC time stamp of epoch seconds, in one of TIME_FORMATS."""
     stamp = datetime.datetime.fromtimestamp(epoch, datetime.timezone.utc)
-    return stamp.strftime('%Y-%m-%d %H:%M:%S +0000')
+    return stamp.strftime(TIME_FORMATS[style])
 
 
 def kernels(summary):
@@ -222,18 +270,271 @@ def kernels(summary):
     return sorted(found)
 
 
-def normalize(summary, lab_paths=None):
-    """The history's view of a run record: {'run': {...}, 'results': [...]}.
+# ------------------------------------------------------------------ tags
 
-    Raises RecordError naming the field when the record breaks the contract.
+def parse_tag(text, field):
+    """(key, value) of one tag 'key:value' or 'key=value' (the first separator splits)."""
+    if not isinstance(text, str):
+        raise RecordError('%s: a tag is a string key:value, got %r' % (field, text))
+    seps = [i for i in (text.find(':'), text.find('=')) if i > 0]
+    if not seps:
+        raise RecordError('%s: a tag is key:value (or key=value), got %r' % (field, text))
+    key, value = text[:min(seps)], text[min(seps) + 1:]
+    if not TAG_KEY_RE.match(key):
+        raise RecordError('%s: the key of a tag is 1-64 letters, digits, ".", "_" or "-", got %r' % (field, key))
+    if not TAG_VALUE_RE.match(value):
+        raise RecordError('%s: the value of a tag is 1-200 letters, digits or . _ - : @ / + ~, got %r'
+                          % (field, value))
+    return key, value
+
+
+def parse_tags(tags, field='perf_tags'):
+    """{key: value} of a list of 'key:value' strings (a later key wins), validated."""
+    if tags is None:
+        return {}
+    if isinstance(tags, str):
+        tags = [tags]
+    if not isinstance(tags, list):
+        raise RecordError('%s: a list of key:value strings, got %r' % (field, tags))
+    out = {}
+    for index, tag in enumerate(tags):
+        key, value = parse_tag(tag, '%s[%d]' % (field, index))
+        out[key] = value
+    return out
+
+
+def tags_text(tags):
+    """'k1=v1;k2=v2' (keys sorted): the CSV form of a run's tags."""
+    return ';'.join('%s=%s' % (k, tags[k]) for k in sorted(tags or {}))
+
+
+# ------------------------------------------------------------------ building
+
+def summarize(values):
+    """{values, median, mean, min, max, cv, n} of the numbers among values, rounded for the record.
+
+    cv = sample stdev / mean (fraction), None for fewer than 2 values (perf_stats.summarize).
+    """
+    stats = perf_stats.summarize(v for v in values if _is_number(v))
+    for key, digits in (('median', 3), ('mean', 3), ('cv', 5)):
+        if stats[key] is not None:
+            stats[key] = round(stats[key], digits)
+    return stats
+
+
+def raw_base(item):
+    """File name stem of one measurement's raw outputs."""
+    return '%03d-%s-rep%d' % (item['k'], slug(item['test']), item['rep'])
+
+
+def run_metrics(run):
+    """runs[].metrics: each metric's figure of one run (None when it has none)."""
+    out = {}
+    for name, _unit, _better, field in METRICS:
+        value = run.get(field)
+        out[name] = value if _is_number(value) else None
+    return out
+
+
+def test_metrics(ok_runs):
+    """tests[].metrics: each metric's statistics over the valid runs, with unit and better."""
+    out = {}
+    for name, unit, better, _field in METRICS:
+        stats = summarize((r.get('metrics') or {}).get(name) for r in ok_runs)
+        stats.update(unit=unit, better=better)
+        out[name] = stats
+    return out
+
+
+def build_run(item, result):
+    """One run of the record from a plan item and the measurement's task result.
+
+    ``result`` is what perf_measure returned, or a failed/unreachable task
+    result: then the run is kept with the task's error. A run's ``ok`` is
+    the measurement's own gate (perf_parse.gate).
+    """
+    rec = {'rep': item['rep'], 'k': item['k']}
+    result = result or {}
+    if result.get('unreachable') or result.get('failed') or 'ok' not in result:
+        msg = result.get('msg') or ('host unreachable' if result.get('unreachable') else
+                                    'measurement task did not run')
+        rec.update(throughput_mbps=None, per_path_mbps=[None] * item['paths'], subflows=None,
+                   fallback=None, ok=False, error='task failed: %s' % msg, duration_s=0)
+    else:
+        for key in RUN_KEYS + EXTRA_RUN_KEYS + tuple(field for _n, _u, _b, field in METRICS):
+            if key in result:
+                rec[key] = result[key]
+        rec['ok'] = bool(result.get('ok'))
+        rec['error'] = result.get('error')
+    rec['metrics'] = run_metrics(rec)
+    rec['raw'] = raw_base(item)
+    return rec
+
+
+def _median_or_none(values, digits):
+    values = [v for v in values if _is_number(v)]
+    return round(median(values), digits) if values else None
+
+
+def build_test(test, runs, expected, shaping):
+    """One test of the record; its validity is decided here, once."""
+    ok_runs = [r for r in runs if r.get('ok')]
+    stats = summarize(r.get('throughput_mbps') for r in ok_runs)
+    per_path = []
+    for i in range(test['paths']):
+        per_path.append(_median_or_none([r['per_path_mbps'][i] for r in ok_runs
+                                         if len(r.get('per_path_mbps') or []) > i], 3))
+    util = round(stats['median'] / expected, 4) if expected and stats['median'] is not None else None
+    rec = {
+        'name': test['name'],
+        'protocol': test['protocol'],
+        'paths': test['paths'],
+        'path_ids': test['path_ids'],
+        'direction': test['direction'],
+        'streams': test['streams'],
+        'congestion': test.get('congestion'),
+        'duration_s': test['duration_s'],
+        'omit_s': test['omit_s'],
+        'repetitions': test['repetitions'],
+        'shaping': shaping,
+        'expected_mbps': expected,
+        'utilisation': util,
+        'runs': sorted(runs, key=lambda r: r['rep']),
+        'throughput_mbps': stats,
+        'metrics': test_metrics(ok_runs),
+        'per_path_mbps_median': per_path,
+        'cpu_busy_pct_median': {
+            end: _median_or_none((((r.get('cpu') or {}).get(end) or {}).get('busy_pct') for r in ok_runs), 2)
+            for end in ('generator', 'sink')},
+    }
+    rec['valid'], reason = test_validity(rec)
+    rec['invalid_reason'] = reason or None
+    # deprecated aliases of valid/invalid_reason, for readers of wave-1 records
+    rec['verdict'] = 'ok' if rec['valid'] else 'invalid'
+    rec['verdict_reason'] = rec['invalid_reason']
+    return rec
+
+
+def build_summary(suite, items, results, lab_paths, run_id, started, finished, metadata,
+                  measure_started=None, measure_finished=None, extra=None, expected=None,
+                  tags=None, notes=None):
+    """summary.json as a dict, complete: it is written once.
+
+    ``items`` is the plan, ``results`` the task result of each item (matched
+    by the plan item ``k`` they carry). traffic_s sums the measured traffic
+    windows (iperf3's seconds, omit excluded) of every run. ``expected`` is
+    the planner's ideal goodput of each test (by name); without it, it is
+    computed from ``lab_paths`` the planner's way. ``tags`` ({key: value})
+    and ``notes`` (any JSON object) are the user's, to tell runs apart.
+    """
+    by_k = {}
+    for res in results:
+        item = (res or {}).get('item') or (res or {}).get('perf_item')
+        if isinstance(item, dict) and 'k' in item:
+            by_k[item['k']] = res
+    runs_by_test = dict((t['name'], []) for t in suite['tests'])
+    traffic = 0.0
+    for item in items:
+        rec = build_run(item, by_k.get(item['k']))
+        runs_by_test[item['test']].append(rec)
+        traffic += float(rec.get('duration_s') or 0)
+    tests = []
+    for t in suite['tests']:
+        shaping = [lab_paths[i - 1] for i in t['path_ids']] if lab_paths and \
+            all(i <= len(lab_paths) for i in t['path_ids']) else None
+        if expected is not None and t['name'] in expected:
+            ideal = expected[t['name']]
+        else:
+            ideal = expected_mbps(t, lab_paths)
+        tests.append(build_test(t, runs_by_test[t['name']], ideal, shaping))
+    wall = round(finished - started, 3)
+    summary = {
+        'schema_version': SCHEMA_VERSION,
+        'run_id': run_id,
+        'suite': suite['name'],
+        'suite_description': suite.get('description', ''),
+        'started': format_time(started, 'iso'),
+        'finished': format_time(finished, 'iso'),
+        'wall_s': wall,
+        'traffic_s': round(traffic, 3),
+        'wall_per_traffic': round(wall / traffic, 4) if traffic else None,
+        'measurements': len(items),
+        'lab_paths': lab_paths,
+        'metadata': metadata,
+        'tests': tests,
+        'regressions': [],
+        'tags': dict(tags or {}),
+        'notes': dict(notes or {}),
+    }
+    if measure_started is not None and measure_finished is not None:
+        summary['measure_s'] = round(measure_finished - measure_started, 3)
+    summary.update(dict((k, v) for k, v in (extra or {}).items() if k not in summary))
+    return summary
+
+
+# ------------------------------------------------------------------ reading
+
+def migrate(summary):
+    """A record of any schema version as the current version (a copy; the file is untouched).
+
+    Version 0 (no schema_version, wave 1): each test's validity is decided
+    from its runs (test_validity) into valid/invalid_reason, and the metrics
+    (runs[].metrics, tests[].metrics) are derived from the runs. A wave-1 verdict
+    step also rewrote the file, leaving pass/regression/... in a test's
+    ``verdict`` and a run-level ``verdict`` block: those are judgements, not
+    validity, and are dropped here (the history keeps the verdicts it gave).
     """
     if not isinstance(summary, dict):
         raise RecordError('summary.json must hold a JSON object')
+    version = summary.get('schema_version', 0)
+    if isinstance(version, bool) or not isinstance(version, int) or version < 0:
+        raise RecordError('schema_version must be a whole number, got %r' % (version,))
+    if version > SCHEMA_VERSION:
+        raise RecordError('schema_version %d is newer than this collection reads (%d): '
+                          'update mptcp.lab' % (version, SCHEMA_VERSION))
+    if version == SCHEMA_VERSION:
+        return summary
+    out = dict(summary)
+    out['schema_version'] = SCHEMA_VERSION
+    out.pop('verdict', None)
+    out.pop('improvements', None)
+    tests = summary.get('tests')
+    if isinstance(tests, list):
+        migrated = []
+        for test in tests:
+            if isinstance(test, dict):
+                test = dict(test)
+                valid, reason = test_validity(test)
+                for key in ('verdict', 'verdict_reason', 'baseline', 'change_pct', 'p_value', 'test_key'):
+                    test.pop(key, None)
+                test['valid'], test['invalid_reason'] = valid, reason or None
+                # the metrics, from the runs' own figures
+                runs = test.get('runs')
+                if isinstance(runs, list):
+                    runs = [dict(r, metrics=run_metrics(r)) if isinstance(r, dict) and 'metrics' not in r else r
+                            for r in runs]
+                    test['runs'] = runs
+                    if 'metrics' not in test:
+                        test['metrics'] = test_metrics([r for r in runs if isinstance(r, dict) and r.get('ok')])
+            migrated.append(test)
+        out['tests'] = migrated
+    return out
+
+
+def normalize(summary):
+    """The history's view of a run record: {'run': {...}, 'results': [...]}.
+
+    Older records are migrated first. Raises RecordError naming the field
+    when the record breaks the contract.
+    """
+    summary = migrate(summary)
     for field in ('run_id', 'started', 'tests'):
         if field not in summary:
             raise RecordError('summary.json has no %r field (DESIGN contract)' % field)
     if not isinstance(summary['tests'], list):
         raise RecordError("summary.json field 'tests' must be a list")
+    if not isinstance(summary.get('metadata') or {}, dict):
+        raise RecordError("summary.json field 'metadata' must be an object")
     run = {
         'run_id': str(summary['run_id']),
         'suite': str(summary.get('suite') or ''),
@@ -245,25 +546,32 @@ def normalize(summary, lab_paths=None):
         'kernel': ' '.join(kernels(summary)),
         'metadata': canonical_json(summary.get('metadata') or {}),
     }
+    tags = summary.get('tags') or {}
+    if not isinstance(tags, dict) or not all(isinstance(v, str) for v in tags.values()):
+        raise RecordError("summary.json field 'tags' must map names to strings")
+    if tags:
+        run['tags'] = dict(tags)    # only when there are some: older records keep their hash
     results = []
     seen = {}
     for index, test in enumerate(summary['tests']):
         if not isinstance(test, dict) or not test.get('name'):
             raise RecordError('tests[%d] must be an object with a name' % index)
-        key, identity = test_identity(summary, test, lab_paths)
+        if not isinstance(test.get('runs') or [], list):
+            raise RecordError('tests[%d] (%s): runs must be a list' % (index, test['name']))
+        key, identity = test_identity(summary, test)
         if key in seen:
             raise RecordError('tests[%d] (%s) has the same identity as tests[%d]'
                               % (index, test['name'], seen[key]))
         seen[key] = index
         values = test_values(test)
-        valid, reason = test_validity(test, values)
-        stats = summarize(values)
+        stats = perf_stats.summarize(values)
         subflows = [r.get('subflows') for r in _ok_runs(test) if _is_number(r.get('subflows'))]
         results.append({
             'test_key': key,
             'identity': identity,
-            'valid': valid,
-            'invalid_reason': reason,
+            # decided once, when the record was built (or by migrate)
+            'valid': bool(test.get('valid')),
+            'invalid_reason': str(test.get('invalid_reason') or ''),
             'values': stats['values'],
             'n': stats['n'],
             'median': stats['median'],
@@ -282,8 +590,17 @@ def normalize(summary, lab_paths=None):
 
 
 def slug(text):
-    """A file-name-safe form of a test name."""
+    """A file-name-safe form of a name (test names, raw output stems)."""
     return re.sub(r'[^A-Za-z0-9_.-]+', '-', str(text)).strip('-') or 'test'
+
+
+def read_bytes(path):
+    """A file's bytes, or None when it cannot be read (missing)."""
+    try:
+        with open(path, 'rb') as handle:
+            return handle.read()
+    except (IOError, OSError):
+        return None
 
 
 def load_summary(path):
@@ -313,6 +630,18 @@ def write_atomic(path, data, mode=0o644):
         raise
 
 
+def json_bytes(data):
+    """How the collection writes its JSON files: indented, keys sorted, newline-terminated."""
+    return (json.dumps(data, indent=2, sort_keys=True) + '\n').encode('utf-8')
+
+
+def write_record(path, summary):
+    """Write summary.json, once: an existing record is never replaced."""
+    if os.path.lexists(path):
+        raise RecordError('%s exists: a run record is written once (pick another run id)' % path)
+    write_atomic(path, json_bytes(summary))
+
+
 def resolve_run(results_dir, run):
     """(run_id, summary path) for a run id, 'latest', or a summary.json path."""
     if run and (run.endswith('.json') or os.path.sep in run) and os.path.isfile(run):
@@ -323,3 +652,35 @@ def resolve_run(results_dir, run):
         run = os.path.basename(os.path.realpath(directory).rstrip(os.sep))
         directory = os.path.join(results_dir, run)
     return run, os.path.join(directory, 'summary.json')
+
+
+class OpenedRun:
+    """What a read-side module (history, verdict, report) starts from.
+
+    ``summary`` (migrated) and ``record`` (normalized) are None when the run
+    record is missing in check mode (a check-mode perf run writes none).
+    """
+
+    def __init__(self, results_dir, db_path, run_id, summary_path, summary=None, record=None):
+        self.results_dir = results_dir
+        self.db_path = db_path
+        self.run_id = run_id
+        self.summary_path = summary_path
+        self.run_dir = os.path.dirname(summary_path)
+        self.summary = summary
+        self.record = record
+
+
+def open_run(params, check_mode):
+    """The shared opener: paths from the module's options, the record read and normalized once."""
+    results_dir = os.path.abspath(params['results_dir'])
+    db_path = os.path.abspath(params.get('history_db') or os.path.join(results_dir, 'history.sqlite'))
+    run_id, summary_path = resolve_run(results_dir, params.get('run'))
+    if not os.path.isfile(summary_path):
+        if check_mode:
+            return OpenedRun(results_dir, db_path, run_id or params.get('run'), summary_path)
+        raise RecordError('run: no run record at %s (run=%r). Run ids are the directory names '
+                          'under %s.' % (summary_path, params.get('run'), results_dir))
+    summary = migrate(load_summary(summary_path))
+    record = normalize(summary)
+    return OpenedRun(results_dir, db_path, record['run']['run_id'], summary_path, summary, record)

@@ -18,9 +18,10 @@ import csv
 import io
 import json
 import os
+import pathlib
 import sqlite3
 
-from ansible_collections.mptcp.lab.plugins.module_utils.perf_record import canonical_json, format_time
+from ansible_collections.mptcp.lab.plugins.module_utils.perf_record import PerfError, canonical_json, format_time
 
 SCHEMA_VERSION = 1
 BUSY_TIMEOUT_S = 60.0
@@ -75,13 +76,43 @@ CREATE TABLE IF NOT EXISTS results (
     p_value REAL,
     PRIMARY KEY (run_id, test_key)
 );
+CREATE TABLE IF NOT EXISTS run_tags (
+    run_id TEXT NOT NULL REFERENCES runs (run_id) ON DELETE CASCADE,
+    key TEXT NOT NULL,
+    value TEXT NOT NULL,
+    PRIMARY KEY (run_id, key)
+);
 CREATE INDEX IF NOT EXISTS results_by_test ON results (test_key, valid);
 CREATE INDEX IF NOT EXISTS runs_by_time ON runs (started_ts);
 """
 
 
-class StoreError(Exception):
+class StoreError(PerfError):
     """The history database cannot be used."""
+
+
+def sqlite_uri(path, mode):
+    """A SQLite URI for a file path, every special character (#, ?, %) quoted."""
+    return '%s?mode=%s' % (pathlib.Path(os.path.abspath(path)).as_uri(), mode)
+
+
+def run_module(module, func):
+    """Run a read-side module's work (history, verdict, report): one error mapping.
+
+    ``func(params, check_mode, warn)`` returns the result. Bad records, a
+    history that cannot be used and a baseline that cannot be used fail the
+    task with their message, never a traceback; the diff is dropped unless
+    asked for.
+    """
+    try:
+        result = func(module.params, module.check_mode, module.warn)
+    except PerfError as exc:
+        module.fail_json(msg=str(exc))
+    except sqlite3.Error as exc:
+        module.fail_json(msg='history database error: %s' % exc)
+    if not module._diff:
+        result.pop('diff', None)
+    module.exit_json(**result)
 
 
 class Store:
@@ -93,18 +124,27 @@ class Store:
         if readonly:
             if not os.path.exists(path):
                 raise StoreError('no history database at %s' % path)
-            uri = 'file:%s?mode=ro' % os.path.abspath(path)
-            self.conn = sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT_S,
+            self.conn = sqlite3.connect(sqlite_uri(path, 'ro'), uri=True, timeout=BUSY_TIMEOUT_S,
                                         isolation_level=None)
         else:
             directory = os.path.dirname(os.path.abspath(path))
             if not os.path.isdir(directory):
                 os.makedirs(directory)
-            self.conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
+            self.conn = sqlite3.connect(sqlite_uri(path, 'rwc'), uri=True, timeout=BUSY_TIMEOUT_S,
+                                        isolation_level=None)
+        try:
+            self._setup()
+        except BaseException:
+            self.conn.close()
+            raise
+
+    def _setup(self):
         self.conn.row_factory = sqlite3.Row
         self.conn.execute('PRAGMA busy_timeout = %d' % int(BUSY_TIMEOUT_S * 1000))
         self.conn.execute('PRAGMA foreign_keys = ON')
-        if not readonly:
+        # the version first: a history of another version is never written to
+        self.check_version()
+        if not self.readonly:
             self.conn.execute('PRAGMA journal_mode = WAL')
             self.conn.execute('PRAGMA synchronous = FULL')
             with self.transaction():
@@ -113,10 +153,20 @@ class Store:
                         self.conn.execute(statement)
                 self.conn.execute('INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)',
                                   ('schema_version', str(SCHEMA_VERSION)))
-        version = self.schema_version()
+
+    def has_tags_table(self):
+        """run_tags came after version 1's first tables (an addition): an older history lacks it."""
+        return self.conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'run_tags'"
+                                 ).fetchone() is not None
+
+    def check_version(self):
+        try:
+            version = self.schema_version()
+        except (ValueError, sqlite3.DatabaseError) as exc:
+            raise StoreError('%s is not a history database of this collection: %s' % (self.path, exc))
         if version is not None and version != SCHEMA_VERSION:
-            raise StoreError('%s has history schema version %s; this collection reads version %d'
-                             % (path, version, SCHEMA_VERSION))
+            raise StoreError('%s has history schema version %s; this collection reads and writes version %d'
+                             % (self.path, version, SCHEMA_VERSION))
 
     def close(self):
         self.conn.close()
@@ -160,6 +210,7 @@ class Store:
                 return 'unchanged'
             status = 'replaced' if row else 'added'
             if row:
+                conn.execute('DELETE FROM run_tags WHERE run_id = ?', (run['run_id'],))
                 conn.execute('DELETE FROM results WHERE run_id = ?', (run['run_id'],))
                 conn.execute('DELETE FROM runs WHERE run_id = ?', (run['run_id'],))
             conn.execute(
@@ -183,6 +234,9 @@ class Store:
                      res['n'], res['median'], res['mean'], res['min'], res['max'], res['cv'],
                      json.dumps(res['values']), json.dumps(res['per_path']), res['subflows'],
                      res['fallback'], res['expected_mbps']))
+            for key, value in sorted((run.get('tags') or {}).items()):
+                conn.execute('INSERT INTO run_tags (run_id, key, value) VALUES (?, ?, ?)',
+                             (run['run_id'], key, value))
             if before_commit:
                 before_commit(conn)
         return status
@@ -220,9 +274,14 @@ class Store:
             data['baseline'] = json.loads(data['baseline'])
         return data
 
-    _SELECT = ('SELECT r.*, u.started, u.started_ts, u.kernel, u.suite, t.name, t.protocol, t.paths,'
-               ' t.direction, t.streams, t.shaping FROM results r JOIN runs u ON u.run_id = r.run_id'
-               ' JOIN tests t ON t.test_key = r.test_key')
+    @property
+    def _SELECT(self):  # pylint: disable=invalid-name
+        tags = ("(SELECT group_concat(key || '=' || value, ';') FROM"
+                " (SELECT key, value FROM run_tags g WHERE g.run_id = r.run_id ORDER BY key))"
+                if self.has_tags_table() else "''")
+        return ('SELECT r.*, u.started, u.started_ts, u.kernel, u.suite, t.name, t.protocol, t.paths,'
+                ' t.direction, t.streams, t.shaping, %s AS tags FROM results r'
+                ' JOIN runs u ON u.run_id = r.run_id JOIN tests t ON t.test_key = r.test_key' % tags)
 
     def run_results(self, run_id):
         rows = self.conn.execute(self._SELECT + ' WHERE r.run_id = ? ORDER BY r.rowid', (run_id,))
@@ -233,12 +292,17 @@ class Store:
                                 (run_id, test_key)).fetchone()
         return self._result(row) if row else None
 
-    def last_valid(self, test_key, before_ts, exclude_run, limit):
-        """The last ``limit`` valid results of a test that started before ``before_ts``."""
-        rows = self.conn.execute(
-            self._SELECT + ' WHERE r.test_key = ? AND r.valid = 1 AND r.run_id != ?'
-            ' AND u.started_ts < ? ORDER BY u.started_ts DESC, r.run_id DESC LIMIT ?',
-            (test_key, exclude_run, before_ts, limit))
+    def last_valid(self, test_key, before_ts, exclude_run, limit, tag=None):
+        """The last ``limit`` valid results of a test that started before ``before_ts``,
+        of runs tagged ``tag`` ((key, value)) when given."""
+        sql = self._SELECT + ' WHERE r.test_key = ? AND r.valid = 1 AND r.run_id != ? AND u.started_ts < ?'
+        args = [test_key, exclude_run, before_ts]
+        if tag is not None:
+            if not self.has_tags_table():
+                return []
+            sql += ' AND EXISTS (SELECT 1 FROM run_tags g WHERE g.run_id = r.run_id AND g.key = ? AND g.value = ?)'
+            args.extend(tag)
+        rows = self.conn.execute(sql + ' ORDER BY u.started_ts DESC, r.run_id DESC LIMIT ?', args + [limit])
         return [self._result(r) for r in rows]
 
     def history(self, test_key, until_ts=None, limit=None):
@@ -326,7 +390,7 @@ def shaping_text(shaping):
 
 
 ATTRIBUTE_COLUMNS = ('run_id', 'suite', 'test', 'test_key', 'protocol', 'paths', 'direction',
-                     'streams', 'shaping', 'kernel', 'valid', 'verdict')
+                     'streams', 'shaping', 'kernel', 'valid', 'verdict', 'tags')
 METRIC_COLUMNS = ('throughput_median_mbps', 'throughput_mean_mbps', 'throughput_min_mbps',
                   'throughput_max_mbps', 'throughput_cv', 'repetitions')
 
@@ -334,7 +398,7 @@ METRIC_COLUMNS = ('throughput_median_mbps', 'throughput_mean_mbps', 'throughput_
 def _row(r, max_paths):
     row = [format_time(r['started_ts']), r['run_id'], r['suite'], r['name'], r['test_key'],
            r['protocol'], r['paths'], r['direction'], r['streams'], shaping_text(r['shaping']),
-           r['kernel'], 1 if r['valid'] else 0, r.get('verdict') or '',
+           r['kernel'], 1 if r['valid'] else 0, r.get('verdict') or '', r.get('tags') or '',
            _fmt(r['median']), _fmt(r['mean']), _fmt(r['min']), _fmt(r['max']),
            _fmt(r['cv'], 6), r['n']]
     per_path = r['per_path'] or []
@@ -402,7 +466,7 @@ class EmptyStore:
     def result(self, run_id, test_key):
         return None
 
-    def last_valid(self, test_key, before_ts, exclude_run, limit):
+    def last_valid(self, test_key, before_ts, exclude_run, limit, tag=None):
         return []
 
     def history(self, test_key, until_ts=None, limit=None):

@@ -40,16 +40,17 @@ options:
     type: path
   lab_paths:
     description:
-      - The lab's paths (C(lab_paths)), used for a test's shaping when the run record does not
-        carry it. Items are C({rate_mbit, delay_ms, loss_pct, queue_limit}).
+      - Deprecated and ignored. A test's identity comes from its run record alone (its own
+        C(shaping), else the record's C(lab_paths)), never from a caller's argument.
     type: list
     elements: dict
   backfill:
     description:
       - Also record every other run under O(results_dir) (a directory with a C(summary.json))
         that the history does not hold yet, for instance runs made before the history existed
-        or whose play stopped before this step. Records that cannot be read are skipped with a
-        warning. Each run is its own transaction.
+        or whose play stopped before this step. A record that cannot be read or breaks the
+        contract (for example a C(streams) of V(two)) is skipped, with a warning, and listed in
+        RV(skipped); it never stops the run. Each run is its own transaction.
     type: bool
     default: false
 extends_documentation_fragment:
@@ -72,7 +73,6 @@ EXAMPLES = r"""
 - name: Record the latest run in the history
   mptcp.lab.perf_history:
     results_dir: /srv/mptcp-lab/results
-    lab_paths: "{{ lab_paths }}"
 
 - name: Record an older run by its id
   mptcp.lab.perf_history:
@@ -110,6 +110,14 @@ backfilled:
   type: list
   elements: str
   sample: [20261124T200102Z]
+skipped:
+  description: The run records that O(backfill) could not record, and why.
+  returned: always
+  type: list
+  elements: dict
+  sample:
+    - path: /srv/mptcp-lab/results/20261101T000000Z/summary.json
+      reason: "test 'tcp': streams must be an integer, got 'two'"
 tests:
   description: Each test of the run as stored.
   returned: always
@@ -125,16 +133,30 @@ tests:
 """
 
 import os
-import sqlite3
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.mptcp.lab.plugins.module_utils.perf_record import (
-    RecordError, load_summary, normalize, resolve_run)
-from ansible_collections.mptcp.lab.plugins.module_utils.perf_store import Store, StoreError
+    RecordError, load_summary, normalize, open_run)
+from ansible_collections.mptcp.lab.plugins.module_utils.perf_store import Store, run_module
 
 
-def backfill(results_dir, db_path, skip, lab_paths, check_mode, warn):
-    """Record the runs under results_dir that the history lacks; returns their ids."""
+def stored_runs(db_path):
+    """The run ids the history holds (none when it does not exist yet)."""
+    if not os.path.exists(db_path):
+        return set()
+    store = Store(db_path, readonly=True)
+    try:
+        return set(store.run_ids()) if store.schema_version() else set()
+    finally:
+        store.close()
+
+
+def backfill(results_dir, db_path, skip, check_mode, warn):
+    """Record the runs under results_dir that the history lacks.
+
+    Returns (ids added, [{path, reason}] skipped): a malformed record is
+    reported and passed over, never fatal.
+    """
     candidates = []
     for name in sorted(os.listdir(results_dir)):
         path = os.path.join(results_dir, name, 'summary.json')
@@ -143,25 +165,19 @@ def backfill(results_dir, db_path, skip, lab_paths, check_mode, warn):
         if os.path.isfile(path):
             candidates.append((name, path))
     if not candidates:
-        return []
-    stored = set()
-    if os.path.exists(db_path):
-        store = Store(db_path, readonly=True)
-        try:
-            if store.schema_version():
-                stored = set(r for r in store.run_ids())
-        finally:
-            store.close()
-    added = []
+        return [], []
+    stored = stored_runs(db_path)
+    added, skipped = [], []
     store = None
     try:
         for name, path in candidates:
             if name in stored:
                 continue
             try:
-                record = normalize(load_summary(path), lab_paths=lab_paths)
+                record = normalize(load_summary(path))
             except RecordError as exc:
                 warn('backfill: skipped %s: %s' % (path, exc))
+                skipped.append({'path': path, 'reason': str(exc)})
                 continue
             if record['run']['run_id'] in stored or record['run']['run_id'] == skip:
                 continue
@@ -172,26 +188,22 @@ def backfill(results_dir, db_path, skip, lab_paths, check_mode, warn):
     finally:
         if store is not None:
             store.close()
-    return added
+    return added, skipped
 
 
 def record_run(params, check_mode, warn=None):
     """Read the run record and store it; returns the module result (dict)."""
-    results_dir = os.path.abspath(params['results_dir'])
-    db_path = os.path.abspath(params['history_db'] or os.path.join(results_dir, 'history.sqlite'))
-    run_id, summary_path = resolve_run(results_dir, params['run'])
-    if not os.path.isfile(summary_path) and check_mode:
+    warn = warn or (lambda msg: None)
+    if params.get('lab_paths') is not None:
+        warn('lab_paths is deprecated and ignored: identity comes from the run record')
+    opened = open_run(params, check_mode)
+    if opened.record is None:
         # a check-mode perf run writes no record: there is nothing to predict
-        return {'changed': False, 'run_id': run_id or params['run'], 'status': 'missing',
-                'history_db': db_path, 'runs_in_history': 0, 'tests': [], 'backfilled': [],
-                'msg': 'no run record at %s (check mode): nothing to record' % summary_path,
+        return {'changed': False, 'run_id': opened.run_id, 'status': 'missing',
+                'history_db': opened.db_path, 'runs_in_history': 0, 'tests': [], 'backfilled': [],
+                'skipped': [], 'msg': 'no run record at %s (check mode): nothing to record' % opened.summary_path,
                 'diff': {'before': {}, 'after': {}}}
-    if not os.path.isfile(summary_path):
-        raise RecordError('run: no run record at %s (run=%r). Run ids are the directory names '
-                          'under %s.' % (summary_path, params['run'], results_dir))
-    summary = load_summary(summary_path)
-    record = normalize(summary, lab_paths=params['lab_paths'])
-    run_id = record['run']['run_id']
+    record, db_path, run_id = opened.record, opened.db_path, opened.run_id
     tests = [{'name': r['identity']['name'], 'test_key': r['test_key'], 'valid': r['valid'],
               'invalid_reason': r['invalid_reason'], 'n': r['n'], 'median': r['median']}
              for r in record['results']]
@@ -218,13 +230,12 @@ def record_run(params, check_mode, warn=None):
             store.close()
     if check_mode and status == 'added':
         runs += 1
-    filled = []
+    filled, skipped = [], []
     if params['backfill']:
-        filled = backfill(results_dir, db_path, run_id, params['lab_paths'], check_mode,
-                          warn or (lambda msg: None))
+        filled, skipped = backfill(opened.results_dir, db_path, run_id, check_mode, warn)
         runs += len(filled)
     result = {'changed': status != 'unchanged' or bool(filled), 'run_id': run_id, 'status': status,
-              'backfilled': filled,
+              'backfilled': filled, 'skipped': skipped,
               'history_db': db_path, 'runs_in_history': runs, 'tests': tests,
               'diff': {'before': {'run_id': run_id, 'content_hash': before_hash},
                        'after': {'run_id': run_id, 'content_hash': record['content_hash']}}}
@@ -242,15 +253,7 @@ def main():
         ),
         supports_check_mode=True,
     )
-    try:
-        result = record_run(module.params, module.check_mode, module.warn)
-    except (RecordError, StoreError) as exc:
-        module.fail_json(msg=str(exc))
-    except sqlite3.Error as exc:
-        module.fail_json(msg='history database error: %s' % exc)
-    if not module._diff:
-        result.pop('diff')
-    module.exit_json(**result)
+    run_module(module, record_run)
 
 
 if __name__ == '__main__':

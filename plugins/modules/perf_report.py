@@ -16,7 +16,8 @@ description:
   - Writes C(report.html) beside a run's C(summary.json), self-contained (plots embedded as PNG
     data URIs, inline CSS, no JavaScript), with the throughput of each test across repetitions
     (TCP vs MPTCP), the per-path split of MPTCP throughput, the history trend of each test with
-    this run and flagged regressions marked, the verdict and the hosts' metadata.
+    this run and flagged regressions marked, the verdict (from C(verdict.json) beside the
+    record, written by M(mptcp.lab.perf_verdict)) and the hosts' metadata.
   - Exports the history for change-point tools such as Apache Otava (formerly Hunter), into
     O(results_dir)) C(history.csv) (every run of every test, one row each) and C(history/), one
     CSV per test (one row per valid run - time, metrics, attributes) with an C(otava.yaml)
@@ -48,7 +49,8 @@ options:
     type: bool
     default: true
   lab_paths:
-    description: The lab's paths, for test identities when the run record lacks the shaping.
+    description:
+      - Deprecated and ignored. A test's identity comes from its run record alone.
     type: list
     elements: dict
 extends_documentation_fragment:
@@ -106,23 +108,16 @@ files_changed:
 """
 
 import hashlib
+import json
 import os
-import sqlite3
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible_collections.mptcp.lab.plugins.module_utils import perf_html
+from ansible_collections.mptcp.lab.plugins.module_utils.perf_baseline import judged_view
 from ansible_collections.mptcp.lab.plugins.module_utils.perf_record import (
-    RecordError, load_summary, normalize, parse_time, resolve_run, slug, write_atomic)
+    RecordError, open_run, read_bytes, slug, write_atomic)
 from ansible_collections.mptcp.lab.plugins.module_utils.perf_store import (
-    StoreError, csv_text, open_readonly, otava_config)
-
-
-def _read(path):
-    try:
-        with open(path, 'rb') as handle:
-            return handle.read()
-    except (IOError, OSError):
-        return None
+    csv_text, open_readonly, otava_config, run_module)
 
 
 def _digest(data):
@@ -151,39 +146,46 @@ def export_files(store, results_dir):
     return files
 
 
-def report(params, check_mode):
+def load_verdict(run_dir):
+    """verdict.json beside the record, or None before the verdict step ran."""
+    data = read_bytes(os.path.join(run_dir, 'verdict.json'))
+    if data is None:
+        return None
+    try:
+        return json.loads(data.decode('utf-8'))
+    except ValueError as exc:
+        raise RecordError('%s is not valid JSON: %s' % (os.path.join(run_dir, 'verdict.json'), exc))
+
+
+def report(params, check_mode, warn=None):
     if params['history_limit'] < 2 or params['history_limit'] > 1000:
         raise RecordError('history_limit must be between 2 and 1000, got %d' % params['history_limit'])
-    results_dir = os.path.abspath(params['results_dir'])
-    db_path = os.path.abspath(params['history_db'] or os.path.join(results_dir, 'history.sqlite'))
-    run_id, summary_path = resolve_run(results_dir, params['run'])
-    dest = os.path.abspath(params['dest'] or os.path.join(os.path.dirname(summary_path), 'report.html'))
-    if not os.path.isfile(summary_path) and check_mode:
-        return {'changed': False, 'run_id': run_id or params['run'], 'files_changed': [], 'path': dest,
-                'msg': 'no run record at %s (check mode): nothing to report' % summary_path,
+    if params.get('lab_paths') is not None and warn:
+        warn('lab_paths is deprecated and ignored: identity comes from the run record')
+    opened = open_run(params, check_mode)
+    results_dir, db_path, run_id = opened.results_dir, opened.db_path, opened.run_id
+    dest = os.path.abspath(params['dest'] or os.path.join(opened.run_dir, 'report.html'))
+    if opened.record is None:
+        return {'changed': False, 'run_id': run_id, 'files_changed': [], 'path': dest,
+                'msg': 'no run record at %s (check mode): nothing to report' % opened.summary_path,
                 'diff': {'before': {}, 'after': {}}}
-    if not os.path.isfile(summary_path):
-        raise RecordError('run: no run record at %s (run=%r)' % (summary_path, params['run']))
-    summary = load_summary(summary_path)
-    record = normalize(summary, lab_paths=params['lab_paths'])
-    run_id = record['run']['run_id']
+    view = judged_view(opened.summary, load_verdict(opened.run_dir))
     store = open_readonly(db_path, check_mode, 'writing the report')
     try:
-        started_ts = parse_time(summary['started'])
+        started_ts = opened.record['run']['started_ts']
         trends = []
-        for test, res in zip(summary['tests'], record['results']):
-            key = test.get('test_key') or res['test_key']
-            history = store.history(key, until_ts=started_ts, limit=params['history_limit'])
+        for test, res in zip(view['tests'], opened.record['results']):
+            history = store.history(res['test_key'], until_ts=started_ts, limit=params['history_limit'])
             trends.append((test, history, run_id))
         csv_path = os.path.join(results_dir, 'history.csv') if params['export'] else None
-        files = {dest: perf_html.render(summary, trends, db_path, csv_path).encode('utf-8')}
+        files = {dest: perf_html.render(view, trends, db_path, csv_path).encode('utf-8')}
         if params['export']:
             files.update(export_files(store, results_dir))
     finally:
         store.close()
         perf_html.close_all()
 
-    before = dict((p, _read(p)) for p in files)
+    before = dict((p, read_bytes(p)) for p in files)
     changed_files = sorted(p for p, data in files.items() if before[p] != data)
     if not check_mode:
         for path in changed_files:
@@ -221,15 +223,7 @@ def main():
     if not perf_html.HAS_MATPLOTLIB:
         module.fail_json(msg=missing_required_lib('matplotlib'),
                          exception=str(perf_html.MATPLOTLIB_IMPORT_ERROR))
-    try:
-        result = report(module.params, module.check_mode)
-    except (RecordError, StoreError) as exc:
-        module.fail_json(msg=str(exc))
-    except sqlite3.Error as exc:
-        module.fail_json(msg='history database error: %s' % exc)
-    if not module._diff:
-        result.pop('diff')
-    module.exit_json(**result)
+    run_module(module, report)
 
 
 if __name__ == '__main__':

@@ -19,9 +19,14 @@ description:
     C(<results_dir>/latest) at the run.
   - Failed or unreachable measurement tasks are kept as runs with their error.
   - Per test it computes the statistics of the valid runs (values, median, mean, min,
-    max, cv = stdev/mean as a fraction, n), the ideal goodput C(expected_mbps), the
-    utilisation (median / expected) and a verdict from validity (C(ok) or C(invalid));
-    C(regressions) is left empty for the verdict step that follows.
+    max, cv = stdev/mean as a fraction, n) of every metric (C(tests[].metrics), with
+    C(throughput_mbps) also at the top level of the test), the utilisation (median /
+    expected) and the test's validity (C(valid), C(invalid_reason)), decided once here.
+  - The record carries C(schema_version) and follows the schema shipped as
+    C(docs/run-record.schema.json) (fields in C(docs/run-record.md)). It is written once and
+    never rewritten; a run id whose C(summary.json) exists is refused. The verdict of the
+    run is not part of it (M(mptcp.lab.perf_verdict) writes C(verdict.json) beside it), so
+    C(regressions) is empty here.
   - Runs where the results go (the controller).
 options:
   results_dir:
@@ -53,6 +58,25 @@ options:
     type: list
     elements: dict
     default: []
+  expected_mbps:
+    description:
+      - The planner's ideal goodput of each test, by test name
+        (RV(mptcp.lab.perf_suite#module:expected_mbps)); computed from O(lab_paths) the same
+        way when omitted.
+    type: dict
+  tags:
+    description:
+      - Tags of the run, each C(key:value) (or C(key=value)), from C(-e perf_tag=...) and the
+        list C(perf_tags). Recorded as C(tags), an object; shown in the report, exported in the
+        CSV and usable to pick a baseline (C(perf_baseline_tag)).
+      - A key is 1-64 letters, digits, C(.), C(_) or C(-); a value 1-200 of those or any of C(:@/+~).
+    type: list
+    elements: str
+    default: []
+  notes:
+    description: Free notes about the run (C(-e perf_notes='{...}')), recorded as C(notes).
+    type: dict
+    default: {}
   metadata:
     description: Metadata of every host, by inventory hostname.
     type: dict
@@ -108,7 +132,9 @@ summary_path:
   returned: success
   type: str
 summary:
-  description: summary.json's content without the per-run details (tests keep their statistics).
+  description:
+    - summary.json's content without the per-run details (tests keep their statistics and
+      validity, plus C(invalid_runs)).
   returned: success
   type: dict
 wall_s:
@@ -125,7 +151,7 @@ import os
 import time
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.mptcp.lab.plugins.module_utils import perf_results as pr
+from ansible_collections.mptcp.lab.plugins.module_utils import perf_record, perf_results
 
 
 def brief(summary):
@@ -146,6 +172,9 @@ def main():
             plan=dict(type='list', elements='dict', required=True),
             results=dict(type='list', elements='dict', required=True),
             lab_paths=dict(type='list', elements='dict', default=[]),
+            expected_mbps=dict(type='dict'),
+            tags=dict(type='list', elements='str', default=[]),
+            notes=dict(type='dict', default={}),
             metadata=dict(type='dict', default={}),
             started=dict(type='float', required=True),
             finished=dict(type='float'),
@@ -155,15 +184,23 @@ def main():
         supports_check_mode=True,
     )
     p = module.params
-    if not pr.SAFE_RE.sub('', p['run_id']) == p['run_id'] or p['run_id'] in ('latest', '.', '..'):
+    if not perf_record.RUN_ID_RE.match(p['run_id']) or p['run_id'] in ('latest', '.', '..'):
         module.fail_json(msg="run_id: letters, digits, '.', '_' and '-' only, not 'latest', got %r" % p['run_id'])
-    finished = p['finished'] or time.time()
-    summary = pr.build_summary(p['suite'], p['plan'], p['results'], p['lab_paths'], p['run_id'],
-                               p['started'], finished, p['metadata'],
-                               measure_started=p['measure_started'], measure_finished=finished,
-                               extra=p['extra'])
     run_dir = os.path.join(p['results_dir'], p['run_id'])
     path = os.path.join(run_dir, 'summary.json')
+    if os.path.lexists(path):
+        module.fail_json(msg='run_id: %s already has a run record (%s), which is written once; '
+                             'pick another run id' % (p['run_id'], path))
+    try:
+        tags = perf_record.parse_tags(p['tags'])
+    except perf_record.RecordError as e:
+        module.fail_json(msg=str(e))
+    finished = p['finished'] or time.time()
+    summary = perf_record.build_summary(p['suite'], p['plan'], p['results'], p['lab_paths'], p['run_id'],
+                                        p['started'], finished, p['metadata'],
+                                        measure_started=p['measure_started'], measure_finished=finished,
+                                        extra=p['extra'], expected=p['expected_mbps'],
+                                        tags=tags, notes=p['notes'])
     result = dict(changed=not module.check_mode, run_dir=run_dir, summary_path=path,
                   wall_s=summary['wall_s'], traffic_s=summary['traffic_s'], summary=brief(summary),
                   latest=os.path.join(p['results_dir'], 'latest'))
@@ -172,9 +209,11 @@ def main():
     try:
         if not os.path.isdir(run_dir):
             os.makedirs(run_dir)
-        pr.write_raw(run_dir, p['plan'], p['results'])
-        pr.write_json(path, summary)
-        pr.point_latest(p['results_dir'], p['run_id'])
+        perf_results.write_raw(run_dir, p['plan'], p['results'])
+        perf_record.write_record(path, summary)
+        perf_results.point_latest(p['results_dir'], p['run_id'])
+    except perf_record.RecordError as e:
+        module.fail_json(msg='run_id: %s' % e)
     except (IOError, OSError) as e:
         module.fail_json(msg='results_dir: cannot write the run record under %s: %s' % (p['results_dir'], e))
     module.exit_json(**result)

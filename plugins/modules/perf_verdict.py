@@ -10,7 +10,7 @@ __metaclass__ = type
 DOCUMENTATION = r"""
 ---
 module: perf_verdict
-short_description: Compare a perf run with its baseline and write the verdict into summary.json
+short_description: Compare a perf run with its baseline and write the verdict beside its record
 version_added: "0.1.0"
 description:
   - Gives every test of a run a verdict, V(pass), V(regression), V(improvement), V(no-baseline)
@@ -25,9 +25,13 @@ description:
     prediction interval of a new run's median at level O(alpha)). Slower is a regression,
     faster an improvement (information only). The collection's docs/statistics.md justifies
     the choice.
-  - Writes C(regressions) (DESIGN contract), C(improvements), a run-level C(verdict) block and,
-    per test, C(verdict), C(verdict_reason), C(baseline), C(change_pct) and C(p_value) into
-    C(summary.json) (atomically), and the verdicts into the history.
+  - Writes, beside the run's C(summary.json) (which it never changes, a run record being written
+    once), C(verdict.json) (per test its C(outcome), reason, baseline, C(change_pct) and
+    C(p_value); C(regressions) in the DESIGN contract's shape, C(improvements), counts and the
+    options), C(junit.xml) (one testcase per test and metric; a regression is a failure with
+    the figures in its message, an invalid test an error, no baseline skipped) and
+    C(verdict.md) (the Markdown table a CI step posts), each atomically; and the verdicts
+    into the history.
 author:
   - mptcp.lab developers (@multipath-tcp)
 options:
@@ -64,9 +68,24 @@ options:
     type: float
     default: 1.5
   lab_paths:
-    description: The lab's paths, for test identities when the run record lacks the shaping.
+    description:
+      - Deprecated and ignored. A test's identity comes from its run record alone.
     type: list
     elements: dict
+  baseline_tag:
+    description:
+      - C(key=value) (or C(key:value)) picks the default baseline among the runs tagged so
+        (C(perf_baseline_tag), for example V(kernel=6.18-rc3)) - the last O(baseline_runs)
+        valid runs of each test that carry that tag. Not with O(baseline).
+    type: str
+    default: ""
+  tags:
+    description:
+      - The tags the run will carry (C(perf_tag), C(perf_tags)), only checked, with
+        O(preflight), so that a bad tag stops the run before it measures.
+    type: list
+    elements: str
+    default: []
   preflight:
     description:
       - Only check the options and that the O(baseline) run exists (in the history, or as a run
@@ -161,22 +180,43 @@ message:
   returned: always
   type: str
 summary_path:
-  description: The run record that was updated.
+  description: The run record that was judged (read only).
   returned: always
   type: str
+verdict_path:
+  description: The verdict file, C(verdict.json) beside the run record.
+  returned: always
+  type: str
+junit_path:
+  description: The JUnit XML file, C(junit.xml) beside the run record.
+  returned: always
+  type: str
+markdown_path:
+  description: The Markdown summary, C(verdict.md) beside the run record.
+  returned: always
+  type: str
+files_changed:
+  description: The files that were (or in check mode would be) written.
+  returned: always
+  type: list
+  elements: str
 """
 
 import json
+import math
 import os
-import sqlite3
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.mptcp.lab.plugins.module_utils.perf_baseline import (
-    BaselineError, apply_to_summary, describe_baseline, entries, evaluate, regression_message,
-    unknown_run_message)
+    BaselineError, describe_baseline, entries, evaluate, regression_message, unknown_run_message,
+    verdict_document)
+from ansible_collections.mptcp.lab.plugins.module_utils.perf_ci import junit_xml, verdict_markdown
 from ansible_collections.mptcp.lab.plugins.module_utils.perf_record import (
-    RecordError, load_summary, normalize, resolve_run, write_atomic)
-from ansible_collections.mptcp.lab.plugins.module_utils.perf_store import Store, StoreError, open_readonly
+    json_bytes, open_run, parse_tag, parse_tags, read_bytes, write_atomic)
+from ansible_collections.mptcp.lab.plugins.module_utils.perf_store import (
+    Store, StoreError, open_readonly, run_module)
+
+VERDICT_FILES = ('verdict.json', 'junit.xml', 'verdict.md')
 
 
 def validate(params):
@@ -184,13 +224,20 @@ def validate(params):
         raise BaselineError('baseline_runs must be between 1 and 100, got %d' % params['baseline_runs'])
     if not 0 < params['alpha'] < 1:
         raise BaselineError('alpha must be between 0 and 1 (exclusive), got %s' % params['alpha'])
-    if params['min_effect_pct'] < 0:
-        raise BaselineError('min_effect_pct must be >= 0, got %s' % params['min_effect_pct'])
+    if not (params['min_effect_pct'] >= 0 and math.isfinite(params['min_effect_pct'])):
+        raise BaselineError('min_effect_pct must be >= 0 and finite, got %s' % params['min_effect_pct'])
     baseline = (params['baseline'] or '').strip()
     if baseline and (os.sep in baseline or baseline in ('.', '..')):
         raise BaselineError('baseline must be a run id (a directory name under results_dir), got %r'
                             % baseline)
-    return baseline or None
+    tag = None
+    if params.get('baseline_tag'):
+        if baseline:
+            raise BaselineError('baseline and baseline_tag: name a run or a tag, not both')
+        tag = parse_tag(params['baseline_tag'], 'baseline_tag')
+    # the run's own tags, checked before it measures (preflight)
+    parse_tags(params.get('tags'), 'tags')
+    return baseline or None, tag
 
 
 def verdict_line(v):
@@ -198,7 +245,7 @@ def verdict_line(v):
     return '%s: %s%s (%s)' % (v['name'], v['verdict'], change, v['reason'])
 
 
-def preflight(named, results_dir, db_path, baseline_runs):
+def preflight(named, results_dir, db_path, baseline_runs, tag=None):
     """The result of a preflight: the options are valid and the named baseline exists."""
     if named and not os.path.isfile(os.path.join(results_dir, named, 'summary.json')):
         store = open_readonly(db_path, True, 'checking the baseline')
@@ -207,31 +254,34 @@ def preflight(named, results_dir, db_path, baseline_runs):
                 raise BaselineError(unknown_run_message(store, named, results_dir))
         finally:
             store.close()
-    baseline_text = describe_baseline(named, baseline_runs)
+    baseline_text = describe_baseline(named, baseline_runs, tag)
     return {'changed': False, 'run_id': '', 'summary_path': '', 'baseline': baseline_text,
+            'verdict_path': '', 'junit_path': '', 'markdown_path': '', 'files_changed': [],
             'regressions': [], 'improvements': [], 'verdicts': [], 'counts': {}, 'lines': [],
             'message': '', 'msg': 'verdict options valid; baseline: %s' % baseline_text,
             'diff': {'before': {}, 'after': {}}}
 
 
-def judge(params, check_mode):
-    named = validate(params)
-    results_dir = os.path.abspath(params['results_dir'])
-    db_path = os.path.abspath(params['history_db'] or os.path.join(results_dir, 'history.sqlite'))
+def judge(params, check_mode, warn=None):
+    named, tag = validate(params)
+    if params.get('lab_paths') is not None and warn:
+        warn('lab_paths is deprecated and ignored: identity comes from the run record')
     if params['preflight']:
-        return preflight(named, results_dir, db_path, params['baseline_runs'])
-    run_id, summary_path = resolve_run(results_dir, params['run'])
-    if not os.path.isfile(summary_path) and check_mode:
-        return {'changed': False, 'run_id': run_id or params['run'], 'summary_path': summary_path,
-                'baseline': describe_baseline(named, params['baseline_runs']), 'regressions': [],
-                'improvements': [], 'verdicts': [], 'counts': {}, 'lines': [], 'message': '',
-                'msg': 'no run record at %s (check mode): nothing to judge' % summary_path,
-                'diff': {'before': {}, 'after': {}}}
-    if not os.path.isfile(summary_path):
-        raise RecordError('run: no run record at %s (run=%r)' % (summary_path, params['run']))
-    summary = load_summary(summary_path)
-    record = normalize(summary, lab_paths=params['lab_paths'])
-    run_id = record['run']['run_id']
+        results_dir = os.path.abspath(params['results_dir'])
+        db_path = os.path.abspath(params['history_db'] or os.path.join(results_dir, 'history.sqlite'))
+        return preflight(named, results_dir, db_path, params['baseline_runs'], tag)
+    opened = open_run(params, check_mode)
+    baseline_text = describe_baseline(named, params['baseline_runs'], tag)
+    paths = dict((name, os.path.join(opened.run_dir, name)) for name in VERDICT_FILES)
+    result = {'changed': False, 'run_id': opened.run_id, 'summary_path': opened.summary_path,
+              'verdict_path': paths['verdict.json'], 'junit_path': paths['junit.xml'],
+              'markdown_path': paths['verdict.md'], 'baseline': baseline_text, 'files_changed': []}
+    if opened.record is None:
+        result.update(regressions=[], improvements=[], verdicts=[], counts={}, lines=[], message='',
+                      msg='no run record at %s (check mode): nothing to judge' % opened.summary_path,
+                      diff={'before': {}, 'after': {}})
+        return result
+    record, run_id, db_path = opened.record, opened.run_id, opened.db_path
     store = open_readonly(db_path, check_mode, 'giving a verdict')
     try:
         # in check mode the history step did not record the run: judge it anyway
@@ -239,46 +289,59 @@ def judge(params, check_mode):
             raise StoreError('run %s is not in the history %s: record it with '
                              'mptcp.lab.perf_history first' % (run_id, db_path))
         if named and not store.has_run(named):
-            raise BaselineError(unknown_run_message(store, named, results_dir))
+            raise BaselineError(unknown_run_message(store, named, opened.results_dir))
         verdicts = evaluate(store, record, named=named, last_n=params['baseline_runs'],
-                            alpha=params['alpha'], min_effect_pct=params['min_effect_pct'])
+                            alpha=params['alpha'], min_effect_pct=params['min_effect_pct'], tag=tag)
     finally:
         store.close()
 
-    updated = apply_to_summary(summary, record, verdicts, named, params['baseline_runs'],
-                               params['alpha'], params['min_effect_pct'])
-    summary_changed = updated != summary
+    document = verdict_document(record, verdicts, named, params['baseline_runs'],
+                                params['alpha'], params['min_effect_pct'], tag)
+    files = {paths['verdict.json']: json_bytes(document),
+             paths['junit.xml']: junit_xml(opened.summary, document).encode('utf-8'),
+             paths['verdict.md']: verdict_markdown(opened.summary, document).encode('utf-8')}
+    before = dict((path, read_bytes(path)) for path in files)
+    changed_files = sorted(path for path, data in files.items() if before[path] != data)
     store_changed = False
     if not check_mode:
-        if summary_changed:
-            write_atomic(summary_path, (json.dumps(updated, indent=2, sort_keys=False) + '\n').encode('utf-8'))
+        for path in changed_files:
+            write_atomic(path, files[path])
         store = Store(db_path)
         try:
             store_changed = store.set_verdicts(run_id, verdicts)
         finally:
             store.close()
     regressions = entries(verdicts, 'regression')
-    baseline_text = describe_baseline(named, params['baseline_runs'])
-    result = {
-        'changed': summary_changed or store_changed,
-        'run_id': run_id,
-        'summary_path': summary_path,
-        'baseline': baseline_text,
+    previous = _previous_outcomes(before[paths['verdict.json']])
+    result.update({
+        'changed': bool(changed_files) or store_changed,
+        'files_changed': changed_files,
         'regressions': regressions,
-        'improvements': entries(verdicts, 'improvement'),
+        'improvements': document['improvements'],
         'verdicts': [{'test': v['name'], 'verdict': v['verdict'], 'reason': v['reason'],
                       'change_pct': v['change_pct'], 'p_value': v['p_value'],
                       'baseline_median': v['baseline_median'], 'current_median': v['current_median']}
                      for v in verdicts.values()],
-        'counts': updated['verdict']['counts'],
+        'counts': document['counts'],
         'lines': [verdict_line(v) for v in verdicts.values()],
         'message': regression_message(regressions, run_id, baseline_text) if regressions else '',
-        'diff': {'before': {'regressions': summary.get('regressions'),
-                            'verdicts': dict((t.get('name'), t.get('verdict')) for t in summary['tests'])},
-                 'after': {'regressions': updated['regressions'],
-                           'verdicts': dict((t.get('name'), t.get('verdict')) for t in updated['tests'])}},
-    }
+        'diff': {'before': previous,
+                 'after': {'regressions': regressions,
+                           'verdicts': dict((t['name'], t['outcome']) for t in document['tests'])}},
+    })
     return result
+
+
+def _previous_outcomes(data):
+    """What an earlier verdict.json of this run said (for the diff)."""
+    if data is None:
+        return {'regressions': None, 'verdicts': {}}
+    try:
+        old = json.loads(data.decode('utf-8'))
+        return {'regressions': old.get('regressions'),
+                'verdicts': dict((t['name'], t['outcome']) for t in old.get('tests') or [])}
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return {'regressions': None, 'verdicts': {}}
 
 
 def main():
@@ -292,19 +355,13 @@ def main():
             alpha=dict(type='float', default=0.05),
             min_effect_pct=dict(type='float', default=1.5),
             lab_paths=dict(type='list', elements='dict'),
+            baseline_tag=dict(type='str', default=''),
+            tags=dict(type='list', elements='str', default=[]),
             preflight=dict(type='bool', default=False),
         ),
         supports_check_mode=True,
     )
-    try:
-        result = judge(module.params, module.check_mode)
-    except (RecordError, StoreError, BaselineError) as exc:
-        module.fail_json(msg=str(exc))
-    except sqlite3.Error as exc:
-        module.fail_json(msg='history database error: %s' % exc)
-    if not module._diff:
-        result.pop('diff')
-    module.exit_json(**result)
+    run_module(module, judge)
 
 
 if __name__ == '__main__':

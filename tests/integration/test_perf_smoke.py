@@ -17,6 +17,7 @@ import uuid
 import pytest
 
 from conftest import ROOT, ansible_playbook
+from run_record_check import assert_junit_matches, assert_valid_record
 
 GOODPUT = 1448.0 / 1514.0
 
@@ -88,6 +89,30 @@ def test_summary_follows_the_contract(smoke):
         run = t['runs'][0]
         assert set(run) >= {'throughput_mbps', 'per_path_mbps', 'subflows', 'fallback', 'ok', 'error'}
         assert len(run['per_path_mbps']) == t['paths']
+
+
+def test_record_follows_the_schema_and_is_written_once(smoke):
+    _prefix, results, s, _out = smoke
+    assert s['schema_version'] == 1
+    assert_valid_record(s)
+    for t in s['tests']:
+        assert t['metrics']['throughput_mbps']['values'] == t['throughput_mbps']['values']
+        assert t['metrics']['throughput_mbps']['unit'] == 'Mbit/s'
+        assert t['metrics']['retransmits']['better'] == 'lower'
+        assert t['runs'][0]['metrics']['throughput_mbps'] == t['runs'][0]['throughput_mbps']
+    run_dir = os.path.join(results, s['run_id'])
+    # the verdict came after the record and wrote its own files, not into the record
+    assert os.stat(os.path.join(run_dir, 'summary.json')).st_mtime <= \
+        os.stat(os.path.join(run_dir, 'verdict.json')).st_mtime
+    assert s['regressions'] == [] and 'judgement' not in s
+    assert all(t['verdict'] in ('ok', 'invalid') and 'outcome' not in t for t in s['tests'])
+    with open(os.path.join(run_dir, 'verdict.json')) as f:
+        verdict = json.load(f)
+    assert [t['outcome'] for t in verdict['tests']] == ['no-baseline'] * 3
+    with open(os.path.join(run_dir, 'junit.xml')) as f:
+        assert_junit_matches(f.read(), s, verdict)
+    with open(os.path.join(run_dir, 'verdict.md')) as f:
+        assert '| tcp-up | tcp | 1 | throughput_mbps | no baseline |' in f.read()
 
 
 def test_measurements_are_right(smoke):

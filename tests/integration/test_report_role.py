@@ -51,10 +51,17 @@ def test_regression_fails_the_play_after_the_report(tmp_path, play):
     # the report was written before failing, and its path printed
     report = os.path.join(results, perf_fixtures.run_id_for(6), 'report.html')
     assert os.path.isfile(report) and 'Report: %s' % report in proc.stdout
-    with open(os.path.join(results, perf_fixtures.run_id_for(6), 'summary.json')) as handle:
-        summary = json.load(handle)
-    assert [r['test'] for r in summary['regressions']] == ['mptcp-2paths-up']
-    assert [t['verdict'] for t in summary['tests']] == ['pass', 'regression', 'pass']
+    run_dir = os.path.join(results, perf_fixtures.run_id_for(6))
+    with open(os.path.join(run_dir, 'verdict.json')) as handle:
+        verdict = json.load(handle)
+    assert [r['test'] for r in verdict['regressions']] == ['mptcp-2paths-up']
+    assert [t['outcome'] for t in verdict['tests']] == ['pass', 'regression', 'pass']
+    # the CI outputs beside the record name the regression too
+    with open(os.path.join(run_dir, 'junit.xml')) as handle:
+        junit = handle.read()
+    assert 'failures="1"' in junit and 'regression: throughput_mbps -' in junit
+    with open(os.path.join(run_dir, 'verdict.md')) as handle:
+        assert '**REGRESSION**' in handle.read()
 
 
 def test_without_the_knob_a_regression_is_reported_not_fatal(tmp_path, play):
@@ -97,10 +104,10 @@ def test_named_baseline_kernel_a_vs_kernel_b(tmp_path, play):
     proc = ansible_playbook(play, '-e', 'perf_results_dir=%s' % results, '-e', 'perf_baseline=kernel-a')
     assert 'against the run kernel-a' in proc.stdout
     assert 'tcp-1path-up: improvement' in proc.stdout
-    with open(os.path.join(results, 'kernel-b', 'summary.json')) as handle:
-        summary = json.load(handle)
-    assert summary['verdict']['baseline_run'] == 'kernel-a'
-    assert summary['improvements'][0]['test'] == 'tcp-1path-up'
+    with open(os.path.join(results, 'kernel-b', 'verdict.json')) as handle:
+        verdict = json.load(handle)
+    assert verdict['baseline_run'] == 'kernel-a'
+    assert verdict['improvements'][0]['test'] == 'tcp-1path-up'
 
 
 def test_unknown_named_baseline_fails_early_with_help(tmp_path, play):

@@ -65,10 +65,12 @@ def test_identity_shaping_sources():
     s = summary(with_lab_paths=False)
     test = s['tests'][0]
     assert identity_of(s, test)[1]['shaping'] is None
-    assert identity_of(s, test, lab_paths=[{'rate_mbit': 20}])[1]['shaping'] == [{'rate_mbit': 20}]
+    # identity comes from the record alone: its lab_paths, never a caller's argument
+    lab = dict(s, lab_paths=[{'rate_mbit': 20}])
+    assert identity_of(lab, test)[1]['shaping'] == [{'rate_mbit': 20}]
     test = dict(test, shaping=[{'rate_mbit': 30, 'delay_ms': None}])
-    # the test's own record wins over the parameter; None values are dropped
-    assert identity_of(s, test, lab_paths=[{'rate_mbit': 20}])[1]['shaping'] == [{'rate_mbit': 30}]
+    # the test's own record wins over the lab's; None values are dropped
+    assert identity_of(lab, test)[1]['shaping'] == [{'rate_mbit': 30}]
 
 
 def test_validity_rules():

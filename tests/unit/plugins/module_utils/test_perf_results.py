@@ -5,7 +5,8 @@ import os
 
 import pytest
 
-from ansible_collections.mptcp.lab.plugins.module_utils import perf_results as pr
+from ansible_collections.mptcp.lab.plugins.module_utils import perf_record as pr
+from ansible_collections.mptcp.lab.plugins.module_utils import perf_results as files
 from ansible_collections.mptcp.lab.plugins.module_utils import perf_suite as ps
 
 
@@ -89,8 +90,10 @@ def test_all_valid_gives_ok_verdict():
     s = pr.build_summary(SUITE, PLAN, res, LAB, 'rid', 0.0, 50.0, {})
     assert [t['verdict'] for t in s['tests']] == ['ok', 'ok'] and all(t['valid'] for t in s['tests'])
     expected = dict((t['name'], t['expected_mbps']) for t in s['tests'])
-    assert pr.table_rows(s) == [['tcp', 'tcp', 1, 47.8, 0.0, round(47.8 / expected['tcp'], 4), 'ok'],
-                                ['mptcp', 'mptcp', 2, 94.0, 0.0, round(94.0 / expected['mptcp'], 4), 'ok']]
+    rows = [[t['name'], t['protocol'], t['paths'], t['throughput_mbps']['median'], t['throughput_mbps']['cv'],
+             t['utilisation'], t['verdict']] for t in s['tests']]
+    assert rows == [['tcp', 'tcp', 1, 47.8, 0.0, round(47.8 / expected['tcp'], 4), 'ok'],
+                    ['mptcp', 'mptcp', 2, 94.0, 0.0, round(94.0 / expected['mptcp'], 4), 'ok']]
 
 
 def test_missing_results_are_runs_with_an_error():
@@ -109,17 +112,17 @@ def test_unshaped_lab_has_no_expectation():
 def test_write_raw_summary_and_latest(tmp_path):
     run_dir = tmp_path / 'rid'
     run_dir.mkdir()
-    names = pr.write_raw(str(run_dir), PLAN, results())
+    names = files.write_raw(str(run_dir), PLAN, results())
     assert names == ['001-tcp-rep1', '002-mptcp-rep1', '003-tcp-rep2', '004-mptcp-rep2']
     raw = run_dir / 'raw'
     assert json.loads((raw / '002-mptcp-rep1.iperf3.json').read_text()) == {'end': {}}
     assert (raw / '002-mptcp-rep1.nstat.txt').read_text() == 'MPTcpExtMPJoinSynAckRx 2\n'
     assert 'x\n' in (raw / '002-mptcp-rep1.ss.txt').read_text()
     assert json.loads((raw / '003-tcp-rep2.task.json').read_text())['msg'] == 'boom'
-    pr.write_json(str(run_dir / 'summary.json'), {'a': 1})
-    pr.point_latest(str(tmp_path), 'rid')
+    pr.write_record(str(run_dir / 'summary.json'), {'a': 1})
+    files.point_latest(str(tmp_path), 'rid')
     assert os.readlink(str(tmp_path / 'latest')) == 'rid'
     (tmp_path / 'rid2').mkdir()
-    pr.point_latest(str(tmp_path), 'rid2')
+    files.point_latest(str(tmp_path), 'rid2')
     assert os.readlink(str(tmp_path / 'latest')) == 'rid2'
     assert json.loads((tmp_path / 'latest' / '..' / 'rid' / 'summary.json').read_text()) == {'a': 1}

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from ansible_collections.mptcp.lab.plugins.module_utils.perf_baseline import (
-    BaselineError, apply_to_summary, evaluate, regression_message)
+    BaselineError, evaluate, judged_view, regression_message, verdict_document)
 from ansible_collections.mptcp.lab.plugins.module_utils.perf_record import normalize
 from ansible_collections.mptcp.lab.plugins.module_utils.perf_store import (
     EmptyStore, Store, StoreError, csv_text, open_readonly, otava_config, shaping_text)
@@ -98,26 +98,32 @@ def test_first_run_has_no_baseline(store):
     assert set(v['verdict'] for v in evaluate(store, record).values()) == {'no-baseline'}
 
 
-def test_apply_to_summary_writes_contract_fields(store):
+def test_verdict_document_has_the_contract_fields(store):
     for i in range(6):
         store.ingest(normalize(run(i)))
     summary = run(6, scale={'mptcp-2paths-up': 0.97, 'mptcp-2paths-down': 1.04})
     record = normalize(summary)
     verdicts = evaluate(store, record)
-    updated = apply_to_summary(summary, record, verdicts, None, 5, 0.05, 1.5)
-    assert summary.get('verdict') is None                     # the input is not modified
-    assert [r['test'] for r in updated['regressions']] == ['mptcp-2paths-up']
-    reg = updated['regressions'][0]
+    document = verdict_document(record, verdicts, None, 5, 0.05, 1.5)
+    assert [r['test'] for r in document['regressions']] == ['mptcp-2paths-up']
+    reg = document['regressions'][0]
     assert sorted(reg) == ['baseline_median', 'change_pct', 'current_median', 'metric', 'p_value', 'test']
     assert reg['metric'] == 'throughput_mbps' and reg['change_pct'] < -1.5 and reg['p_value'] < 0.05
-    assert [r['test'] for r in updated['improvements']] == ['mptcp-2paths-down']
-    assert [t['verdict'] for t in updated['tests']] == ['pass', 'regression', 'improvement']
-    assert updated['verdict']['counts'] == {'pass': 1, 'regression': 1, 'improvement': 1,
-                                            'no-baseline': 0, 'invalid': 0}
-    message = regression_message(updated['regressions'], '20261125T080600Z', 'last 5 valid runs')
+    assert [r['test'] for r in document['improvements']] == ['mptcp-2paths-down']
+    assert [t['outcome'] for t in document['tests']] == ['pass', 'regression', 'improvement']
+    assert document['counts'] == {'pass': 1, 'regression': 1, 'improvement': 1,
+                                  'no-baseline': 0, 'invalid': 0}
+    assert document['run_id'] == record['run']['run_id'] and document['baseline'] == 'last 5 valid runs'
+    message = regression_message(document['regressions'], '20261125T080600Z', 'last 5 valid runs')
     assert 'mptcp-2paths-up' in message and 'throughput_mbps' in message
-    # reading the judged record again gives the same record (idempotent re-ingest)
-    assert normalize(updated)['content_hash'] == record['content_hash']
+    # the report's view puts the verdict beside each test, and leaves the record alone
+    view = judged_view(summary, document)
+    assert summary.get('judgement') is None and 'outcome' not in summary['tests'][1]
+    assert [t['outcome'] for t in view['tests']] == ['pass', 'regression', 'improvement']
+    assert view['regressions'] == document['regressions']
+    assert view['judgement']['counts'] == document['counts']
+    # the view read as a record is the same record (identity and figures untouched)
+    assert normalize(view)['content_hash'] == record['content_hash']
 
 
 def test_set_verdicts_reports_changes(store):

@@ -9,6 +9,7 @@ import csv
 import json
 import os
 import re
+import sqlite3
 import sys
 
 import pytest
@@ -16,6 +17,7 @@ import pytest
 from ansible.module_utils import _internal, basic
 from ansible.module_utils.common.text.converters import to_bytes
 
+from ansible_collections.mptcp.lab.plugins.module_utils import perf_record
 from ansible_collections.mptcp.lab.plugins.modules import perf_history, perf_report, perf_verdict
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), '..', '..', '..'))
@@ -80,6 +82,56 @@ def test_history_backfill_skips_broken_records(results, capsys, monkeypatch):
     assert any('broken' in str(w) for w in r.get('warnings', []))
 
 
+def test_history_backfill_skips_a_malformed_record_and_reports_it(results, capsys, monkeypatch):
+    monkeypatch.setattr(_internal, 'is_controller', False)
+    bad = perf_fixtures.make_summary('bad-streams', perf_fixtures.started_for(0))
+    bad['tests'][0]['streams'] = 'two'
+    perf_fixtures.write_run(results, bad, latest=False)
+    r = call(perf_history, {'results_dir': results, 'backfill': True}, capsys=capsys)
+    assert r['rc'] == 0 and len(r['backfilled']) == 6
+    path = os.path.join(results, 'bad-streams', 'summary.json')
+    assert r['skipped'] == [{'path': path, 'reason': "test 'tcp-1path-up': streams must be an integer, got 'two'"}]
+    assert any('bad-streams' in str(w) for w in r.get('warnings', []))
+    # and every later run still records: the bad record never stops the history
+    perf_fixtures.write_run(results, perf_fixtures.make_summary(perf_fixtures.run_id_for(7),
+                                                                perf_fixtures.started_for(7)))
+    r = call(perf_history, {'results_dir': results, 'backfill': True}, capsys=capsys)
+    assert r['rc'] == 0 and r['status'] == 'added' and r['runs_in_history'] == 8
+    assert [s['path'] for s in r['skipped']] == [path]
+
+
+@pytest.mark.parametrize('name', ['res#ults', 'res?ults', 'res%20ults', 'with space'])
+def test_results_dir_with_uri_characters(tmp_path, capsys, name):
+    results = str(tmp_path / name)
+    perf_fixtures.write_history(results, 4, scale_last={'mptcp-2paths-up': 0.9})
+    r = call(perf_history, {'results_dir': results, 'backfill': True}, capsys=capsys)
+    assert r['rc'] == 0 and r['runs_in_history'] == 4
+    assert r['history_db'] == os.path.join(results, 'history.sqlite')
+    assert os.listdir(str(tmp_path)) == [name]           # no stray database beside it
+    # the read-only opener finds the same file
+    r = call(perf_verdict, {'results_dir': results}, capsys=capsys)
+    assert r['rc'] == 0 and r['counts']['pass'] + r['counts']['regression'] == 3
+    r = call(perf_history, {'results_dir': results}, check_mode=True, capsys=capsys)
+    assert r['rc'] == 0 and r['status'] == 'unchanged' and r['runs_in_history'] == 4
+
+
+def test_history_of_another_schema_version_is_never_written(results, capsys):
+    db = os.path.join(results, 'history.sqlite')
+    call(perf_history, {'results_dir': results}, capsys=capsys)
+    conn = sqlite3.connect(db)
+    conn.execute("UPDATE meta SET value = '99' WHERE key = 'schema_version'")
+    conn.commit()
+    conn.close()
+    with open(db, 'rb') as handle:
+        before = handle.read()
+    perf_fixtures.write_run(results, perf_fixtures.make_summary(perf_fixtures.run_id_for(7),
+                                                                perf_fixtures.started_for(7)))
+    r = call(perf_history, {'results_dir': results}, capsys=capsys)
+    assert r['failed'] and 'history schema version 99' in r['msg'] and 'version 1' in r['msg']
+    with open(db, 'rb') as handle:
+        assert handle.read() == before
+
+
 def test_history_fails_clearly(results, tmp_path, capsys):
     r = call(perf_history, {'results_dir': results, 'run': 'nosuchrun'}, capsys=capsys)
     assert r['failed'] and 'no run record' in r['msg'] and 'nosuchrun' in r['msg']
@@ -89,26 +141,30 @@ def test_history_fails_clearly(results, tmp_path, capsys):
     assert r['failed'] and "'started'" in r['msg']
 
 
-def test_verdict_flags_the_drop_and_writes_summary(results, capsys):
+def test_verdict_flags_the_drop_and_writes_its_own_files(results, capsys):
     call(perf_history, {'results_dir': results, 'backfill': True}, capsys=capsys)
-    summary_path = os.path.join(results, perf_fixtures.run_id_for(6), 'summary.json')
-    with open(summary_path) as handle:
+    run_dir = os.path.join(results, perf_fixtures.run_id_for(6))
+    summary_path = os.path.join(run_dir, 'summary.json')
+    with open(summary_path, 'rb') as handle:
         before = handle.read()
     r = call(perf_verdict, {'results_dir': results}, check_mode=True, diff=True, capsys=capsys)
     assert r['changed'] is True
-    with open(summary_path) as handle:
-        assert handle.read() == before
+    assert not os.path.exists(os.path.join(run_dir, 'verdict.json'))
     assert r['diff']['after']['verdicts']['mptcp-2paths-up'] == 'regression'
     r = call(perf_verdict, {'results_dir': results}, capsys=capsys)
     assert r['changed'] is True
     assert [x['test'] for x in r['regressions']] == ['mptcp-2paths-up']
     assert r['counts']['regression'] == 1 and r['counts']['pass'] == 2
     assert 'mptcp-2paths-up' in r['message'] and r['baseline'] == 'last 10 valid runs'
-    with open(summary_path) as handle:
-        summary = json.load(handle)
-    assert summary['regressions'] == r['regressions']
-    assert summary['tests'][1]['verdict'] == 'regression'
-    assert summary['tests'][1]['baseline']['kind'] == 'last-valid'
+    assert sorted(os.path.basename(p) for p in r['files_changed']) == ['junit.xml', 'verdict.json', 'verdict.md']
+    with open(r['verdict_path']) as handle:
+        verdict = json.load(handle)
+    assert verdict['regressions'] == r['regressions']
+    assert verdict['tests'][1]['outcome'] == 'regression'
+    assert verdict['tests'][1]['baseline']['kind'] == 'last-valid'
+    # the run record is written once: the verdict never rewrites it
+    with open(summary_path, 'rb') as handle:
+        assert handle.read() == before
     r = call(perf_verdict, {'results_dir': results}, capsys=capsys)
     assert r['changed'] is False
     # the judged record is still the same run for the history
@@ -235,3 +291,45 @@ def test_check_mode_without_a_run_record_predicts_nothing(tmp_path, capsys):
         r = call(module, args, capsys=capsys)
         assert r['failed'] and 'no run record' in r['msg']
     assert os.listdir(results) == []
+
+
+def test_tags_pick_the_baseline_and_show_in_the_csv_and_report(tmp_path, capsys):
+    """Runs 0-3 on kernel A at 90%, runs 4-7 on kernel B at 100%; run 8 on B at 90%."""
+    results = str(tmp_path / 'results')
+    for i in range(9):
+        kernel = 'a' if i < 4 else 'b'
+        scale = 0.9 if kernel == 'a' or i == 8 else 1.0
+        summary = perf_fixtures.make_summary(perf_fixtures.run_id_for(i), perf_fixtures.started_for(i),
+                                             scale=dict((t['name'], scale) for t in perf_fixtures.DEFAULT_TESTS))
+        summary = dict(perf_record.migrate(summary), tags={'kernel': kernel}, notes={'i': i})
+        perf_fixtures.write_run(results, summary)
+    assert call(perf_history, {'results_dir': results, 'backfill': True}, capsys=capsys)['rc'] == 0
+    # against the last runs whatever their tag: 9.5% slower than kernel B's runs
+    plain = call(perf_verdict, {'results_dir': results, 'baseline_runs': 3}, capsys=capsys)
+    assert plain['counts']['regression'] == 3
+    # against kernel A's runs: the same speed
+    tagged = call(perf_verdict, {'results_dir': results, 'baseline_runs': 3, 'baseline_tag': 'kernel=a'},
+                  capsys=capsys)
+    assert tagged['rc'] == 0 and tagged['counts']['regression'] == 0 and tagged['counts']['pass'] == 3
+    assert tagged['baseline'] == 'last 3 valid runs tagged kernel=a'
+    with open(tagged['verdict_path']) as handle:
+        verdict = json.load(handle)
+    assert verdict['baseline_tag'] == 'kernel=a'
+    assert verdict['tests'][0]['baseline']['runs'] == [perf_fixtures.run_id_for(i) for i in (3, 2, 1)]
+    # an unknown tag has no baseline
+    none = call(perf_verdict, {'results_dir': results, 'baseline_tag': 'kernel:c'}, capsys=capsys)
+    assert none['counts']['no-baseline'] == 3
+    r = call(perf_verdict, {'results_dir': results, 'baseline_tag': 'kernel', 'preflight': True}, capsys=capsys)
+    assert r['failed'] and 'baseline_tag: a tag is key:value' in r['msg']
+    r = call(perf_verdict, {'results_dir': results, 'tags': ['ok:1', 'bad tag'], 'preflight': True}, capsys=capsys)
+    assert r['failed'] and 'tags[1]: a tag is key:value' in r['msg']
+    r = call(perf_verdict, {'results_dir': results, 'baseline': perf_fixtures.run_id_for(0),
+                            'baseline_tag': 'kernel=a'}, capsys=capsys)
+    assert r['failed'] and 'not both' in r['msg']
+    report = call(perf_report, {'results_dir': results}, capsys=capsys)
+    with open(report['csv_path']) as handle:
+        rows = list(csv.DictReader(handle))
+    assert set(row['tags'] for row in rows) == {'kernel=a', 'kernel=b'}
+    with open(report['path']) as handle:
+        html = handle.read()
+    assert '<span class="tag">kernel=b</span>' in html and 'i: 8' in html

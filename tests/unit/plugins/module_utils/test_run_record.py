@@ -1,0 +1,239 @@
+"""The run record as a contract: schema, migration of older records, metrics, CI outputs."""
+
+import copy
+import json
+import os
+import sys
+
+import pytest
+
+from ansible_collections.mptcp.lab.plugins.module_utils import perf_record
+from ansible_collections.mptcp.lab.plugins.module_utils import perf_suite as ps
+from ansible_collections.mptcp.lab.plugins.module_utils.perf_baseline import verdict_document
+from ansible_collections.mptcp.lab.plugins.module_utils.perf_ci import junit_xml, verdict_markdown
+from ansible_collections.mptcp.lab.plugins.module_utils.perf_record import (
+    RecordError, SCHEMA_VERSION, build_summary, migrate, normalize, write_record)
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), '..', '..', '..'))
+import perf_fixtures  # noqa: E402  pylint: disable=wrong-import-position
+import run_record_check as check  # noqa: E402  pylint: disable=wrong-import-position
+
+SUITE = ps.validate_suite({'name': 's', 'defaults': {'repetitions': 2, 'duration_s': 10}, 'tests': [
+    {'name': 'tcp', 'protocol': 'tcp', 'paths': 1},
+    {'name': 'mptcp', 'protocol': 'mptcp', 'paths': 'all'}]}, 2)
+PLAN = ps.plan(SUITE)
+LAB = [{'rate_mbit': 50}, {'rate_mbit': 50}]
+
+
+def measured(item, tput, ok=True, error=None, retransmits=3):
+    return {'item': item, 'ok': ok, 'error': error, 'throughput_mbps': tput,
+            'per_path_mbps': [tput] if item['protocol'] == 'tcp' else [tput / 2, tput / 2],
+            'subflows': None if item['protocol'] == 'tcp' else 2,
+            'fallback': None if item['protocol'] == 'tcp' else False, 'duration_s': 10.0,
+            'retransmits': retransmits}
+
+
+def built(results=None):
+    results = results if results is not None else [
+        measured(PLAN[0], 47.8, retransmits=2), measured(PLAN[1], 94.0, retransmits=10),
+        measured(PLAN[2], 47.6, retransmits=4), {'item': PLAN[3], 'failed': True, 'msg': 'boom'}]
+    return build_summary(SUITE, PLAN, results, LAB, 'rid', 1000.0, 1050.0, {'h': {'kernel': '6.18'}})
+
+
+def test_schema_is_valid_and_matches_the_code():
+    schema = check.load_schema()
+    assert schema['properties']['schema_version'] == {'const': SCHEMA_VERSION}
+    names = schema['$defs']['metric_name']['enum']
+    # every metric the code records is one the schema (and DESIGN) names
+    assert set(check.metric_names()) <= set(names)
+    assert {'throughput_mbps', 'retransmits'} <= set(check.metric_names())
+
+
+def test_a_built_record_follows_the_schema():
+    s = built()
+    assert s['schema_version'] == SCHEMA_VERSION
+    check.assert_valid_record(s)
+    # DESIGN's fields are all there, and the new ones beside them
+    tcp, mptcp = s['tests']
+    assert tcp['metrics']['throughput_mbps']['values'] == tcp['throughput_mbps']['values'] == [47.8, 47.6]
+    assert tcp['metrics']['throughput_mbps']['unit'] == 'Mbit/s'
+    assert tcp['metrics']['throughput_mbps']['better'] == 'higher'
+    assert tcp['metrics']['retransmits'] == dict(perf_record.summarize([2, 4]), unit='count', better='lower')
+    assert [r['metrics'] for r in tcp['runs']] == [{'throughput_mbps': 47.8, 'retransmits': 2},
+                                                   {'throughput_mbps': 47.6, 'retransmits': 4}]
+    # a failed run has no figures, and stays out of the statistics
+    assert mptcp['runs'][1]['metrics'] == {'throughput_mbps': None, 'retransmits': None}
+    assert mptcp['metrics']['retransmits']['values'] == [10.0]
+    # validity decided once, with distinct names; verdict is its deprecated alias
+    assert tcp['valid'] is True and tcp['invalid_reason'] is None and tcp['verdict'] == 'ok'
+    assert mptcp['valid'] is False and 'task failed: boom' in mptcp['invalid_reason']
+    assert mptcp['verdict'] == 'invalid' and mptcp['verdict_reason'] == mptcp['invalid_reason']
+
+
+def test_the_planners_expectation_is_recorded():
+    s = build_summary(SUITE, PLAN, [], LAB, 'rid', 0.0, 1.0, {}, expected={'tcp': 40.0, 'mptcp': None})
+    assert [t['expected_mbps'] for t in s['tests']] == [40.0, None]
+
+
+@pytest.mark.parametrize('breakage, where', [
+    (lambda s: s.pop('schema_version'), 'schema_version'),
+    (lambda s: s['tests'][0].update(streams='two'), 'tests/0/streams'),
+    (lambda s: s['tests'][0].update(protocol='udp'), 'tests/0/protocol'),
+    (lambda s: s['tests'][0]['metrics'].update(bogus_metric=s['tests'][0]['metrics']['retransmits']),
+     'tests/0/metrics'),
+    (lambda s: s['tests'][0]['metrics']['retransmits'].pop('better'), 'tests/0/metrics/retransmits'),
+    (lambda s: s['tests'][0]['runs'][0].pop('metrics'), 'tests/0/runs/0'),
+    (lambda s: s['regressions'].append({'test': 'tcp', 'metric': 'throughput_mbps'}), 'regressions/0'),
+    (lambda s: s.update(started='yesterday'), 'started'),
+])
+def test_the_schema_catches_a_broken_record(breakage, where):
+    s = built()
+    breakage(s)
+    if where == 'schema_version':
+        errors = check.record_errors(dict(s, schema_version=None))
+    else:
+        errors = check.record_errors(s)
+    assert errors and any(e.startswith(where) for e in errors), errors
+
+
+def test_adding_a_metric_is_one_line(monkeypatch):
+    monkeypatch.setattr(perf_record, 'METRICS', perf_record.METRICS + (
+        ('jain_index', 'fraction', 'higher', 'jain_index'),))
+    results = [dict(measured(item, 47.8), jain_index=0.99) for item in PLAN]
+    s = built(results)
+    assert s['tests'][1]['metrics']['jain_index']['median'] == 0.99
+    assert s['tests'][1]['runs'][0]['metrics']['jain_index'] == 0.99
+    check.assert_valid_record(s)
+
+
+def test_wave1_records_migrate_on_read_and_keep_their_history_identity():
+    old = perf_fixtures.make_summary('old', '2026-11-25T08:00:00Z', tests=[
+        {'name': 'ok', 'protocol': 'mptcp', 'paths': 2, 'mbps': 90},
+        {'name': 'failed-rep', 'protocol': 'tcp', 'paths': 1, 'mbps': 45, 'fail': [2]}])
+    # a wave-1 verdict step rewrote the file with judgements in 'verdict'
+    old['tests'][0].update(verdict='regression', verdict_reason='p = 0.001', change_pct=-3.0)
+    old['verdict'] = {'counts': {'regression': 1}}
+    before = copy.deepcopy(old)
+    new = migrate(old)
+    assert old == before                                  # the record read is not changed
+    assert new['schema_version'] == SCHEMA_VERSION and 'verdict' not in new
+    assert new['tests'][0]['valid'] is True and 'verdict' not in new['tests'][0]
+    assert new['tests'][1]['valid'] is False and '1 of 5 repetitions failed' in new['tests'][1]['invalid_reason']
+    assert new['tests'][0]['metrics']['throughput_mbps']['n'] == 5
+    check.assert_valid_record(new)
+    # the history's view of it is what wave 1 stored: the same content hash
+    assert normalize(old)['content_hash'] == normalize(new)['content_hash']
+    # a current record is read as it is
+    current = built()
+    assert migrate(current) is current
+
+
+def test_a_newer_record_is_refused_by_name():
+    with pytest.raises(RecordError, match=r'schema_version 2 is newer than this collection reads \(1\)'):
+        migrate(dict(built(), schema_version=2))
+    with pytest.raises(RecordError, match='schema_version must be a whole number'):
+        migrate(dict(built(), schema_version='1'))
+
+
+def test_malformed_fields_are_record_errors_naming_the_field():
+    s = built()
+    s['tests'][0]['streams'] = 'two'
+    with pytest.raises(RecordError, match="test 'tcp': streams must be an integer, got 'two'"):
+        normalize(s)
+    s = built()
+    s['tests'][1]['path_ids'] = ['x']
+    with pytest.raises(RecordError, match='path_ids must be a list of integers'):
+        normalize(s)
+
+
+def test_a_record_is_written_once(tmp_path):
+    path = str(tmp_path / 'summary.json')
+    write_record(path, built())
+    with open(path, 'rb') as handle:
+        first = handle.read()
+    with pytest.raises(RecordError, match='written once'):
+        write_record(path, built(results=[]))
+    with open(path, 'rb') as handle:
+        assert handle.read() == first
+    assert json.loads(first)['schema_version'] == SCHEMA_VERSION
+
+
+# ---- CI outputs ----------------------------------------------------------------
+
+def judged(outcomes):
+    """A record with three valid tests and one invalid, and a verdict with the given outcomes."""
+    summary = perf_fixtures.make_summary('rid', '2026-11-25T08:00:00Z', tests=perf_fixtures.DEFAULT_TESTS + [
+        {'name': 'broken', 'protocol': 'tcp', 'paths': 1, 'mbps': 40, 'fail': [0]}])
+    summary = migrate(summary)
+    record = normalize(summary)
+    verdicts = {}
+    for res, outcome in zip(record['results'], outcomes):
+        regression = outcome == 'regression'
+        verdicts[res['test_key']] = {
+            'name': res['identity']['name'], 'verdict': outcome, 'reason': 'because',
+            'baseline_median': 93.9 if outcome != 'no-baseline' else None,
+            'current_median': res['median'], 'change_pct': -3.05 if regression else 0.1,
+            'p_value': 0.0003 if regression else 0.5, 'baseline': None}
+    return summary, verdict_document(record, verdicts, None, 10, 0.05, 1.5)
+
+
+def test_junit_one_testcase_per_test_and_metric_with_matching_counts():
+    summary, verdict = judged(['pass', 'regression', 'no-baseline', 'invalid'])
+    text = junit_xml(summary, verdict)
+    assert check.junit_errors(text) == []
+    check.assert_junit_matches(text, summary, verdict)
+    assert check.junit_counts(text) == {'tests': 4, 'failures': 1, 'errors': 1, 'skipped': 1}
+    assert 'name="mptcp-2paths-up throughput_mbps"' in text
+    # the failure carries the figures
+    assert ('message="regression: throughput_mbps -3.05%% (93.90 -&gt; %.2f Mbit/s, p = 0.0003)"'
+            % verdict['tests'][1]['current_median']) in text
+    assert 'type="invalid"' in text and '1 of 5 repetitions failed' in text
+
+
+def test_the_junit_check_can_fail():
+    summary, verdict = judged(['pass', 'regression', 'no-baseline', 'invalid'])
+    text = junit_xml(summary, verdict)
+    assert check.junit_errors(text.replace('failures="1"', 'failures="0"'))
+    assert check.junit_errors(text.replace('<skipped ', '<failure message="x" /><skipped ', 1))
+    assert check.junit_errors('<testsuite/>')
+    with pytest.raises(AssertionError):
+        check.assert_junit_matches(junit_xml(summary, judged(['pass'] * 4)[1]), summary, verdict)
+
+
+def test_verdict_markdown_is_a_table_a_ci_step_can_post():
+    summary, verdict = judged(['pass', 'regression', 'improvement', 'invalid'])
+    text = verdict_markdown(summary, verdict)
+    lines = text.splitlines()
+    assert lines[0] == '### mptcp.lab perf verdict: run `rid` (suite default)'
+    assert '1 regression, 1 invalid, 1 improvement, 1 pass against the last 10 valid runs' in text
+    rows = [line for line in lines if line.startswith('| ') and 'protocol' not in line]
+    assert len(rows) == 4 and all(row.count(' | ') == 9 for row in rows)
+    assert '| mptcp-2paths-up | mptcp | 2 | throughput_mbps | **REGRESSION** | 93.90 |' in text
+    assert 'Regressions:' in text and '- **mptcp-2paths-up**: throughput_mbps -3.05%' in text
+
+
+# ---- tags and notes --------------------------------------------------------------
+
+def test_tags_parse_and_name_the_bad_one():
+    assert perf_record.parse_tags(['kernel:6.18-rc3', 'series=v2', 'sha:1a2b', 'kernel:6.18']) == {
+        'kernel': '6.18', 'series': 'v2', 'sha': '1a2b'}
+    assert perf_record.parse_tags('url:https://x/y') == {'url': 'https://x/y'}
+    assert perf_record.parse_tags(None) == {}
+    for tags, text in ((['ok:1', 'nokey'], r'perf_tags\[1\]: a tag is key:value'),
+                       (['bad key:1'], r'perf_tags\[0\]: the key of a tag'),
+                       (['k:two words'], r'perf_tags\[0\]: the value of a tag'),
+                       (['k:'], r'the value of a tag'), ([3], r'a tag is a string')):
+        with pytest.raises(RecordError, match=text):
+            perf_record.parse_tags(tags)
+
+
+def test_tags_and_notes_are_recorded_and_part_of_the_history_view():
+    s = build_summary(SUITE, PLAN, [], LAB, 'rid', 0.0, 1.0, {}, tags={'kernel': '6.18-rc3'},
+                      notes={'why': 'rebased', 'n': 2})
+    assert s['tags'] == {'kernel': '6.18-rc3'} and s['notes'] == {'why': 'rebased', 'n': 2}
+    check.assert_valid_record(s)
+    assert normalize(s)['run']['tags'] == {'kernel': '6.18-rc3'}
+    untagged = build_summary(SUITE, PLAN, [], LAB, 'rid', 0.0, 1.0, {})
+    assert 'tags' not in normalize(untagged)['run']
+    assert normalize(untagged)['content_hash'] != normalize(s)['content_hash']
+    assert check.record_errors(dict(s, tags={'kernel': 6}))
