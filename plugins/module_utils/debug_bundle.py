@@ -43,7 +43,7 @@ LAB_COMMANDS = (
     ('rules', ['ip', 'rule', 'show']),
     ('rules6', ['ip', '-6', 'rule', 'show']),
     ('routes_main', ['ip', 'route', 'show', 'table', 'main']),
-    ('routes6_main', ['ip', '-6', 'route', 'show', 'table', 'main']),
+    ('routes6', ['ip', '-6', 'route', 'show', 'table', 'all']),
     ('qdiscs', ['tc', '-s', '-d', 'qdisc', 'show']),
     ('sysctl_tcp', ['sysctl', 'net.ipv4.tcp_congestion_control', 'net.ipv4.tcp_available_congestion_control',
                     'net.core.rmem_max', 'net.core.wmem_max', 'net.ipv4.tcp_rmem', 'net.ipv4.tcp_wmem']),
@@ -121,7 +121,6 @@ def host_commands(tables=(), interfaces=(), mptcpd_binary=None, systemd=False, n
     out += [(name, list(argv), None) for name, argv in LAB_COMMANDS]
     for table in sorted(set(int(t) for t in tables)):
         out.append(('routes_table_%d' % table, ['ip', 'route', 'show', 'table', str(table)], None))
-        out.append(('routes6_table_%d' % table, ['ip', '-6', 'route', 'show', 'table', str(table)], None))
     for dev in sorted(set(interfaces)):
         out.append(('offloads_%s' % dev, ['ethtool', '-k', dev], None))
     if mptcpd_binary:
