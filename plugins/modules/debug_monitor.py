@@ -95,7 +95,7 @@ events:
   returned: when stopped
   type: int
 stopped_by:
-  description: Why it stopped - C(stopped), C(timeout), C(run ended), C(monitor exited), or null when none ran.
+  description: Why it stopped - C(stopped), C(timeout), C(run ended), C(child exited), or null when none ran.
   returned: when stopped
   type: str
 exit_status:
@@ -109,9 +109,14 @@ import os
 import re
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.mptcp.lab.plugins.module_utils import debug_monitor as dm
+from ansible_collections.mptcp.lab.plugins.module_utils import guarded_process as dm
 
 NAME_RE = re.compile(r'^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$')
+
+
+def count_events(text):
+    """ip mptcp monitor prints one line per event, "[  EVENT] ..."."""
+    return len([line for line in (text or '').splitlines() if line.startswith('[')])
 
 
 def paths(p):
@@ -144,14 +149,15 @@ def started(module, p, argv):
         dm.stop(previous)
     if not os.path.isdir(p['state_dir']):
         os.makedirs(p['state_dir'], 0o755)
-    state = dm.start(argv, output, state_path, p['timeout_s'], p['guard'] or {})
+    state = dm.start([{'argv': argv, 'output': output, 'ready': 'netlink'}], state_path, p['timeout_s'],
+                     p['guard'] or {})
     if state.get('error'):
         module.fail_json(msg='ip mptcp monitor did not start: %s' % state['error'], argv=argv)
     if not state.get('ready'):
         dm.stop(state)
         module.fail_json(msg='ip mptcp monitor did not start listening within 5 s (see %s)' % output, argv=argv)
     return {'changed': True, 'argv': argv, 'replaced': running, 'guarded': state['guarded'],
-            'monitor_pid': state['monitor_pid'], 'supervisor_pid': state['supervisor_pid']}
+            'monitor_pid': state['pids'][0], 'supervisor_pid': state['supervisor_pid']}
 
 
 def stopped(module, p, argv):
@@ -169,9 +175,9 @@ def stopped(module, p, argv):
             text = f.read().decode('utf-8', 'replace')
     unlink(state_path)
     unlink(output)
-    return {'changed': running, 'argv': argv, 'output': text, 'events': dm.count_events(text) if text else 0,
+    return {'changed': running, 'argv': argv, 'output': text, 'events': count_events(text) if text else 0,
             'stopped_by': (state or {}).get('stopped_by') if state else None,
-            'exit_status': (state or {}).get('rc')}
+            'exit_status': ((state or {}).get('rcs') or [None])[0]}
 
 
 def run(module):

@@ -2,12 +2,13 @@
 # Copyright: mptcp.lab developers
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 
-"""A supervised ``ip mptcp monitor`` that cannot outlive the run that started it.
+"""Processes that outlive their task but cannot outlive the run that started them.
 
-The supervisor is a detached process (its own session, stdio on /dev/null,
-so the task that starts it returns) that runs the monitor with a
-parent-death signal (the monitor dies with the supervisor, whatever kills
-it) and waits, without polling, on three things at once:
+Used for ``ip mptcp monitor`` (mptcp.lab.debug_monitor) and tcpdump
+(mptcp.lab.packet_capture). The supervisor is a detached process (its own
+session, stdio on /dev/null, so the task that starts it returns) that runs
+its children with a parent-death signal (they die with the supervisor,
+whatever kills it) and waits, without polling, on three things at once:
 
 - a stop request (SIGTERM, SIGINT or SIGHUP: the ``stopped`` state);
 - the guard: a pidfd of the ansible-playbook process that started it, when
@@ -17,7 +18,8 @@ it) and waits, without polling, on three things at once:
 - a deadline (``timeout_s``), the bound on remote hosts where the run's
   process is not visible.
 
-It also ends when the monitor exits by itself.
+It also ends when a child exits by itself. Stopping sends SIGTERM to the
+children (tcpdump then flushes its file and prints its counters).
 """
 
 from __future__ import absolute_import, division, print_function
@@ -119,11 +121,6 @@ def subscribed(pid):
     return False
 
 
-def count_events(text):
-    """ip mptcp monitor prints one line per event, "[  EVENT] ..."."""
-    return len([line for line in (text or '').splitlines() if line.startswith('[')])
-
-
 def _write_json(path, data):
     tmp = path + '.tmp'
     with open(tmp, 'w') as f:
@@ -131,8 +128,26 @@ def _write_json(path, data):
     os.rename(tmp, path)
 
 
-def supervise(argv, output, state_path, timeout_s, guard, ready_fd):
-    """The supervisor's body (in the detached process); never returns."""
+def _ready(child, proc):
+    if child.get('ready') == 'netlink':
+        return subscribed(proc.pid)
+    if child.get('ready') == 'listening':
+        try:
+            with open(child['output'], 'rb') as f:
+                return b'listening on' in f.read()
+        except (IOError, OSError):
+            return False
+    return True
+
+
+def supervise(children, state_path, timeout_s, guard, ready_fd):
+    """The supervisor's body (in the detached process); never returns.
+
+    ``children`` lists {argv, output, ready}: output receives the child's
+    stdout and stderr; ready is how to tell it is at work (netlink: its
+    generic netlink socket joined a multicast group; listening: it printed
+    "listening on", as tcpdump does; anything else: at once).
+    """
     code = 0
     try:
         wake_r, wake_w = os.pipe()
@@ -142,26 +157,29 @@ def supervise(argv, output, state_path, timeout_s, guard, ready_fd):
             signal.signal(sig, lambda *_: None)
         guard_fd = os.pidfd_open(int(guard['pid'])) if guard_visible(guard) else None
         deadline = time.monotonic() + timeout_s
-        with open(output, 'wb') as out:
-            monitor = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                       preexec_fn=_set_pdeathsig, env={'LC_ALL': 'C', 'PATH': '/usr/sbin:/usr/bin:/sbin:/bin'})
-        monitor_fd = os.pidfd_open(monitor.pid)
-        # Ready when the monitor listens (its generic netlink socket joined the MPTCP group).
+        procs = []
+        for child in children:
+            with open(child['output'], 'wb') as out:
+                procs.append(subprocess.Popen(child['argv'], stdout=out, stderr=subprocess.STDOUT,
+                                              stdin=subprocess.DEVNULL, preexec_fn=_set_pdeathsig,
+                                              env={'LC_ALL': 'C', 'PATH': '/usr/sbin:/usr/bin:/sbin:/bin'}))
+        child_fds = [os.pidfd_open(proc.pid) for proc in procs]
+        # Ready when every child is at work.
         ready = False
         limit = time.monotonic() + 5
-        while time.monotonic() < limit and monitor.poll() is None:
-            if subscribed(monitor.pid):
+        while time.monotonic() < limit and all(proc.poll() is None for proc in procs):
+            if all(_ready(child, proc) for child, proc in zip(children, procs)):
                 ready = True
                 break
             time.sleep(0.01)
         state = {'supervisor_pid': os.getpid(), 'supervisor_start': proc_starttime(os.getpid()),
-                 'monitor_pid': monitor.pid, 'argv': argv, 'output': output, 'timeout_s': timeout_s,
+                 'pids': [proc.pid for proc in procs], 'children': children, 'timeout_s': timeout_s,
                  'guarded': guard_fd is not None, 'ready': ready, 'running': True,
                  'started': time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}
         _write_json(state_path, state)
         os.write(ready_fd, (json.dumps(state) + '\n').encode())
         os.close(ready_fd)
-        watched = [wake_r, monitor_fd] + ([guard_fd] if guard_fd is not None else [])
+        watched = [wake_r] + child_fds + ([guard_fd] if guard_fd is not None else [])
         reason = None
         while reason is None:
             remaining = deadline - time.monotonic()
@@ -174,22 +192,24 @@ def supervise(argv, output, state_path, timeout_s, guard, ready_fd):
                 continue
             if guard_fd is not None and guard_fd in readable:
                 reason = 'run ended'
-            elif monitor_fd in readable:
-                reason = 'monitor exited'
+            elif any(fd in readable for fd in child_fds):
+                reason = 'child exited'
             elif wake_r in readable:
                 reason = 'stopped'
-        if monitor.poll() is None:
-            monitor.terminate()
+        for proc in procs:
+            if proc.poll() is None:
+                proc.terminate()
+        for proc in procs:
             try:
-                monitor.wait(3)
+                proc.wait(5)
             except subprocess.TimeoutExpired:
-                monitor.kill()
-                monitor.wait()
-        state.update(running=False, stopped_by=reason, rc=monitor.returncode)
+                proc.kill()
+                proc.wait()
+        state.update(running=False, stopped_by=reason, rcs=[proc.returncode for proc in procs])
         if reason == 'stopped':
             _write_json(state_path, state)
         else:
-            # nobody will ask: leave the output, not a state that looks running
+            # nobody will ask: leave the outputs, not a state that looks running
             try:
                 os.unlink(state_path)
             except OSError:
@@ -203,8 +223,8 @@ def supervise(argv, output, state_path, timeout_s, guard, ready_fd):
     os._exit(code)
 
 
-def start(argv, output, state_path, timeout_s, guard):
-    """Start the detached supervisor; returns its state (or {'error': ...}) once the monitor listens."""
+def start(children, state_path, timeout_s, guard):
+    """Start the detached supervisor; returns its state (or {'error': ...}) once its children are at work."""
     ready_r, ready_w = os.pipe()
     pid = os.fork()
     if pid == 0:  # pragma: no cover - child
@@ -218,7 +238,7 @@ def start(argv, output, state_path, timeout_s, guard):
                 os.dup2(null, fd)
             os.closerange(3, ready_w)
             os.closerange(ready_w + 1, 1024)
-            supervise(argv, output, state_path, timeout_s, guard, ready_w)
+            supervise(children, state_path, timeout_s, guard, ready_w)
         finally:
             os._exit(1)
     os.close(ready_w)
