@@ -18,7 +18,7 @@ description:
   - The supervisor ends the monitor when it is stopped (V(stopped)), when the
     ansible-playbook run that started it ends (Ctrl-C included) - it holds a pidfd of that
     process, which the action plugin of this module names, whenever the host can see it
-    (same boot and PID namespace: the netns lab, a local connection) - and in any case after
+    (same boot and PID namespace - the netns lab, a local connection) - and in any case after
     O(timeout_s).
   - V(stopped) stops it and returns what it printed; the files it used are removed.
   - Starting again replaces a monitor of the same O(name) that is still running.
