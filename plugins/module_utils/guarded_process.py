@@ -51,6 +51,17 @@ def proc_starttime(pid, proc='/proc'):
     return int(fields[19])
 
 
+def proc_cpu_seconds(pid, proc='/proc'):
+    """User + system CPU seconds process pid used so far, or None."""
+    try:
+        with open('%s/%d/stat' % (proc, pid)) as f:
+            data = f.read()
+    except (IOError, OSError):
+        return None
+    fields = data[data.rindex(')') + 2:].split()
+    return round((int(fields[11]) + int(fields[12])) / float(os.sysconf('SC_CLK_TCK')), 3)
+
+
 def boot_id():
     try:
         with open('/proc/sys/kernel/random/boot_id') as f:
@@ -196,6 +207,7 @@ def supervise(children, state_path, timeout_s, guard, ready_fd):
                 reason = 'child exited'
             elif wake_r in readable:
                 reason = 'stopped'
+        cpu = [proc_cpu_seconds(proc.pid) for proc in procs]
         for proc in procs:
             if proc.poll() is None:
                 proc.terminate()
@@ -205,7 +217,7 @@ def supervise(children, state_path, timeout_s, guard, ready_fd):
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
-        state.update(running=False, stopped_by=reason, rcs=[proc.returncode for proc in procs])
+        state.update(running=False, stopped_by=reason, rcs=[proc.returncode for proc in procs], cpu_s=cpu)
         if reason == 'stopped':
             _write_json(state_path, state)
         else:

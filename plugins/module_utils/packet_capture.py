@@ -26,6 +26,8 @@ import struct
 import subprocess
 import time
 
+from ansible_collections.mptcp.lab.plugins.module_utils.guarded_process import proc_cpu_seconds
+
 SNAPLEN = 150
 FILTER = ['tcp']
 STATS_RE = re.compile(r'^(\d+) packets? (captured|received by filter|dropped by kernel)', re.M)
@@ -87,7 +89,12 @@ class Captures(object):
         return None
 
     def stop(self):
-        """Stop every tcpdump (SIGTERM: it flushes its file); returns one record per interface."""
+        """Stop every tcpdump (SIGTERM: it flushes its file); returns one record per interface.
+
+        Each record has tcpdump's own CPU seconds (cpu_s), the capture's direct cost.
+        """
+        for item in self.items:
+            item['cpu_s'] = proc_cpu_seconds(item['proc'].pid) if item['proc'] is not None else None
         for item in self.items:
             if item['proc'] is not None and item['proc'].poll() is None:
                 item['proc'].terminate()
@@ -104,7 +111,7 @@ class Captures(object):
             log = item['log'].decode('utf-8', 'replace')
             record = {'dev': item['dev'], 'file': os.path.basename(item['path']), 'path': item['path'],
                       'bytes': os.path.getsize(item['path']) if os.path.exists(item['path']) else None,
-                      'error': None}
+                      'cpu_s': item.get('cpu_s'), 'error': None}
             record.update(parse_stats(log))
             if proc is None or record['captured'] is None:
                 record['error'] = 'tcpdump: %s' % (log.strip()[-300:] or 'did not run')

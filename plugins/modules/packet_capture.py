@@ -94,7 +94,9 @@ EXAMPLES = r'''
 
 RETURN = r'''
 files:
-  description: Per interface (V(stopped)) - C(dev), C(file), C(path), C(bytes), C(captured), C(received), C(dropped), C(error).
+  description:
+    - Per interface (V(stopped)) - C(dev), C(file), C(path), C(bytes), C(captured), C(received), C(dropped),
+      C(cpu_s) (tcpdump's own CPU seconds, the capture's direct cost) and C(error).
   returned: when stopped
   type: list
   elements: dict
@@ -181,7 +183,8 @@ def stopped(module, p):
         gp.stop(state)
         state = read_state(path) or state
     files = []
-    for child in state.get('children') or []:
+    cpu = state.get('cpu_s') or []
+    for index, child in enumerate(state.get('children') or []):
         log = ''
         try:
             with open(child['output']) as f:
@@ -191,7 +194,7 @@ def stopped(module, p):
             pass
         record = {'dev': child['dev'], 'file': os.path.basename(child['pcap']), 'path': child['pcap'],
                   'bytes': os.path.getsize(child['pcap']) if os.path.exists(child['pcap']) else None,
-                  'error': None}
+                  'cpu_s': cpu[index] if index < len(cpu) else None, 'error': None}
         record.update(pc.parse_stats(log))
         if record['captured'] is None:
             record['error'] = 'tcpdump: %s' % (log.strip()[-300:] or 'no counters')

@@ -273,8 +273,8 @@ argv:
 capture:
   description:
     - With O(capture_dir), per interface C(dev), C(file), C(path), C(bytes), C(captured), C(received),
-      C(dropped) (tcpdump's counters) and C(error); C(error) also says when the capture did not start (the
-      measurement runs anyway). Null without O(capture_dir).
+      C(dropped) (tcpdump's counters), C(cpu_s) (tcpdump's own CPU seconds) and C(error); C(error) also
+      says when the capture did not start (the measurement runs anyway). Null without O(capture_dir).
   returned: always
   type: dict
 raw:

@@ -66,6 +66,15 @@ def test_captured_measurement_has_a_pcap_per_path_and_end(captured_run):
     assert not any(n.startswith('002-') and n.endswith('.pcap') for n in raw)
     assert [t['name'] for t in summary['tests']] == ['mptcp-cap', 'tcp-plain']
     assert all(run['ok'] for t in summary['tests'] for run in t['runs'])
+    # tcpdump's counters and CPU time for each end and interface (what the capture cost)
+    with open(os.path.join(run_dir, 'raw', 'captures.json')) as f:
+        records = json.load(f)
+    assert sorted((r['role'], r['dev']) for r in records) == sorted(
+        (role, '%s-p%d' % (prefix, path)) for role in ('generator', 'sink') for path in (1, 2))
+    for record in records:
+        assert record['k'] == 1 and record['error'] is None and record['start_error'] is None, record
+        assert record['captured'] > 1000 and record['cpu_s'] is not None, record
+        assert record['bytes'] == os.path.getsize(os.path.join(run_dir, 'raw', record['file']))
     # nothing left behind on the hosts: staging directories, tcpdumps
     assert glob.glob('/tmp/mptcp-lab-capture.%s.*' % summary['run_id']) == []
     assert glob.glob('/run/mptcp-lab/%s-*-capture.json' % prefix) == []
