@@ -183,7 +183,7 @@ def layout(bundle_id, hosts, reproduce=False):
             if data.get(key) is not None:
                 path = '%s/%s/%s' % (bundle_id, host, name)
                 files.append((path, json.dumps(data[key], indent=2, sort_keys=True, default=str) + '\n'))
-                entry['items'].append({'name': name.split('.')[0], 'argv': None, 'path': None, 'rc': 0,
+                entry['items'].append({'name': name.split('.', maxsplit=1)[0], 'argv': None, 'path': None, 'rc': 0,
                                        'phase': None, 'file': path, 'error': None})
         monitor = data.get('monitor')
         if monitor is not None:
@@ -229,8 +229,8 @@ def summary(bundle_id, hosts, manifest, created, command=None):
     """The one-page text to paste into an issue (mptcp_net-next's bug form order)."""
     lines = ['mptcp.lab debug bundle %s (%s, %s)' % (bundle_id, manifest['mode'], created), '']
     if command is not None:
-        lines += ['Reproduced with: %s -> rc %s' % (' '.join(command.get('argv') or ['(Enter)']),
-                                                     command.get('rc')), '']
+        argv = ' '.join(command.get('argv') or ['(Enter)'])
+        lines += ['Reproduced with: %s -> rc %s' % (argv, command.get('rc')), '']
     for host in sorted(hosts):
         data = hosts[host] or {}
         lines.append('== %s' % host)
@@ -260,9 +260,8 @@ def summary(bundle_id, hosts, manifest, created, command=None):
                                    ' dev %s' % e['dev'] if e.get('dev') else '')
                 for e in endpoints) or 'none'))
         ss = items.get('ss_mptcp', {}).get('output') or ''
-        lines.append('   ss -M:     %d MPTCP socket(s)' % len([line for line in ss.splitlines() if line.strip()
-                                                                and not line.startswith('\t')
-                                                                and not line.startswith(' ')]))
+        sockets = [line for line in ss.splitlines() if line.strip() and not line[:1].isspace()]
+        lines.append('   ss -M:     %d MPTCP socket(s)' % len(sockets))
         counters = _counters(items.get('nstat', {}).get('output'))
         watched = ['%s=%d' % (k[len('MPTcpExt'):], v) for k, v in sorted(counters.items())
                    if k.startswith('MPTcpExt') and k[len('MPTcpExt'):] in WATCHED_COUNTERS and v]
