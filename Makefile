@@ -15,18 +15,19 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 # Debian packages the lab needs (make perf), and what the tests add (make test):
 # mptcpd for its role, git/tar for ansible-test, shellcheck, sshd for the
 # bare-metal test over SSH, chromium for the report's browser test.
-PERF_PACKAGES := iproute2 iperf3 mptcpize ethtool procps util-linux python3-venv
+PERF_PACKAGES := iproute2 iperf3 mptcpize ethtool procps util-linux python3-venv tcpdump
 TEST_PACKAGES := $(PERF_PACKAGES) mptcpd git tar shellcheck openssh-client openssh-server \
 	sudo chromium
 
 # Extra arguments for ansible-playbook, e.g. make perf ARGS='-e perf_suite=smoke'
 ARGS ?=
 
-.PHONY: help bootstrap bootstrap-test system system-test venv perf provision teardown test sanity units integration molecule clean
+.PHONY: help bootstrap bootstrap-test system system-test venv perf provision teardown debug test sanity units integration molecule clean
 
 help:
 	@echo "make perf   run the default perf suite on the netns lab (root)"
 	@echo "make test   run every test: sanity, units, integration, molecule (root)"
+	@echo "make debug  write a debug bundle of every lab host to <perf_results_dir>/debug/ (root)"
 	@echo "other targets: provision teardown sanity units integration molecule clean"
 
 system:
@@ -61,6 +62,10 @@ provision: bootstrap
 
 teardown: bootstrap
 	ansible-playbook playbooks/teardown.yml $(ARGS)
+
+# Read-only; ARGS='-e debug_mode=reproduce' for the reproduce mode (README: "Debug bundle").
+debug: bootstrap
+	ansible-playbook playbooks/debug.yml $(ARGS)
 
 # Every part runs once it exists; the first failure fails `make test`.
 test: bootstrap-test

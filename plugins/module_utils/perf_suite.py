@@ -19,6 +19,7 @@ roles/perf_suite/README.md; in short::
         direction: upload          # upload | download | bidir
         streams: 1
         congestion: cubic          # TCP congestion control (iperf3 -C); host default if unset
+        capture: true              # header-only packet capture of each measurement (raw/*.pcap)
       - name: mptcp
         protocol: mptcp
         paths: all
@@ -43,7 +44,7 @@ NAME_RE = re.compile(r'^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$')
 CONGESTION_RE = re.compile(r'^[a-z][a-z0-9_]{0,15}$')
 MATRIX_KEYS = ('protocol', 'paths', 'direction', 'streams', 'congestion')
 TEST_KEYS = ('name', 'protocol', 'paths', 'direction', 'streams', 'congestion', 'duration_s', 'omit_s',
-             'repetitions', 'matrix')
+             'repetitions', 'matrix', 'capture')
 SUITE_KEYS = ('name', 'description', 'defaults', 'tests')
 BUILTIN_DEFAULTS = {
     'protocol': 'mptcp',
@@ -54,6 +55,7 @@ BUILTIN_DEFAULTS = {
     'duration_s': 20,
     'omit_s': 1,
     'repetitions': 3,
+    'capture': False,
 }
 MAX_STREAMS = 128
 MAX_DURATION_S = 86400
@@ -206,6 +208,10 @@ def _normalize_test(index, test, defaults, path_count):
     out['duration_s'] = _int(merged['duration_s'], where, 'duration_s', 1, MAX_DURATION_S)
     out['omit_s'] = _int(merged['omit_s'], where, 'omit_s', 0, MAX_DURATION_S)
     out['repetitions'] = _int(merged['repetitions'], where, 'repetitions', 1, MAX_REPETITIONS)
+    if not isinstance(merged['capture'], bool):
+        raise SuiteError('%s: capture must be true or false, got %r' % (where, merged['capture']))
+    if merged['capture']:
+        out['capture'] = True
     ids = parse_paths(merged['paths'], where, path_count)
     if out['protocol'] == 'tcp' and len(ids) != 1:
         raise SuiteError('%s: paths must select exactly one path for protocol tcp (TCP uses one path), '
@@ -308,6 +314,7 @@ def plan(suite):
                 'direction': t['direction'], 'streams': t['streams'], 'congestion': t['congestion'],
                 'duration_s': t['duration_s'], 'omit_s': t['omit_s'],
                 'planned_s': t['duration_s'] + t['omit_s'],
+                'capture': t.get('capture', False),
             })
     total = len(items)
     for k, item in enumerate(items, 1):

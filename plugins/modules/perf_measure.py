@@ -136,6 +136,15 @@ options:
     description:
       - CPU list (C(3), C(2-3)) the iperf3 client is pinned to, through C(taskset); unpinned when omitted.
     type: str
+  capture_dir:
+    description:
+      - When set, a header-only capture (C(tcpdump -s 150), TCP only) runs on the interface of every
+        path in O(links) from before the counters are first sampled until after they are sampled
+        last, into C(<capture_dir>/<capture_name>.generator.<dev>.pcap). RV(capture) reports it.
+    type: path
+  capture_name:
+    description: The capture files' name stem (the measurement's raw name); required with O(capture_dir).
+    type: str
 notes:
   - Nothing changes on the host; the module always reports C(changed=false). In check
     mode it does not measure and returns RV(ok=false) with C(skipped=true).
@@ -261,6 +270,13 @@ argv:
   returned: always
   type: list
   elements: str
+capture:
+  description:
+    - With O(capture_dir), per interface C(dev), C(file), C(path), C(bytes), C(captured), C(received),
+      C(dropped) (tcpdump's counters), C(cpu_s) (tcpdump's own CPU seconds) and C(error); C(error) also
+      says when the capture did not start (the measurement runs anyway). Null without O(capture_dir).
+  returned: always
+  type: dict
 raw:
   description:
     - Raw tool output, for the results directory. C(iperf3) (the parsed JSON report),
@@ -277,6 +293,7 @@ import threading
 import time
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.mptcp.lab.plugins.module_utils import packet_capture as pc
 from ansible_collections.mptcp.lab.plugins.module_utils import perf_parse as pp
 
 
@@ -362,6 +379,9 @@ def validate(module, p):
         module.fail_json(msg='interval: must be > 0, got %s' % p['interval'])
     if not p['links']:
         module.fail_json(msg='links: must list the generator links of at least one path')
+    if p['capture_dir'] and not (p['capture_name'] and pc.SAFE_RE.sub('', p['capture_name']) == p['capture_name']):
+        module.fail_json(msg='capture_name: required with capture_dir, letters, digits, ".", "_" or "-", got %r'
+                         % p['capture_name'])
     if p['protocol'] == 'tcp' and len(p['links']) != 1:
         module.fail_json(msg='links: protocol tcp uses exactly one path, got %d links' % len(p['links']))
 
@@ -391,6 +411,13 @@ def measure(module, p):
         rc2, out2, err2 = module.run_command([ss_bin, '-HMni'], environ_update=env)
         snap.update(subflows=out1 if rc1 == 0 else err1, mptcp=out2 if rc2 == 0 else err2)
 
+    captures = capture = None
+    if p['capture_dir']:
+        if not os.path.isdir(p['capture_dir']):
+            os.makedirs(p['capture_dir'], 0o755)
+        captures = pc.Captures(module.get_bin_path('tcpdump', required=True, opt_dirs=['/usr/sbin', '/sbin']),
+                               devs, p['capture_dir'], p['capture_name'], 'generator')
+        capture = {'error': captures.start(), 'files': []}
     sink_before, sink_err = sink_sample(p['stats_address'], p['stats_port'])
     before = local_sample()
     started = time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())
@@ -403,6 +430,8 @@ def measure(module, p):
     sink_after, err2 = sink_sample(p['stats_address'], p['stats_port'])
     watcher.join(10)
     sink_err = sink_err or err2
+    if captures is not None:
+        capture['files'] = captures.stop()
 
     try:
         report = json.loads(out) if out.strip() else None
@@ -465,6 +494,7 @@ def measure(module, p):
         'started': started,
         'argv': argv,
         'launcher': launcher,
+        'capture': capture,
         'raw': {
             'iperf3': report,
             'iperf3_stdout': None if report is not None else out[-4000:],
@@ -510,6 +540,8 @@ def main():
             interval=dict(type='float', default=1),
             iperf3_args=dict(type='list', elements='str', default=[]),
             cpus=dict(type='str'),
+            capture_dir=dict(type='path'),
+            capture_name=dict(type='str'),
         ),
         supports_check_mode=True,
     )

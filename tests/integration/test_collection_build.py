@@ -33,7 +33,10 @@ def test_build_install_and_list_modules(tmp_path):
     for unwanted in ('.venv', '.git', 'results', '.collections', '.cache', 'tests', 'molecule'):
         assert not any(n == unwanted or n.startswith(unwanted + '/') for n in names), unwanted
     assert 'plugins/modules/mptcp_endpoints.py' in names
-    assert 'playbooks/perf.yml' in names
+    assert 'playbooks/perf.yml' in names and 'playbooks/debug.yml' in names
+    # the repository root's thin playbooks stay out: the collection has playbooks/
+    for thin in ('perf.yml', 'provision.yml', 'teardown.yml', 'debug.yml'):
+        assert thin not in names, thin
 
     dest = tmp_path / 'collections'
     _run([os.path.join(BIN, 'ansible-galaxy'), 'collection', 'install', '-p', str(dest), str(artifact)])
@@ -66,3 +69,15 @@ def test_installed_playbook_keeps_results_out_of_the_collection(tmp_path):
     assert proc.returncode != 0 and "perf_baseline: run 'nope' is not in the history" in out, out[-2000:]
     assert 'under %s/results,' % work in out
     assert 'ansible_collections' not in out.split('is not in the history')[1].split(',')[0]
+
+
+def test_root_playbooks_import_the_collections(tmp_path):
+    """ansible-playbook perf.yml (and provision, teardown, debug) from the repository root."""
+    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, 'ansible.cfg'))
+    for name in ('perf', 'provision', 'teardown', 'debug'):
+        out = subprocess.run([os.path.join(BIN, 'ansible-playbook'), '%s.yml' % name, '--list-tasks'],
+                             cwd=ROOT, env=env, capture_output=True, text=True, check=True).stdout
+        direct = subprocess.run([os.path.join(BIN, 'ansible-playbook'), 'playbooks/%s.yml' % name, '--list-tasks'],
+                                cwd=ROOT, env=env, capture_output=True, text=True, check=True).stdout
+        # the same plays and tasks as the playbook it imports
+        assert out.split('\n', 2)[2] == direct.split('\n', 2)[2], name

@@ -212,3 +212,13 @@ def test_attach_links_gives_each_item_its_addresses():
     assert (mptcp['bind'], mptcp['server'], mptcp['links']) == ('10.0.0.2', '10.0.1.2', links)
     with pytest.raises(SuiteError, match='the generator has no link for path'):
         ps.attach_links(ps.plan(s), links[:1])
+
+
+def test_capture_is_a_test_field_that_reaches_the_plan():
+    s = ps.validate_suite(suite({'name': 'a', 'capture': True}, {'name': 'b'}, defaults={'repetitions': 1}), 2)
+    assert s['tests'][0]['capture'] is True and 'capture' not in s['tests'][1]
+    assert [i['capture'] for i in ps.plan(s)] == [True, False]
+    s = ps.validate_suite(suite({'name': 'a'}, defaults={'capture': True, 'repetitions': 1}), 2)
+    assert [i['capture'] for i in ps.plan(s)] == [True]
+    with pytest.raises(SuiteError, match=r"tests\[0\] 'a': capture must be true or false, got 'yes'"):
+        ps.validate_suite(suite({'name': 'a', 'capture': 'yes'}), 2)
