@@ -56,7 +56,7 @@ def lab():
         machines.destroy()
 
 
-def add_foreign_objects(machine, end_host):
+def add_foreign_objects(machine):
     """An administrator's objects: in the lab's places but not of its protocol, or of its protocol elsewhere."""
     run = machine.run
     # a NIC that is no lab path, with an htb 1: tree (root, class, leaf)
@@ -87,7 +87,7 @@ def add_foreign_objects(machine, end_host):
 def test_foreign_rules_routes_qdiscs_and_endpoints_survive_provisioning_and_teardown(lab):
     gen, sink, shaper = lab.machines['gen1'], lab.machines['sink1'], lab.machines['shaper1']
     for machine in (gen, sink, shaper):
-        add_foreign_objects(machine, machine is not shaper)
+        add_foreign_objects(machine)
     before = dict((m.name, snapshot(m)) for m in (gen, sink, shaper))
     assert lines(before['gen1']['rules'], '192.0.2.20', 'proto kernel') and \
         lines(before['gen1']['rules'], '192.0.2.21', 'proto boot')
