@@ -26,7 +26,7 @@ description:
     with the check, so nothing of the host is touched; C(sch_netem) loaded, or the running kernel's
     configuration or module lists, answer without trying. In check mode it never tries; it predicts
     from those files and, when they cannot tell, says so in RV(netem) and a warning and goes on.
-  - Ownership. The lab's root qdisc is a C(tbf) or C(htb) with handle C(1ab:) ("lab"), a handle of its own:
+  - Ownership. The lab's root qdisc is a C(tbf) or C(htb) with handle C(1ab:) ("lab"), a handle of its own;
     administrators' trees usually start at C(1:), and the kernel numbers qdiscs added without a handle
     from C(8000:) up, so neither is ever taken for the lab's. The kernel's default root
     (handle C(0:), that is C(noqueue) on a veth, C(mq), C(fq_codel) or C(pfifo_fast) on a NIC) is replaced by
@@ -35,7 +35,7 @@ description:
     interface and the qdisc before changing anything, unless O(replace_foreign=true); O(state=absent)
     never removes it.
   - Labs shaped before version 0.2 used the handle C(1:), which an administrator's tree also uses, so
-    such a root is now foreign: remove it (C(tc qdisc del dev <dev> root)) or provision once with
+    such a root is now foreign; remove it (C(tc qdisc del dev <dev> root)) or provision once with
     O(replace_foreign=true). A virtual lab is rebuilt by its teardown and provisioning anyway.
   - An interface whose qdiscs differ from the wanted ones is rebuilt (its root qdisc replaced), which
     drops the packets queued on it at that moment. Interfaces not listed are never touched.

@@ -30,8 +30,8 @@ spec.loader.exec_module(lab_inventory)
 def snapshot(machine):
     """What the acceptance compares: rules, IPv4 routes of every table, qdiscs, MPTCP endpoints."""
     return {
-        'rules': machine.run('ip', 'rule', 'show').stdout,
-        'routes': machine.run('ip', '-4', 'route', 'show', 'table', 'all').stdout,
+        'rules': machine.run('ip', '-d', 'rule', 'show').stdout,     # -d: with every rule's protocol
+        'routes': machine.run('ip', '-d', '-4', 'route', 'show', 'table', 'all').stdout,
         'qdiscs': machine.run('tc', 'qdisc', 'show').stdout,
         'classes': machine.run('tc', 'class', 'show', 'dev', 'eth9').stdout,
         'endpoints': machine.run('ip', 'mptcp', 'endpoint', 'show').stdout,
@@ -56,7 +56,7 @@ def lab():
         machines.destroy()
 
 
-def add_foreign_objects(machine, end_host):
+def add_foreign_objects(machine):
     """An administrator's objects: in the lab's places but not of its protocol, or of its protocol elsewhere."""
     run = machine.run
     # a NIC that is no lab path, with an htb 1: tree (root, class, leaf)
@@ -87,7 +87,7 @@ def add_foreign_objects(machine, end_host):
 def test_foreign_rules_routes_qdiscs_and_endpoints_survive_provisioning_and_teardown(lab):
     gen, sink, shaper = lab.machines['gen1'], lab.machines['sink1'], lab.machines['shaper1']
     for machine in (gen, sink, shaper):
-        add_foreign_objects(machine, machine is not shaper)
+        add_foreign_objects(machine)
     before = dict((m.name, snapshot(m)) for m in (gen, sink, shaper))
     assert lines(before['gen1']['rules'], '192.0.2.20', 'proto kernel') and \
         lines(before['gen1']['rules'], '192.0.2.21', 'proto boot')
@@ -96,7 +96,7 @@ def test_foreign_rules_routes_qdiscs_and_endpoints_survive_provisioning_and_tear
     lab.playbook('provision.yml')
     during = dict((m.name, snapshot(m)) for m in (gen, sink, shaper))
     # the lab is up: its own rules, routes and qdiscs are there ...
-    assert lines(during['gen1']['rules'], 'from 198.18.1.2 lookup 101', 'proto 211')
+    assert lines(during['gen1']['rules'], 'from 198.18.1.2 lookup 101 proto 211')
     assert lines(during['shaper1']['qdiscs'], 'tbf 1ab: dev eth1 root')
     # ... and every foreign rule, route and qdisc is still there, as it was
     for m in (gen, sink, shaper):
@@ -107,8 +107,8 @@ def test_foreign_rules_routes_qdiscs_and_endpoints_survive_provisioning_and_tear
                 missing = [line for line in missing if not line.startswith('qdisc noqueue 0: dev eth')
                            or 'dev eth9' in line]
             assert missing == [], (m.name, key, missing)
-        for word in ('198.51.100.0/24 dev eth1 proto boot', '203.0.113.0/24 dev eth1 table 101 proto kernel') \
-                if m is not shaper else ():
+        for word in ('198.51.100.0/24 dev eth1 table main proto boot', '203.0.113.0/24 dev eth1 table 101 proto kernel',
+                     '198.51.102.0/24 dev eth9 table main proto 211', '198.51.102.0/24 dev eth9 table 300 proto 211'):
             assert lines(during[m.name]['routes'], word), (m.name, word)
         assert during[m.name]['classes'] == before[m.name]['classes']
     # the shaper's endpoint is not the lab's business at all
