@@ -25,6 +25,7 @@ PROVISION = os.path.join(ROOT, 'playbooks', 'provision.yml')
 TEARDOWN = os.path.join(ROOT, 'playbooks', 'teardown.yml')
 RUN_DIR = '/run/mptcp-lab'
 # The lab's daemons, as a run leaves them: the sinks stopped (their logs stay), mptcpd running.
+SINK_USER_RECORD = '/var/lib/mptcp-lab/mptcp-lab-user.json'
 DAEMONS = """
 - hosts: sinks
   gather_facts: false
@@ -134,18 +135,23 @@ def test_provision_rerun_reconcile_and_teardown(make_lab, tmp_path):
     ansible_playbook(str(tmp_path / 'daemons.yml'), '-i', lab.dir, '-e', one)
     run_files = sorted(os.path.basename(f) for f in glob.glob('%s/%s-*' % (RUN_DIR, p)))
     assert '%s-sink1-stats.log' % p in run_files and '%s-gen1-mptcpd.conf' % p in run_files, run_files
-    assert '%s-gen1-mptcpd.pid' % p in run_files and '%s-sink2-iperf3-mptcp-5201.log' % p in run_files, run_files
+    assert '%s-gen1-mptcpd.pid' % p in run_files and '%s-sink2-iperf3-mptcp-5201-a1.log' % p in run_files, run_files
     # check mode predicts the files' removal (the diff lists them, none after) and leaves them
+    # ... and the sink's user, when the record says the lab created it (not one that existed before)
+    created_user = os.path.exists(SINK_USER_RECORD)
     check = lab.teardown('--check', '--diff')
-    assert changed(check) == {'localhost': 1}
+    assert changed(check) == {'localhost': 1 + created_user}
     assert all('- %s\n' % f in check.stdout for f in run_files), check.stdout[-4000:]
     assert '+    run_files: []' in check.stdout, check.stdout[-4000:]
     assert sorted(os.path.basename(f) for f in glob.glob('%s/%s-*' % (RUN_DIR, p))) == run_files
 
     # teardown removes everything and is idempotent
     down = lab.teardown()
-    assert changed(down) == {'localhost': 1}
+    assert changed(down) == {'localhost': 1 + created_user}
     assert lab_netns(lab.prefix) == []
+    if created_user:
+        assert not os.path.exists(SINK_USER_RECORD)
+        assert subprocess.run(['getent', 'passwd', 'mptcp-lab'], capture_output=True).returncode == 2
     assert glob.glob('%s/%s-*' % (RUN_DIR, p)) == []
     assert changed(lab.teardown()) == {}
 

@@ -159,7 +159,7 @@ def test_metadata_and_raw_outputs(smoke):
     # how the sink served the run: running, its launcher, unprivileged
     service = s['metadata'][sink]['traffic_sink']
     assert service['running'] is True and service['launcher'] in ('mptcpize', 'native')
-    assert service['user'] == 'nobody' and service['mptcp_ports'] == [5201]
+    assert service['user'] == 'mptcp-lab' and service['mptcp_ports'] == [5201]
     raw = os.path.join(results, s['run_id'], 'raw')
     names = sorted(os.listdir(raw))
     assert '002-mptcp-up-rep1.iperf3.json' in names and '002-mptcp-up-rep1.nstat.txt' in names
