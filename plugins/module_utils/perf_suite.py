@@ -133,7 +133,7 @@ def _check_keys(data, allowed, where):
 
 
 def _suffix(key, value):
-    """The name suffix of a matrix value (only letters, digits, '.', '_' and '+'-free)."""
+    """The name suffix of a matrix value: P4 (streams), 2paths, allpaths, paths1_3, or the value."""
     if key == 'streams' and isinstance(value, int) and not isinstance(value, bool):
         return 'P%d' % value
     if key == 'paths':

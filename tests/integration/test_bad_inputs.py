@@ -64,6 +64,8 @@ CASES = [
     ('address-base-bad', PERF, ['lab_address_base=10.0.0.300/14'], None, 'lab_address_base'),
     ('table-base-zero', PERF, {'lab_table_base': 0}, None, 'lab_table_base must be an integer'),
     ('lab-kind-bad', PERF, ['lab_kind=cloud'], None, 'lab_kind must be one of'),
+    ('lab-pair-zero', PERF, {'lab_pair': 0}, None, 'lab_pair must be an integer in [1, 64]'),
+    ('lab-peer-unknown', PERF, ['lab_peer=nope'], None, 'needs lab_peer naming a host of the sinks group'),
     # run knobs, perf.yml
     ('min-effect-nan', PERF, ['perf_min_effect_pct=nan'], None, 'perf_min_effect_pct must be a finite number'),
     ('alpha-inf', PERF, ['perf_alpha=inf'], None, 'perf_alpha must be a finite number in (0, 1)'),
@@ -122,6 +124,7 @@ CASES = [
      'lab_paths[0].queue_limit'),
     ('provision-prefix-bad', PROVISION, ['lab_prefix=a_b'], None, "lab_prefix 'a_b' must match"),
     ('provision-subnet-string', PROVISION, ['lab_subnet_prefix=24'], None, 'lab_subnet_prefix must be an integer'),
+    ('provision-lab-pair-99', PROVISION, {'lab_pair': 99}, None, 'lab_pair must be an integer in [1, 64]'),
 ]
 
 
