@@ -545,7 +545,11 @@ def lock_paths(lock_dir, prefix, results_dir):
 
 
 def acquire(params, owner, check_mode=False):
-    """Take the lease (or find it held by this very run); returns the result dict. Raises LeaseBusy/LeaseError."""
+    """Take the lease (or find it held by this very run); returns the result dict. Raises LeaseBusy/LeaseError.
+
+    Never ``changed``: the lease is the run's own bookkeeping, gone when the run ends, so that a playbook run
+    twice still reports changed=0 the second time.
+    """
     lock_dir, run_dir, prefix = params['lock_dir'], params['run_dir'], params['prefix']
     results_dir = os.path.realpath(params['results_dir']) if params.get('results_dir') else None
     if check_mode:
@@ -599,7 +603,7 @@ def acquire(params, owner, check_mode=False):
             holder['results'] = dict(dir=results_dir, run_path=run_path,
                                      run_existed=bool(run_path and os.path.lexists(run_path)))
         files = [path for dummy, dummy2, path in lock_paths(lock_dir, prefix, results_dir)]
-        result.update(changed=True, acquired=not check_mode, holder=holder, lab_existed=bool(existing),
+        result.update(acquired=not check_mode, holder=holder, lab_existed=bool(existing),
                       existing=existing, orphans=orphans, lock_files=files)
         if check_mode:
             return result
@@ -642,7 +646,6 @@ def release(params, owner, check_mode=False):
         holder = parse_holder(_read_fd(fd)) or {}
         if holder.get('pid') != owner[0] or holder.get('pid_start') != owner[1]:
             raise LeaseBusy('lab %s is held by %s, not by this run: not released' % (prefix, describe(holder)))
-        result['changed'] = True
         results_dir = (holder.get('results') or {}).get('dir')
         result['released'] = [lock for dummy, dummy2, lock in lock_paths(lock_dir, prefix, results_dir)]
         if check_mode:
