@@ -545,7 +545,11 @@ def lock_paths(lock_dir, prefix, results_dir):
 
 
 def acquire(params, owner, check_mode=False):
-    """Take the lease (or find it held by this very run); returns the result dict. Raises LeaseBusy/LeaseError."""
+    """Take the lease (or find it held by this very run); returns the result dict. Raises LeaseBusy/LeaseError.
+
+    Never ``changed``: the lease is the run's own bookkeeping, gone when the run ends, so that a playbook run
+    twice still reports changed=0 the second time.
+    """
     lock_dir, run_dir, prefix = params['lock_dir'], params['run_dir'], params['prefix']
     results_dir = os.path.realpath(params['results_dir']) if params.get('results_dir') else None
     if check_mode:
@@ -568,7 +572,7 @@ def acquire(params, owner, check_mode=False):
             if locked and not old:
                 fresh.append((fd, path))
             if old and old.get('pid') == owner[0] and old.get('pid_start') == owner[1]:
-                result.update(reentrant=True, holder=old, lab_existed=_existed(old, prefix))
+                result.update(reentrant=True, holder=old, lab_existed=_existed(old))
                 continue
             if not locked:
                 raise LeaseBusy('%s %s is in use by %s: wait for it to end' % (
@@ -598,9 +602,9 @@ def acquire(params, owner, check_mode=False):
             run_path = os.path.join(results_dir, params['run_id']) if params.get('run_id') else None
             holder['results'] = dict(dir=results_dir, run_path=run_path,
                                      run_existed=bool(run_path and os.path.lexists(run_path)))
-        result.update(changed=True, acquired=not check_mode, holder=holder, lab_existed=bool(existing),
-                      existing=existing, orphans=orphans, lock_files=[p for dummy, dummy2, p in
-                                                                     lock_paths(lock_dir, prefix, results_dir)])
+        files = [path for dummy, dummy2, path in lock_paths(lock_dir, prefix, results_dir)]
+        result.update(acquired=not check_mode, holder=holder, lab_existed=bool(existing),
+                      existing=existing, orphans=orphans, lock_files=files)
         if check_mode:
             return result
         for fd, dummy in taken:
@@ -621,7 +625,7 @@ def acquire(params, owner, check_mode=False):
             remove_lock_dir(lock_dir)
 
 
-def _existed(holder, prefix):
+def _existed(holder):
     lab = holder.get('lab') or {}
     return bool(lab.get('existing'))
 
@@ -642,14 +646,13 @@ def release(params, owner, check_mode=False):
         holder = parse_holder(_read_fd(fd)) or {}
         if holder.get('pid') != owner[0] or holder.get('pid_start') != owner[1]:
             raise LeaseBusy('lab %s is held by %s, not by this run: not released' % (prefix, describe(holder)))
-        result['changed'] = True
-        result['released'] = [p for dummy, dummy2, p in lock_paths(lock_dir, prefix,
-                                                                  (holder.get('results') or {}).get('dir'))]
+        results_dir = (holder.get('results') or {}).get('dir')
+        result['released'] = [lock for dummy, dummy2, lock in lock_paths(lock_dir, prefix, results_dir)]
         if check_mode:
             return result
         if not signal_guardian(holder, RELEASE_SIGNAL, params.get('timeout', 30)):
             # the guardian is gone: release the files ourselves, under their locks
-            for dummy, dummy2, lock in lock_paths(lock_dir, prefix, (holder.get('results') or {}).get('dir')):
+            for dummy, dummy2, lock in lock_paths(lock_dir, prefix, results_dir):
                 try:
                     lfd, locked = open_lock(lock)
                 except LeaseError:

@@ -28,6 +28,8 @@ description:
     and others cannot write; lock files are opened without following symbolic links.
   - V(released) with no lease held is a no-op. Re-taking a lease the run already holds (a playbook imported
     by another one) is a no-op too, and returns the lease as taken first (C(reentrant)).
+  - Never reports C(changed) - the lease is the run's own bookkeeping, gone when the run ends, so a playbook
+    that takes one still reports changed=0 on its second run. C(acquired) and C(released) say what it did.
 options:
   prefix:
     description: The lab prefix (C(lab_prefix)); its namespaces are C(<prefix>-*).

@@ -339,3 +339,33 @@ def test_exit_code_42_for_an_invalid_test(lab, tmp_path):
     # the lab was left as found before the run failed, and the lease released
     assert 'msg: lab torn down (created by this run)' in proc.stdout
     assert not leftovers(prefix)
+
+
+def test_exit_code_42_for_a_regression_with_perf_fail_on_regression(lab, tmp_path):
+    """Run A, then path 1 slowed to 20 Mbit/s behind the lab's back, run B against A: a regression, exit 42."""
+    prefix, inv = lab
+    results = tmp_path / 'r'
+    suite = _suite(tmp_path, 'defaults: {duration_s: 1, omit_s: 0, repetitions: 3, congestion: cubic}\n'
+                             'tests:\n  - {name: one, protocol: tcp, paths: 1}\n')
+    first = ansible_playbook('playbooks/perf.yml', '-i', inv, '-e', 'perf_suite=%s' % suite,
+                             '-e', 'perf_results_dir=%s' % results, '-e', 'perf_keep_lab=true')
+    with open(str(results / 'latest' / 'summary.json')) as f:
+        baseline = json.load(f)
+    assert first.returncode == 0 and baseline['tests'][0]['throughput_mbps']['median'] > 40
+    for dev in ('%s-1g1' % prefix, '%s-1s1' % prefix):
+        subprocess.run(['ip', 'netns', 'exec', '%s-shaper' % prefix, 'tc', 'qdisc', 'replace', 'dev', dev, 'root',
+                        'tbf', 'rate', '20mbit', 'burst', '20kb', 'latency', '50ms'], check=True)
+    # 3 against 3 values: the exact two-sided Mann-Whitney p is at best 0.1, hence alpha 0.2
+    second = ansible_playbook('playbooks/perf.yml', '-i', inv, '-e', 'perf_suite=%s' % suite,
+                              '-e', 'perf_results_dir=%s' % results, '-e', 'perf_provision=false',
+                              '-e', 'perf_baseline=%s' % baseline['run_id'], '-e', 'perf_alpha=0.2',
+                              '-e', 'perf_fail_on_regression=true', check=False)
+    assert second.returncode == 42, second.stdout[-4000:]
+    with open(str(results / 'latest' / 'summary.json')) as f:
+        summary = json.load(f)
+    assert summary['run_id'] != baseline['run_id'] and summary['tests'][0]['valid'] is True
+    assert 'exit code 42: run %s: 1 regression(s)' % summary['run_id'] in second.stdout
+    # the lab existed before run B: it stays up, its sink stopped, the lease released
+    assert 'msg: lab left up (it existed before this run)' in second.stdout
+    assert len(namespaces(prefix)) == 3 and not daemons_alive(prefix)
+    assert not glob.glob('%s/lab-%s.lock' % (LOCK_DIR, prefix))

@@ -100,7 +100,7 @@ def _params(tmp_path, **kw):
 def test_check_mode_creates_nothing(tmp_path):
     p = _params(tmp_path)
     result = ll.acquire(p, (os.getpid(), ll.proc_start(os.getpid())), check_mode=True)
-    assert result['changed'] and not result['acquired']
+    assert not result['changed'] and not result['acquired'] and result['lab_existed'] is False
     assert not os.path.exists(p['lock_dir'])
 
 
@@ -135,7 +135,7 @@ def test_acquire_refuses_a_live_holder_and_takes_over_a_dead_one(tmp_path):
                            % (p['prefix'], other.pid)):
             ll.acquire(p, me)
         released = ll.release(p, owner)
-        assert released['changed'] and not os.path.exists(path)
+        assert not released['changed'] and released['released'] == [path] and not os.path.exists(path)
         assert not ll.proc_alive(lease['guardian'], lease['guardian_start'])
         assert ll.release(p, owner) == {'changed': False, 'released': []}
     finally:
