@@ -456,10 +456,10 @@ def render(summary, trends, history_db, csv_path=None):
         fmt(summary.get('traffic_s'), 1)))
     tags, notes = summary.get('tags') or {}, summary.get('notes') or {}
     if tags or notes:
+        texts = dict((k, v if isinstance(v, str) else json.dumps(v, sort_keys=True)) for k, v in notes.items())
         out.append('<p class="tags">%s%s</p>' % (
             ' '.join('<span class="tag">%s=%s</span>' % (esc(k), esc(tags[k])) for k in sorted(tags)),
-            ''.join(' &middot; %s: %s' % (esc(k), esc(json.dumps(notes[k]) if not isinstance(notes[k], str)
-                                                          else notes[k])) for k in sorted(notes))))
+            ''.join(' &middot; %s: %s' % (esc(k), esc(texts[k])) for k in sorted(texts))))
     out.append(banner(summary) + '</header><main>')
 
     out.append('<h2 id="verdict">Verdict</h2>')
