@@ -225,3 +225,56 @@ def test_installed_collection_writes_the_bundle_under_the_current_directory(lab,
     [archive] = glob.glob(str(work / 'results' / 'debug' / '*.tar.gz'))
     with tarfile.open(archive) as tar:
         assert any(n.endswith('/manifest.json') for n in tar.getnames())
+
+
+def _iperf3_clients_in(namespace):
+    inode = os.stat('/run/netns/%s' % namespace).st_ino
+    found = []
+    for entry in os.listdir('/proc'):
+        if not entry.isdigit():
+            continue
+        try:
+            with open('/proc/%s/cmdline' % entry, 'rb') as f:
+                argv = f.read().split(b'\0')
+            if any(os.path.basename(a) == b'iperf3' for a in argv) and b'--client' in argv \
+                    and os.stat('/proc/%s/ns/net' % entry).st_ino == inode:
+                found.append(int(entry))
+        except OSError:
+            continue
+    return found
+
+
+def test_a_collection_during_a_perf_run_does_not_disturb_it(lab, tmp_path):
+    prefix, inv = lab
+    results = str(tmp_path / 'results')
+    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, 'ansible.cfg'),
+               PATH=VENV_BIN + os.pathsep + os.environ.get('PATH', ''))
+    perf = subprocess.Popen([os.path.join(VENV_BIN, 'ansible-playbook'), 'playbooks/perf.yml', '-i', inv,
+                             '-e', 'perf_suite=smoke', '-e', 'perf_duration_s=8', '-e', 'perf_results_dir=%s' % results],
+                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            start_new_session=True)
+    try:
+        # wait for the second measurement (mptcp-up): a second iperf3 client
+        deadline = time.monotonic() + 300
+        seen = set()
+        while time.monotonic() < deadline and len(seen) < 2:
+            assert perf.poll() is None, perf.stdout.read().decode()[-3000:]
+            seen.update(_iperf3_clients_in('%s-gen1' % prefix))
+            time.sleep(0.1)
+        assert len(seen) >= 2, 'the MPTCP measurement did not start'
+        ansible_playbook('playbooks/debug.yml', '-i', inv, '-e', 'perf_results_dir=%s' % results)
+        out = perf.communicate(timeout=600)[0].decode()
+    finally:
+        if perf.poll() is None:
+            os.killpg(perf.pid, signal.SIGKILL)
+            perf.wait()
+    assert perf.returncode == 0, out[-3000:]
+    # the bundle saw the measurement's MPTCP connection, established, on both ends
+    _archive, _bundle_id, _names, text = open_bundle(results)
+    assert 'ESTAB' in text('%s-gen1/ss_mptcp.txt' % prefix), text('%s-gen1/ss_mptcp.txt' % prefix)
+    assert 'ESTAB' in text('%s-sink1/ss_mptcp.txt' % prefix)
+    # and the run is whole: every measurement valid
+    with open(os.path.join(results, 'latest', 'summary.json')) as f:
+        summary = json.load(f)
+    assert [t['name'] for t in summary['tests']] == ['tcp-up', 'mptcp-up', 'mptcp-down']
+    assert all(run['ok'] for t in summary['tests'] for run in t['runs']), summary['tests']
