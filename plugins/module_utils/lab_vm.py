@@ -171,6 +171,7 @@ for d in /sys/class/net/*; do
 %(renames)s  esac
 done
 ip link set lo up
+for dev in %(devs)s; do ip link set dev "$dev" up; done
 ip link set %(mgmt)s up
 ip addr add %(mgmt_address)s dev %(mgmt)s
 mkdir -p /run/sshd
@@ -179,7 +180,7 @@ exec /usr/sbin/sshd -D -e -f %(sshd_config)s
 ''' % {'name': vm['name'], 'run': _sh(GUEST_RUN), 'modroot': _sh(modules_root or ''),
        'modules': ' '.join(GUEST_MODULES), 'tar': _sh(python_tar['path']), 'stdlib': _sh(python_tar['stdlib']),
        'python': _sh(python_tar['python']), 'renames': renames, 'mgmt': MGMT_DEV,
-       'mgmt_address': MGMT_ADDRESS, 'sshd_config': _sh(sshd_config)}
+       'mgmt_address': MGMT_ADDRESS, 'devs': ' '.join(_sh(n['dev']) for n in vm['nics']), 'sshd_config': _sh(sshd_config)}
 
 
 def sshd_config(host_key, authorized_keys):

@@ -359,16 +359,20 @@ class VmLab(object):
         _write(self.path('sshd_config'), lab_vm.sshd_config(self.path('ssh_host_ed25519_key'),
                                                             self.path('authorized_keys')))
 
-    def python_tar(self):
-        """The guest's Python: this interpreter's stdlib and pyroute2, in one tar read at boot."""
+    def python_tar_spec(self):
         stdlib = sysconfig.get_paths()['stdlib']
         python = os.path.realpath(getattr(sys, '_base_executable', None) or sys.executable)
+        return {'path': self.path('guest-python.tar'), 'stdlib': stdlib, 'python': python}
+
+    def python_tar(self):
+        """The guest's Python: this interpreter's stdlib and pyroute2, in one tar read at boot."""
+        spec = self.python_tar_spec()
+        stdlib, path = spec['stdlib'], spec['path']
         try:
             import pyroute2
         except ImportError:
             self.m.fail_json(msg='pyroute2 must be installed for the interpreter running this module')
         site = os.path.dirname(pyroute2.__file__)
-        path = self.path('guest-python.tar')
         if not os.path.exists(path):
             skip = ('lib2to3', 'idlelib', 'tkinter', 'ensurepip', 'pydoc_data', 'turtledemo', 'test', 'site-packages')
 
@@ -383,7 +387,7 @@ class VmLab(object):
                 tar.add(stdlib, arcname='stdlib', filter=keep)
                 tar.add(site, arcname='site/pyroute2')
             os.rename(path + '.tmp', path)
-        return {'path': path, 'stdlib': stdlib, 'python': python}
+        return spec
 
     def accel(self, kernel):
         want = self.p['accel']
@@ -446,10 +450,13 @@ class VmLab(object):
             self.stopped.append(name)
             if not self.m.check_mode:
                 self.stop(name, recs[name])
+        tar = self.python_tar_spec()
         wanted = {}
         for name, vm in plan.items():
-            wanted[name] = lab_vm.config_hash({'vm': vm, 'kernel': kernel['image_sha256'],
-                                               'modules_root': kernel['modules_root'], 'accel': self.p['accel']})
+            wanted[name] = lab_vm.config_hash({
+                'vm': vm, 'kernel': kernel['image_sha256'], 'modules_root': kernel['modules_root'],
+                'accel': self.p['accel'],
+                'init': lab_vm.guest_init(vm, kernel['modules_root'], tar, self.path('sshd_config'))})
         todo = [n for n in sorted(plan) if not (n in recs and self.running(recs[n])
                                                 and recs[n].get('config_hash') == wanted[n])]
         if self.m.check_mode:
