@@ -18,11 +18,11 @@ description:
   - The guests are reached over SSH with keys this module generates in O(state_dir), never the
     user's. Their interpreter is C(/run/mptcp-lab-vm/python) (the host's Python with the standard
     library and pyroute2 copied into the guest's RAM).
-  - Each VM runs under a guardian process (new session): SIGINT/SIGTERM to it stop the VM, and QEMU
+  - Each VM runs under a guardian process (new session); SIGINT or SIGTERM to it stops the VM, and QEMU
     and virtme-run die with it (parent-death signal), so no QEMU outlives its guardian. With
     O(owner_pid), the guardian also stops the VM when that process ends (an aborted playbook).
   - A VM that does not answer on SSH within O(boot_timeout) is stopped and booted again, O(boot_retries)
-    times; the result says which VMs needed a retry.
+    times, and the result says which VMs needed a retry.
   - The accelerator is detected for real (O(accel=auto)) by booting the kernel under KVM for a few
     seconds; a KVM that hangs guests (the PVM variant) falls back to TCG. The result is cached in
     O(state_dir).
@@ -188,20 +188,31 @@ def guardian(argv, env, log_path, owner_pid, owner_start):
     stop = []
     signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
     signal.signal(signal.SIGINT, lambda *_: stop.append(1))
-    log = open(log_path, 'ab')
-    child = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-                             preexec_fn=_prctl_pdeathsig, close_fds=True)
-    while child.poll() is None:
-        if stop or (owner_pid and not alive(owner_pid, owner_start)):
+    log = os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    child = os.fork()
+    if child == 0:
+        try:
+            _prctl_pdeathsig()
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            signal.signal(signal.SIGINT, signal.SIG_DFL)
+            os.dup2(log, 1)
+            os.dup2(log, 2)
+            os.close(log)
+            os.execve(argv[0], argv, env)
+        finally:
+            os._exit(127)
+    deadline = None
+    while True:
+        done, _ = os.waitpid(child, os.WNOHANG)
+        if done:
+            return
+        if deadline is None and (stop or (owner_pid and not alive(owner_pid, owner_start))):
             # SIGINT lets virtme-run clean its temporary files; QEMU dies with it (parent-death signal)
-            child.send_signal(signal.SIGINT)
-            try:
-                child.wait(10)
-            except subprocess.TimeoutExpired:
-                child.kill()
-            break
+            os.kill(child, signal.SIGINT)
+            deadline = time.time() + 10
+        elif deadline is not None and time.time() > deadline:
+            os.kill(child, signal.SIGKILL)
         time.sleep(0.5)
-    child.wait()
 
 
 def spawn_guardian(argv, env, log_path, owner_pid):
@@ -558,8 +569,8 @@ class VmLab(object):
                'python': lab_vm.GUEST_PYTHON}
         if not self.m.check_mode and os.path.exists(self.path('ssh_host_ed25519_key.pub')):
             hostkey = ' '.join(_read(self.path('ssh_host_ed25519_key.pub')).split()[:2])
-            _write(self.path('known_hosts'), ''.join('[127.0.0.1]:%d %s\n' % (vm['ssh_port'], hostkey)
-                                                      for vm in plan.values()))
+            lines = ['[127.0.0.1]:%d %s\n' % (vm['ssh_port'], hostkey) for vm in plan.values()]
+            _write(self.path('known_hosts'), ''.join(lines))
         return {'vms': vms, 'ssh': ssh, 'kernel': dict((k, kernel[k]) for k in ('release', 'image', 'image_sha256'))}
 
 

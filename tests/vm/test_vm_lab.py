@@ -116,8 +116,8 @@ def test_provision_boots_the_requested_kernel(lab):
         assert rec['kernel_release'] and rec['kernel_release'] != host_release, rec
         assert rec['boot_attempts'] in (1, 2), rec
         assert rec['ssh_port'] == SSH_PORTS[name]
-        print('%s: %s booted in %s s (attempt %d, %s)' % (name, rec['kernel_release'], rec['boot_s'],
-                                                         rec['boot_attempts'], rec['accel']))
+        print('%s: %s booted in %s s (attempt %d, %s)'
+              % (name, rec['kernel_release'], rec['boot_s'], rec['boot_attempts'], rec['accel']))
     lab['release'] = records['mvt-gen1']['kernel_release']
     lab['provision_s'] = proc.wall_s
     assert len(qemu_pids()) == 3
