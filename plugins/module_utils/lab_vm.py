@@ -161,9 +161,11 @@ mount -t tmpfs -o mode=1777 tmpfs /tmp
 mkdir -m 0700 "$R/home"
 sed 's|^root:.*|root:x:0:0:root:'"$R"'/home:/bin/sh|' /etc/passwd > "$R/passwd" && mount --bind "$R/passwd" /etc/passwd
 { grep -v '^root:' /etc/shadow; echo 'root:*:1::::::'; } > "$R/shadow" && mount --bind "$R/shadow" /etc/shadow
-# The Python standard library and pyroute2 in RAM: importing over 9p under TCG takes minutes.
-mkdir "$R/py" && tar -C "$R/py" -xf %(tar)s && mount --bind "$R/py/stdlib" %(stdlib)s
-printf '#!/bin/sh\\nPYTHONPATH=%%s/py/site exec %%s "$@"\\n' "$R" %(python)s > "$R/python"
+# The interpreter, its standard library and pyroute2 in RAM: over 9p under TCG, every
+# import costs a round trip to the host, and a module run took minutes.
+mkdir "$R/py" && tar -C "$R/py" -xf %(tar)s
+printf '#!/bin/sh\\nLD_LIBRARY_PATH=%%s/py/lib PYTHONPATH=%%s/py/site exec %%s/py/bin/%%s "$@"\\n' \\
+  "$R" "$R" "$R" %(python)s > "$R/python"
 chmod 755 "$R/python"
 for d in /sys/class/net/*; do
   n=${d##*/}
@@ -178,8 +180,7 @@ mkdir -p /run/sshd
 echo "mptcp-lab-vm: sshd"
 exec /usr/sbin/sshd -D -e -f %(sshd_config)s
 ''' % {'name': vm['name'], 'run': _sh(GUEST_RUN), 'modroot': _sh(modules_root or ''),
-       'modules': ' '.join(GUEST_MODULES), 'tar': _sh(python_tar['path']), 'stdlib': _sh(python_tar['stdlib']),
-       'python': _sh(python_tar['python']), 'renames': renames, 'mgmt': MGMT_DEV,
+       'modules': ' '.join(GUEST_MODULES), 'tar': _sh(python_tar['path']), 'python': _sh(python_tar['python']), 'renames': renames, 'mgmt': MGMT_DEV,
        'mgmt_address': MGMT_ADDRESS, 'devs': ' '.join(_sh(n['dev']) for n in vm['nics']), 'sshd_config': _sh(sshd_config)}
 
 

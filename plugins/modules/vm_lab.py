@@ -371,32 +371,41 @@ class VmLab(object):
                                                             self.path('authorized_keys')))
 
     def python_tar_spec(self):
+        version = 'python%d.%d' % sys.version_info[:2]
+        binary = os.path.realpath(getattr(sys, '_base_executable', None) or sys.executable)
         stdlib = sysconfig.get_paths()['stdlib']
-        python = os.path.realpath(getattr(sys, '_base_executable', None) or sys.executable)
-        return {'path': self.path('guest-python.tar'), 'stdlib': stdlib, 'python': python}
+        # named by what it holds, so another interpreter (or layout) makes another tar
+        name = 'guest-python-%s.tar' % lab_vm.config_hash({'layout': 2, 'binary': binary, 'stdlib': stdlib,
+                                                           'version': sys.version})
+        return {'path': self.path(name), 'python': version, 'binary': binary, 'stdlib': stdlib}
 
     def python_tar(self):
-        """The guest's Python: this interpreter's stdlib and pyroute2, in one tar read at boot."""
+        """The guest's Python in one tar read at boot: this interpreter (and its libpython),
+        its standard library and pyroute2, laid out as a prefix (bin/, lib/pythonX.Y/)."""
         spec = self.python_tar_spec()
-        stdlib, path = spec['stdlib'], spec['path']
+        path = spec['path']
         try:
             import pyroute2
         except ImportError:
             self.m.fail_json(msg='pyroute2 must be installed for the interpreter running this module')
-        site = os.path.dirname(pyroute2.__file__)
         if not os.path.exists(path):
             skip = ('lib2to3', 'idlelib', 'tkinter', 'ensurepip', 'pydoc_data', 'turtledemo', 'test', 'site-packages')
 
             def keep(info):
                 parts = info.name.split('/')
-                if len(parts) > 1 and (parts[1] in skip or parts[1].startswith('config-')):
+                if len(parts) > 2 and (parts[2] in skip or parts[2].startswith('config-')):
                     return None
                 if info.name.endswith(('.opt-1.pyc', '.opt-2.pyc')):
                     return None
                 return info
             with tarfile.open(path + '.tmp', 'w') as tar:
-                tar.add(stdlib, arcname='stdlib', filter=keep)
-                tar.add(site, arcname='site/pyroute2')
+                tar.add(spec['binary'], arcname='bin/' + spec['python'])
+                soname = sysconfig.get_config_var('INSTSONAME')
+                libdir = sysconfig.get_config_var('LIBDIR')
+                if sysconfig.get_config_var('Py_ENABLE_SHARED') and soname and libdir:
+                    tar.add(os.path.realpath(os.path.join(libdir, soname)), arcname='lib/' + soname)
+                tar.add(spec['stdlib'], arcname='lib/' + spec['python'], filter=keep)
+                tar.add(os.path.dirname(pyroute2.__file__), arcname='site/pyroute2')
             os.rename(path + '.tmp', path)
         return spec
 

@@ -13,8 +13,7 @@ VMS = [{'name': 'mvm-shaper', 'ssh_port': 47024, 'cpus': 1, 'memory_mb': 512},
        {'name': 'mvm-sink1', 'ssh_port': 47023, 'cpus': 2, 'memory_mb': 1024}]
 LINKS = lab_plan.wiring([{'pair': 1, 'generator': 'mvm-gen1', 'sink': 'mvm-sink1'}], 'mvm-shaper', 2,
                         prefix='mvm')['links']
-TAR = {'path': '/var/lib/mptcp-lab/mvm/guest-python.tar', 'stdlib': '/usr/lib/python3.11',
-       'python': '/usr/bin/python3.11'}
+TAR = {'path': '/var/lib/mptcp-lab/mvm/guest-python.tar', 'python': 'python3.11'}
 
 
 def test_every_link_is_a_dgram_pair_whose_ends_point_at_each_other():
@@ -82,6 +81,8 @@ def test_guest_init_is_valid_sh_and_quotes_every_value():
     assert "MODROOT='/var/lib/it'\\''s here'" in text
     assert "'52:54:00:6d:01:01') ip link set dev \"$n\" name 'mvm-p1' ;;" in text
     assert 'for dev in \'mvm-p1\' \'mvm-p2\'; do ip link set dev "$dev" up; done' in text
+    assert "tar -C \"$R/py\" -xf '/var/lib/mptcp-lab/mvm/guest-python.tar'" in text
+    assert '/py/bin/%s' in text and "\"$R\" \"$R\" \"$R\" 'python3.11' > \"$R/python\"" in text
     assert text.rstrip().endswith("exec /usr/sbin/sshd -D -e -f '/var/lib/mptcp-lab/mvm/sshd_config'")
 
 
