@@ -203,7 +203,7 @@ def guardian(argv, env, log_path, owner_pid, owner_start):
             os._exit(127)
     deadline = None
     while True:
-        done, _ = os.waitpid(child, os.WNOHANG)
+        done = os.waitpid(child, os.WNOHANG)[0]
         if done:
             return
         if deadline is None and (stop or (owner_pid and not alive(owner_pid, owner_start))):
@@ -427,7 +427,7 @@ class VmLab(object):
                 '-serial', 'stdio', '-kernel', kernel['image'], '-append', 'console=ttyS0 panic=-1 root=/dev/null']
         try:
             out = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                 timeout=20).stdout
+                                 timeout=20, check=False).stdout
             ok = b'Kernel panic' in out or b'VFS:' in out
             reason = 'KVM boots the kernel' if ok else 'KVM did not boot the kernel: %s' % out[-200:].decode('replace')
         except subprocess.TimeoutExpired:
