@@ -19,22 +19,39 @@ PERF_PACKAGES := iproute2 iperf3 mptcpize ethtool procps util-linux python3-venv
 TEST_PACKAGES := $(PERF_PACKAGES) mptcpd git tar shellcheck openssh-client openssh-server \
 	sudo chromium
 
+# The VM lab (inventories/vm, make vmtest, make compare): QEMU, virtme-ng's
+# needs (busybox for its initramfs, kmod for depmod/modprobe of the guest
+# kernel's modules), sshd in the guests, util-linux's setpriv.
+VM_PACKAGES := qemu-system-x86 busybox-static kmod openssh-server openssh-client util-linux iperf3 mptcpize
+TEST_PACKAGES += $(VM_PACKAGES)
+
+# make compare A=<kernel> B=<kernel> [SUITE=smoke] [INV=inventories/vm]
+A ?=
+B ?=
+SUITE ?= smoke
+INV ?= inventories/vm
+RESULTS ?= results
+
 # Extra arguments for ansible-playbook, e.g. make perf ARGS='-e perf_suite=smoke'
 ARGS ?=
 
-.PHONY: help bootstrap bootstrap-test system system-test venv perf provision teardown debug test sanity units integration molecule clean
+.PHONY: help bootstrap bootstrap-test system system-test system-vm venv perf provision teardown debug test sanity units integration vmtest compare molecule clean
 
 help:
 	@echo "make perf   run the default perf suite on the netns lab (root)"
 	@echo "make test   run every test: sanity, units, integration, molecule (root)"
 	@echo "make debug  write a debug bundle of every lab host to <perf_results_dir>/debug/ (root)"
-	@echo "other targets: provision teardown sanity units integration molecule clean"
+	@echo "make compare A=<kernel> B=<kernel> [SUITE=smoke]   kernel B against kernel A on the VM lab (root)"
+	@echo "other targets: provision teardown sanity units integration vmtest molecule clean"
 
 system:
 	@scripts/bootstrap-system.sh $(PERF_PACKAGES)
 
 system-test:
 	@scripts/bootstrap-system.sh $(TEST_PACKAGES)
+
+system-vm:
+	@scripts/bootstrap-system.sh $(PERF_PACKAGES) $(VM_PACKAGES)
 
 # The stamp records which requirements.txt was installed; editing it reinstalls.
 $(VENV)/.installed: requirements.txt
@@ -69,7 +86,7 @@ debug: bootstrap
 
 # Every part runs once it exists; the first failure fails `make test`.
 test: bootstrap-test
-	$(MAKE) --no-print-directory sanity units integration molecule
+	$(MAKE) --no-print-directory sanity units integration vmtest molecule
 
 sanity: bootstrap-test
 	scripts/ansible-test.sh sanity
@@ -83,6 +100,24 @@ integration: bootstrap-test
 	@if [ -n "$$(find tests/integration -name 'test_*.py' -print -quit)" ]; then \
 		$(BIN)/python -m pytest tests/integration; \
 	else echo "integration: no integration tests yet"; fi
+
+# The VM lab on this machine: boots VMs with a Debian kernel (fetched with
+# apt-get download), provisions, runs the smoke suite, tears down.
+vmtest: bootstrap-test
+	$(BIN)/python -m pytest tests/vm
+
+# Kernel A, then kernel B with A's run as the baseline: the verdict and
+# report of B against A (the history identity of a test has no kernel).
+compare: system-vm venv
+	@if [ -z "$(A)" ] || [ -z "$(B)" ]; then \
+		echo "usage: make compare A=<kernel> B=<kernel> [SUITE=smoke] [INV=inventories/vm] [RESULTS=results]"; \
+		echo "  a kernel is a path to a bzImage/vmlinuz, host, or a Debian package linux-image-*"; exit 2; fi
+	ansible-playbook playbooks/perf.yml -i '$(INV)' -e lab_vm_kernel='$(A)' -e perf_suite='$(SUITE)' \
+		-e perf_results_dir='$(RESULTS)' $(ARGS)
+	run_a=$$(basename "$$(readlink -f '$(RESULTS)/latest')"); echo "kernel A ($(A)): run $$run_a"; \
+	ansible-playbook playbooks/perf.yml -i '$(INV)' -e lab_vm_kernel='$(B)' -e perf_suite='$(SUITE)' \
+		-e perf_results_dir='$(RESULTS)' -e perf_baseline="$$run_a" $(ARGS); \
+	echo "kernel A ($(A)): run $$run_a; kernel B ($(B)): run $$(basename "$$(readlink -f '$(RESULTS)/latest')")"
 
 # MOLECULE_GLOB keeps the scenarios in the top-level molecule/ (molecule 26
 # otherwise looks under extensions/molecule/ in a collection, with a warning).
