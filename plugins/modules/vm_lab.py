@@ -264,10 +264,11 @@ def find_qemu(gpid):
     return None
 
 
-def ssh_banner(port, timeout=3.0):
-    """True when the guest's sshd answers (QEMU's forward accepts before the guest listens)."""
+def ssh_banner(port, timeout=30.0):
+    """True when the guest's sshd answers: QEMU's forward accepts before the guest listens (then
+    closes), and a guest under a loaded TCG host may take many seconds to send its banner."""
     try:
-        with socket.create_connection(('127.0.0.1', port), timeout=timeout) as s:
+        with socket.create_connection(('127.0.0.1', port), timeout=5) as s:
             s.settimeout(timeout)
             return s.recv(4) == b'SSH-'
     except (OSError, socket.timeout):
