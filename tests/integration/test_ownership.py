@@ -1,6 +1,7 @@
 """The lab touches only what it created: foreign rules, routes, qdiscs and endpoints survive, byte for byte.
 
-A bare-metal lab (three SSH "machines", tests/integration/bare_metal_lab.py) whose machines carry an
+A bare-metal lab (generator, shaper, sink: three namespaces run through mptcp.lab.netns, with
+host_prep as provision.yml and teardown.yml run it on real machines) whose machines carry an
 administrator's objects before provisioning: policy rules and routes of protocol kernel (2) and boot
 (3) inside the lab's own places (its rule priorities, tables and path devices), a rule of the lab's own
 protocol outside them, an htb 1: tree on a NIC of the shaper that is not a lab path, and MPTCP endpoints.
@@ -14,17 +15,38 @@ lab_host_route_protocol, stops provisioning before anything exists, with a messa
 import importlib.util
 import json
 import os
-import shutil
+import sys
+import textwrap
 import uuid
 
 import pytest
+import yaml
 
-from bare_metal_lab import BareMetalLab
 from conftest import ROOT, ansible_playbook, changed
 
 spec = importlib.util.spec_from_file_location('lab_inventory', os.path.join(ROOT, 'scripts', 'lab-inventory.py'))
 lab_inventory = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(lab_inventory)
+
+
+PROVISION = textwrap.dedent("""\
+    - hosts: shapers:generators:sinks
+      gather_facts: false
+      roles:
+        - role: mptcp.lab.host_prep
+          vars:
+            host_prep_state: "{{ state }}"
+    """)
+
+
+class Machine(object):
+    """A namespace playing a real machine (as in test_host_prep_mptcp.py)."""
+
+    def __init__(self, ns):
+        self.ns, self.name = ns, ns.name
+
+    def run(self, *argv):
+        return self.ns.run(*argv)
 
 
 def snapshot(machine):
@@ -43,26 +65,46 @@ def lines(text, *words):
 
 
 @pytest.fixture
-def lab():
-    if os.geteuid() != 0:
-        pytest.skip('needs root (network namespaces, sshd)')
-    if not os.path.exists('/usr/sbin/sshd') or not shutil.which('ssh') or not shutil.which('sudo'):
-        pytest.skip('needs openssh-server, openssh-client and sudo (make bootstrap installs them)')
-    machines = BareMetalLab()
-    try:
-        machines.build()
-        yield machines
-    finally:
-        machines.destroy()
+def lab(tmp_path, netns_factory):
+    """Generator, shaper and sink namespaces cabled as a bare-metal lab (two paths), run through mptcp.lab.netns."""
+    gen, shaper, sink = (Machine(netns_factory()) for dummy in range(3))
+    gen_links, sink_links, shaper_links = [], [], []
+    for path in (1, 2):
+        gen.ns.add_veth('eth%d' % path, peer_ns=shaper.ns, peer_name='eth%d' % path)
+        sink.ns.add_veth('eth%d' % path, peer_ns=shaper.ns, peer_name='eth%d' % (path + 2))
+        gnet, snet = '198.18.%d' % (2 * path - 1), '198.18.%d' % (2 * path)
+        gen_links.append({'path': path, 'dev': 'eth%d' % path, 'address': gnet + '.2', 'prefix': 24,
+                          'peer_address': snet + '.2', 'gateway': gnet + '.1', 'table': 100 + path})
+        sink_links.append({'path': path, 'dev': 'eth%d' % path, 'address': snet + '.2', 'prefix': 24,
+                           'peer_address': gnet + '.2', 'gateway': snet + '.1', 'table': 100 + path})
+        shaper_links.append({'path': path, 'dev': 'eth%d' % path, 'address': gnet + '.1', 'prefix': 24})
+        shaper_links.append({'path': path, 'dev': 'eth%d' % (path + 2), 'address': snet + '.1', 'prefix': 24})
+    inventory = {'all': {
+        'vars': {'ansible_connection': 'mptcp.lab.netns', 'ansible_python_interpreter': sys.executable,
+                 'lab_kind': 'bare_metal', 'lab_prefix': gen.name[:8],
+                 'lab_paths': [{'rate_mbit': 50}, {'rate_mbit': 50}],
+                 'host_prep_install_packages': False, 'host_prep_state_dir': str(tmp_path / 'state')},
+        'children': {
+            'generators': {'hosts': {gen.name: {'lab_path_links': gen_links, 'lab_peer': sink.name}}},
+            'sinks': {'hosts': {sink.name: {'lab_path_links': sink_links}}},
+            'shapers': {'hosts': {shaper.name: {
+                'lab_shaper_links': shaper_links,
+                # as inventories/bare-metal/group_vars/shapers.yml has it
+                'lab_shaper_devices': '{{ lab_shaper_links | mptcp.lab.lab_path_shaping(lab_paths) }}'}}}}}}
+    (tmp_path / 'inventory.yml').write_text(yaml.safe_dump(inventory))
+    (tmp_path / 'play.yml').write_text(PROVISION)
+
+    def play(state):
+        return ansible_playbook(str(tmp_path / 'play.yml'), '-i', str(tmp_path / 'inventory.yml'),
+                                '-e', 'state=%s' % state)
+    return dict(gen=gen, shaper=shaper, sink=sink, play=play)
 
 
 def add_foreign_objects(machine):
     """An administrator's objects: in the lab's places but not of its protocol, or of its protocol elsewhere."""
     run = machine.run
     # a NIC that is no lab path, with an htb 1: tree (root, class, leaf)
-    run('ip', 'link', 'add', 'eth9', 'type', 'veth', 'peer', 'name', 'eth9p')
-    run('ip', 'link', 'set', 'eth9', 'up')
-    run('ip', 'link', 'set', 'eth9p', 'up')
+    machine.ns.add_veth('eth9')
     run('tc', 'qdisc', 'add', 'dev', 'eth9', 'root', 'handle', '1:', 'htb', 'default', '1')
     run('tc', 'class', 'add', 'dev', 'eth9', 'parent', '1:', 'classid', '1:1', 'htb', 'rate', '10mbit')
     run('tc', 'qdisc', 'add', 'dev', 'eth9', 'parent', '1:1', 'handle', '10:', 'pfifo', 'limit', '50')
@@ -72,7 +114,12 @@ def add_foreign_objects(machine):
     run('ip', 'rule', 'add', 'from', '192.0.2.21', 'lookup', '102', 'priority', '10001', 'proto', 'boot')
     # a rule of the lab's own protocol, outside its places (lookup main, another priority)
     run('ip', 'rule', 'add', 'from', '192.0.2.22', 'lookup', 'main', 'priority', '500', 'proto', '211')
-    # routes of protocol 2 and boot in the lab's tables and on its path devices
+    # routes of protocol 2 and boot in the lab's tables and on its path devices. The NICs carry an address
+    # of the host's: the kernel flushes every route of a device whose last IPv4 address goes (the lab's,
+    # at teardown), whoever owns the route, so routes on a NIC without an address of the host's own
+    # cannot outlive the lab's address there.
+    run('ip', 'addr', 'add', '192.0.2.101/32', 'dev', 'eth1')
+    run('ip', 'addr', 'add', '192.0.2.102/32', 'dev', 'eth2')
     run('ip', 'route', 'add', '203.0.113.0/24', 'dev', 'eth1', 'table', '101', 'proto', '2')
     run('ip', 'route', 'add', '203.0.113.0/24', 'dev', 'eth2', 'table', '102', 'proto', 'boot')
     run('ip', 'route', 'add', '198.51.100.0/24', 'dev', 'eth1', 'proto', 'boot')
@@ -85,19 +132,19 @@ def add_foreign_objects(machine):
 
 
 def test_foreign_rules_routes_qdiscs_and_endpoints_survive_provisioning_and_teardown(lab):
-    gen, sink, shaper = lab.machines['gen1'], lab.machines['sink1'], lab.machines['shaper1']
+    gen, sink, shaper = lab['gen'], lab['sink'], lab['shaper']
     for machine in (gen, sink, shaper):
         add_foreign_objects(machine)
     before = dict((m.name, snapshot(m)) for m in (gen, sink, shaper))
-    assert lines(before['gen1']['rules'], '192.0.2.20', 'proto kernel') and \
-        lines(before['gen1']['rules'], '192.0.2.21', 'proto boot')
-    assert lines(before['shaper1']['qdiscs'], 'htb 1: dev eth9 root')
+    assert lines(before[gen.name]['rules'], '192.0.2.20 lookup 101 proto kernel')
+    assert lines(before[gen.name]['rules'], '192.0.2.21 lookup 102 proto boot')
+    assert lines(before[shaper.name]['qdiscs'], 'htb 1: dev eth9 root')
 
-    lab.playbook('provision.yml')
+    lab['play']('present')
     during = dict((m.name, snapshot(m)) for m in (gen, sink, shaper))
     # the lab is up: its own rules, routes and qdiscs are there ...
-    assert lines(during['gen1']['rules'], 'from 198.18.1.2 lookup 101 proto 211')
-    assert lines(during['shaper1']['qdiscs'], 'tbf 1ab: dev eth1 root')
+    assert lines(during[gen.name]['rules'], 'from 198.18.1.2 lookup 101 proto 211')
+    assert lines(during[shaper.name]['qdiscs'], 'tbf 1ab: dev eth1 root')
     # ... and every foreign rule, route and qdisc is still there, as it was
     for m in (gen, sink, shaper):
         for key in ('rules', 'routes', 'qdiscs'):
@@ -112,15 +159,15 @@ def test_foreign_rules_routes_qdiscs_and_endpoints_survive_provisioning_and_tear
             assert lines(during[m.name]['routes'], word), (m.name, word)
         assert during[m.name]['classes'] == before[m.name]['classes']
     # the shaper's endpoint is not the lab's business at all
-    assert during['shaper1']['endpoints'] == before['shaper1']['endpoints']
-    assert changed(lab.playbook('provision.yml')) == {}
+    assert during[shaper.name]['endpoints'] == before[shaper.name]['endpoints']
+    assert changed(lab['play']('present')) == {}
 
-    lab.playbook('teardown.yml')
+    lab['play']('absent')
     after = dict((m.name, snapshot(m)) for m in (gen, sink, shaper))
     for m in (gen, sink, shaper):
         for key in before[m.name]:
             assert after[m.name][key] == before[m.name][key], (m.name, key, before[m.name][key], after[m.name][key])
-    assert changed(lab.playbook('teardown.yml')) == {}
+    assert changed(lab['play']('absent')) == {}
 
 
 # ---------------------------------------------------------------- protocols the system uses
