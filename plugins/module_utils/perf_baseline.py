@@ -106,6 +106,30 @@ def evaluate(store, record, named=None, last_n=10, alpha=0.05, min_effect_pct=1.
     return verdicts
 
 
+def judge_before_writing(summary, db_path, named=None, last_n=10, alpha=0.05, min_effect_pct=1.5, tag=None):
+    """The regressions of a run record not yet written, for its ``regressions`` field.
+
+    Judging only reads the history: the baseline of a test is made of runs that
+    started before this one, so the run itself need not be in the store, and
+    mptcp.lab.perf_verdict later reaches the same verdicts from the same history.
+    No history yet (a first run) means no baseline: no regressions.
+    """
+    import os
+    from ansible_collections.mptcp.lab.plugins.module_utils.perf_record import normalize
+    from ansible_collections.mptcp.lab.plugins.module_utils.perf_store import Store
+    if not os.path.exists(db_path):
+        return []
+    store = Store(db_path, readonly=True)
+    try:
+        if named and not store.has_run(named):
+            return []
+        verdicts = evaluate(store, normalize(summary), named=named, last_n=last_n, alpha=alpha,
+                            min_effect_pct=min_effect_pct, tag=tag)
+    finally:
+        store.close()
+    return entries(verdicts, 'regression')
+
+
 def entries(verdicts, kind):
     """The contract's regressions (or improvements) list."""
     return [{'test': v['name'], 'metric': METRIC, 'baseline_median': v['baseline_median'],

@@ -95,6 +95,36 @@ options:
     description: More top-level fields for summary.json (for example the lab hosts and the suite file).
     type: dict
     default: {}
+  verdict:
+    description:
+      - The verdict knobs (those of M(mptcp.lab.perf_verdict)). When given, the record's C(regressions) are
+        judged before it is written, from the history alone (runs that started before this one), so that
+        summary.json is written once and complete. Without it, C(regressions) is written empty.
+    type: dict
+    suboptions:
+      history_db:
+        description: The history database; default C(<results_dir>/history.sqlite). None yet means no baseline.
+        type: path
+      baseline:
+        description: A run id to compare with instead of the last I(baseline_runs) valid runs.
+        type: str
+        default: ''
+      baseline_tag:
+        description: C(key=value); the baseline is made of the last runs tagged so.
+        type: str
+        default: ''
+      baseline_runs:
+        description: How many earlier valid runs make the baseline.
+        type: int
+        default: 10
+      alpha:
+        description: Significance level.
+        type: float
+        default: 0.05
+      min_effect_pct:
+        description: Smallest flagged change of the medians, in percent.
+        type: float
+        default: 1.5
 author:
   - mptcp.lab developers (@multipath-tcp)
 extends_documentation_fragment:
@@ -151,7 +181,7 @@ import os
 import time
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.mptcp.lab.plugins.module_utils import perf_record, perf_results
+from ansible_collections.mptcp.lab.plugins.module_utils import perf_baseline, perf_record, perf_results
 
 
 def brief(summary):
@@ -180,6 +210,14 @@ def main():
             finished=dict(type='float'),
             measure_started=dict(type='float'),
             extra=dict(type='dict', default={}),
+            verdict=dict(type='dict', options=dict(
+                history_db=dict(type='path'),
+                baseline=dict(type='str', default=''),
+                baseline_tag=dict(type='str', default=''),
+                baseline_runs=dict(type='int', default=10),
+                alpha=dict(type='float', default=0.05),
+                min_effect_pct=dict(type='float', default=1.5),
+            )),
         ),
         supports_check_mode=True,
     )
@@ -201,6 +239,18 @@ def main():
                                         measure_started=p['measure_started'], measure_finished=finished,
                                         extra=p['extra'], expected=p['expected_mbps'],
                                         tags=tags, notes=p['notes'])
+    if p['verdict'] is not None:
+        # The record is written once, complete: its regressions are judged now,
+        # from the history alone (perf_baseline.judge_before_writing).
+        v = p['verdict']
+        try:
+            tag = perf_record.parse_tag(v['baseline_tag'], 'baseline_tag') if v['baseline_tag'] else None
+            summary['regressions'] = perf_baseline.judge_before_writing(
+                summary, v['history_db'] or os.path.join(p['results_dir'], 'history.sqlite'),
+                named=(v['baseline'] or '').strip() or None, last_n=v['baseline_runs'], alpha=v['alpha'],
+                min_effect_pct=v['min_effect_pct'], tag=tag)
+        except perf_record.PerfError as e:
+            module.fail_json(msg='verdict: %s' % e)
     result = dict(changed=not module.check_mode, run_dir=run_dir, summary_path=path,
                   wall_s=summary['wall_s'], traffic_s=summary['traffic_s'], summary=brief(summary),
                   latest=os.path.join(p['results_dir'], 'latest'))

@@ -172,6 +172,23 @@ def test_verdict_flags_the_drop_and_writes_its_own_files(results, capsys):
     assert r['changed'] is False
 
 
+def test_record_regressions_judged_before_writing_match_the_verdict(results, capsys):
+    """perf_results fills summary.json's regressions before writing it, from the history alone."""
+    from ansible_collections.mptcp.lab.plugins.module_utils import perf_baseline
+    run_dir = os.path.join(results, perf_fixtures.run_id_for(6))
+    with open(os.path.join(run_dir, 'summary.json')) as handle:
+        summary = json.load(handle)
+    db = os.path.join(results, 'history.sqlite')
+    assert perf_baseline.judge_before_writing(summary, db) == []          # no history yet: no baseline
+    call(perf_history, {'results_dir': results, 'backfill': True}, capsys=capsys)
+    early = perf_baseline.judge_before_writing(summary, db)
+    r = call(perf_verdict, {'results_dir': results}, capsys=capsys)
+    assert [x['test'] for x in early] == ['mptcp-2paths-up'] and early == r['regressions']
+    named = perf_baseline.judge_before_writing(summary, db, named=perf_fixtures.run_id_for(0))
+    assert [x['test'] for x in named] == ['mptcp-2paths-up']
+    assert perf_baseline.judge_before_writing(summary, db, named='no-such-run') == []
+
+
 def test_verdict_named_baseline(results, capsys):
     call(perf_history, {'results_dir': results, 'backfill': True}, capsys=capsys)
     r = call(perf_verdict, {'results_dir': results, 'baseline': perf_fixtures.run_id_for(0)}, capsys=capsys)
