@@ -143,7 +143,7 @@ def _failure(stdout):
 
 def _prepare(case, base):
     """Inventory, results directory and arguments of one case."""
-    name, playbook, extra, suite, _ = case
+    name, playbook, extra, suite, _unused = case
     tmp = os.path.join(base, name)
     os.makedirs(tmp)
     prefix = 'mv' + uuid.uuid4().hex[:8]
@@ -217,7 +217,7 @@ def test_enough_cases():
 
 @pytest.mark.parametrize('case', CASES, ids=[c[0] for c in CASES])
 def test_bad_input_fails_first_and_creates_nothing(case, results):
-    _, prefix, tmp, proc, leftovers = results[case[0]]
+    _unused, prefix, tmp, proc, leftovers = results[case[0]]
     out = proc.stdout + proc.stderr
     tail = '\n%s\n%s' % (proc.stdout[-2500:], proc.stderr[-1500:])
     assert proc.returncode != 0, 'the run did not fail' + tail

@@ -93,7 +93,7 @@ def test_layout_and_manifest_list_every_item_with_its_file():
     assert manifest['mode'] == 'collect' and sorted(manifest['hosts']) == ['lab-gen1', 'lab-sink1']
     gen = manifest['hosts']['lab-gen1']['items']
     assert [i['name'] for i in gen] == ['uname', 'os_release', 'ss_mptcp', 'nstat', 'routes6', 'mptcp_info',
-                                       'networkmanager']
+                                        'networkmanager']
     for item in gen:
         assert item['file'] in paths
     assert paths['B1/lab-gen1/uname.txt'].startswith('Linux gen')
