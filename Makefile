@@ -21,8 +21,9 @@ TEST_PACKAGES := $(PERF_PACKAGES) mptcpd git tar shellcheck openssh-client opens
 
 # The VM lab (inventories/vm, make vmtest, make compare): QEMU, virtme-ng's
 # needs (busybox for its initramfs, kmod for depmod/modprobe of the guest
-# kernel's modules), sshd in the guests, util-linux's setpriv.
-VM_PACKAGES := qemu-system-x86 busybox-static kmod openssh-server openssh-client util-linux iperf3 mptcpize
+# kernel's modules), sshd in the guests, util-linux's setpriv; ping for the RTT check of make vmtest.
+VM_PACKAGES := qemu-system-x86 busybox-static kmod openssh-server openssh-client util-linux iperf3 mptcpize \
+	iputils-ping
 TEST_PACKAGES += $(VM_PACKAGES)
 
 # make compare A=<kernel> B=<kernel> [SUITE=smoke] [INV=inventories/vm]

@@ -154,7 +154,7 @@ def _rtt_ms(lab):
     """Average RTT of path 1, generator to sink (ping in the guest, raw: no interpreter)."""
     env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, 'ansible.cfg'))
     proc = subprocess.run([os.path.join(VENV_BIN, 'ansible'), 'mvt-gen1', '-i', lab['inv'], '-m', 'raw', '-a',
-                           'ping -n -q -c 5 -i 0.2 -I 10.200.0.2 10.200.1.2'],
+                           'ping -n -q -c 10 -i 0.2 -I 10.200.0.2 10.200.1.2'],
                           cwd=ROOT, capture_output=True, text=True, env=env, check=True)
     match = re.search(r'= [\d.]+/([\d.]+)/', proc.stdout)
     assert match, proc.stdout
@@ -172,8 +172,10 @@ def test_netem_delay_in_the_shaper_vm_shows_in_the_rtt(lab):
     assert counts['mvt-shaper']['changed'] >= 1, counts
     after = _rtt_ms(lab)
     print('RTT of path 1: %.1f ms before, %.1f ms with delay_ms=%d each way' % (before, after, DELAY_MS))
-    assert before < DELAY_MS
-    assert after >= 2 * DELAY_MS * 0.95, after
+    # netem delays both directions of path 1 on the shaper: the RTT grows by twice the delay
+    # (the base RTT of TCG guests on a loaded host is itself 10-30 ms, so compare with it)
+    assert after >= 2 * DELAY_MS, (before, after)
+    assert after - before >= 2 * DELAY_MS * 0.8, (before, after)
 
 
 def test_teardown_leaves_nothing(lab):
