@@ -6,7 +6,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 
 import pytest
@@ -41,7 +40,7 @@ def _wait_gone(pid, timeout=10):
 
 
 def _child_of(pid):
-    for _ in range(50):
+    for _attempt in range(50):
         kids = vm_lab.children(pid)
         if kids:
             return kids[0]

@@ -25,7 +25,7 @@ def test_every_link_is_a_dgram_pair_whose_ends_point_at_each_other():
         for nic in vm['nics']:
             ends[nic['local_port']] = (vm['name'], nic['dev'], nic['remote_port'])
     assert sorted(ends) == list(range(47100, 47108))
-    for port, (_, _, remote) in ends.items():
+    for port, (_unused, _unused2, remote) in ends.items():
         assert ends[remote][2] == port
     # path 1 of the generator faces the shaper's generator-side NIC of path 1
     gen_p1 = plan['mvm-gen1']['nics'][0]
