@@ -11,11 +11,14 @@ import os
 from xml.etree import ElementTree
 
 import jsonschema
+import xmlschema
 
 from ansible_collections.mptcp.lab.plugins.module_utils.perf_record import METRICS, migrate
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCHEMA_PATH = os.path.join(ROOT, 'docs', 'run-record.schema.json')
+JUNIT_XSD_PATH = os.path.join(ROOT, 'tests', 'junit.xsd')
+_JUNIT_XSD = []
 
 
 def load_schema():
@@ -42,10 +45,16 @@ def assert_valid_record(summary, schema=None):
 
 
 # ---- JUnit ------------------------------------------------------------------
-# No XSD validator is installed (lxml, xmlschema): this is the subset of the
-# JUnit schema CI servers read (Jenkins junit.xsd, GitLab, GitHub actions):
-# element names and nesting, required attributes and their types, at most one
-# outcome per testcase, and counts that add up.
+# tests/junit.xsd is the JUnit schema CI servers read (Jenkins junit.xsd,
+# GitLab, GitHub actions): element names and nesting, required attributes and
+# their types, at most one outcome per testcase. The checks below add what an
+# XSD cannot say: counts that add up.
+
+
+def junit_schema():
+    if not _JUNIT_XSD:
+        _JUNIT_XSD.append(xmlschema.XMLSchema10(JUNIT_XSD_PATH))
+    return _JUNIT_XSD[0]
 
 _INT = ('tests', 'failures', 'errors', 'skipped')
 
@@ -57,6 +66,8 @@ def junit_errors(text):
         root = ElementTree.fromstring(text)
     except ElementTree.ParseError as exc:
         return ['not well-formed XML: %s' % exc]
+    errors.extend('tests/junit.xsd: %s (at %s)' % (e.reason, e.path)
+                  for e in junit_schema().iter_errors(text))
     if root.tag != 'testsuites':
         return ['root element is <%s>, not <testsuites>' % root.tag]
     totals = dict((k, 0) for k in _INT)

@@ -196,6 +196,11 @@ def test_the_junit_check_can_fail():
     assert check.junit_errors(text.replace('failures="1"', 'failures="0"'))
     assert check.junit_errors(text.replace('<skipped ', '<failure message="x" /><skipped ', 1))
     assert check.junit_errors('<testsuite/>')
+    # what tests/junit.xsd refuses: an unknown element, a failure without its message, a bad time
+    assert any('junit.xsd' in e for e in check.junit_errors(text.replace('<properties>', '<props/><properties>', 1)))
+    assert any('junit.xsd' in e for e in check.junit_errors(
+        text.replace('<skipped ', '<failure /><skipped ', 1)))
+    assert any('junit.xsd' in e for e in check.junit_errors(text.replace('time="', 'time="x', 1)))
     with pytest.raises(AssertionError):
         check.assert_junit_matches(junit_xml(summary, judged(['pass'] * 4)[1]), summary, verdict)
 
