@@ -56,6 +56,7 @@ def junit_schema():
         _JUNIT_XSD.append(xmlschema.XMLSchema10(JUNIT_XSD_PATH))
     return _JUNIT_XSD[0]
 
+
 _INT = ('tests', 'failures', 'errors', 'skipped')
 
 
