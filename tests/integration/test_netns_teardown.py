@@ -83,8 +83,8 @@ def test_a_process_ignoring_sigterm_gets_sigkill_through_its_pidfd(netns):
 
 
 @pytest.mark.xfail(strict=False, reason='flaky here: the respawning test process is sometimes gone before '
-                                         'the next round sees it (1-2 of 4 runs); the rescan itself is '
-                                         'covered by the other tests')
+                                         'the next round sees it (1-2 of 4 runs), so the rescan is not '
+                                         'proven by a passing test yet')
 def test_a_process_born_during_the_teardown_is_found_by_the_rescan(netns, tmp_path):
     script = tmp_path / 'respawn.py'
     script.write_text(RESPAWN)
@@ -101,8 +101,8 @@ def test_a_process_born_during_the_teardown_is_found_by_the_rescan(netns, tmp_pa
 
 
 @pytest.mark.xfail(strict=False, reason='flaky here: the respawning test process is sometimes gone before '
-                                         'the next round sees it (1-2 of 4 runs); the rescan itself is '
-                                         'covered by the other tests')
+                                         'the next round sees it (1-2 of 4 runs), so the rescan is not '
+                                         'proven by a passing test yet')
 def test_a_namespace_that_never_empties_is_a_clear_error(netns, tmp_path):
     script = tmp_path / 'respawn.py'
     script.write_text(RESPAWN)
