@@ -68,6 +68,10 @@ def force_empty(ns):
         time.sleep(0.1)
 
 
+FLAKY = ('flaky here: the respawning test process is sometimes gone before the next round sees it '
+         '(1-2 of 4 runs), so the rescan is not proven by a passing test yet')
+
+
 def test_a_process_ignoring_sigterm_gets_sigkill_through_its_pidfd(netns):
     proc = start(netns, 'sh', '-c', 'trap "" TERM; while :; do sleep 1; done')
     try:
@@ -82,9 +86,7 @@ def test_a_process_ignoring_sigterm_gets_sigkill_through_its_pidfd(netns):
         force_empty(netns)
 
 
-@pytest.mark.xfail(strict=False, reason='flaky here: the respawning test process is sometimes gone before '
-                                         'the next round sees it (1-2 of 4 runs), so the rescan is not '
-                                         'proven by a passing test yet')
+@pytest.mark.xfail(strict=False, reason=FLAKY)
 def test_a_process_born_during_the_teardown_is_found_by_the_rescan(netns, tmp_path):
     script = tmp_path / 'respawn.py'
     script.write_text(RESPAWN)
@@ -100,9 +102,7 @@ def test_a_process_born_during_the_teardown_is_found_by_the_rescan(netns, tmp_pa
         force_empty(netns)
 
 
-@pytest.mark.xfail(strict=False, reason='flaky here: the respawning test process is sometimes gone before '
-                                         'the next round sees it (1-2 of 4 runs), so the rescan is not '
-                                         'proven by a passing test yet')
+@pytest.mark.xfail(strict=False, reason=FLAKY)
 def test_a_namespace_that_never_empties_is_a_clear_error(netns, tmp_path):
     script = tmp_path / 'respawn.py'
     script.write_text(RESPAWN)
