@@ -101,7 +101,7 @@ units: bootstrap-test
 
 integration: bootstrap-test
 	@if [ -n "$$(find tests/integration -name 'test_*.py' -print -quit)" ]; then \
-		$(BIN)/python -m pytest tests/integration; \
+		$(BIN)/python -m pytest --durations=25 tests/integration; \
 	else echo "integration: no integration tests yet"; fi
 
 # The VM lab on this machine: boots VMs with a Debian kernel (fetched with
