@@ -272,13 +272,13 @@ def noise_guard_pct(runs, alpha, n_current=5):
 
 
 def change_pct(baseline_median, current_median):
-    """Relative change of the medians in percent (negative = slower)."""
+    """Relative change of the medians in percent (negative = lower; for throughput, slower)."""
     if not baseline_median:
         return None
     return (current_median - baseline_median) / baseline_median * 100.0
 
 
-def compare(baseline, current, alpha=0.05, min_effect_pct=1.5, baseline_runs=None):
+def compare(baseline, current, alpha=0.05, min_effect_pct=1.5, baseline_runs=None, better='higher'):
     """The verdict of ``current`` repetition values against ``baseline`` ones.
 
     A change is flagged only when it is
@@ -288,9 +288,12 @@ def compare(baseline, current, alpha=0.05, min_effect_pct=1.5, baseline_runs=Non
       3. beyond the run-to-run noise of the baseline, when ``baseline_runs``
          (the values of each baseline run, two runs or more) are given:
          |change| >= noise_guard_pct(baseline_runs, alpha, len(current)).
-    Then it is a 'regression' when slower, an 'improvement' when faster;
-    otherwise 'pass'. 'no-baseline' when there is no baseline or it is too
-    small for any result to reach alpha.
+    Then it is a 'regression' when the metric moved the wrong way (down when
+    ``better`` is 'higher', as throughput; up when it is 'lower', as CPU cost
+    or latency), an 'improvement' when it moved the right way; otherwise
+    'pass'. 'no-baseline' when there is no baseline or it is too small for
+    any result to reach alpha. Every value of both sides equal is a 'pass'
+    (no change, whatever the sample sizes).
 
     Returns a dict: verdict, reason, baseline_median, current_median,
     change_pct, p_value, n_baseline, n_current, min_p, method, guard_pct.
@@ -299,6 +302,8 @@ def compare(baseline, current, alpha=0.05, min_effect_pct=1.5, baseline_runs=Non
         raise ValueError('alpha must be between 0 and 1 (exclusive), got %r' % (alpha,))
     if min_effect_pct < 0:
         raise ValueError('min_effect_pct must be >= 0, got %r' % (min_effect_pct,))
+    if better not in ('higher', 'lower'):
+        raise ValueError("better must be 'higher' or 'lower', got %r" % (better,))
     baseline = [float(v) for v in baseline]
     current = [float(v) for v in current]
     result = {'verdict': None, 'reason': '', 'baseline_median': None,
@@ -313,6 +318,10 @@ def compare(baseline, current, alpha=0.05, min_effect_pct=1.5, baseline_runs=Non
         return result
     result['baseline_median'] = median(baseline)
     result['change_pct'] = change_pct(result['baseline_median'], result['current_median'])
+    if len(set(baseline + current)) == 1:
+        result.update(verdict='pass', reason='no change: every value is %g' % current[0], p_value=1.0,
+                      method='exact', min_p=1.0)
+        return result
     test = mann_whitney(current, baseline)
     result.update(p_value=test['p_value'], min_p=test['min_p'], method=test['method'])
     if test['min_p'] >= alpha:
@@ -328,7 +337,8 @@ def compare(baseline, current, alpha=0.05, min_effect_pct=1.5, baseline_runs=Non
     large = change is not None and abs(change) >= min_effect_pct
     beyond = guard is None or (change is not None and abs(change) >= guard)
     if significant and large and beyond:
-        result['verdict'] = 'regression' if change < 0 else 'improvement'
+        worse = change < 0 if better == 'higher' else change > 0
+        result['verdict'] = 'regression' if worse else 'improvement'
         result['reason'] = 'p = %.3g < %g, |change| = %.2f%% >= %g%%' % (
             test['p_value'], alpha, abs(change), min_effect_pct)
         if guard is not None:
