@@ -14,7 +14,7 @@ short_description: Write the HTML report of a perf run and the CSV export of the
 version_added: "0.1.0"
 description:
   - Writes C(report.html) beside a run's C(summary.json), self-contained (plots embedded as PNG
-    data URIs, inline CSS, no JavaScript), with the verdict table (a row per test and metric:
+    data URIs, inline CSS, no JavaScript), with the verdict table (a row per test and metric, with
     value, baseline, change, verdict; from C(verdict.json) beside the record, written by
     M(mptcp.lab.perf_verdict)), the throughput of each test across repetitions (TCP vs MPTCP),
     the other metrics (CPU cost, request/response rate, latency...), the per-path split of

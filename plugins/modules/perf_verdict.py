@@ -13,7 +13,7 @@ module: perf_verdict
 short_description: Compare a perf run with its baseline and write the verdict beside its record
 version_added: "0.1.0"
 description:
-  - Gives every test of a run a verdict on each judged metric it measured (O(metrics): by
+  - Gives every test of a run a verdict on each judged metric it measured (O(metrics), by
     default throughput, CPU cost per GB, transactions per second and p99 latency), V(pass),
     V(regression), V(improvement), V(no-baseline) or V(invalid), by comparing its repetition
     values with a baseline taken from the history (see M(mptcp.lab.perf_history), which must
@@ -77,7 +77,7 @@ options:
   metric_min_effect:
     description:
       - The smallest flagged change of the medians, in percent (0-1000), of the metrics named
-        (C(perf_metric_min_effect)), for example C({cpu_s_per_gb: 3, latency_p99_us: 20}).
+        (C(perf_metric_min_effect)), for example 3 for V(cpu_s_per_gb) and 20 for V(latency_p99_us).
         A metric not named keeps its default (docs/statistics.md); V(throughput_mbps) named here
         wins over O(min_effect_pct).
     type: dict
