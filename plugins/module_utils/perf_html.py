@@ -43,6 +43,8 @@ VERDICT_COLOURS = {'pass': '#2e7d32', 'regression': '#c62828', 'improvement': '#
 SUBFLOW_STYLES = ('-', '--', ':', '-.')
 METRIC_COLOUR = '#6a5acd'        # the other metrics' figure
 DPI = 100
+# Figures at most this wide (inches; x DPI = pixels) fit the page's column unscaled.
+MAX_WIDTH_IN = 12.0
 
 CSS = """
 body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,'DejaVu Sans',sans-serif;margin:0;
@@ -181,7 +183,7 @@ def throughput_figure(tests):
     rate-shaped and the unshaped tests on axes of their own (scale_groups)."""
     groups = scale_groups(tests)
     n = max(1, len(tests))
-    fig = Figure(figsize=(max(7.0, 1.5 * n + 2 + 1.2 * (len(groups) - 1)), 4.8))
+    fig = Figure(figsize=(min(MAX_WIDTH_IN, max(7.0, 1.5 * n + 2 + 1.2 * (len(groups) - 1))), 4.8))
     grid = fig.add_gridspec(1, len(groups), width_ratios=[max(1, len(g)) for dummy, g in groups])
     legend = {}
     for index, (label, group) in enumerate(groups):
@@ -252,7 +254,7 @@ def per_path_figure(tests):
         return None
     count = sum(len(bars) for dummy, bars in groups)
     paths = max(len(b[1]) for dummy, bars in groups for b in bars)
-    fig = Figure(figsize=(max(7.0, 0.45 * count + 3 + 1.2 * (len(groups) - 1)), 4.6))
+    fig = Figure(figsize=(min(MAX_WIDTH_IN, max(7.0, 0.45 * count + 3 + 1.2 * (len(groups) - 1))), 4.6))
     grid = fig.add_gridspec(1, len(groups), width_ratios=[len(bars) for dummy, bars in groups])
     for index, (label, bars) in enumerate(groups):
         ax = fig.add_subplot(grid[0, index])
@@ -287,7 +289,7 @@ def metrics_figure(tests):
         return None
     cols = min(3, len(names))
     rows = int(math.ceil(len(names) / float(cols)))
-    fig = Figure(figsize=(4.6 * cols, 3.3 * rows))
+    fig = Figure(figsize=(MAX_WIDTH_IN / 3.0 * cols, 3.3 * rows))
     for i, name in enumerate(names):
         ax = fig.add_subplot(rows, cols, i + 1)
         having = [t for t in tests if name in dict(metric_rows(t))]
@@ -373,7 +375,7 @@ def trend_figure(trends, min_effect_pct):
     table = metric_table()
     cols = 2 if len(trends) > 1 else 1
     rows = int(math.ceil(len(trends) / float(cols)))
-    fig = Figure(figsize=(6.4 * cols, 3.4 * rows + 0.35))
+    fig = Figure(figsize=(MAX_WIDTH_IN / 2.0 * cols, 3.4 * rows + 0.35))
     legend = {}
     for i, (test, metric, history, current) in enumerate(trends):
         ax = fig.add_subplot(rows, cols, i + 1)
