@@ -26,7 +26,8 @@ import os
 import pathlib
 import sqlite3
 
-from ansible_collections.mptcp.lab.plugins.module_utils.perf_record import PerfError, canonical_json, format_time
+from ansible_collections.mptcp.lab.plugins.module_utils.perf_record import (
+    PerfError, canonical_json, format_time, metric_table)
 
 SCHEMA_VERSION = 1
 THROUGHPUT = 'throughput_mbps'
@@ -493,7 +494,20 @@ METRIC_COLUMNS = ('throughput_median_mbps', 'throughput_mean_mbps', 'throughput_
                   'throughput_max_mbps', 'throughput_cv', 'repetitions')
 
 
-def _row(r, max_paths):
+def metric_columns(name):
+    """The CSV columns of a metric other than throughput: its median and CV."""
+    return ('%s_median' % name, '%s_cv' % name)
+
+
+def csv_metrics(results):
+    """The metrics other than throughput that some result measured (table order)."""
+    seen = set()
+    for r in results:
+        seen.update(name for name, m in (r.get('metrics') or {}).items() if m.get('n'))
+    return [name for name in metric_table() if name in seen]
+
+
+def _row(r, max_paths, metrics=()):
     row = [format_time(r['started_ts']), r['run_id'], r['suite'], r['name'], r['test_key'],
            r['protocol'], r['paths'], r['direction'], r['streams'], shaping_text(r['shaping']),
            r['kernel'], 1 if r['valid'] else 0, r.get('verdict') or '', r.get('tags') or '',
@@ -502,42 +516,61 @@ def _row(r, max_paths):
     per_path = r['per_path'] or []
     for i in range(max_paths):
         row.append(_fmt(per_path[i]) if i < len(per_path) else '')
+    for name in metrics:
+        m = (r.get('metrics') or {}).get(name) or {}
+        row.extend((_fmt(m.get('median')), _fmt(m.get('cv'), 6)))
     return row
 
 
-def csv_text(results, max_paths=None):
-    """CSV of results (one row per run of a test), as text."""
+def csv_text(results, max_paths=None, metrics=None):
+    """CSV of results (one row per run of a test), as text: throughput, its per-path split,
+    then the median and CV of every other metric measured (``metrics``: those columns)."""
     if max_paths is None:
         max_paths = max([len(r['per_path'] or []) for r in results] or [0])
+    if metrics is None:
+        metrics = csv_metrics(results)
     out = io.StringIO()
     writer = csv.writer(out, lineterminator='\n')
     writer.writerow(('time',) + ATTRIBUTE_COLUMNS + METRIC_COLUMNS
-                    + tuple('path%d_median_mbps' % (i + 1) for i in range(max_paths)))
+                    + tuple('path%d_median_mbps' % (i + 1) for i in range(max_paths))
+                    + tuple(c for name in metrics for c in metric_columns(name)))
     for r in results:
-        writer.writerow(_row(r, max_paths))
+        writer.writerow(_row(r, max_paths, metrics))
     return out.getvalue()
 
 
 def otava_config(tests):
     """An Apache Otava / Hunter config (YAML text) for the per-test CSV files.
 
-    ``tests`` is a list of (name, file name, number of paths).
+    ``tests`` is a list of (name, file name, number of paths) or (name, file name, number
+    of paths, other metrics, whether it has throughput): each other metric's median and CV
+    columns, its direction from METRICS' better (1: higher is better); a test without
+    throughput (request/response) has no throughput columns.
     """
+    table = metric_table()
     lines = ['# Apache Otava (or Hunter) configuration for the mptcp.lab history.',
              '# Usage: otava analyze --config-file otava.yaml <test> (run from this directory)',
              'tests:']
     metrics = ['throughput_median_mbps', 'throughput_cv']
-    for name, filename, paths in tests:
+    for entry in tests:
+        name, filename, paths = entry[:3]
+        others = entry[3] if len(entry) > 3 else ()
+        throughput = entry[4] if len(entry) > 4 else True
         lines.append('  %s:' % json.dumps(name))
         lines.append('    type: csv')
         lines.append('    file: %s' % json.dumps(filename))
         lines.append('    time_column: time')
         lines.append('    attributes: [%s]' % ', '.join(a for a in ATTRIBUTE_COLUMNS))
         lines.append('    metrics:')
-        for metric in metrics + ['path%d_median_mbps' % (i + 1) for i in range(paths)]:
+        columns = [(m, -1 if m == 'throughput_cv' else 1) for m in metrics if throughput]
+        columns += [('path%d_median_mbps' % (i + 1), 1) for i in range(paths)]
+        for other in others:
+            median_column, cv_column = metric_columns(other)
+            columns += [(median_column, 1 if table[other].better == 'higher' else -1), (cv_column, -1)]
+        for metric, direction in columns:
             lines.append('      %s:' % metric)
             lines.append('        column: %s' % metric)
-            lines.append('        direction: %d' % (-1 if metric == 'throughput_cv' else 1))
+            lines.append('        direction: %d' % direction)
         lines.append('    csv_options:')
         lines.append("      delimiter: ','")
         lines.append("      quote_char: '\"'")

@@ -22,9 +22,9 @@ description:
     subflow, from the run's C(raw/*.timeseries.json)), the history trend of each test and
     judged metric with this run and flagged regressions marked, and the hosts' metadata.
   - Exports the history for change-point tools such as Apache Otava (formerly Hunter), into
-    O(results_dir)) C(history.csv) (every run of every test, one row each) and C(history/), one
-    CSV per test (one row per valid run - time, metrics, attributes) with an C(otava.yaml)
-    describing them.
+    O(results_dir)) C(history.csv) (every run of every test, one row each, with the median and
+    CV of every metric) and C(history/), one CSV per test (one row per valid run - time,
+    metrics, attributes) with an C(otava.yaml) describing them, each metric in its direction.
   - Output is deterministic, so running it again reports no change.
 author:
   - mptcp.lab developers (@multipath-tcp)
@@ -120,7 +120,7 @@ from ansible_collections.mptcp.lab.plugins.module_utils.perf_baseline import jud
 from ansible_collections.mptcp.lab.plugins.module_utils.perf_record import (
     METRIC, RecordError, metric_values, open_run, primary_metric, read_bytes, slug, write_atomic)
 from ansible_collections.mptcp.lab.plugins.module_utils.perf_store import (
-    csv_text, open_readonly, otava_config, run_module)
+    csv_metrics, csv_text, open_readonly, otava_config, run_module)
 
 
 def _digest(data):
@@ -139,12 +139,16 @@ def export_files(store, results_dir):
     directory = os.path.join(results_dir, 'history')
     for test in store.tests():
         rows = [r for r in by_test.get(test['test_key'], []) if r['valid']]
-        # Otava reads every metric cell as a number: keep the per-path columns every row has
+        # Otava reads every metric cell as a number: keep the per-path columns and the
+        # metrics every row has
         paths = min([len([v for v in r['per_path'] if v is not None]) for r in rows] or [0])
+        metrics = [m for m in csv_metrics(rows)
+                   if all(((r.get('metrics') or {}).get(m) or {}).get('cv') is not None for r in rows)]
         name = '%s-%s' % (slug(test['name']), test['test_key'][:8])
         filename = name + '.csv'
-        files[os.path.join(directory, filename)] = csv_text(rows, max_paths=paths).encode('utf-8')
-        otava.append((name, filename, paths))
+        files[os.path.join(directory, filename)] = csv_text(rows, max_paths=paths, metrics=metrics).encode('utf-8')
+        throughput = all(r['n'] and r['cv'] is not None for r in rows)
+        otava.append((name, filename, paths, metrics, throughput))
     files[os.path.join(directory, 'otava.yaml')] = otava_config(otava).encode('utf-8')
     return files
 

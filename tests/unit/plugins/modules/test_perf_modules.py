@@ -445,3 +445,29 @@ def test_report_passes_over_a_broken_time_series(metric_results, capsys):
     assert 'mptcp-rr</b>: no time series (' in html and 'is not JSON' in html
     assert 'raw/016-mptcp-unshaped-up-rep1.timeseries.json' in html     # the one left
     assert len(_images(html)) == 5
+
+
+def test_export_has_every_metric_in_its_direction(metric_results, capsys):
+    import yaml
+    call(perf_history, {'results_dir': metric_results, 'backfill': True}, capsys=capsys)
+    r = call(perf_report, {'results_dir': metric_results}, capsys=capsys)
+    with open(r['csv_path']) as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == 8 * 5
+    rr = [row for row in rows if row['test'] == 'mptcp-rr']
+    assert rr[0]['throughput_median_mbps'] == '' and float(rr[0]['rr_tps_median']) > 10000
+    assert float(rr[0]['latency_p99_us_cv']) > 0
+    cpu = [float(row['cpu_s_per_gb_median']) for row in rows if row['test'] == 'mptcp-unshaped-up']
+    assert cpu[-1] > 1.08 * cpu[0]
+    with open(os.path.join(metric_results, 'history', 'otava.yaml')) as handle:
+        otava = yaml.safe_load(handle)
+    by_name = dict((name.rsplit('-', 1)[0], test) for name, test in otava['tests'].items())
+    assert by_name['mptcp-unshaped-up']['metrics']['cpu_s_per_gb_median']['direction'] == -1
+    assert by_name['mptcp-rr']['metrics']['rr_tps_median']['direction'] == 1
+    assert by_name['mptcp-rr']['metrics']['latency_p99_us_median']['direction'] == -1
+    assert 'throughput_median_mbps' not in by_name['mptcp-rr']['metrics']
+    for test in otava['tests'].values():          # every metric column of every row is a number
+        with open(os.path.join(metric_results, 'history', test['file'])) as handle:
+            for row in csv.DictReader(handle):
+                for column in test['metrics']:
+                    float(row[column])
