@@ -78,6 +78,9 @@ def doubled_midranks(values):
     return ranks
 
 
+_NO_TIES = {}
+
+
 def _rank_sum_distribution(ranks, m):
     """counts[s]: number of m-subsets of ``ranks`` whose sum is s."""
     total = sum(sorted(ranks, reverse=True)[:m])
@@ -127,7 +130,14 @@ def mann_whitney(x, y):
     centre2 = k * (big + 1)          # twice the mean rank sum
     dev = abs(w2_small - centre2)
     if k * big * (k * (big + 1)) <= EXACT_BUDGET:
-        counts = _rank_sum_distribution(ranks, k)
+        if len(set(ranks)) == big:
+            # no ties: the distribution depends on the sizes alone (computed once per size)
+            key = (big, k)
+            if key not in _NO_TIES:
+                _NO_TIES[key] = _rank_sum_distribution([2 * (i + 1) for i in range(big)], k)
+            counts = _NO_TIES[key]
+        else:
+            counts = _rank_sum_distribution(ranks, k)
         total = math.comb(big, k) if hasattr(math, 'comb') else _comb(big, k)
         tail = 0
         extreme = 0
@@ -214,10 +224,19 @@ def t_sf(t, df):
     return tail if t >= 0 else 1.0 - tail
 
 
+_T_QUANTILES = {}
+
+
 def t_quantile(p, df):
-    """The p-quantile of Student's t (bisection on t_sf; 0 < p < 1)."""
+    """The p-quantile of Student's t (bisection on t_sf; 0 < p < 1; remembered)."""
     if not 0 < p < 1:
         raise ValueError('p must be between 0 and 1, got %r' % (p,))
+    if (p, df) not in _T_QUANTILES:
+        _T_QUANTILES[(p, df)] = _t_quantile(p, df)
+    return _T_QUANTILES[(p, df)]
+
+
+def _t_quantile(p, df):
     if p < 0.5:
         return -t_quantile(1 - p, df)
     lo, hi = 0.0, 1.0
