@@ -200,7 +200,7 @@ lines:
   type: list
   elements: str
   sample:
-    - "mptcp-2paths-up throughput_mbps: regression, -3.05% (p = 0.0003 < 0.05 and |change| = 3.05% >= 1.5%)"
+    - "mptcp-2paths-up: regression, throughput_mbps -3.05% (p = 0.0003 < 0.05 and |change| = 3.05% >= 1.5%)"
 message:
   description: A readable list of the regressions (empty when there is none).
   returned: always
@@ -269,8 +269,8 @@ def validate(params):
 
 
 def verdict_line(v):
-    change = '' if v['change_pct'] is None else ', %+.2f%%' % v['change_pct']
-    return '%s %s: %s%s (%s)' % (v['name'], v['metric'], v['verdict'], change, v['reason'])
+    change = '' if v['change_pct'] is None else ' %+.2f%%' % v['change_pct']
+    return '%s: %s, %s%s (%s)' % (v['name'], v['verdict'], v['metric'], change, v['reason'])
 
 
 def preflight(named, results_dir, db_path, baseline_runs, tag=None):

@@ -376,7 +376,7 @@ def test_verdict_per_metric_through_the_module(metric_results, capsys):
     assert sorted((x['test'], x['metric']) for x in r['regressions']) == [
         ('mptcp-rr', 'latency_p99_us'), ('mptcp-unshaped-up', 'cpu_s_per_gb')]
     assert r['counts'] == {'pass': 6, 'regression': 2, 'improvement': 0, 'no-baseline': 0, 'invalid': 0}
-    assert 'mptcp-unshaped-up cpu_s_per_gb: regression, +1' in '\n'.join(r['lines'])
+    assert 'mptcp-unshaped-up: regression, cpu_s_per_gb +1' in '\n'.join(r['lines'])
     assert r['diff']['after']['verdicts']['mptcp-rr'] == 'regression'
     assert r['diff']['after']['metrics']['mptcp-rr rr_tps'] == 'pass'
     assert 'cpu_s_per_gb' in r['message'] and 's/GB' in r['message']
