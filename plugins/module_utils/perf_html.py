@@ -563,12 +563,14 @@ def _figure_cell(value, metric):
     return fmt(value) if metric == METRIC else esc(figure(value))
 
 
-def verdict_table(tests):
+def verdict_table(tests, judging=None):
     """A row per test and metric: its figures, its baseline and its verdict.
 
     Judged metrics carry their verdict; other measured metrics are shown as
-    recorded. The test's own columns span its rows.
+    recorded. The test's own columns span its rows. ``judging`` names the
+    metrics the verdict judges (before there is a verdict: METRICS' default).
     """
+    judging = judging or [name for name, m in metric_table().items() if m.judged]
     table = metric_table()
     headers = ['test', 'metric', 'ok reps', 'median', 'CV', 'expected', 'baseline median', 'change', 'p',
                'verdict', 'why']
@@ -598,6 +600,8 @@ def verdict_table(tests):
                 verdict = badge(t.get('outcome') or ('invalid' if t.get('valid') is False else None))
                 why = esc(t.get('outcome_reason') or t.get('invalid_reason') or '')
                 base, change, p = (t.get('baseline') or {}).get('median'), t.get('change_pct'), t.get('p_value')
+            elif not judged and name in judging:
+                verdict, why, base, change, p = badge(None), '', None, None, None
             else:
                 verdict = '<span class="note">recorded, not judged</span>'
                 why, base, change, p = '', None, None, None
@@ -692,7 +696,7 @@ def render(summary, trends, history_db, csv_path=None, timeseries=None):
                    '(last-runs baseline) the change exceeds the run-to-run noise of the baseline runs. '
                    'See docs/statistics.md.</p>' % (
                        esc(verdict.get('baseline')), esc(verdict.get('alpha')), effect_text))
-    out.append(verdict_table(tests))
+    out.append(verdict_table(tests, verdict.get('metrics')))
     regs = summary.get('regressions') or []
     if regs:
         out.append('<h3>Regressions</h3><ul>')
