@@ -25,6 +25,7 @@ benchmark measures for real, then judges exactly as the verdict does
             of the schedule's B condition set a sysctl in both namespaces (for
             example net.mptcp.checksum_enabled=1): a real kernel change.
             The lab is removed at the end, also on Ctrl-C or a failure.
+  grid      the same rule on normal noise of a grid of sizes, per default minimum effect.
   analyze   per test and metric: the noise (CV within a run, spread of run
             medians), A/A false alarms (each A run judged against the A runs
             before it), the power against a change injected into real runs
@@ -36,6 +37,7 @@ benchmark measures for real, then judges exactly as the verdict does
 
     .venv/bin/python tests/benchmarks/bench_metric_power.py collect --runs 14 --repetitions 5 --duration 5
     .venv/bin/python tests/benchmarks/bench_metric_power.py analyze /tmp/m13b.../results
+    .venv/bin/python tests/benchmarks/bench_metric_power.py grid
 
 Run as root, from the repository root. Needs iperf3, mptcpize, sockperf.
 """
@@ -581,6 +583,27 @@ def analyze(results_dir, baseline_runs=10, warmup=3, sim_trials=600, out_json=No
     return summary
 
 
+GRID = ((0.005, 0.0), (0.01, 0.005), (0.02, 0.01), (0.03, 0.015), (0.05, 0.02), (0.1, 0.05), (0.2, 0.1),
+        (0.3, 0.2))
+
+
+def grid(trials=400):
+    """The smallest effect caught in >= 95% of the trials, and the A/A alarm rate, for a grid
+    of noise levels and each default minimum effect (normal model, 10 baseline runs x 5)."""
+    effects = sorted(set(m.min_effect_pct for m in metric_table().values() if m.name in JUDGED_HERE))
+    print('normal model, %d trials per cell: baseline 10 runs x 5 repetitions, current 5; '
+          'smallest effect (of %s) with >= 95%% power / A/A alarms' % (trials, ', '.join('%g%%' % e for e in EFFECTS)))
+    print('%-10s %-10s %s' % ('CV within', 'sd runs', '   '.join('min.effect %-5s' % ('%g%%' % e) for e in effects)))
+    for within, between in GRID:
+        cells = []
+        for effect in effects:
+            metric = [m.name for m in metric_table().values() if m.min_effect_pct == effect][0]
+            sim = simulate(within, between, metric, effect, n=trials)
+            smallest = next((e for e in EFFECTS if sim[e] >= 0.95), None)
+            cells.append('%-6s %5.1f%%' % ('%g%%' % smallest if smallest else '>%g%%' % EFFECTS[-1], 100 * sim[0.0]))
+        print('%-10s %-10s %s' % ('%.1f%%' % (100 * within), '%.1f%%' % (100 * between), '      '.join(cells)))
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split('\n', maxsplit=1)[0])
     sub = parser.add_subparsers(dest='command', required=True)
@@ -597,8 +620,12 @@ def main():
     a.add_argument('--baseline-runs', type=int, default=10)
     a.add_argument('--warmup', type=int, default=3)
     a.add_argument('--sim-trials', type=int, default=600)
+    g = sub.add_parser('grid', help='the rule on normal noise of a grid of sizes (no lab)')
+    g.add_argument('--trials', type=int, default=400)
     args = parser.parse_args()
-    if args.command == 'collect':
+    if args.command == 'grid':
+        grid(args.trials)
+    elif args.command == 'collect':
         if args.repetitions > 5:
             parser.error('--repetitions: at most 5')
         if args.b_sysctl and not args.a_sysctl:
