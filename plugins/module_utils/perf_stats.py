@@ -290,6 +290,37 @@ def noise_guard_pct(runs, alpha, n_current=5):
     return t_quantile(1 - alpha / 2.0, k - 1) * max(s_between, floor) * math.sqrt(1 + 1.0 / k)
 
 
+def noise_guard_log(runs, alpha, n_current=5):
+    """noise_guard_pct on the logarithm of the values: the guard in log-percent (100 x ln).
+
+    Relative changes are what the verdict weighs, and on the log scale a run
+    twice as slow and one half as slow are equally far from the centre, so a
+    skewed metric (a latency tail, a CPU cost under other load) gets a guard
+    as wide as its multiplicative spread. For a steady metric (a spread of a
+    few percent) it is the linear guard to within a hundredth of itself. None
+    with fewer than 2 runs or a value that is not positive (then the linear
+    guard applies).
+    """
+    runs = [[float(v) for v in r] for r in runs if r]
+    if len(runs) < 2 or any(v <= 0 for r in runs for v in r):
+        return None
+    logs = [[100.0 * math.log(v) for v in r] for r in runs]
+    k = len(logs)
+    medians = [median(r) for r in logs]
+    mean = sum(medians) / k
+    s_between = math.sqrt(sum((m - mean) ** 2 for m in medians) / (k - 1))
+    squares = 0.0
+    dof = 0
+    for r in logs:
+        if len(r) > 1:
+            m = sum(r) / len(r)
+            squares += sum((v - m) ** 2 for v in r)
+            dof += len(r) - 1
+    s_within = math.sqrt(squares / dof) if dof else 0.0
+    floor = s_within * math.sqrt(math.pi / (2.0 * max(1, n_current)))
+    return t_quantile(1 - alpha / 2.0, k - 1) * max(s_between, floor) * math.sqrt(1 + 1.0 / k)
+
+
 def change_pct(baseline_median, current_median):
     """Relative change of the medians in percent (negative = lower; for throughput, slower)."""
     if not baseline_median:
@@ -350,11 +381,18 @@ def compare(baseline, current, alpha=0.05, min_effect_pct=1.5, baseline_runs=Non
                       % (len(current), len(baseline), alpha, test['min_p']))
         return result
     change = result['change_pct']
-    guard = noise_guard_pct(baseline_runs or [], alpha, len(current))
+    guard_log = noise_guard_log(baseline_runs or [], alpha, len(current))
+    if guard_log is not None and result['baseline_median'] > 0 and result['current_median'] > 0:
+        # the run-to-run noise on the log scale: the change, as a ratio, against it;
+        # shown as the rise in percent it allows
+        guard = 100.0 * math.expm1(guard_log / 100.0)
+        beyond = abs(100.0 * math.log(result['current_median'] / result['baseline_median'])) >= guard_log
+    else:
+        guard = noise_guard_pct(baseline_runs or [], alpha, len(current))
+        beyond = guard is None or (change is not None and abs(change) >= guard)
     result['guard_pct'] = guard
     significant = test['p_value'] < alpha
     large = change is not None and abs(change) >= min_effect_pct
-    beyond = guard is None or (change is not None and abs(change) >= guard)
     if significant and large and beyond:
         worse = change < 0 if better == 'higher' else change > 0
         result['verdict'] = 'regression' if worse else 'improvement'

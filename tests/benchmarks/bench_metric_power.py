@@ -525,14 +525,14 @@ def analyze(results_dir, baseline_runs=10, warmup=3, sim_trials=600, out_json=No
     print('\n%-9s %-16s %5s %9s %9s %10s %-24s %-10s %-10s %s' % (
         'test', 'metric', 'runs', 'CV within', 'sd runs', 'min.effect', 'A/A false alarms (real)',
         'A/A (sim)', '>=95% real', '>=95% sim (effect: power)'))
-    for (test, metric), run_values in sorted(a_series.items()):
-        if len(run_values) < 2:
+    for (test, metric), values in sorted(a_series.items()):
+        if len(values) < 2:
             continue
         spec = spec_of(metric)
         effect = spec.min_effect_pct
-        n = noise(run_values)
-        aa = trials(run_values, metric, effect, baseline_runs, warmup)
-        power = dict((e, trials(run_values, metric, effect, baseline_runs, warmup, e)) for e in EFFECTS)
+        n = noise(values)
+        aa = trials(values, metric, effect, baseline_runs, warmup)
+        power = dict((e, trials(values, metric, effect, baseline_runs, warmup, e)) for e in EFFECTS)
         real95 = next((e for e in EFFECTS if power[e] and sum(power[e]) >= 0.95 * len(power[e])), None)
         sim = simulate(n['cv_within'] or 0.0, n['sd_between'] or 0.0, metric, effect, n=sim_trials)
         sim95 = next((e for e in EFFECTS if sim[e] >= 0.95), None)
