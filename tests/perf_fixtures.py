@@ -12,6 +12,20 @@ import statistics
 
 LAB_PATHS = [{'rate_mbit': 50, 'queue_limit': 100}, {'rate_mbit': 50, 'queue_limit': 100}]
 
+# Tests with the wave-2 metrics (runs[].metrics, cpu_cost): unshaped bulk tests and a
+# request/response test (throughput null by design). 'metrics' holds each metric's level,
+# 'noise' its CV within a run (default 1%).
+METRIC_TESTS = [
+    {'name': 'tcp-unshaped-up', 'protocol': 'tcp', 'paths': 1, 'mbps': 9400.0,
+     'metrics': {'cpu_s_per_gb': 0.42, 'retransmits': 3}},
+    {'name': 'mptcp-unshaped-up', 'protocol': 'mptcp', 'paths': 2, 'mbps': 7600.0,
+     'metrics': {'cpu_s_per_gb': 0.61, 'retransmits': 12}},
+    {'name': 'mptcp-rr', 'protocol': 'mptcp', 'paths': 2, 'kind': 'latency', 'mbps': None,
+     'metrics': {'rr_tps': 11800.0, 'latency_p50_us': 78.0, 'latency_p90_us': 96.0, 'latency_p99_us': 150.0},
+     'noise': {'latency_p99_us': 0.03}},
+]
+LOWER_IS_BETTER = ('cpu_s_per_gb', 'retransmits', 'latency_p50_us', 'latency_p90_us', 'latency_p99_us')
+
 DEFAULT_TESTS = [
     {'name': 'tcp-1path-up', 'protocol': 'tcp', 'paths': 1, 'direction': 'upload', 'mbps': 47.8},
     {'name': 'mptcp-2paths-up', 'protocol': 'mptcp', 'paths': 2, 'direction': 'upload', 'mbps': 93.9},
@@ -29,13 +43,61 @@ def summarize(values):
             'max': max(values), 'cv': cv, 'n': n}
 
 
-def make_test(spec, rng, repetitions=5, cv=0.005, scale=1.0, lab_paths=None):
-    """One test of a run record. spec keys: name, protocol, paths, direction, mbps,
-    and optionally fail (indexes of failed repetitions), fallback (indexes)."""
+def _metric_runs(spec, rng, repetitions, cv, scale, lab_paths, index):
+    """Runs with the wave-2 fields: metrics, cpu_cost, rep, k and raw (see METRIC_TESTS)."""
     paths = spec.get('paths', 1)
-    lab_paths = lab_paths or LAB_PATHS
+    rates = [p.get('rate_mbit') or 1 for p in lab_paths[:paths]]
+    scale = scale if isinstance(scale, dict) else {'throughput_mbps': scale}
+    noise = spec.get('noise') or {}
     runs = []
     for i in range(repetitions):
+        k = index * repetitions + i + 1
+        base = {'rep': i + 1, 'k': k, 'raw': '%03d-%s-rep%d' % (k, spec['name'], i + 1)}
+        if i in spec.get('fail', ()):
+            runs.append(dict(base, throughput_mbps=None, per_path_mbps=[], subflows=0, fallback=False, ok=False,
+                             error='iperf3: connect timed out', metrics={'throughput_mbps': None}))
+            continue
+        metrics = {}
+        tput = None
+        if spec.get('mbps') is not None:
+            tput = round(spec['mbps'] * scale.get('throughput_mbps', 1.0) * rng.gauss(1.0, cv), 3)
+        metrics['throughput_mbps'] = tput
+        for name, level in sorted(spec.get('metrics', {}).items()):
+            value = level * scale.get(name, 1.0) * rng.gauss(1.0, noise.get(name, 0.01))
+            metrics[name] = int(round(value)) if name == 'retransmits' else round(value, 4)
+        run = dict(base, throughput_mbps=tput,
+                   per_path_mbps=[round(tput * r / float(sum(rates)), 3) for r in rates] if tput else [],
+                   subflows=paths if spec['protocol'] == 'mptcp' else 1,
+                   fallback=i in spec.get('fallback', ()), ok=True, error=None, metrics=metrics,
+                   duration_s=10.0)
+        if 'retransmits' in metrics:
+            run['retransmits'] = metrics['retransmits']
+        if 'cpu_s_per_gb' in metrics and tput:
+            gb = tput * 10.0 / 8000.0
+            busy = metrics['cpu_s_per_gb'] * gb
+            run['cpu_cost'] = {'window_s': 10.0, 'gb_delivered': round(gb, 6), 'same_machine': True, 'hosts': {
+                'generator': {'user_s': round(0.1 * busy, 6), 'system_s': round(0.5 * busy, 6),
+                              'softirq_s': round(0.35 * busy, 6), 'irq_s': round(0.05 * busy, 6),
+                              'busy_s': round(busy, 6), 'lab_s': round(0.9 * busy, 6), 'other_s': round(0.1 * busy, 6)},
+                'sink': {'user_s': round(0.1 * busy, 6), 'system_s': round(0.5 * busy, 6),
+                         'softirq_s': round(0.35 * busy, 6), 'irq_s': round(0.05 * busy, 6),
+                         'busy_s': round(busy, 6), 'lab_s': round(0.9 * busy, 6), 'other_s': round(0.1 * busy, 6)}}}
+        runs.append(run)
+    return runs
+
+
+def make_test(spec, rng, repetitions=5, cv=0.005, scale=1.0, lab_paths=None, index=0):
+    """One test of a run record. spec keys: name, protocol, paths, direction, mbps,
+    and optionally fail (indexes of failed repetitions), fallback (indexes), metrics
+    and noise (METRIC_TESTS: then runs carry metrics and cpu_cost, and ``scale`` may
+    be {metric: factor}), kind."""
+    paths = spec.get('paths', 1)
+    lab_paths = lab_paths or LAB_PATHS
+    if 'metrics' in spec:
+        runs = _metric_runs(spec, rng, repetitions, cv, scale, lab_paths, index)
+    else:
+        runs = []
+    for i in range(repetitions if 'metrics' not in spec else 0):
         if i in spec.get('fail', ()):
             runs.append({'throughput_mbps': None, 'per_path_mbps': [], 'subflows': 0,
                          'fallback': False, 'ok': False, 'error': 'iperf3: connect timed out'})
@@ -46,11 +108,15 @@ def make_test(spec, rng, repetitions=5, cv=0.005, scale=1.0, lab_paths=None):
         runs.append({'throughput_mbps': value, 'per_path_mbps': per_path,
                      'subflows': paths if spec['protocol'] == 'mptcp' else 1,
                      'fallback': i in spec.get('fallback', ()), 'ok': True, 'error': None})
-    values = [r['throughput_mbps'] for r in runs if r['ok']]
+    values = [r['throughput_mbps'] for r in runs if r['ok'] and r['throughput_mbps'] is not None]
     test = {'name': spec['name'], 'protocol': spec['protocol'], 'paths': paths,
             'direction': spec.get('direction', 'upload'), 'streams': spec.get('streams', 1),
             'expected_mbps': round(sum(p['rate_mbit'] for p in lab_paths[:paths]) * 0.956, 1),
             'runs': runs, 'throughput_mbps': summarize(values)}
+    if 'metrics' in spec:
+        test['expected_mbps'] = None
+    if spec.get('kind'):
+        test['kind'] = spec['kind']
     if 'verdict' in spec:
         test['verdict'] = spec['verdict']
     return test
@@ -58,12 +124,14 @@ def make_test(spec, rng, repetitions=5, cv=0.005, scale=1.0, lab_paths=None):
 
 def make_summary(run_id, started, tests=None, seed=0, repetitions=5, cv=0.005, scale=None,
                  kernel='6.18.0-mlab', lab_paths=None, with_lab_paths=True):
-    """A run record. ``scale``: {test name: factor} applied to the throughput."""
+    """A run record. ``scale``: {test name: factor} applied to the throughput, or
+    {test name: {metric: factor}} for the tests with metrics (METRIC_TESTS)."""
     rng = random.Random('%s-%s' % (run_id, seed))
     lab_paths = lab_paths or LAB_PATHS
     scale = scale or {}
     specs = tests or DEFAULT_TESTS
-    built = [make_test(s, rng, repetitions, cv, scale.get(s['name'], 1.0), lab_paths) for s in specs]
+    built = [make_test(s, rng, repetitions, cv, scale.get(s['name'], 1.0), lab_paths, index)
+             for index, s in enumerate(specs)]
     metadata = {}
     for host in ('mlab-gen1', 'mlab-sink1'):
         metadata[host] = {
@@ -101,6 +169,42 @@ def write_run(results_dir, summary, latest=True):
         os.symlink(summary['run_id'], tmp)
         os.replace(tmp, link)
     return path
+
+
+def timeseries(run, seconds=10, paths=2, seed=0):
+    """A raw timeseries document (COMMON contract) of one MPTCP run: per path Mbit/s, per
+    subflow cwnd, RTT and retransmits, one point a second."""
+    rng = random.Random('%s-%s' % (run.get('raw'), seed))
+    total = run.get('throughput_mbps') or 100.0
+    t = [float(i + 1) for i in range(seconds)]
+    out = {'interval_s': 1.0, 't': t, 'paths': [], 'subflows': []}
+    for p in range(paths):
+        share = total / paths
+        out['paths'].append({'path': p + 1, 'dev': 'veth-p%d' % (p + 1),
+                             'mbps': [round(share * rng.gauss(1.0, 0.03), 2) for dummy in t]})
+        out['subflows'].append({'stream': 40000 + p, 'path': p + 1, 'local': '10.%d.1.1:%d' % (p + 1, 40000 + p),
+                                'remote': '10.%d.2.1:5201' % (p + 1),
+                                'cwnd': [int(20 + 10 * p + rng.randint(0, 40)) for dummy in t],
+                                'rtt_ms': [round(0.2 + 0.1 * p + rng.random() * 0.5, 3) for dummy in t],
+                                'retrans': [rng.randint(0, 2) for dummy in t]})
+    return out
+
+
+def write_timeseries(results_dir, summary):
+    """raw/<run stem>.timeseries.json of every successful MPTCP run of a record (runs with ``raw``)."""
+    written = []
+    raw_dir = os.path.join(results_dir, summary['run_id'], 'raw')
+    for test in summary['tests']:
+        if test['protocol'] != 'mptcp':
+            continue
+        for run in test['runs']:
+            if run.get('ok') and run.get('raw'):
+                os.makedirs(raw_dir, exist_ok=True)
+                path = os.path.join(raw_dir, run['raw'] + '.timeseries.json')
+                with open(path, 'w') as handle:
+                    json.dump(timeseries(run, paths=test['paths']), handle)
+                written.append(path)
+    return written
 
 
 def run_id_for(index):

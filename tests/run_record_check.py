@@ -137,15 +137,21 @@ def assert_junit_matches(text, summary, verdict):
     errors = junit_errors(text)
     assert not errors, 'junit.xml breaks the JUnit schema:\n  ' + '\n  '.join(errors)
     summary = migrate(summary)
-    outcomes = dict((t['name'], t['outcome']) for t in verdict['tests'])
+    # one testcase per test and judged metric (a test the verdict did not judge: one)
+    cases = []
+    for test in summary['tests']:
+        outcomes = [t['outcome'] for t in verdict['tests'] if t['name'] == test['name']] or [None]
+        cases.extend((test, outcome) for outcome in outcomes)
     expected = {
-        'tests': len(summary['tests']),
-        'errors': sum(1 for t in summary['tests'] if not t['valid']),
-        'failures': sum(1 for t in summary['tests'] if t['valid'] and outcomes[t['name']] == 'regression'),
-        'skipped': sum(1 for t in summary['tests'] if t['valid'] and outcomes[t['name']] == 'no-baseline'),
+        'tests': len(cases),
+        'errors': sum(1 for t, outcome in cases if not t['valid']),
+        'failures': sum(1 for t, outcome in cases if t['valid'] and outcome == 'regression'),
+        'skipped': sum(1 for t, outcome in cases if t['valid'] and outcome in ('no-baseline', None)),
     }
     assert junit_counts(text) == expected
     assert expected['failures'] == len(verdict['regressions'])
+    # an invalid test is one case (its primary metric), an error
+    assert all(sum(1 for c, dummy in cases if c is t) == 1 for t in summary['tests'] if not t['valid'])
 
 
 def check_tree(top):
@@ -181,3 +187,8 @@ def check_tree(top):
 def metric_names():
     """The metrics the collection records (perf_record.METRICS)."""
     return [m[0] for m in METRICS]
+
+
+def metric_table():
+    """{name: (unit, better, default minimum effect, judged by default)} of perf_record.METRICS."""
+    return dict((m.name, (m.unit, m.better, m.min_effect_pct, m.judged)) for m in METRICS)

@@ -12,12 +12,73 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible_collections.mptcp.lab.plugins.module_utils.perf_record import METRIC, PerfError
+import collections
+import math
+
+from ansible_collections.mptcp.lab.plugins.module_utils.perf_record import (
+    METRIC, PerfError, default_judged, metric_table)
 from ansible_collections.mptcp.lab.plugins.module_utils.perf_stats import VERDICTS, compare, median
+
+MAX_MIN_EFFECT_PCT = 1000
+# How a test's outcome is read from its metrics' outcomes: the first found wins.
+OUTCOME_ORDER = ('invalid', 'regression', 'improvement', 'pass', 'no-baseline')
 
 
 class BaselineError(PerfError):
     """The requested baseline cannot be used."""
+
+
+def judged_metrics(metrics=None):
+    """The metrics to judge, table order: ``metrics`` (names) or METRICS' default set.
+
+    Raises BaselineError naming the field and the metrics it knows.
+    """
+    table = metric_table()
+    if not metrics:
+        return default_judged()
+    if isinstance(metrics, str):
+        metrics = [m.strip() for m in metrics.split(',') if m.strip()]
+    unknown = [m for m in metrics if m not in table]
+    if unknown:
+        raise BaselineError('metrics: %s %s not a metric; the metrics are %s'
+                            % (', '.join(repr(m) for m in unknown), 'is' if len(unknown) == 1 else 'are',
+                               ', '.join(table)))
+    return [name for name in table if name in metrics]
+
+
+def min_effects(min_effect_pct=None, metric_min_effect=None):
+    """{metric: minimum effect in percent} of every metric.
+
+    METRICS' default for each; ``min_effect_pct`` (perf_min_effect_pct, the
+    verdict's knob since wave 1) is throughput's; ``metric_min_effect``
+    ({metric: percent}, perf_metric_min_effect) wins for the metrics it names.
+    Raises BaselineError naming the metric and the rule.
+    """
+    table = metric_table()
+    effects = dict((name, float(m.min_effect_pct)) for name, m in table.items())
+    if min_effect_pct is not None:
+        effects[METRIC] = _effect('min_effect_pct', min_effect_pct)
+    if metric_min_effect:
+        if not isinstance(metric_min_effect, dict):
+            raise BaselineError('metric_min_effect must map metric names to percentages, got %r'
+                                % (metric_min_effect,))
+        for name, value in metric_min_effect.items():
+            if name not in table:
+                raise BaselineError('metric_min_effect: %r is not a metric; the metrics are %s'
+                                    % (name, ', '.join(table)))
+            effects[name] = _effect('metric_min_effect.%s' % name, value)
+    return effects
+
+
+def _effect(field, value):
+    try:
+        number = float(value) if not isinstance(value, bool) else None
+    except (TypeError, ValueError):
+        number = None
+    if number is None or not math.isfinite(number) or not 0 <= number <= MAX_MIN_EFFECT_PCT:
+        raise BaselineError('%s must be a finite number of percent in [0, %d], got %r'
+                            % (field, MAX_MIN_EFFECT_PCT, value))
+    return number
 
 
 def unknown_run_message(store, run_id, results_dir):
@@ -31,8 +92,8 @@ def unknown_run_message(store, run_id, results_dir):
 MIN_BASELINE_RUNS = 3
 
 
-def baseline_for(store, run_id, started_ts, test_key, named=None, last_n=10, tag=None):
-    """(values, description) of the baseline of one test of a run.
+def baseline_for(store, run_id, started_ts, test_key, named=None, last_n=10, tag=None, metric=METRIC):
+    """(values, description) of the baseline of one test (and metric) of a run.
 
     The description holds 'run_values' (the values of each baseline run),
     which the verdict uses to estimate the lab's run-to-run noise.
@@ -45,10 +106,15 @@ def baseline_for(store, run_id, started_ts, test_key, named=None, last_n=10, tag
         if not res['valid']:
             return [], {'kind': 'run', 'runs': [named], 'n': 0, 'median': None,
                         'note': 'this test was invalid in run %s: %s' % (named, res['invalid_reason'])}
+        if metric != METRIC:
+            res = store.result(named, test_key, metric)
+        if res is None or not res['values']:
+            return [], {'kind': 'run', 'runs': [named], 'n': 0, 'median': None,
+                        'note': 'run %s did not measure %s in this test' % (named, metric)}
         values = list(res['values'])
         return values, {'kind': 'run', 'runs': [named], 'n': len(values),
                         'median': median(values) if values else None, 'run_values': None}
-    rows = store.last_valid(test_key, started_ts, run_id, last_n, tag=tag)
+    rows = store.last_valid(test_key, started_ts, run_id, last_n, tag=tag, metric=metric)
     values = []
     for row in rows:
         values.extend(row['values'])
@@ -56,8 +122,10 @@ def baseline_for(store, run_id, started_ts, test_key, named=None, last_n=10, tag
                    'median': median(values) if values else None,
                    'run_values': [r['values'] for r in rows]}
     if rows and len(rows) < min(MIN_BASELINE_RUNS, last_n):
-        description['note'] = ('only %d earlier valid run(s) of this test; %d are needed to '
-                               'estimate the run-to-run noise' % (len(rows), min(MIN_BASELINE_RUNS, last_n)))
+        description['note'] = ('only %d earlier valid run(s) of this test%s; %d are needed to '
+                               'estimate the run-to-run noise' % (
+                                   len(rows), '' if metric == METRIC else ' measured %s' % metric,
+                                   min(MIN_BASELINE_RUNS, last_n)))
         return [], description
     return values, description
 
@@ -66,47 +134,77 @@ def _round(value, digits):
     return None if value is None else round(value, digits)
 
 
-def evaluate(store, record, named=None, last_n=10, alpha=0.05, min_effect_pct=1.5, tag=None):
-    """The verdict of every test of a normalized run record.
+def _finish(verdict, name, test_key, metric):
+    verdict['name'] = name
+    verdict['test_key'] = test_key
+    verdict['metric'] = metric
+    verdict['baseline_median'] = _round(verdict.get('baseline_median'), 3)
+    verdict['current_median'] = _round(verdict.get('current_median'), 3)
+    verdict['change_pct'] = _round(verdict.get('change_pct'), 2)
+    verdict['p_value'] = None if verdict.get('p_value') is None else float('%.4g' % verdict['p_value'])
+    if verdict['verdict'] not in VERDICTS:  # pragma: no cover - programming error
+        raise ValueError('unknown verdict %r' % verdict['verdict'])
+    return verdict
 
-    Returns {test_key: {...compare() result..., 'name', 'baseline'}} in test order.
+
+def test_cases(res, metrics):
+    """The metrics judged for one normalized result: those of ``metrics`` it measured
+    (its primary metric, throughput or the transaction rate, decides an invalid test)."""
+    measured = dict((name, stats) for name, stats in (res.get('metrics') or {}).items() if stats.get('n'))
+    if res['n']:
+        measured[METRIC] = res
+    if not res['valid']:
+        return [res.get('primary') or METRIC]
+    return [name for name in metrics if name in measured]
+
+
+def evaluate(store, record, named=None, last_n=10, alpha=0.05, min_effect_pct=1.5, tag=None,
+             metrics=None, metric_min_effect=None):
+    """The verdict of every test and judged metric of a normalized run record.
+
+    Returns {(test_key, metric): {...compare() result..., 'name', 'test_key', 'metric',
+    'baseline'}} in test order, then METRICS order. ``metrics`` names the judged
+    metrics (default: METRICS' judged ones), each with its own direction and
+    minimum effect (``min_effect_pct`` is throughput's, ``metric_min_effect``
+    {metric: percent} overrides any; min_effects).
     """
     run = record['run']
     if named is not None and named == run['run_id']:
         raise BaselineError('perf_baseline: run %r cannot be its own baseline' % named)
-    verdicts = {}
+    table = metric_table()
+    judged = judged_metrics(metrics)
+    effects = min_effects(min_effect_pct, metric_min_effect)
+    verdicts = collections.OrderedDict()
     for res in record['results']:
         name = res['identity']['name']
-        if not res['valid']:
-            verdict = {'verdict': 'invalid', 'reason': res['invalid_reason'], 'baseline_median': None,
-                       'current_median': res['median'], 'change_pct': None, 'p_value': None,
-                       'baseline': None}
-        else:
-            values, description = baseline_for(store, run['run_id'], run['started_ts'],
-                                               res['test_key'], named=named, last_n=last_n, tag=tag)
-            if tag is not None:
-                description['tag'] = '%s=%s' % tag
-            runs = description.pop('run_values')
-            verdict = compare(values, res['values'], alpha=alpha, min_effect_pct=min_effect_pct,
-                              baseline_runs=runs if runs and len(runs) >= 2 else None)
-            if description.get('note') and verdict['verdict'] == 'no-baseline':
-                verdict['reason'] = description['note']
-            if verdict.get('guard_pct') is not None:
-                description['noise_pct'] = round(verdict['guard_pct'], 3)
-            verdict['baseline'] = description
-        verdict['name'] = name
-        verdict['test_key'] = res['test_key']
-        verdict['baseline_median'] = _round(verdict.get('baseline_median'), 3)
-        verdict['current_median'] = _round(verdict.get('current_median'), 3)
-        verdict['change_pct'] = _round(verdict.get('change_pct'), 2)
-        verdict['p_value'] = None if verdict.get('p_value') is None else float('%.4g' % verdict['p_value'])
-        if verdict['verdict'] not in VERDICTS:  # pragma: no cover - programming error
-            raise ValueError('unknown verdict %r' % verdict['verdict'])
-        verdicts[res['test_key']] = verdict
+        for metric in test_cases(res, judged):
+            if not res['valid']:
+                current = res['median'] if metric == METRIC else ((res.get('metrics') or {}).get(metric) or {}).get('median')
+                verdict = {'verdict': 'invalid', 'reason': res['invalid_reason'], 'baseline_median': None,
+                           'current_median': current, 'change_pct': None, 'p_value': None,
+                           'baseline': None}
+            else:
+                current = res['values'] if metric == METRIC else res['metrics'][metric]['values']
+                values, description = baseline_for(store, run['run_id'], run['started_ts'], res['test_key'],
+                                                   named=named, last_n=last_n, tag=tag, metric=metric)
+                if tag is not None:
+                    description['tag'] = '%s=%s' % tag
+                runs = description.pop('run_values')
+                verdict = compare(values, current, alpha=alpha, min_effect_pct=effects[metric],
+                                  baseline_runs=runs if runs and len(runs) >= 2 else None,
+                                  better=table[metric].better)
+                if description.get('note') and verdict['verdict'] == 'no-baseline':
+                    verdict['reason'] = description['note']
+                if verdict.get('guard_pct') is not None:
+                    description['noise_pct'] = round(verdict['guard_pct'], 3)
+                verdict['baseline'] = description
+            verdict['min_effect_pct'] = effects[metric]
+            verdicts[(res['test_key'], metric)] = _finish(verdict, name, res['test_key'], metric)
     return verdicts
 
 
-def judge_before_writing(summary, db_path, named=None, last_n=10, alpha=0.05, min_effect_pct=1.5, tag=None):
+def judge_before_writing(summary, db_path, named=None, last_n=10, alpha=0.05, min_effect_pct=1.5, tag=None,
+                         metrics=None, metric_min_effect=None):
     """The regressions of a run record not yet written, for its ``regressions`` field.
 
     Judging only reads the history: the baseline of a test is made of runs that
@@ -117,6 +215,9 @@ def judge_before_writing(summary, db_path, named=None, last_n=10, alpha=0.05, mi
     import os
     from ansible_collections.mptcp.lab.plugins.module_utils.perf_record import normalize
     from ansible_collections.mptcp.lab.plugins.module_utils.perf_store import Store
+    # bad options fail whether or not there is a history
+    judged_metrics(metrics)
+    min_effects(min_effect_pct, metric_min_effect)
     if not os.path.exists(db_path):
         return []
     store = Store(db_path, readonly=True)
@@ -124,15 +225,16 @@ def judge_before_writing(summary, db_path, named=None, last_n=10, alpha=0.05, mi
         if named and not store.has_run(named):
             return []
         verdicts = evaluate(store, normalize(summary), named=named, last_n=last_n, alpha=alpha,
-                            min_effect_pct=min_effect_pct, tag=tag)
+                            min_effect_pct=min_effect_pct, tag=tag, metrics=metrics,
+                            metric_min_effect=metric_min_effect)
     finally:
         store.close()
     return entries(verdicts, 'regression')
 
 
 def entries(verdicts, kind):
-    """The contract's regressions (or improvements) list."""
-    return [{'test': v['name'], 'metric': METRIC, 'baseline_median': v['baseline_median'],
+    """The contract's regressions (or improvements) list: one entry per test and metric."""
+    return [{'test': v['name'], 'metric': v.get('metric') or METRIC, 'baseline_median': v['baseline_median'],
              'current_median': v['current_median'], 'change_pct': v['change_pct'],
              'p_value': v['p_value']}
             for v in verdicts.values() if v['verdict'] == kind]
@@ -148,25 +250,56 @@ def describe_baseline(named, last_n, tag=None):
 
 VERDICT_VERSION = 1
 METHOD = ('exact two-sided Mann-Whitney U on repetition values, minimum effect size, '
-          'and the run-to-run noise of the baseline runs')
+          'and the run-to-run noise of the baseline runs; per metric, in its own direction')
 
 
-def verdict_document(record, verdicts, named, last_n, alpha, min_effect_pct, tag=None):
+def _cases_of(record, verdicts):
+    """(result, verdict) pairs in test order: verdicts keyed by (test_key, metric), or by a
+    bare test_key (its throughput's)."""
+    by_test = collections.OrderedDict()
+    for key, v in verdicts.items():
+        test_key, metric = key if isinstance(key, tuple) else (key, v.get('metric') or METRIC)
+        by_test.setdefault(test_key, []).append(dict(v, metric=metric))
+    for res in record['results']:
+        for v in by_test.get(res['test_key'], []):
+            yield res, v
+
+
+def test_outcome(outcomes):
+    """A test's outcome from its metrics' outcomes (OUTCOME_ORDER: an invalid test, then any
+    regression, then any improvement, ...)."""
+    for outcome in OUTCOME_ORDER:
+        if outcome in outcomes:
+            return outcome
+    return None
+
+
+def verdict_document(record, verdicts, named, last_n, alpha, min_effect_pct, tag=None, metrics=None,
+                     metric_min_effect=None):
     """verdict.json: the judgement of a run, beside (never inside) its summary.json.
 
-    Per test its ``outcome`` (pass, regression, improvement, no-baseline,
-    invalid): a distinct name from the record's ``valid``, which is about
-    the measurement, not the comparison.
+    ``tests`` has one entry per test and judged metric (the contract's
+    ``metric``), with its ``outcome`` (pass, regression, improvement,
+    no-baseline, invalid): a distinct name from the record's ``valid``, which
+    is about the measurement, not the comparison. ``counts`` counts those
+    entries (the JUnit test cases).
     """
+    table = metric_table()
     counts = dict((k, 0) for k in VERDICTS)
     tests = []
-    for res in record['results']:
-        v = verdicts[res['test_key']]
+    cases = list(_cases_of(record, verdicts))
+    for res, v in cases:
         counts[v['verdict']] += 1
-        tests.append({'name': v['name'], 'test_key': res['test_key'], 'metric': METRIC,
+        metric = v['metric']
+        spec = table.get(metric)
+        tests.append({'name': v['name'], 'test_key': res['test_key'], 'metric': metric,
+                      'unit': spec.unit if spec else None, 'better': spec.better if spec else None,
+                      'min_effect_pct': v.get('min_effect_pct'),
                       'outcome': v['verdict'], 'reason': v['reason'], 'baseline': v.get('baseline'),
                       'baseline_median': v['baseline_median'], 'current_median': v['current_median'],
                       'change_pct': v['change_pct'], 'p_value': v['p_value']})
+    effects = min_effects(min_effect_pct, metric_min_effect)
+    judged = judged_metrics(metrics)
     return {
         'verdict_version': VERDICT_VERSION,
         'run_id': record['run']['run_id'],
@@ -176,47 +309,73 @@ def verdict_document(record, verdicts, named, last_n, alpha, min_effect_pct, tag
         'baseline_runs': last_n,
         'alpha': alpha,
         'min_effect_pct': min_effect_pct,
+        'metrics': judged,
+        'metric_min_effect': dict((name, effects[name]) for name in judged),
         'test': METHOD,
         'counts': counts,
         'tests': tests,
-        'regressions': entries(verdicts, 'regression'),
-        'improvements': entries(verdicts, 'improvement'),
+        'regressions': entries(dict(enumerate(v for dummy, v in cases)), 'regression'),
+        'improvements': entries(dict(enumerate(v for dummy, v in cases)), 'improvement'),
     }
+
+
+CASE_FIELDS = ('outcome', 'reason', 'baseline', 'baseline_median', 'current_median', 'change_pct', 'p_value',
+               'unit', 'better', 'min_effect_pct', 'test_key')
 
 
 def judged_view(summary, verdict):
     """The record with its verdict beside each test, in memory, for the report.
 
     Never written: summary.json stays as the record step wrote it. Tests get
-    ``outcome``, ``outcome_reason``, ``baseline``, ``change_pct``,
-    ``p_value`` and ``test_key``; the run gets ``regressions``,
-    ``improvements`` and ``judgement`` (the verdict's options and counts).
+    ``judged`` ({metric: its verdict entry}), ``outcome`` (the test's, from its
+    metrics': test_outcome), ``outcome_reason``, and ``baseline``,
+    ``change_pct``, ``p_value`` and ``test_key`` of its throughput (or first
+    judged metric); the run gets ``regressions``, ``improvements`` and
+    ``judgement`` (the verdict's options and counts).
     """
     view = dict(summary)
     if not verdict:
         return view
-    by_name = dict((t['name'], t) for t in verdict.get('tests') or [])
+    by_name = collections.OrderedDict()
+    for entry in verdict.get('tests') or []:
+        by_name.setdefault(entry['name'], collections.OrderedDict())[entry.get('metric') or METRIC] = entry
     tests = []
     for test in summary.get('tests') or []:
         test = dict(test)
-        v = by_name.get(test.get('name'))
-        if v:
-            test.update(test_key=v['test_key'], outcome=v['outcome'], outcome_reason=v['reason'],
-                        baseline=v.get('baseline'), change_pct=v['change_pct'], p_value=v['p_value'])
+        cases = by_name.get(test.get('name'))
+        if cases:
+            main = cases.get(METRIC) or list(cases.values())[0]
+            outcome = test_outcome([c['outcome'] for c in cases.values()])
+            worst = [c for c in cases.values() if c['outcome'] == outcome][0]
+            test.update(test_key=main['test_key'], outcome=outcome, outcome_reason=worst['reason'],
+                        baseline=main.get('baseline'), change_pct=main['change_pct'], p_value=main['p_value'],
+                        judged=dict((metric, dict((k, c.get(k)) for k in CASE_FIELDS))
+                                    for metric, c in cases.items()))
         tests.append(test)
     view['tests'] = tests
     view['regressions'] = verdict.get('regressions') or []
     view['improvements'] = verdict.get('improvements') or []
     view['judgement'] = dict((k, verdict.get(k)) for k in (
-        'baseline', 'baseline_run', 'baseline_tag', 'baseline_runs', 'alpha', 'min_effect_pct', 'test',
-        'counts'))
+        'baseline', 'baseline_run', 'baseline_tag', 'baseline_runs', 'alpha', 'min_effect_pct', 'metrics',
+        'metric_min_effect', 'test', 'counts'))
     return view
 
 
+def figure(value):
+    """A metric's figure for people: 2 decimals from 10 up (91.80 Mbit/s), else 4 significant
+    digits (0.3512 s/GB)."""
+    if value is None:
+        return '-'
+    return '%.2f' % value if abs(value) >= 10 else '%.4g' % value
+
+
 def regression_message(regressions, run_id, baseline_text):
+    table = metric_table()
     lines = ['%d regression(s) in run %s against %s:' % (len(regressions), run_id, baseline_text)]
     for r in regressions:
-        lines.append('  - %s: %s %.2f%% (%.2f -> %.2f Mbit/s, p = %.3g)'
-                     % (r['test'], r['metric'], r['change_pct'], r['baseline_median'],
-                        r['current_median'], r['p_value']))
+        spec = table.get(r['metric'])
+        lines.append('  - %s: %s %.2f%% (%s -> %s %s, p = %.3g%s)'
+                     % (r['test'], r['metric'], r['change_pct'], figure(r['baseline_median']),
+                        figure(r['current_median']), spec.unit if spec else '', r['p_value'],
+                        '' if r['metric'] == METRIC or not spec else ', %s is better' % spec.better))
     return '\n'.join(lines)

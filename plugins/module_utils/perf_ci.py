@@ -16,21 +16,39 @@ __metaclass__ = type
 
 from xml.etree import ElementTree
 
-from ansible_collections.mptcp.lab.plugins.module_utils.perf_record import METRICS
-
-UNITS = dict((name, unit) for name, unit, _better, _field in METRICS)
+from ansible_collections.mptcp.lab.plugins.module_utils.perf_baseline import figure
+from ansible_collections.mptcp.lab.plugins.module_utils.perf_record import METRIC, metric_table
 
 
 def _num(value, fmt='%.2f'):
     return '-' if value is None else fmt % value
 
 
+def _unit(metric):
+    spec = metric_table().get(metric)
+    return spec.unit if spec else ''
+
+
 def figures(entry):
     """'throughput_mbps -3.05% (91.80 -> 89.00 Mbit/s, p = 0.0003)'."""
-    unit = UNITS.get(entry.get('metric'), '')
     return '%s %s (%s -> %s %s, p = %s)' % (
-        entry.get('metric'), _num(entry.get('change_pct'), '%+.2f%%'), _num(entry.get('baseline_median')),
-        _num(entry.get('current_median')), unit, _num(entry.get('p_value'), '%.3g'))
+        entry.get('metric'), _num(entry.get('change_pct'), '%+.2f%%'), figure(entry.get('baseline_median')),
+        figure(entry.get('current_median')), _unit(entry.get('metric')), _num(entry.get('p_value'), '%.3g'))
+
+
+def cases(summary, verdict):
+    """(test of the record, its verdict entry or None) per test and judged metric, test order.
+
+    A test the verdict has no entry for is one case without a verdict.
+    """
+    by_name = {}
+    for entry in verdict.get('tests') or []:
+        by_name.setdefault(entry['name'], []).append(entry)
+    out = []
+    for test in summary.get('tests') or []:
+        entries = by_name.get(test.get('name')) or [None]
+        out.extend((test, entry) for entry in entries)
+    return out
 
 
 def _test_seconds(test):
@@ -40,10 +58,9 @@ def _test_seconds(test):
 def junit_counts(summary, verdict):
     """{tests, failures, errors, skipped} the JUnit file must show for this run."""
     counts = {'tests': 0, 'failures': 0, 'errors': 0, 'skipped': 0}
-    outcomes = dict((t['name'], t['outcome']) for t in verdict.get('tests') or [])
-    for test in summary.get('tests') or []:
+    for test, entry in cases(summary, verdict):
         counts['tests'] += 1
-        outcome = outcomes.get(test.get('name'))
+        outcome = (entry or {}).get('outcome')
         if not test.get('valid') or outcome == 'invalid':
             counts['errors'] += 1
         elif outcome == 'regression':
@@ -55,7 +72,6 @@ def junit_counts(summary, verdict):
 
 def junit_xml(summary, verdict):
     """The JUnit XML text of a judged run."""
-    by_name = dict((t['name'], t) for t in verdict.get('tests') or [])
     suite_name = 'mptcp.lab %s' % summary.get('suite')
     root = ElementTree.Element('testsuites', name='mptcp.lab')
     # JUnit's timestamp is a local ISO 8601 time without a zone: the record's is UTC
@@ -68,10 +84,13 @@ def junit_xml(summary, verdict):
                        ('schema_version', summary.get('schema_version'))):
         ElementTree.SubElement(props, 'property', name=key, value=str(value))
     total = 0.0
-    for test in summary.get('tests') or []:
-        v = by_name.get(test.get('name')) or {}
-        metric = v.get('metric') or 'throughput_mbps'
-        seconds = _test_seconds(test)
+    counted = set()
+    for test, v in cases(summary, verdict):
+        v = v or {}
+        metric = v.get('metric') or METRIC
+        # a test's traffic seconds are counted once, on its first case
+        seconds = _test_seconds(test) if test.get('name') not in counted else 0.0
+        counted.add(test.get('name'))
         total += seconds
         case = ElementTree.SubElement(suite, 'testcase', name='%s %s' % (test.get('name'), metric),
                                       classname='mptcp.lab.%s.%s' % (summary.get('suite'), test.get('name')),
@@ -106,6 +125,22 @@ OUTCOME_MARKS = {'pass': 'pass', 'regression': '**REGRESSION**', 'improvement': 
                  'no-baseline': 'no baseline', 'invalid': '**INVALID**'}
 
 
+def _median_cell(value, metric):
+    if value is None:
+        return '-'
+    return '%.2f' % value if metric == METRIC else '%s %s' % (figure(value), _unit(metric))
+
+
+def min_effect_text(verdict):
+    """'1.5%' (throughput only), or each judged metric's: 'throughput_mbps 1.5%, cpu_s_per_gb 5%'."""
+    effects = verdict.get('metric_min_effect') or {}
+    used = set(t.get('metric') or METRIC for t in verdict.get('tests') or [] if t.get('outcome') != 'invalid')
+    names = [name for name in effects if name in used]
+    if not names or names == [METRIC]:
+        return '%s%%' % verdict.get('min_effect_pct')
+    return ', '.join('%s %g%%' % (name, effects[name]) for name in names)
+
+
 def verdict_markdown(summary, verdict):
     """verdict.md: the table a CI step posts as a comment."""
     counts = verdict.get('counts') or {}
@@ -113,19 +148,20 @@ def verdict_markdown(summary, verdict):
     headline = ', '.join('%d %s' % (counts[k], k) for k in order if counts.get(k))
     lines = ['### mptcp.lab perf verdict: run `%s` (suite %s)' % (summary.get('run_id'), summary.get('suite')),
              '',
-             '%s against the %s (alpha %s, minimum effect %s%%).' % (
-                 headline or 'no test', verdict.get('baseline'), verdict.get('alpha'), verdict.get('min_effect_pct')),
+             '%s against the %s (alpha %s, minimum effect %s).' % (
+                 headline or 'no test', verdict.get('baseline'), verdict.get('alpha'), min_effect_text(verdict)),
              '',
              '| test | protocol | paths | metric | outcome | baseline median | current median | change | p | why |',
              '|---|---|---:|---|---|---:|---:|---:|---:|---|']
-    by_name = dict((t['name'], t) for t in verdict.get('tests') or [])
-    for test in summary.get('tests') or []:
-        v = by_name.get(test.get('name')) or {}
+    for test, v in cases(summary, verdict):
+        v = v or {}
         outcome = v.get('outcome') or ('invalid' if not test.get('valid') else 'no-baseline')
         reason = v.get('reason') or test.get('invalid_reason') or ''
+        metric = v.get('metric') or METRIC
         lines.append('| %s |' % ' | '.join(_cell(c) for c in (
-            test.get('name'), test.get('protocol'), test.get('paths'), v.get('metric') or 'throughput_mbps',
-            OUTCOME_MARKS.get(outcome, outcome), _num(v.get('baseline_median')), _num(v.get('current_median')),
+            test.get('name'), test.get('protocol'), test.get('paths'), metric,
+            OUTCOME_MARKS.get(outcome, outcome), _median_cell(v.get('baseline_median'), metric),
+            _median_cell(v.get('current_median'), metric),
             _num(v.get('change_pct'), '%+.2f%%'), _num(v.get('p_value'), '%.3g'), reason)))
     regressions = verdict.get('regressions') or []
     if regressions:

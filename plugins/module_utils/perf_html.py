@@ -31,7 +31,8 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
     HAS_MATPLOTLIB = False
     MATPLOTLIB_IMPORT_ERROR = exc
 
-from ansible_collections.mptcp.lab.plugins.module_utils.perf_record import format_time
+from ansible_collections.mptcp.lab.plugins.module_utils.perf_baseline import figure
+from ansible_collections.mptcp.lab.plugins.module_utils.perf_record import METRIC, format_time, metric_table
 from ansible_collections.mptcp.lab.plugins.module_utils.perf_stats import median
 from ansible_collections.mptcp.lab.plugins.module_utils.perf_store import shaping_text
 
@@ -39,7 +40,11 @@ PROTOCOL_COLOURS = {'tcp': '#4c72b0', 'mptcp': '#dd8452'}
 PATH_COLOURS = ('#55a868', '#8172b3', '#c44e52', '#937860', '#da8bc3', '#8c8c8c', '#ccb974', '#64b5cd')
 VERDICT_COLOURS = {'pass': '#2e7d32', 'regression': '#c62828', 'improvement': '#1565c0',
                    'no-baseline': '#6d6d6d', 'invalid': '#ef6c00'}
+SUBFLOW_STYLES = ('-', '--', ':', '-.')
+METRIC_COLOUR = '#6a5acd'        # the other metrics' figure
 DPI = 100
+# Figures at most this wide (inches; x DPI = pixels) fit the page's column unscaled.
+MAX_WIDTH_IN = 12.0
 
 CSS = """
 body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,'DejaVu Sans',sans-serif;margin:0;
@@ -58,6 +63,8 @@ td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 .badge{display:inline-block;padding:1px 8px;border-radius:10px;color:#fff;font-weight:600;font-size:13px}
 .banner{display:inline-block;margin-top:8px;padding:6px 14px;border-radius:6px;font-weight:700;color:#fff}
 .note{color:#555;font-size:13px}
+table.verdict td:last-child{min-width:240px}
+table.verdict td:first-child{min-width:150px}
 img{max-width:100%;height:auto;background:#fff;border:1px solid #d0d7de;margin:6px 0}
 .meta td,.meta th{font-size:13px}
 code{background:#eceff1;padding:0 3px;border-radius:3px}
@@ -94,6 +101,19 @@ def img(fig, alt):
     return '<img src="%s" alt="%s">' % (png_data_uri(fig), esc(alt))
 
 
+def _finite(value):
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def has_throughput(test):
+    """Whether a test measures throughput (a request/response test's is null by design)."""
+    runs = [r for r in test.get('runs') or [] if isinstance(r, dict)]
+    if not runs:
+        return bool((test.get('throughput_mbps') or {}).get('values'))
+    return any(not r.get('ok') or _finite(r.get('throughput_mbps')) for r in runs) and \
+        not all(r.get('ok') and r.get('throughput_mbps') is None for r in runs)
+
+
 def _values(test):
     """(repetition index, value or None when the repetition failed) in order."""
     runs = test.get('runs') or []
@@ -116,24 +136,27 @@ def _test_label(test):
                                       test.get('direction', ''))
 
 
-def throughput_figure(tests):
-    """Every repetition of every test (dots in repetition order), medians as bars."""
-    n = max(1, len(tests))
-    fig = Figure(figsize=(max(7.0, 1.5 * n + 2), 4.8))
-    ax = fig.add_subplot(1, 1, 1)
+def scale_groups(tests):
+    """[(label, tests)]: the tests on rate-shaped paths (an ideal goodput) and the unshaped ones
+    (none), apart when there are both, since their throughputs differ by orders of magnitude."""
+    shaped = [t for t in tests if _finite(t.get('expected_mbps')) and t['expected_mbps'] > 0]
+    free = [t for t in tests if t not in shaped]
+    if shaped and free:
+        return [('rate-shaped paths', shaped), ('unshaped paths', free)]
+    return [(None, tests)]
+
+
+def _throughput_axes(ax, tests):
     top = 0.0
-    seen = set()
     for i, test in enumerate(tests):
         proto = str(test.get('protocol', 'tcp')).lower()
         colour = PROTOCOL_COLOURS.get(proto, '#777777')
         reps = _values(test)
         count = max(1, len(reps))
         ok = [v for dummy, v in reps if v is not None]
-        label = proto.upper() if proto not in seen else None
-        seen.add(proto)
         if ok:
             med = median(ok)
-            ax.bar(i, med, width=0.7, color=colour, alpha=0.35, label=label, edgecolor=colour)
+            ax.bar(i, med, width=0.7, color=colour, alpha=0.35, label=proto.upper(), edgecolor=colour)
             ax.text(i, med / 2.0, '%.1f' % med, ha='center', va='center', fontsize=10,
                     color='#222222', fontweight='bold')
             top = max([top] + ok)
@@ -148,38 +171,57 @@ def throughput_figure(tests):
         if isinstance(expected, (int, float)) and expected > 0:
             ax.hlines(expected, i - 0.4, i + 0.4, colors='#222222', linestyles='dashed', linewidth=1)
             top = max(top, expected)
-    ax.plot([], [], marker='o', color='#777777', linestyle='none', label='repetition (in order)')
-    ax.hlines([], 0, 0, colors='#222222', linestyles='dashed', label='expected')
-    if any(v is None for t in tests for dummy, v in _values(t)):
-        ax.plot([], [], marker='x', color='#c62828', linestyle='none', label='failed repetition')
     ax.set_xticks(range(len(tests)))
     ax.set_xticklabels([_test_label(t) for t in tests], fontsize=8)
-    ax.set_ylabel('throughput (Mbit/s)')
     ax.set_ylim(0, top * 1.15 if top else 1)
     ax.set_xlim(-0.6, len(tests) - 0.4)
     ax.grid(axis='y', alpha=0.3)
-    ax.legend(loc='lower left', fontsize=8, ncol=5, frameon=False, bbox_to_anchor=(0, 1.0))
-    ax.set_title('Throughput per test: bars = median, dots = each repetition', fontsize=11, pad=24)
-    fig.tight_layout()
+
+
+def throughput_figure(tests):
+    """Every repetition of every test (dots in repetition order), medians as bars; the
+    rate-shaped and the unshaped tests on axes of their own (scale_groups)."""
+    groups = scale_groups(tests)
+    n = max(1, len(tests))
+    fig = Figure(figsize=(min(MAX_WIDTH_IN, max(7.0, 1.5 * n + 2 + 1.2 * (len(groups) - 1))), 4.8))
+    grid = fig.add_gridspec(1, len(groups), width_ratios=[max(1, len(g)) for dummy, g in groups])
+    legend = {}
+    for index, (label, group) in enumerate(groups):
+        ax = fig.add_subplot(grid[0, index])
+        _throughput_axes(ax, group)
+        if index == 0:
+            ax.set_ylabel('throughput (Mbit/s)')
+        if label:
+            ax.set_title(label, fontsize=9)
+        for handle, text in zip(*ax.get_legend_handles_labels()):
+            legend.setdefault(text, handle)
+    ax = fig.axes[0]
+    handles = [legend[k] for k in sorted(legend, key=lambda k: ('TCP', 'MPTCP').index(k) if k in ('TCP', 'MPTCP') else 2)]
+    handles.append(ax.plot([], [], marker='o', color='#777777', linestyle='none', label='repetition (in order)')[0])
+    handles.append(ax.hlines([], 0, 0, colors='#222222', linestyles='dashed', label='expected'))
+    if any(v is None for t in tests for dummy, v in _values(t)):
+        handles.append(ax.plot([], [], marker='x', color='#c62828', linestyle='none', label='failed repetition')[0])
+    fig.suptitle('Throughput per test: bars = median, dots = each repetition', fontsize=11, y=0.98)
+    fig.legend(handles=handles, loc='upper center', fontsize=8, ncol=5, frameon=False, bbox_to_anchor=(0.5, 0.93))
+    fig.tight_layout(rect=(0, 0, 1, 0.86))
     return fig
 
 
-def per_path_figure(tests):
-    """Stacked per-path throughput of every repetition of every MPTCP test."""
-    mptcp = [t for t in tests if str(t.get('protocol')).lower() == 'mptcp']
-    bars = []          # (x label, [per path], test index)
-    for ti, test in enumerate(mptcp):
+def _per_path_bars(tests):
+    """(x label, [per path Mbit/s], test index) of every successful run of the MPTCP tests."""
+    bars = []
+    for ti, test in enumerate(tests):
         for k, run in enumerate(test.get('runs') or []):
             if not isinstance(run, dict) or not run.get('ok'):
                 continue
-            per_path = [v if isinstance(v, (int, float)) else 0.0 for v in run.get('per_path_mbps') or []]
-            bars.append(('%s\n#%d' % (test.get('name'), k + 1) if k == 0 else '#%d' % (k + 1),
-                         per_path, ti))
-    if not bars:
-        return None
-    paths = max(len(b[1]) for b in bars)
-    fig = Figure(figsize=(max(7.0, 0.45 * len(bars) + 3), 4.6))
-    ax = fig.add_subplot(1, 1, 1)
+            per_path = [v if _finite(v) else 0.0 for v in run.get('per_path_mbps') or []]
+            if any(per_path):
+                bars.append(('%s\n#%d' % (test.get('name'), k + 1) if k == 0 else '#%d' % (k + 1),
+                             per_path, ti))
+    return bars
+
+
+def _per_path_axes(ax, bars, paths):
     xs = []
     x = 0.0
     previous = None
@@ -199,10 +241,122 @@ def per_path_figure(tests):
                     xytext=(0, 3), ha='center', fontsize=7, color='#333333')
     ax.set_xticks(xs)
     ax.set_xticklabels([b[0] for b in bars], fontsize=7)
-    ax.set_ylabel('throughput (Mbit/s)')
     ax.grid(axis='y', alpha=0.3)
-    ax.legend(loc='lower left', fontsize=8, ncol=paths, frameon=False, bbox_to_anchor=(0, 1.0))
-    ax.set_title('MPTCP throughput split per path, each repetition', fontsize=11, pad=24)
+
+
+def per_path_figure(tests):
+    """Stacked per-path throughput of every repetition of every MPTCP test (rate-shaped and
+    unshaped tests on axes of their own, scale_groups)."""
+    mptcp = [t for t in tests if str(t.get('protocol')).lower() == 'mptcp']
+    groups = [(label, _per_path_bars(group)) for label, group in scale_groups(mptcp)]
+    groups = [(label, bars) for label, bars in groups if bars]
+    if not groups:
+        return None
+    count = sum(len(bars) for dummy, bars in groups)
+    paths = max(len(b[1]) for dummy, bars in groups for b in bars)
+    fig = Figure(figsize=(min(MAX_WIDTH_IN, max(7.0, 0.45 * count + 3 + 1.2 * (len(groups) - 1))), 4.6))
+    grid = fig.add_gridspec(1, len(groups), width_ratios=[len(bars) for dummy, bars in groups])
+    for index, (label, bars) in enumerate(groups):
+        ax = fig.add_subplot(grid[0, index])
+        _per_path_axes(ax, bars, paths)
+        if index == 0:
+            ax.set_ylabel('throughput (Mbit/s)')
+        if label:
+            ax.set_title(label, fontsize=9)
+    handles, labels = fig.axes[0].get_legend_handles_labels()
+    fig.suptitle('MPTCP throughput split per path, each repetition', fontsize=11, y=0.98)
+    fig.legend(handles, labels, loc='upper center', fontsize=8, ncol=paths, frameon=False,
+               bbox_to_anchor=(0.5, 0.93))
+    fig.tight_layout(rect=(0, 0, 1, 0.87))
+    return fig
+
+
+def metric_rows(test):
+    """The metrics of a test that have figures (table order): [(name, stats)]."""
+    metrics = test.get('metrics') or {}
+    if not metrics and isinstance(test.get('throughput_mbps'), dict):
+        metrics = {METRIC: test['throughput_mbps']}
+    return [(name, metrics[name]) for name in metric_table() if name in metrics and
+            isinstance(metrics[name], dict) and metrics[name].get('n')]
+
+
+def metrics_figure(tests):
+    """One panel per metric other than throughput that some test measured: each test's
+    repetitions (dots) and median (bar)."""
+    table = metric_table()
+    names = [n for n in table if n != METRIC and any(n in dict(metric_rows(t)) for t in tests)]
+    if not names:
+        return None
+    cols = min(3, len(names))
+    rows = int(math.ceil(len(names) / float(cols)))
+    fig = Figure(figsize=(MAX_WIDTH_IN / 3.0 * cols, 3.3 * rows))
+    for i, name in enumerate(names):
+        ax = fig.add_subplot(rows, cols, i + 1)
+        having = [t for t in tests if name in dict(metric_rows(t))]
+        for x, test in enumerate(having):
+            colour = PROTOCOL_COLOURS.get(str(test.get('protocol')).lower(), METRIC_COLOUR)
+            values = [float(r['metrics'][name]) for r in test.get('runs') or [] if isinstance(r, dict)
+                      and r.get('ok') and _finite((r.get('metrics') or {}).get(name))]
+            stats = dict(metric_rows(test))[name]
+            ax.bar(x, stats['median'], width=0.6, color=colour, alpha=0.35, edgecolor=colour)
+            for k, v in enumerate(values):
+                ax.plot(x - 0.25 + 0.5 * (k + 0.5) / max(1, len(values)), v, marker='o', color=colour,
+                        markersize=4, markeredgecolor='#222222', markeredgewidth=0.5, linestyle='none')
+        ax.set_xticks(range(len(having)))
+        ax.set_xticklabels([t.get('name') for t in having], fontsize=7, rotation=15, ha='right')
+        ax.set_xlim(-0.6, len(having) - 0.4)
+        spec = table[name]
+        ax.set_title('%s (%s, %s is better)' % (name, spec.unit, spec.better), fontsize=9)
+        ax.tick_params(axis='y', labelsize=8)
+        ax.grid(axis='y', alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def _series(values, length):
+    """A time series as floats of the given length (None and non-numbers: gaps)."""
+    values = list(values or [])[:length]
+    return [float(v) if _finite(v) else float('nan') for v in values] + [float('nan')] * (length - len(values))
+
+
+def timeseries_figure(test, run, data):
+    """Time series of one run of an MPTCP test: Mbit/s per path, then cwnd and RTT per subflow.
+
+    ``data`` is the run's raw timeseries document (docs/run-record.md).
+    """
+    t = [float(v) for v in data.get('t') or [] if _finite(v)]
+    if not t:
+        return None
+    n = len(t)
+    fig = Figure(figsize=(10.5, 7.4))
+    axes = [fig.add_subplot(3, 1, i + 1) for i in range(3)]
+    for ax in axes[1:]:
+        ax.sharex(axes[0])
+    for i, path in enumerate(p for p in data.get('paths') or [] if isinstance(p, dict)):
+        number = path.get('path') if isinstance(path.get('path'), int) else i + 1
+        axes[0].plot(t, _series(path.get('mbps'), n), '-', color=PATH_COLOURS[(number - 1) % len(PATH_COLOURS)],
+                     linewidth=1.6, label='path %s%s' % (number, ' (%s)' % path['dev'] if path.get('dev') else ''))
+    per_path = {}
+    for sub in (s for s in data.get('subflows') or [] if isinstance(s, dict)):
+        number = sub.get('path') if isinstance(sub.get('path'), int) and sub.get('path') > 0 else 0
+        style = SUBFLOW_STYLES[per_path.get(number, 0) % len(SUBFLOW_STYLES)]
+        per_path[number] = per_path.get(number, 0) + 1
+        colour = PATH_COLOURS[(number - 1) % len(PATH_COLOURS)] if number else '#555555'
+        label = '%s -> %s (path %s)' % (sub.get('local') or '?', sub.get('remote') or '?', number or '?')
+        axes[1].plot(t, _series(sub.get('cwnd'), n), style, color=colour, linewidth=1.3, label=label)
+        axes[2].plot(t, _series(sub.get('rtt_ms'), n), style, color=colour, linewidth=1.3, label=label)
+    titles = ('Mbit/s per path (interface counters)', 'cwnd per subflow (segments)', 'RTT per subflow (ms)')
+    for ax, title in zip(axes, titles):
+        ax.set_title(title, fontsize=9, loc='left')
+        ax.grid(alpha=0.3)
+        ax.tick_params(labelsize=8)
+        ax.set_ylim(bottom=0)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=7, loc='lower right', frameon=True, framealpha=0.8)
+    axes[2].set_xlabel('seconds since the measured window started', fontsize=8)
+    fig.suptitle('%s (%s, %s path%s, %s), repetition %s' % (
+        test.get('name'), str(test.get('protocol')).upper(), test.get('paths', 1),
+        '' if test.get('paths', 1) == 1 else 's', test.get('direction', ''), run.get('rep', '?')), fontsize=10)
     fig.tight_layout()
     return fig
 
@@ -211,16 +365,19 @@ def trend_figure(trends, min_effect_pct):
     """One panel per test: run medians (min-max whiskers) over time.
 
     ``trends`` is a list of (test dict from summary.json, history rows oldest
-    first, current run id).
+    first, current run id), or (test, metric, history rows, current run id):
+    one panel per test and metric.
     """
-    trends = [t for t in trends if t[1]]
+    trends = [t if len(t) == 4 else (t[0], METRIC, t[1], t[2]) for t in trends]
+    trends = [t for t in trends if t[2]]
     if not trends:
         return None
+    table = metric_table()
     cols = 2 if len(trends) > 1 else 1
     rows = int(math.ceil(len(trends) / float(cols)))
-    fig = Figure(figsize=(6.4 * cols, 3.4 * rows + 0.35))
+    fig = Figure(figsize=(MAX_WIDTH_IN / 2.0 * cols, 3.4 * rows + 0.35))
     legend = {}
-    for i, (test, history, current) in enumerate(trends):
+    for i, (test, metric, history, current) in enumerate(trends):
         ax = fig.add_subplot(rows, cols, i + 1)
         xs = list(range(len(history)))
         colour = PROTOCOL_COLOURS.get(str(test.get('protocol')).lower(), '#777777')
@@ -247,13 +404,18 @@ def trend_figure(trends, min_effect_pct):
         if cur:
             x, h = cur[0]
             ax.axvspan(x - 0.4, x + 0.4, color='#fff59d', alpha=0.7, zorder=0, label='this run')
-        base = (test.get('baseline') or {}).get('median')
+        case = (test.get('judged') or {}).get(metric) or {}
+        baseline = case.get('baseline') if case else (test.get('baseline') if metric == METRIC else None)
+        base = (baseline or {}).get('median')
         if isinstance(base, (int, float)):
             ax.axhline(base, color='#455a64', linestyle='--', linewidth=0.9, label='baseline median')
             # changes inside the band are never flagged: the larger of the minimum
             # effect and the run-to-run noise of the baseline runs
-            noise = (test.get('baseline') or {}).get('noise_pct') or 0.0
-            band = max(min_effect_pct, noise)
+            noise = (baseline or {}).get('noise_pct') or 0.0
+            effect = case.get('min_effect_pct')
+            if effect is None:
+                effect = min_effect_pct if metric == METRIC else table[metric].min_effect_pct
+            band = max(effect, noise)
             ax.axhspan(base * (1 - band / 100.0), base * (1 + band / 100.0), color='#b0bec5', alpha=0.3,
                        zorder=0, label='no-flag band')
         step = max(1, int(math.ceil(len(history) / 8.0)))
@@ -264,18 +426,19 @@ def trend_figure(trends, min_effect_pct):
         ax.set_xticklabels([format_time(history[t]['started_ts'])[5:16] for t in ticks],
                            fontsize=7, rotation=30, ha='right')
         ax.set_xlim(-0.6, max(len(history) - 0.4, 0.6))
-        ax.set_ylabel('Mbit/s', fontsize=8)
+        ax.set_ylabel(table[metric].unit if metric in table else metric, fontsize=8)
         ax.tick_params(axis='y', labelsize=8)
         ax.grid(alpha=0.3)
-        ax.set_title('%s (%s, %s path%s, %s)' % (test.get('name'), str(test.get('protocol')).upper(),
-                                                 test.get('paths', 1),
-                                                 '' if test.get('paths', 1) == 1 else 's',
-                                                 test.get('direction', '')), fontsize=9)
+        ax.set_title('%s (%s, %s path%s, %s)%s' % (test.get('name'), str(test.get('protocol')).upper(),
+                                                   test.get('paths', 1),
+                                                   '' if test.get('paths', 1) == 1 else 's',
+                                                   test.get('direction', ''),
+                                                   '' if metric == METRIC else ': %s' % metric), fontsize=9)
         meds = [h['median'] for h in history if h['median'] is not None]
         if meds:
             lo = min(meds + ([base] if base else []))
             hi = max([h['max'] or 0 for h in history] + [base or 0])
-            pad = max((hi - lo) * 0.15, hi * 0.02, 0.5)
+            pad = max((hi - lo) * 0.15, hi * 0.02, 0.5 if metric == METRIC else abs(hi) * 0.02 or 0.01)
             ax.set_ylim(max(0.0, lo - pad), hi + pad)
         for handle, label in zip(*ax.get_legend_handles_labels()):
             legend.setdefault(label, handle)
@@ -388,30 +551,82 @@ def metadata_table(metadata):
     return ''.join(out)
 
 
-def verdict_table(tests):
-    rows = []
+def _p_cell(p):
+    if p is None:
+        return '&mdash;'
+    return fmt(p, 4) if p >= 1e-4 else '%.1e' % p
+
+
+def _figure_cell(value, metric):
+    if not _finite(value):
+        return '&mdash;'
+    return fmt(value) if metric == METRIC else esc(figure(value))
+
+
+def verdict_table(tests, judging=None):
+    """A row per test and metric: its figures, its baseline and its verdict.
+
+    Judged metrics carry their verdict; other measured metrics are shown as
+    recorded. The test's own columns span its rows. ``judging`` names the
+    metrics the verdict judges (before there is a verdict: METRICS' default).
+    """
+    judging = judging or [name for name, m in metric_table().items() if m.judged]
+    table = metric_table()
+    headers = ['test', 'metric', 'ok reps', 'median', 'CV', 'expected', 'baseline median', 'change', 'p',
+               'verdict', 'why']
+    out = ['<table class="verdict"><tr>%s</tr>' % ''.join('<th>%s</th>' % esc(h) for h in headers)]
     for t in tests:
-        tp = t.get('throughput_mbps') or {}
-        base = t.get('baseline') or {}
+        judged = t.get('judged') or {}
         runs = t.get('runs') or []
         ok = sum(1 for r in runs if isinstance(r, dict) and r.get('ok'))
-        rows.append([
-            esc(t.get('name')), esc(str(t.get('protocol', '')).upper()), fmt(t.get('paths'), 0),
-            esc(t.get('direction')), fmt(t.get('streams', 1), 0),
-            '%d/%d' % (ok, len(runs)) if runs else fmt(tp.get('n'), 0),
-            fmt(tp.get('median')), fmt(tp.get('cv') * 100 if isinstance(tp.get('cv'), (int, float)) else None, 2, '%'),
-            fmt(t.get('expected_mbps'), 1),
-            fmt(base.get('median')),
-            fmt(t.get('change_pct'), 2, '%'),
-            fmt(t.get('p_value'), 4) if t.get('p_value') is not None and t.get('p_value') >= 1e-4
-            else ('%.1e' % t['p_value'] if t.get('p_value') is not None else '&mdash;'),
-            badge(t.get('outcome') or ('invalid' if t.get('valid') is False else None)),
-            esc(t.get('outcome_reason') or t.get('invalid_reason') or ''),
-        ])
-    return _table_from_rows(
-        ['test', 'protocol', 'paths', 'direction', 'streams', 'ok reps', 'median Mbit/s', 'CV',
-         'expected', 'baseline median', 'change', 'p', 'verdict', 'why'],
-        rows, numeric=(2, 4, 5, 6, 7, 8, 9, 10, 11))
+        rows = metric_rows(t)
+        names = [name for name, dummy in rows]
+        for name in judged:
+            if name not in names:
+                rows.append((name, (t.get('metrics') or {}).get(name) or {}))
+        if not rows:
+            rows = [(METRIC, t.get('throughput_mbps') or {})]
+        rows.sort(key=lambda row: list(table).index(row[0]) if row[0] in table else len(table))
+        span = len(rows)
+        for index, (name, stats) in enumerate(rows):
+            case = judged.get(name)
+            spec = table.get(name)
+            if case:
+                verdict = badge(case.get('outcome'))
+                why = esc(case.get('reason') or t.get('invalid_reason') or '')
+                base, change, p = (case.get('baseline') or {}).get('median'), case.get('change_pct'), case.get('p_value')
+            elif not judged and name == METRIC:
+                # no verdict step yet (or a record of wave 1): the test's own outcome
+                verdict = badge(t.get('outcome') or ('invalid' if t.get('valid') is False else None))
+                why = esc(t.get('outcome_reason') or t.get('invalid_reason') or '')
+                base, change, p = (t.get('baseline') or {}).get('median'), t.get('change_pct'), t.get('p_value')
+            elif not judged and name in judging:
+                verdict, why, base, change, p = badge(None), '', None, None, None
+            else:
+                verdict = '<span class="note">recorded, not judged</span>'
+                why, base, change, p = '', None, None, None
+            cv = stats.get('cv')
+            cells = []
+            if index == 0:
+                rs = ' rowspan="%d"' % span if span > 1 else ''
+                paths, streams = t.get('paths') or 1, t.get('streams') or 1
+                cells.append('<td%s><b>%s</b><br><span class="note">%s, %s path%s, %s, %s stream%s</span></td>' % (
+                    rs, esc(t.get('name')), esc(str(t.get('protocol', '')).upper()), fmt(paths, 0),
+                    '' if paths == 1 else 's', esc(t.get('direction')), fmt(streams, 0), '' if streams == 1 else 's'))
+            unit = spec.unit if spec else ''
+            arrow = {'higher': '&uarr;', 'lower': '&darr;'}.get(spec.better if spec else None, '')
+            cells.append('<td><code>%s</code> <span class="note">%s %s</span></td>' % (esc(name), esc(unit), arrow))
+            for value in ('%d/%d' % (ok, len(runs)) if runs else fmt(stats.get('n'), 0),
+                          _figure_cell(stats.get('median'), name),
+                          fmt(cv * 100 if _finite(cv) else None, 2, '%'),
+                          fmt(t.get('expected_mbps'), 1) if name == METRIC else '',
+                          _figure_cell(base, name), '&mdash;' if change is None else '%+.2f%%' % change,
+                          _p_cell(p)):
+                cells.append('<td class="num">%s</td>' % value)
+            cells.append('<td>%s</td><td>%s</td>' % (verdict, why))
+            out.append('<tr>%s</tr>' % ''.join(cells))
+    out.append('</table>')
+    return ''.join(out)
 
 
 def banner(summary):
@@ -432,11 +647,19 @@ def banner(summary):
     return '<span class="banner" style="background:%s">no regression (%s)</span>' % (colour, esc(parts))
 
 
-def render(summary, trends, history_db, csv_path=None):
+def _unit(metric):
+    spec = metric_table().get(metric)
+    return spec.unit if spec else ''
+
+
+def render(summary, trends, history_db, csv_path=None, timeseries=None):
     """The report of one run, as a str.
 
     ``summary`` is the record with its verdict beside each test
-    (perf_baseline.judged_view); ``trends``: list of (test, history rows, run id).
+    (perf_baseline.judged_view); ``trends``: list of (test, metric, history
+    rows, run id) (or (test, history rows, run id): throughput);
+    ``timeseries``: list of (test, run, raw timeseries document, file name)
+    of the MPTCP tests, or of (test, None, None, why there is none).
     """
     tests = summary.get('tests') or []
     verdict = summary.get('judgement') or {}
@@ -464,28 +687,34 @@ def render(summary, trends, history_db, csv_path=None):
 
     out.append('<h2 id="verdict">Verdict</h2>')
     if verdict:
-        out.append('<p class="note">Baseline: %s. A change is flagged when the exact two-sided '
-                   'Mann-Whitney U test on the repetition values gives p &lt; %s, the medians differ '
-                   'by at least %s%%, <em>and</em> (last-runs baseline) the change exceeds the '
-                   'run-to-run noise of the baseline runs. See docs/statistics.md.</p>' % (
-                       esc(verdict.get('baseline')), esc(verdict.get('alpha')), esc(min_effect)))
-    out.append(verdict_table(tests))
+        effects = verdict.get('metric_min_effect') or {}
+        effect_text = ', '.join('%s %g%%' % (esc(k), v) for k, v in effects.items()) or '%s%%' % esc(min_effect)
+        out.append('<p class="note">Baseline: %s. Each judged metric is compared on its own, in its '
+                   'own direction (&uarr; higher is better, &darr; lower): a change is flagged when the '
+                   'exact two-sided Mann-Whitney U test on the repetition values gives p &lt; %s, the '
+                   'medians differ by at least the metric\'s minimum effect (%s), <em>and</em> '
+                   '(last-runs baseline) the change exceeds the run-to-run noise of the baseline runs. '
+                   'See docs/statistics.md.</p>' % (
+                       esc(verdict.get('baseline')), esc(verdict.get('alpha')), effect_text))
+    out.append(verdict_table(tests, verdict.get('metrics')))
     regs = summary.get('regressions') or []
     if regs:
         out.append('<h3>Regressions</h3><ul>')
         for r in regs:
-            out.append('<li><b>%s</b>: %s %s (%s &rarr; %s Mbit/s, p = %s)</li>' % (
+            out.append('<li><b>%s</b>: %s %s (%s &rarr; %s %s, p = %s)</li>' % (
                 esc(r.get('test')), esc(r.get('metric')), fmt(r.get('change_pct'), 2, '%'),
-                fmt(r.get('baseline_median')), fmt(r.get('current_median')), esc('%.3g' % r['p_value'])
-                if isinstance(r.get('p_value'), (int, float)) else '&mdash;'))
+                _figure_cell(r.get('baseline_median'), r.get('metric')),
+                _figure_cell(r.get('current_median'), r.get('metric')), esc(_unit(r.get('metric'))),
+                esc('%.3g' % r['p_value']) if isinstance(r.get('p_value'), (int, float)) else '&mdash;'))
         out.append('</ul>')
     imps = summary.get('improvements') or []
     if imps:
         out.append('<h3>Improvements (information)</h3><ul>')
         for r in imps:
-            out.append('<li><b>%s</b>: %s %s (%s &rarr; %s Mbit/s)</li>' % (
+            out.append('<li><b>%s</b>: %s %s (%s &rarr; %s %s)</li>' % (
                 esc(r.get('test')), esc(r.get('metric')), fmt(r.get('change_pct'), 2, '%'),
-                fmt(r.get('baseline_median')), fmt(r.get('current_median'))))
+                _figure_cell(r.get('baseline_median'), r.get('metric')),
+                _figure_cell(r.get('current_median'), r.get('metric')), esc(_unit(r.get('metric')))))
         out.append('</ul>')
     errors = [(t.get('name'), i + 1, r.get('error')) for t in tests
               for i, r in enumerate(t.get('runs') or []) if isinstance(r, dict) and not r.get('ok')]
@@ -496,14 +725,39 @@ def render(summary, trends, history_db, csv_path=None):
         out.append('</ul>')
 
     out.append('<h2 id="throughput">Throughput: TCP vs MPTCP</h2>')
-    fig = throughput_figure(tests) if tests else None
+    bulk = [t for t in tests if has_throughput(t)]
+    fig = throughput_figure(bulk) if bulk else None
     out.append(img(fig, 'Throughput of each test, each repetition, TCP and MPTCP') if fig
-               else '<p class="note">No tests in this run.</p>')
+               else '<p class="note">No throughput test in this run.</p>')
+
+    fig = metrics_figure(tests)
+    if fig:
+        out.append('<h2 id="metrics">Other metrics</h2>')
+        out.append('<p class="note">Each metric measured beside the throughput (docs/run-record.md): '
+                   'bars = median, dots = each successful repetition.</p>')
+        out.append(img(fig, 'CPU cost, request/response rate, latency and the other metrics of each test'))
 
     out.append('<h2 id="paths">MPTCP per-path split</h2>')
-    fig = per_path_figure(tests)
+    fig = per_path_figure(bulk)
     out.append(img(fig, 'Per-path throughput of the MPTCP tests') if fig
                else '<p class="note">No successful MPTCP repetition with per-path figures.</p>')
+
+    if timeseries:
+        out.append('<h2 id="timeseries">Time series (MPTCP tests)</h2>')
+        out.append('<p class="note">One repetition of each MPTCP test (the one whose figure is the '
+                   'median of its repetitions), sampled every second over the measured window: '
+                   'Mbit/s on each path (the path links\' interface counters), and each subflow\'s '
+                   'congestion window and RTT (<code>ss</code>), coloured by path.</p>')
+        for test, run, data, name in timeseries:
+            fig = timeseries_figure(test, run, data) if data else None
+            if fig:
+                out.append('<h3>%s</h3>' % esc(test.get('name')))
+                out.append(img(fig, 'Time series of %s: Mbit/s per path, cwnd and RTT per subflow'
+                               % test.get('name')))
+                out.append('<p class="note">raw/%s</p>' % esc(name))
+            else:
+                out.append('<p class="note"><b>%s</b>: no time series (%s).</p>' % (
+                    esc(test.get('name')), esc(name or 'the run has none')))
 
     out.append('<h2 id="history">History</h2>')
     fig = trend_figure(trends, min_effect)
@@ -518,13 +772,14 @@ def render(summary, trends, history_db, csv_path=None):
     else:
         out.append('<p class="note">No history yet.</p>')
     rows = []
-    for test, history, current in trends:
-        rows.append([esc(test.get('name')), esc(test.get('test_key') or ''),
+    for trend in trends:
+        test, metric, history, current = trend if len(trend) == 4 else (trend[0], METRIC, trend[1], trend[2])
+        rows.append([esc(test.get('name')), '<code>%s</code>' % esc(metric), esc(test.get('test_key') or ''),
                      esc(shaping_text(history[-1]['shaping']) if history else ''),
                      fmt(len(history), 0), fmt(sum(1 for h in history if h['valid']), 0)])
     if rows:
-        out.append(_table_from_rows(['test', 'identity key', 'shaping (per path)', 'runs shown',
-                                     'valid'], rows, numeric=(3, 4)))
+        out.append(_table_from_rows(['test', 'metric', 'identity key', 'shaping (per path)', 'runs shown',
+                                     'valid'], rows, numeric=(4, 5)))
 
     out.append('<h2 id="metadata">Metadata</h2>')
     metadata = summary.get('metadata') or {}

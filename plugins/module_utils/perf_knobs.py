@@ -20,9 +20,12 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import json
 import math
 import os
 import re
+
+from ansible_collections.mptcp.lab.plugins.module_utils.perf_record import metric_names
 
 # A run id names a directory under the results directory (and a row of the
 # history): letters, digits, '.', '_' and '-', not starting with '.' or '-'.
@@ -88,6 +91,7 @@ def check_run_knobs(knobs):
         if value is None or not 0 <= value <= MAX_MIN_EFFECT_PCT:
             errors.append('perf_min_effect_pct must be a finite number in [0, %d] (percent), got %r'
                           % (MAX_MIN_EFFECT_PCT, knobs['perf_min_effect_pct']))
+    errors.extend(check_metric_knobs(knobs))
     if 'perf_alpha' in knobs:
         value = _number(knobs['perf_alpha'])
         if value is None or not 0 < value < 1:
@@ -126,6 +130,46 @@ def check_run_knobs(knobs):
         error = check_results_dir_text(knobs['perf_results_dir'])
         if error:
             errors.append(error)
+    return errors
+
+
+def check_metric_knobs(knobs):
+    """Errors of perf_metric_min_effect ({metric: percent}) and perf_judged_metrics (names)."""
+    errors = []
+    names = metric_names()
+    if knobs.get('perf_metric_min_effect') not in (None, ''):
+        value = knobs['perf_metric_min_effect']
+        if isinstance(value, str):
+            try:
+                value = json.loads(value)
+            except ValueError:
+                pass
+        if not isinstance(value, dict):
+            errors.append('perf_metric_min_effect must map metric names to percentages, e.g. '
+                          '{"cpu_s_per_gb": 3}, got %r' % (knobs['perf_metric_min_effect'],))
+        else:
+            for name in sorted(value, key=str):
+                if name not in names:
+                    errors.append('perf_metric_min_effect: %r is not a metric; the metrics are %s'
+                                  % (name, ', '.join(names)))
+                    continue
+                number = _number(value[name])
+                if number is None or not 0 <= number <= MAX_MIN_EFFECT_PCT:
+                    errors.append('perf_metric_min_effect.%s must be a finite number in [0, %d] (percent), got %r'
+                                  % (name, MAX_MIN_EFFECT_PCT, value[name]))
+    if knobs.get('perf_judged_metrics') not in (None, ''):
+        value = knobs['perf_judged_metrics']
+        if isinstance(value, str):
+            value = [v.strip() for v in value.split(',') if v.strip()]
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            errors.append('perf_judged_metrics must be a list of metric names (or empty for the default '
+                          'set), got %r' % (knobs['perf_judged_metrics'],))
+        else:
+            unknown = [v for v in value if v not in names]
+            if unknown:
+                errors.append('perf_judged_metrics: %s %s not a metric; the metrics are %s'
+                              % (', '.join(repr(v) for v in unknown), 'is' if len(unknown) == 1 else 'are',
+                                 ', '.join(names)))
     return errors
 
 

@@ -15,6 +15,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import collections
 import datetime
 import hashlib
 import json
@@ -34,18 +35,63 @@ METRIC = 'throughput_mbps'
 SHAPING_KEYS = ('rate_mbit', 'delay_ms', 'loss_pct', 'queue_limit')
 RUN_ID_RE = re.compile(r'^[A-Za-z0-9._-]+$')
 
-# The metrics of a test: name -> (unit, which way is better, the run field it
-# is taken from). Adding a metric is one line here (and one in the schema's
-# enum): every run gets runs[].metrics.<name> and every test
-# tests[].metrics.<name> with the statistics of its valid runs.
+# The metrics of a test, one table (docs/run-record.md, docs/statistics.md):
+# name, unit, which way is better, the default minimum effect of the verdict
+# (percent of the baseline median), whether the verdict judges it by default,
+# and the run field an older measurement result carries it in (None: only in
+# the result's ``metrics``). Adding a metric is one line here (and one in the
+# schema's enum): every run that reports it gets runs[].metrics.<name> and its
+# test tests[].metrics.<name>, the history keeps it and the verdict can judge it.
+Metric = collections.namedtuple('Metric', 'name unit better min_effect_pct judged field')
 METRICS = (
-    ('throughput_mbps', 'Mbit/s', 'higher', 'throughput_mbps'),
-    ('retransmits', 'count', 'lower', 'retransmits'),
+    Metric('throughput_mbps', 'Mbit/s', 'higher', 1.5, True, 'throughput_mbps'),
+    Metric('cpu_s_per_gb', 's/GB', 'lower', 5.0, True, None),
+    Metric('retransmits', 'count', 'lower', 50.0, False, 'retransmits'),
+    Metric('rr_tps', 'transactions/s', 'higher', 5.0, True, None),
+    Metric('latency_p50_us', 'us', 'lower', 5.0, False, None),
+    Metric('latency_p90_us', 'us', 'lower', 10.0, False, None),
+    Metric('latency_p99_us', 'us', 'lower', 10.0, True, None),
+    Metric('jain_index', 'fraction', 'higher', 2.0, False, None),
 )
+BETTER = ('higher', 'lower')
 RUN_KEYS = ('throughput_mbps', 'per_path_mbps', 'subflows', 'fallback', 'ok', 'error')
 EXTRA_RUN_KEYS = ('duration_s', 'elapsed_s', 'per_path_bytes', 'per_path_wire_mbps', 'streams',
                   'fallback_reasons', 'retransmits', 'sent_mbps', 'congestion', 'cpu', 'started', 'argv',
-                  'launcher', 'sink_stats_error')
+                  'launcher', 'sink_stats_error', 'cpu_cost', 'flows')
+# The CPU seconds of a host in runs[].cpu_cost.hosts.<end> (COMMON contract).
+CPU_COST_KEYS = ('user_s', 'system_s', 'softirq_s', 'irq_s', 'busy_s', 'lab_s', 'other_s')
+
+
+def metric_table():
+    """{name: Metric} of METRICS, in table order (a later line of the same name wins).
+
+    A line of the older shape (name, unit, better, field) still reads: it gets
+    the default minimum effect of 1.5 percent and is not judged by default.
+    """
+    table = collections.OrderedDict()
+    for entry in METRICS:
+        if not isinstance(entry, Metric):
+            entry = tuple(entry)
+            if len(entry) == 4:
+                entry = Metric(entry[0], entry[1], entry[2], 1.5, False, entry[3])
+            else:
+                entry = Metric(*entry)
+        table[entry.name] = entry
+    return table
+
+
+def metric_names():
+    return list(metric_table())
+
+
+def default_judged():
+    """The metrics the verdict judges unless told otherwise (METRICS' judged column)."""
+    return [m.name for m in metric_table().values() if m.judged]
+
+
+def _finite(value):
+    """A number that JSON and the statistics can hold (no bool, NaN or infinity)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 TAG_KEY_RE = re.compile(r'^[A-Za-z0-9_.-]{1,64}$')
@@ -191,7 +237,9 @@ def test_validity(test, values=None):
     later takes that answer, and only older records are judged again here
     (migration). Invalid when a repetition failed (its own gate, perf_parse),
     when an MPTCP test fell back to TCP, when there was no repetition or none
-    produced a throughput, or when an older record says so.
+    produced a figure of the test's primary metric (throughput; the
+    transaction rate of a request/response test, whose throughput is null),
+    or when an older record says so.
     """
     if values is None:
         values = test_values(test)
@@ -203,7 +251,10 @@ def test_validity(test, values=None):
     if str(test.get('protocol')) == 'mptcp' and any(r.get('fallback') for r in runs):
         return False, 'MPTCP fell back to TCP in %d repetition(s)' % sum(1 for r in runs if r.get('fallback'))
     if not values:
-        return False, 'no repetition produced a throughput'
+        primary = primary_metric(test)
+        if primary == 'throughput_mbps' or not metric_values(runs, primary):
+            return False, 'no repetition produced a %s' % (
+                'throughput' if primary == 'throughput_mbps' else 'transaction rate')
     # wave-1 records: the runner's own mark (an older verdict step wrote
     # 'invalid' into the same field, with the same reason)
     if test.get('valid') is False or test.get('verdict') == 'invalid':
@@ -327,23 +378,92 @@ def raw_base(item):
     return '%03d-%s-rep%d' % (item['k'], slug(item['test']), item['rep'])
 
 
-def run_metrics(run):
-    """runs[].metrics: each metric's figure of one run (None when it has none)."""
+def run_metrics(run, reported=None):
+    """runs[].metrics: each metric's figure of one run (None when it has none).
+
+    ``reported`` is the measurement's own ``metrics`` (the contract); a metric
+    it does not name is taken from the run's field of the same meaning, for
+    results and records older than it. Metrics that have such a field are
+    always there (None when absent), the others only when the measurement
+    reported them: a bulk test has no transaction rate.
+    """
+    reported = reported if isinstance(reported, dict) else {}
     out = {}
-    for name, _unit, _better, field in METRICS:
-        value = run.get(field)
-        out[name] = value if _is_number(value) else None
+    for metric in metric_table().values():
+        if metric.name in reported:
+            value = reported[metric.name]
+        elif metric.field:
+            value = run.get(metric.field)
+        else:
+            continue
+        if isinstance(value, dict):          # tolerate a per-run summary object
+            value = value.get('mean', value.get('median'))
+        out[metric.name] = value if _finite(value) else None
     return out
 
 
-def test_metrics(ok_runs):
-    """tests[].metrics: each metric's statistics over the valid runs, with unit and better."""
+def present_metrics(runs):
+    """The metrics (table order) that some run carries, throughput always first."""
+    seen = set(['throughput_mbps'])
+    for run in runs:
+        if isinstance(run, dict) and isinstance(run.get('metrics'), dict):
+            seen.update(run['metrics'])
+    return [name for name in metric_table() if name in seen]
+
+
+def metric_values(runs, name):
+    """The figures of metric ``name`` of the successful runs, in order."""
+    return [float((r.get('metrics') or {}).get(name)) for r in runs
+            if isinstance(r, dict) and r.get('ok') and _finite((r.get('metrics') or {}).get(name))]
+
+
+def test_metrics(runs):
+    """tests[].metrics: each metric some run has, its statistics over the successful runs,
+    with unit and better."""
+    table = metric_table()
     out = {}
-    for name, unit, better, _field in METRICS:
-        stats = summarize((r.get('metrics') or {}).get(name) for r in ok_runs)
-        stats.update(unit=unit, better=better)
+    for name in present_metrics(runs):
+        stats = summarize(metric_values(runs, name))
+        stats.update(unit=table[name].unit, better=table[name].better)
         out[name] = stats
     return out
+
+
+def primary_metric(test):
+    """The metric a test exists to measure: throughput, or the transaction rate of a
+    request/response test (whose throughput is null by design)."""
+    runs = [r for r in (test.get('runs') or []) if isinstance(r, dict)]
+    if any(_finite((r.get('metrics') or {}).get('throughput_mbps', r.get('throughput_mbps'))) for r in runs):
+        return 'throughput_mbps'
+    if test.get('kind') == 'latency' or any('rr_tps' in (r.get('metrics') or {}) for r in runs):
+        return 'rr_tps'
+    return 'throughput_mbps'
+
+
+def cpu_cost_medians(runs):
+    """tests[].cpu_cost: per host (generator, sink) the median CPU seconds per GB delivered
+    of each kind (user, system, softirq, irq, busy, lab, other) over the successful runs,
+    and whether both ends shared one machine (then cpu_s_per_gb counts it once)."""
+    columns = {}
+    same = set()
+    for run in runs:
+        cost = run.get('cpu_cost') if isinstance(run, dict) and run.get('ok') else None
+        if not isinstance(cost, dict) or not _finite(cost.get('gb_delivered')) or not cost['gb_delivered'] > 0:
+            continue
+        if isinstance(cost.get('same_machine'), bool):
+            same.add(cost['same_machine'])
+        for end, figures in (cost.get('hosts') or {}).items():
+            if not isinstance(figures, dict):
+                continue
+            for key in CPU_COST_KEYS:
+                if _finite(figures.get(key)):
+                    columns.setdefault(str(end), {}).setdefault(key[:-2] + '_s_per_gb', []).append(
+                        figures[key] / cost['gb_delivered'])
+    if not columns:
+        return None
+    hosts = dict((end, dict((k, round(median(v), 4)) for k, v in sorted(figs.items())))
+                 for end, figs in sorted(columns.items()))
+    return {'same_machine': same.pop() if len(same) == 1 else None, 'hosts': hosts}
 
 
 def build_run(item, result):
@@ -361,12 +481,13 @@ def build_run(item, result):
         rec.update(throughput_mbps=None, per_path_mbps=[None] * item['paths'], subflows=None,
                    fallback=None, ok=False, error='task failed: %s' % msg, duration_s=0)
     else:
-        for key in RUN_KEYS + EXTRA_RUN_KEYS + tuple(field for _n, _u, _b, field in METRICS):
+        fields = tuple(m.field for m in metric_table().values() if m.field)
+        for key in RUN_KEYS + EXTRA_RUN_KEYS + fields:
             if key in result:
                 rec[key] = result[key]
         rec['ok'] = bool(result.get('ok'))
         rec['error'] = result.get('error')
-    rec['metrics'] = run_metrics(rec)
+    rec['metrics'] = run_metrics(rec, result.get('metrics'))
     rec['raw'] = raw_base(item)
     return rec
 
@@ -401,12 +522,17 @@ def build_test(test, runs, expected, shaping):
         'utilisation': util,
         'runs': sorted(runs, key=lambda r: r['rep']),
         'throughput_mbps': stats,
-        'metrics': test_metrics(ok_runs),
+        'metrics': test_metrics(runs),
         'per_path_mbps_median': per_path,
         'cpu_busy_pct_median': {
             end: _median_or_none((((r.get('cpu') or {}).get(end) or {}).get('busy_pct') for r in ok_runs), 2)
             for end in ('generator', 'sink')},
     }
+    if test.get('kind'):
+        rec['kind'] = test['kind']
+    cost = cpu_cost_medians(ok_runs)
+    if cost:
+        rec['cpu_cost'] = cost
     rec['valid'], reason = test_validity(rec)
     rec['invalid_reason'] = reason or None
     # deprecated aliases of valid/invalid_reason, for readers of wave-1 records
@@ -515,7 +641,7 @@ def migrate(summary):
                             for r in runs]
                     test['runs'] = runs
                     if 'metrics' not in test:
-                        test['metrics'] = test_metrics([r for r in runs if isinstance(r, dict) and r.get('ok')])
+                        test['metrics'] = test_metrics(runs)
             migrated.append(test)
         out['tests'] = migrated
     return out
@@ -584,6 +710,20 @@ def normalize(summary):
             'fallback': sum(1 for r in (test.get('runs') or []) if isinstance(r, dict) and r.get('fallback')),
             'expected_mbps': test.get('expected_mbps'),
         })
+        # every other metric measured: the history keeps them all (only when
+        # there are some, so records without them keep their content hash)
+        metrics = {}
+        for name in present_metrics(test.get('runs') or []):
+            if name == METRIC:
+                continue
+            figures = metric_values(test.get('runs') or [], name)
+            if figures:
+                metrics[name] = perf_stats.summarize(figures)
+        if metrics:
+            results[-1]['metrics'] = metrics
+        primary = primary_metric(test)
+        if primary != METRIC:       # (only then: records without it keep their content hash)
+            results[-1]['primary'] = primary
     record = {'run': run, 'results': results}
     record['content_hash'] = hashlib.sha256(canonical_json(record).encode('utf-8')).hexdigest()
     return record

@@ -78,6 +78,9 @@ def doubled_midranks(values):
     return ranks
 
 
+_NO_TIES = {}
+
+
 def _rank_sum_distribution(ranks, m):
     """counts[s]: number of m-subsets of ``ranks`` whose sum is s."""
     total = sum(sorted(ranks, reverse=True)[:m])
@@ -127,7 +130,14 @@ def mann_whitney(x, y):
     centre2 = k * (big + 1)          # twice the mean rank sum
     dev = abs(w2_small - centre2)
     if k * big * (k * (big + 1)) <= EXACT_BUDGET:
-        counts = _rank_sum_distribution(ranks, k)
+        if len(set(ranks)) == big:
+            # no ties: the distribution depends on the sizes alone (computed once per size)
+            key = (big, k)
+            if key not in _NO_TIES:
+                _NO_TIES[key] = _rank_sum_distribution([2 * (i + 1) for i in range(big)], k)
+            counts = _NO_TIES[key]
+        else:
+            counts = _rank_sum_distribution(ranks, k)
         total = math.comb(big, k) if hasattr(math, 'comb') else _comb(big, k)
         tail = 0
         extreme = 0
@@ -214,10 +224,19 @@ def t_sf(t, df):
     return tail if t >= 0 else 1.0 - tail
 
 
+_T_QUANTILES = {}
+
+
 def t_quantile(p, df):
-    """The p-quantile of Student's t (bisection on t_sf; 0 < p < 1)."""
+    """The p-quantile of Student's t (bisection on t_sf; 0 < p < 1; remembered)."""
     if not 0 < p < 1:
         raise ValueError('p must be between 0 and 1, got %r' % (p,))
+    if (p, df) not in _T_QUANTILES:
+        _T_QUANTILES[(p, df)] = _t_quantile(p, df)
+    return _T_QUANTILES[(p, df)]
+
+
+def _t_quantile(p, df):
     if p < 0.5:
         return -t_quantile(1 - p, df)
     lo, hi = 0.0, 1.0
@@ -271,14 +290,45 @@ def noise_guard_pct(runs, alpha, n_current=5):
     return t_quantile(1 - alpha / 2.0, k - 1) * max(s_between, floor) * math.sqrt(1 + 1.0 / k)
 
 
+def noise_guard_log(runs, alpha, n_current=5):
+    """noise_guard_pct on the logarithm of the values: the guard in log-percent (100 x ln).
+
+    Relative changes are what the verdict weighs, and on the log scale a run
+    twice as slow and one half as slow are equally far from the centre, so a
+    skewed metric (a latency tail, a CPU cost under other load) gets a guard
+    as wide as its multiplicative spread. For a steady metric (a spread of a
+    few percent) it is the linear guard to within a hundredth of itself. None
+    with fewer than 2 runs or a value that is not positive (then the linear
+    guard applies).
+    """
+    runs = [[float(v) for v in r] for r in runs if r]
+    if len(runs) < 2 or any(v <= 0 for r in runs for v in r):
+        return None
+    logs = [[100.0 * math.log(v) for v in r] for r in runs]
+    k = len(logs)
+    medians = [median(r) for r in logs]
+    mean = sum(medians) / k
+    s_between = math.sqrt(sum((m - mean) ** 2 for m in medians) / (k - 1))
+    squares = 0.0
+    dof = 0
+    for r in logs:
+        if len(r) > 1:
+            m = sum(r) / len(r)
+            squares += sum((v - m) ** 2 for v in r)
+            dof += len(r) - 1
+    s_within = math.sqrt(squares / dof) if dof else 0.0
+    floor = s_within * math.sqrt(math.pi / (2.0 * max(1, n_current)))
+    return t_quantile(1 - alpha / 2.0, k - 1) * max(s_between, floor) * math.sqrt(1 + 1.0 / k)
+
+
 def change_pct(baseline_median, current_median):
-    """Relative change of the medians in percent (negative = slower)."""
+    """Relative change of the medians in percent (negative = lower; for throughput, slower)."""
     if not baseline_median:
         return None
     return (current_median - baseline_median) / baseline_median * 100.0
 
 
-def compare(baseline, current, alpha=0.05, min_effect_pct=1.5, baseline_runs=None):
+def compare(baseline, current, alpha=0.05, min_effect_pct=1.5, baseline_runs=None, better='higher'):
     """The verdict of ``current`` repetition values against ``baseline`` ones.
 
     A change is flagged only when it is
@@ -288,9 +338,12 @@ def compare(baseline, current, alpha=0.05, min_effect_pct=1.5, baseline_runs=Non
       3. beyond the run-to-run noise of the baseline, when ``baseline_runs``
          (the values of each baseline run, two runs or more) are given:
          |change| >= noise_guard_pct(baseline_runs, alpha, len(current)).
-    Then it is a 'regression' when slower, an 'improvement' when faster;
-    otherwise 'pass'. 'no-baseline' when there is no baseline or it is too
-    small for any result to reach alpha.
+    Then it is a 'regression' when the metric moved the wrong way (down when
+    ``better`` is 'higher', as throughput; up when it is 'lower', as CPU cost
+    or latency), an 'improvement' when it moved the right way; otherwise
+    'pass'. 'no-baseline' when there is no baseline or it is too small for
+    any result to reach alpha. Every value of both sides equal is a 'pass'
+    (no change, whatever the sample sizes).
 
     Returns a dict: verdict, reason, baseline_median, current_median,
     change_pct, p_value, n_baseline, n_current, min_p, method, guard_pct.
@@ -299,6 +352,8 @@ def compare(baseline, current, alpha=0.05, min_effect_pct=1.5, baseline_runs=Non
         raise ValueError('alpha must be between 0 and 1 (exclusive), got %r' % (alpha,))
     if min_effect_pct < 0:
         raise ValueError('min_effect_pct must be >= 0, got %r' % (min_effect_pct,))
+    if better not in ('higher', 'lower'):
+        raise ValueError("better must be 'higher' or 'lower', got %r" % (better,))
     baseline = [float(v) for v in baseline]
     current = [float(v) for v in current]
     result = {'verdict': None, 'reason': '', 'baseline_median': None,
@@ -313,6 +368,10 @@ def compare(baseline, current, alpha=0.05, min_effect_pct=1.5, baseline_runs=Non
         return result
     result['baseline_median'] = median(baseline)
     result['change_pct'] = change_pct(result['baseline_median'], result['current_median'])
+    if len(set(baseline + current)) == 1:
+        result.update(verdict='pass', reason='no change: every value is %g' % current[0], p_value=1.0,
+                      method='exact', min_p=1.0)
+        return result
     test = mann_whitney(current, baseline)
     result.update(p_value=test['p_value'], min_p=test['min_p'], method=test['method'])
     if test['min_p'] >= alpha:
@@ -322,13 +381,21 @@ def compare(baseline, current, alpha=0.05, min_effect_pct=1.5, baseline_runs=Non
                       % (len(current), len(baseline), alpha, test['min_p']))
         return result
     change = result['change_pct']
-    guard = noise_guard_pct(baseline_runs or [], alpha, len(current))
+    guard_log = noise_guard_log(baseline_runs or [], alpha, len(current))
+    if guard_log is not None and result['baseline_median'] > 0 and result['current_median'] > 0:
+        # the run-to-run noise on the log scale: the change, as a ratio, against it;
+        # shown as the rise in percent it allows
+        guard = 100.0 * math.expm1(guard_log / 100.0)
+        beyond = abs(100.0 * math.log(result['current_median'] / result['baseline_median'])) >= guard_log
+    else:
+        guard = noise_guard_pct(baseline_runs or [], alpha, len(current))
+        beyond = guard is None or (change is not None and abs(change) >= guard)
     result['guard_pct'] = guard
     significant = test['p_value'] < alpha
     large = change is not None and abs(change) >= min_effect_pct
-    beyond = guard is None or (change is not None and abs(change) >= guard)
     if significant and large and beyond:
-        result['verdict'] = 'regression' if change < 0 else 'improvement'
+        worse = change < 0 if better == 'higher' else change > 0
+        result['verdict'] = 'regression' if worse else 'improvement'
         result['reason'] = 'p = %.3g < %g, |change| = %.2f%% >= %g%%' % (
             test['p_value'], alpha, abs(change), min_effect_pct)
         if guard is not None:

@@ -3,6 +3,11 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The perf history: one SQLite database under perf_results_dir.
 
+Each run of each test is a row of ``results`` (its throughput, validity and
+verdict) and one row of ``result_metrics`` per other metric it measured (its
+figures and that metric's verdict): the history holds every metric. The
+throughput_mbps metric is the ``results`` row itself.
+
 Atomicity: every change is one transaction (BEGIN IMMEDIATE ... COMMIT) in WAL
 mode, so a run killed half-way leaves the database as it was before the run,
 and concurrent writers queue on the write lock (busy timeout) instead of
@@ -21,9 +26,11 @@ import os
 import pathlib
 import sqlite3
 
-from ansible_collections.mptcp.lab.plugins.module_utils.perf_record import PerfError, canonical_json, format_time
+from ansible_collections.mptcp.lab.plugins.module_utils.perf_record import (
+    PerfError, canonical_json, format_time, metric_table)
 
 SCHEMA_VERSION = 1
+THROUGHPUT = 'throughput_mbps'
 BUSY_TIMEOUT_S = 60.0
 
 SCHEMA = """
@@ -82,7 +89,27 @@ CREATE TABLE IF NOT EXISTS run_tags (
     value TEXT NOT NULL,
     PRIMARY KEY (run_id, key)
 );
+CREATE TABLE IF NOT EXISTS result_metrics (
+    run_id TEXT NOT NULL REFERENCES runs (run_id) ON DELETE CASCADE,
+    test_key TEXT NOT NULL REFERENCES tests (test_key),
+    metric TEXT NOT NULL,
+    n INTEGER NOT NULL,
+    median REAL,
+    mean REAL,
+    min REAL,
+    max REAL,
+    cv REAL,
+    vals TEXT NOT NULL,
+    verdict TEXT,
+    verdict_reason TEXT,
+    baseline TEXT,
+    baseline_median REAL,
+    change_pct REAL,
+    p_value REAL,
+    PRIMARY KEY (run_id, test_key, metric)
+);
 CREATE INDEX IF NOT EXISTS results_by_test ON results (test_key, valid);
+CREATE INDEX IF NOT EXISTS metrics_by_test ON result_metrics (test_key, metric);
 CREATE INDEX IF NOT EXISTS runs_by_time ON runs (started_ts);
 """
 
@@ -154,6 +181,12 @@ class Store:
                 self.conn.execute('INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)',
                                   ('schema_version', str(SCHEMA_VERSION)))
 
+    def has_table(self, name):
+        """Whether the history has table ``name``: tables added within version 1 (run_tags,
+        result_metrics) are missing from an older history until a writer opens it."""
+        return self.conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
+                                 (name,)).fetchone() is not None
+
     def has_tags_table(self):
         """run_tags came after version 1's first tables (an addition): an older history lacks it."""
         return self.conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'run_tags'"
@@ -211,6 +244,7 @@ class Store:
             status = 'replaced' if row else 'added'
             if row:
                 conn.execute('DELETE FROM run_tags WHERE run_id = ?', (run['run_id'],))
+                conn.execute('DELETE FROM result_metrics WHERE run_id = ?', (run['run_id'],))
                 conn.execute('DELETE FROM results WHERE run_id = ?', (run['run_id'],))
                 conn.execute('DELETE FROM runs WHERE run_id = ?', (run['run_id'],))
             conn.execute(
@@ -234,6 +268,12 @@ class Store:
                      res['n'], res['median'], res['mean'], res['min'], res['max'], res['cv'],
                      json.dumps(res['values']), json.dumps(res['per_path']), res['subflows'],
                      res['fallback'], res['expected_mbps']))
+                for metric, stats in sorted((res.get('metrics') or {}).items()):
+                    conn.execute(
+                        'INSERT INTO result_metrics (run_id, test_key, metric, n, median, mean, min, max, cv,'
+                        ' vals) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
+                        (run['run_id'], res['test_key'], metric, stats['n'], stats['median'], stats['mean'],
+                         stats['min'], stats['max'], stats['cv'], json.dumps(stats['values'])))
             for key, value in sorted((run.get('tags') or {}).items()):
                 conn.execute('INSERT INTO run_tags (run_id, key, value) VALUES (?, ?, ?)',
                              (run['run_id'], key, value))
@@ -283,20 +323,54 @@ class Store:
                 ' t.direction, t.streams, t.shaping, %s AS tags FROM results r'
                 ' JOIN runs u ON u.run_id = r.run_id JOIN tests t ON t.test_key = r.test_key' % tags)
 
+    def _metric_select(self):
+        """Rows of one metric shaped as the results rows (values, median, ..., verdict)."""
+        tags = ("(SELECT group_concat(key || '=' || value, ';') FROM"
+                " (SELECT key, value FROM run_tags g WHERE g.run_id = r.run_id ORDER BY key))"
+                if self.has_tags_table() else "''")
+        return ('SELECT m.run_id, m.test_key, m.metric, r.valid, r.invalid_reason, m.n, m.median, m.mean,'
+                ' m.min, m.max, m.cv, m.vals, r.per_path, r.subflows, r.fallback, r.expected_mbps,'
+                ' m.verdict, m.verdict_reason, m.baseline, m.baseline_median, m.change_pct, m.p_value,'
+                ' u.started, u.started_ts, u.kernel, u.suite, t.name, t.protocol, t.paths, t.direction,'
+                ' t.streams, t.shaping, %s AS tags FROM result_metrics m'
+                ' JOIN results r ON r.run_id = m.run_id AND r.test_key = m.test_key'
+                ' JOIN runs u ON u.run_id = m.run_id JOIN tests t ON t.test_key = m.test_key' % tags)
+
+    def _select_for(self, metric):
+        """(SELECT, alias of the metric's row, extra condition) for ``metric``, or None when
+        the history cannot hold it (an older history, read-only)."""
+        if metric in (None, THROUGHPUT):
+            return self._SELECT, 'r', ''
+        if not self.has_table('result_metrics'):
+            return None
+        return self._metric_select(), 'm', ' AND m.metric = ?'
+
     def run_results(self, run_id):
         rows = self.conn.execute(self._SELECT + ' WHERE r.run_id = ? ORDER BY r.rowid', (run_id,))
         return [self._result(r) for r in rows]
 
-    def result(self, run_id, test_key):
-        row = self.conn.execute(self._SELECT + ' WHERE r.run_id = ? AND r.test_key = ?',
-                                (run_id, test_key)).fetchone()
+    def result(self, run_id, test_key, metric=THROUGHPUT):
+        """One run's row of a test (of one metric: then None when the run did not measure it)."""
+        select = self._select_for(metric)
+        if select is None:
+            return None
+        sql, alias, cond = select
+        args = [run_id, test_key] + ([metric] if cond else [])
+        row = self.conn.execute(sql + ' WHERE {0}.run_id = ? AND {0}.test_key = ?'.format(alias) + cond,
+                                args).fetchone()
         return self._result(row) if row else None
 
-    def last_valid(self, test_key, before_ts, exclude_run, limit, tag=None):
+    def last_valid(self, test_key, before_ts, exclude_run, limit, tag=None, metric=THROUGHPUT):
         """The last ``limit`` valid results of a test that started before ``before_ts``,
-        of runs tagged ``tag`` ((key, value)) when given."""
-        sql = self._SELECT + ' WHERE r.test_key = ? AND r.valid = 1 AND r.run_id != ? AND u.started_ts < ?'
-        args = [test_key, exclude_run, before_ts]
+        of runs tagged ``tag`` ((key, value)) when given; of ``metric``: the runs that
+        measured it (throughput: every valid run)."""
+        select = self._select_for(metric)
+        if select is None:
+            return []
+        sql, alias, cond = select
+        sql += (' WHERE {0}.test_key = ? AND r.valid = 1 AND {0}.run_id != ? AND u.started_ts < ?'.format(alias)
+                + cond + ' AND {0}.n > 0'.format(alias))
+        args = [test_key, exclude_run, before_ts] + ([metric] if cond else [])
         if tag is not None:
             if not self.has_tags_table():
                 return []
@@ -305,10 +379,15 @@ class Store:
         rows = self.conn.execute(sql + ' ORDER BY u.started_ts DESC, r.run_id DESC LIMIT ?', args + [limit])
         return [self._result(r) for r in rows]
 
-    def history(self, test_key, until_ts=None, limit=None):
-        """All results of a test (valid or not), oldest first."""
-        sql = self._SELECT + ' WHERE r.test_key = ?'
-        args = [test_key]
+    def history(self, test_key, until_ts=None, limit=None, metric=THROUGHPUT):
+        """All results of a test (valid or not), oldest first; of ``metric``: the runs that
+        measured it."""
+        select = self._select_for(metric)
+        if select is None:
+            return []
+        sql, alias, cond = select
+        sql += ' WHERE {0}.test_key = ?'.format(alias) + cond
+        args = [test_key] + ([metric] if cond else [])
         if until_ts is not None:
             sql += ' AND u.started_ts <= ?'
             args.append(until_ts)
@@ -321,14 +400,24 @@ class Store:
         return rows
 
     def set_verdicts(self, run_id, verdicts):
-        """Record the verdict of each test of a run; returns True if anything changed."""
+        """Record the verdict of each test and metric of a run; returns True if anything changed.
+
+        ``verdicts`` maps (test_key, metric) to a verdict (perf_baseline.evaluate);
+        a bare test_key is its throughput's.
+        """
         changed = False
         with self.transaction() as conn:
             for key, v in verdicts.items():
+                test_key, metric = key if isinstance(key, tuple) else (key, THROUGHPUT)
+                if metric == THROUGHPUT:
+                    table, where, args = 'results', 'run_id = ? AND test_key = ?', (run_id, test_key)
+                else:
+                    table, where, args = ('result_metrics', 'run_id = ? AND test_key = ? AND metric = ?',
+                                          (run_id, test_key, metric))
                 baseline = canonical_json(v.get('baseline')) if v.get('baseline') is not None else None
                 row = conn.execute(
                     'SELECT verdict, verdict_reason, baseline, baseline_median, change_pct, p_value'
-                    ' FROM results WHERE run_id = ? AND test_key = ?', (run_id, key)).fetchone()
+                    ' FROM %s WHERE %s' % (table, where), args).fetchone()
                 if row is None:
                     continue
                 new = (v.get('verdict'), v.get('reason'), baseline, v.get('baseline_median'),
@@ -336,9 +425,9 @@ class Store:
                 if tuple(row) != new:
                     changed = True
                     conn.execute(
-                        'UPDATE results SET verdict = ?, verdict_reason = ?, baseline = ?,'
-                        ' baseline_median = ?, change_pct = ?, p_value = ?'
-                        ' WHERE run_id = ? AND test_key = ?', new + (run_id, key))
+                        'UPDATE %s SET verdict = ?, verdict_reason = ?, baseline = ?,'
+                        ' baseline_median = ?, change_pct = ?, p_value = ? WHERE %s' % (table, where),
+                        new + args)
         return changed
 
     def integrity_check(self):
@@ -347,8 +436,18 @@ class Store:
     # ---- export ------------------------------------------------------------
 
     def all_results(self):
-        rows = self.conn.execute(self._SELECT + ' ORDER BY u.started_ts, r.run_id, t.name')
-        return [self._result(r) for r in rows]
+        """Every result, oldest first, each with ``metrics``: {metric: its row} of the other
+        metrics it measured."""
+        rows = [self._result(r) for r in self.conn.execute(self._SELECT + ' ORDER BY u.started_ts, r.run_id, t.name')]
+        metrics = {}
+        if self.has_table('result_metrics'):
+            for row in self.conn.execute('SELECT * FROM result_metrics ORDER BY rowid'):
+                data = dict(row)
+                data['values'] = json.loads(data.pop('vals'))
+                metrics.setdefault((data['run_id'], data['test_key']), {})[data['metric']] = data
+        for row in rows:
+            row['metrics'] = metrics.get((row['run_id'], row['test_key']), {})
+        return rows
 
     def tests(self):
         rows = self.conn.execute('SELECT * FROM tests ORDER BY name, test_key')
@@ -395,7 +494,20 @@ METRIC_COLUMNS = ('throughput_median_mbps', 'throughput_mean_mbps', 'throughput_
                   'throughput_max_mbps', 'throughput_cv', 'repetitions')
 
 
-def _row(r, max_paths):
+def metric_columns(name):
+    """The CSV columns of a metric other than throughput: its median and CV."""
+    return ('%s_median' % name, '%s_cv' % name)
+
+
+def csv_metrics(results):
+    """The metrics other than throughput that some result measured (table order)."""
+    seen = set()
+    for r in results:
+        seen.update(name for name, m in (r.get('metrics') or {}).items() if m.get('n'))
+    return [name for name in metric_table() if name in seen]
+
+
+def _row(r, max_paths, metrics=()):
     row = [format_time(r['started_ts']), r['run_id'], r['suite'], r['name'], r['test_key'],
            r['protocol'], r['paths'], r['direction'], r['streams'], shaping_text(r['shaping']),
            r['kernel'], 1 if r['valid'] else 0, r.get('verdict') or '', r.get('tags') or '',
@@ -404,42 +516,61 @@ def _row(r, max_paths):
     per_path = r['per_path'] or []
     for i in range(max_paths):
         row.append(_fmt(per_path[i]) if i < len(per_path) else '')
+    for name in metrics:
+        m = (r.get('metrics') or {}).get(name) or {}
+        row.extend((_fmt(m.get('median')), _fmt(m.get('cv'), 6)))
     return row
 
 
-def csv_text(results, max_paths=None):
-    """CSV of results (one row per run of a test), as text."""
+def csv_text(results, max_paths=None, metrics=None):
+    """CSV of results (one row per run of a test), as text: throughput, its per-path split,
+    then the median and CV of every other metric measured (``metrics``: those columns)."""
     if max_paths is None:
         max_paths = max([len(r['per_path'] or []) for r in results] or [0])
+    if metrics is None:
+        metrics = csv_metrics(results)
     out = io.StringIO()
     writer = csv.writer(out, lineterminator='\n')
     writer.writerow(('time',) + ATTRIBUTE_COLUMNS + METRIC_COLUMNS
-                    + tuple('path%d_median_mbps' % (i + 1) for i in range(max_paths)))
+                    + tuple('path%d_median_mbps' % (i + 1) for i in range(max_paths))
+                    + tuple(c for name in metrics for c in metric_columns(name)))
     for r in results:
-        writer.writerow(_row(r, max_paths))
+        writer.writerow(_row(r, max_paths, metrics))
     return out.getvalue()
 
 
 def otava_config(tests):
     """An Apache Otava / Hunter config (YAML text) for the per-test CSV files.
 
-    ``tests`` is a list of (name, file name, number of paths).
+    ``tests`` is a list of (name, file name, number of paths) or (name, file name, number
+    of paths, other metrics, whether it has throughput): each other metric's median and CV
+    columns, its direction from METRICS' better (1: higher is better); a test without
+    throughput (request/response) has no throughput columns.
     """
+    table = metric_table()
     lines = ['# Apache Otava (or Hunter) configuration for the mptcp.lab history.',
              '# Usage: otava analyze --config-file otava.yaml <test> (run from this directory)',
              'tests:']
     metrics = ['throughput_median_mbps', 'throughput_cv']
-    for name, filename, paths in tests:
+    for entry in tests:
+        name, filename, paths = entry[:3]
+        others = entry[3] if len(entry) > 3 else ()
+        throughput = entry[4] if len(entry) > 4 else True
         lines.append('  %s:' % json.dumps(name))
         lines.append('    type: csv')
         lines.append('    file: %s' % json.dumps(filename))
         lines.append('    time_column: time')
         lines.append('    attributes: [%s]' % ', '.join(a for a in ATTRIBUTE_COLUMNS))
         lines.append('    metrics:')
-        for metric in metrics + ['path%d_median_mbps' % (i + 1) for i in range(paths)]:
+        columns = [(m, -1 if m == 'throughput_cv' else 1) for m in metrics if throughput]
+        columns += [('path%d_median_mbps' % (i + 1), 1) for i in range(paths)]
+        for other in others:
+            median_column, cv_column = metric_columns(other)
+            columns += [(median_column, 1 if table[other].better == 'higher' else -1), (cv_column, -1)]
+        for metric, direction in columns:
             lines.append('      %s:' % metric)
             lines.append('        column: %s' % metric)
-            lines.append('        direction: %d' % (-1 if metric == 'throughput_cv' else 1))
+            lines.append('        direction: %d' % direction)
         lines.append('    csv_options:')
         lines.append("      delimiter: ','")
         lines.append("      quote_char: '\"'")
@@ -463,13 +594,13 @@ class EmptyStore:
     def recent_runs(self, limit=10):
         return []
 
-    def result(self, run_id, test_key):
+    def result(self, run_id, test_key, metric=THROUGHPUT):
         return None
 
-    def last_valid(self, test_key, before_ts, exclude_run, limit, tag=None):
+    def last_valid(self, test_key, before_ts, exclude_run, limit, tag=None, metric=THROUGHPUT):
         return []
 
-    def history(self, test_key, until_ts=None, limit=None):
+    def history(self, test_key, until_ts=None, limit=None, metric=THROUGHPUT):
         return []
 
     def all_results(self):

@@ -82,6 +82,14 @@ options:
   perf_min_effect_pct:
     description: A finite number in [0, 1000] (percent).
     type: raw
+  perf_metric_min_effect:
+    description:
+      - A mapping of metric names (docs/run-record.md) to finite numbers in [0, 1000] (percent),
+        or its JSON text.
+    type: raw
+  perf_judged_metrics:
+    description: A list of metric names (or their comma-separated text), or empty.
+    type: raw
 author:
   - mptcp.lab developers (@multipath-tcp)
 extends_documentation_fragment:
@@ -119,7 +127,8 @@ from ansible_collections.mptcp.lab.plugins.module_utils.perf_knobs import check_
 LAB_KNOBS = ('lab_prefix', 'lab_kind', 'lab_paths', 'lab_address_base', 'lab_subnet_prefix', 'lab_table_base')
 RUN_KNOBS = ('perf_suite', 'perf_duration_s', 'perf_repetitions', 'perf_results_dir', 'perf_suite_run_id',
              'perf_generator', 'perf_keep_lab', 'perf_provision', 'perf_fail_on_regression', 'perf_baseline',
-             'perf_baseline_runs', 'perf_alpha', 'perf_min_effect_pct')
+             'perf_baseline_runs', 'perf_alpha', 'perf_min_effect_pct', 'perf_metric_min_effect',
+             'perf_judged_metrics')
 
 
 def run(params):

@@ -14,14 +14,17 @@ short_description: Write the HTML report of a perf run and the CSV export of the
 version_added: "0.1.0"
 description:
   - Writes C(report.html) beside a run's C(summary.json), self-contained (plots embedded as PNG
-    data URIs, inline CSS, no JavaScript), with the throughput of each test across repetitions
-    (TCP vs MPTCP), the per-path split of MPTCP throughput, the history trend of each test with
-    this run and flagged regressions marked, the verdict (from C(verdict.json) beside the
-    record, written by M(mptcp.lab.perf_verdict)) and the hosts' metadata.
+    data URIs, inline CSS, no JavaScript), with the verdict table (a row per test and metric, with
+    value, baseline, change, verdict; from C(verdict.json) beside the record, written by
+    M(mptcp.lab.perf_verdict)), the throughput of each test across repetitions (TCP vs MPTCP),
+    the other metrics (CPU cost, request/response rate, latency...), the per-path split of
+    MPTCP throughput, a time-series plot per MPTCP test (Mbit/s per path, cwnd and RTT per
+    subflow, from the run's C(raw/*.timeseries.json)), the history trend of each test and
+    judged metric with this run and flagged regressions marked, and the hosts' metadata.
   - Exports the history for change-point tools such as Apache Otava (formerly Hunter), into
-    O(results_dir)) C(history.csv) (every run of every test, one row each) and C(history/), one
-    CSV per test (one row per valid run - time, metrics, attributes) with an C(otava.yaml)
-    describing them.
+    O(results_dir)) C(history.csv) (every run of every test, one row each, with the median and
+    CV of every metric) and C(history/), one CSV per test (one row per valid run - time,
+    metrics, attributes) with an C(otava.yaml) describing them, each metric in its direction.
   - Output is deterministic, so running it again reports no change.
 author:
   - mptcp.lab developers (@multipath-tcp)
@@ -113,11 +116,11 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible_collections.mptcp.lab.plugins.module_utils import perf_html
-from ansible_collections.mptcp.lab.plugins.module_utils.perf_baseline import judged_view
+from ansible_collections.mptcp.lab.plugins.module_utils.perf_baseline import judged_metrics, judged_view
 from ansible_collections.mptcp.lab.plugins.module_utils.perf_record import (
-    RecordError, open_run, read_bytes, slug, write_atomic)
+    METRIC, RecordError, metric_values, open_run, primary_metric, read_bytes, slug, write_atomic)
 from ansible_collections.mptcp.lab.plugins.module_utils.perf_store import (
-    csv_text, open_readonly, otava_config, run_module)
+    csv_metrics, csv_text, open_readonly, otava_config, run_module)
 
 
 def _digest(data):
@@ -136,12 +139,16 @@ def export_files(store, results_dir):
     directory = os.path.join(results_dir, 'history')
     for test in store.tests():
         rows = [r for r in by_test.get(test['test_key'], []) if r['valid']]
-        # Otava reads every metric cell as a number: keep the per-path columns every row has
+        # Otava reads every metric cell as a number: keep the per-path columns and the
+        # metrics every row has
         paths = min([len([v for v in r['per_path'] if v is not None]) for r in rows] or [0])
+        metrics = [m for m in csv_metrics(rows)
+                   if all(((r.get('metrics') or {}).get(m) or {}).get('cv') is not None for r in rows)]
         name = '%s-%s' % (slug(test['name']), test['test_key'][:8])
         filename = name + '.csv'
-        files[os.path.join(directory, filename)] = csv_text(rows, max_paths=paths).encode('utf-8')
-        otava.append((name, filename, paths))
+        files[os.path.join(directory, filename)] = csv_text(rows, max_paths=paths, metrics=metrics).encode('utf-8')
+        throughput = all(r['n'] and r['cv'] is not None for r in rows)
+        otava.append((name, filename, paths, metrics, throughput))
     files[os.path.join(directory, 'otava.yaml')] = otava_config(otava).encode('utf-8')
     return files
 
@@ -157,6 +164,52 @@ def load_verdict(run_dir):
         raise RecordError('%s is not valid JSON: %s' % (os.path.join(run_dir, 'verdict.json'), exc))
 
 
+TIMESERIES_SUFFIX = '.timeseries.json'
+MAX_TIMESERIES_BYTES = 16 * 1024 * 1024
+
+
+def load_timeseries(run_dir, test):
+    """(run, document, file name) of the run of a test to plot over time, or (None, None, why).
+
+    The run is the successful one whose figure (of the test's primary metric)
+    is closest to the median of the repetitions, among those with a
+    ``raw/<run>.timeseries.json`` (docs/run-record.md); a file that cannot be
+    read as that format is passed over.
+    """
+    ok = [r for r in test.get('runs') or [] if isinstance(r, dict) and r.get('ok')]
+    runs = [r for r in ok if r.get('raw')]
+    if not runs:
+        return None, None, 'no successful repetition' if not ok else 'the record names no raw files of its runs'
+    primary = primary_metric(test)
+    values = metric_values(runs, primary)
+    centre = sorted(values)[len(values) // 2] if values else None
+
+    def distance(run):
+        value = (run.get('metrics') or {}).get(primary)
+        if centre is None or not isinstance(value, (int, float)):
+            return (1, run.get('rep') or 0)
+        return (0, abs(value - centre), run.get('rep') or 0)
+    problems = []
+    for run in sorted(runs, key=distance):
+        name = os.path.basename(str(run['raw'])) + TIMESERIES_SUFFIX
+        path = os.path.join(run_dir, 'raw', name)
+        if not os.path.isfile(path):
+            continue
+        if os.path.getsize(path) > MAX_TIMESERIES_BYTES:
+            problems.append('%s is larger than %d bytes' % (name, MAX_TIMESERIES_BYTES))
+            continue
+        try:
+            data = json.loads(read_bytes(path).decode('utf-8'))
+        except (ValueError, UnicodeDecodeError) as exc:
+            problems.append('%s is not JSON: %s' % (name, exc))
+            continue
+        if not isinstance(data, dict) or not isinstance(data.get('t'), list) or not data['t']:
+            problems.append('%s has no time axis (t)' % name)
+            continue
+        return run, data, name
+    return None, None, '; '.join(problems) or 'no raw/*%s file' % TIMESERIES_SUFFIX
+
+
 def report(params, check_mode, warn=None):
     if params['history_limit'] < 2 or params['history_limit'] > 1000:
         raise RecordError('history_limit must be between 2 and 1000, got %d' % params['history_limit'])
@@ -169,16 +222,29 @@ def report(params, check_mode, warn=None):
         return {'changed': False, 'run_id': run_id, 'files_changed': [], 'path': dest,
                 'msg': 'no run record at %s (check mode): nothing to report' % opened.summary_path,
                 'diff': {'before': {}, 'after': {}}}
-    view = judged_view(opened.summary, load_verdict(opened.run_dir))
+    verdict = load_verdict(opened.run_dir)
+    view = judged_view(opened.summary, verdict)
+    judged = (verdict or {}).get('metrics') or judged_metrics(None)
+    timeseries = []
+    for test in view['tests']:
+        if str(test.get('protocol')).lower() == 'mptcp':
+            run, data, name = load_timeseries(opened.run_dir, test)
+            timeseries.append((test, run, data, name))
     store = open_readonly(db_path, check_mode, 'writing the report')
     try:
         started_ts = opened.record['run']['started_ts']
         trends = []
         for test, res in zip(view['tests'], opened.record['results']):
-            history = store.history(res['test_key'], until_ts=started_ts, limit=params['history_limit'])
-            trends.append((test, history, run_id))
+            # a panel per judged metric the test measured (throughput: every test that has it)
+            measured = set(name for name, stats in (res.get('metrics') or {}).items() if stats.get('n'))
+            if res['n'] or res.get('primary', METRIC) == METRIC:
+                measured.add(METRIC)
+            for metric in [m for m in judged if m in measured]:
+                history = store.history(res['test_key'], until_ts=started_ts, limit=params['history_limit'],
+                                        metric=metric)
+                trends.append((test, metric, history, run_id))
         csv_path = os.path.join(results_dir, 'history.csv') if params['export'] else None
-        files = {dest: perf_html.render(view, trends, db_path, csv_path).encode('utf-8')}
+        files = {dest: perf_html.render(view, trends, db_path, csv_path, timeseries).encode('utf-8')}
         if params['export']:
             files.update(export_files(store, results_dir))
     finally:

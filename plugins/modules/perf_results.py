@@ -18,10 +18,14 @@ description:
     writes every run's raw tool output beside it under C(raw/), and points
     C(<results_dir>/latest) at the run.
   - Failed or unreachable measurement tasks are kept as runs with their error.
-  - Per test it computes the statistics of the valid runs (values, median, mean, min,
-    max, cv = stdev/mean as a fraction, n) of every metric (C(tests[].metrics), with
-    C(throughput_mbps) also at the top level of the test), the utilisation (median /
-    expected) and the test's validity (C(valid), C(invalid_reason)), decided once here.
+  - Each run keeps the measurement's figures of every metric (C(runs[].metrics), from its
+    result's C(metrics)) and its CPU cost (C(runs[].cpu_cost)). Per test it computes the
+    statistics of the valid runs (values, median, mean, min, max, cv = stdev/mean as a
+    fraction, n) of every metric some run measured (C(tests[].metrics), with
+    C(throughput_mbps) also at the top level of the test; null throughput, as a
+    request/response test has, is accepted), the CPU cost per GB of each host
+    (C(tests[].cpu_cost)), the utilisation (median / expected) and the test's validity
+    (C(valid), C(invalid_reason)), decided once here.
   - The record carries C(schema_version) and follows the schema shipped as
     C(docs/run-record.schema.json) (fields in C(docs/run-record.md)). It is written once and
     never rewritten; a run id whose C(summary.json) exists is refused. The verdict of the
@@ -122,9 +126,18 @@ options:
         type: float
         default: 0.05
       min_effect_pct:
-        description: Smallest flagged change of the medians, in percent.
+        description: Smallest flagged change of the throughput medians, in percent.
         type: float
         default: 1.5
+      metric_min_effect:
+        description: The smallest flagged change, in percent, of the metrics named (C(perf_metric_min_effect)).
+        type: dict
+        default: {}
+      metrics:
+        description: The metrics to judge (C(perf_judged_metrics)); empty for the default set.
+        type: list
+        elements: str
+        default: []
 author:
   - mptcp.lab developers (@multipath-tcp)
 extends_documentation_fragment:
@@ -217,6 +230,8 @@ def main():
                 baseline_runs=dict(type='int', default=10),
                 alpha=dict(type='float', default=0.05),
                 min_effect_pct=dict(type='float', default=1.5),
+                metric_min_effect=dict(type='dict', default={}),
+                metrics=dict(type='list', elements='str', default=[]),
             )),
         ),
         supports_check_mode=True,
@@ -248,7 +263,8 @@ def main():
             summary['regressions'] = perf_baseline.judge_before_writing(
                 summary, v['history_db'] or os.path.join(p['results_dir'], 'history.sqlite'),
                 named=(v['baseline'] or '').strip() or None, last_n=v['baseline_runs'], alpha=v['alpha'],
-                min_effect_pct=v['min_effect_pct'], tag=tag)
+                min_effect_pct=v['min_effect_pct'], tag=tag, metrics=v['metrics'],
+                metric_min_effect=v['metric_min_effect'])
         except perf_record.PerfError as e:
             module.fail_json(msg='verdict: %s' % e)
     result = dict(changed=not module.check_mode, run_dir=run_dir, summary_path=path,

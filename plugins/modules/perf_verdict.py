@@ -13,18 +13,23 @@ module: perf_verdict
 short_description: Compare a perf run with its baseline and write the verdict beside its record
 version_added: "0.1.0"
 description:
-  - Gives every test of a run a verdict, V(pass), V(regression), V(improvement), V(no-baseline)
-    or V(invalid), by comparing its repetition values with a baseline taken from the history
-    (see M(mptcp.lab.perf_history), which must have recorded the run first).
+  - Gives every test of a run a verdict on each judged metric it measured (O(metrics), by
+    default throughput, CPU cost per GB, transactions per second and p99 latency), V(pass),
+    V(regression), V(improvement), V(no-baseline) or V(invalid), by comparing its repetition
+    values with a baseline taken from the history (see M(mptcp.lab.perf_history), which must
+    have recorded the run first). An invalid test has one verdict, V(invalid), on the metric
+    it exists to measure.
   - The baseline is the pooled repetition values of the last O(baseline_runs) valid runs of the
     same test (same identity) that started before this run, or, with O(baseline), the values of
     that one named run (for kernel A against kernel B).
   - A change is flagged when the exact two-sided Mann-Whitney U test on the repetition values
     gives p < O(alpha), the medians differ by at least O(min_effect_pct) percent, and (default
     baseline) the change exceeds the run-to-run noise of the baseline runs (a Student-t
-    prediction interval of a new run's median at level O(alpha)). Slower is a regression,
-    faster an improvement (information only). The collection's docs/statistics.md justifies
-    the choice.
+    prediction interval of a new run's median at level O(alpha)). Each metric has its own
+    direction (throughput and transactions per second are better higher, CPU cost, latency and
+    retransmits lower) and its own minimum effect (O(metric_min_effect)); a change the wrong
+    way is a regression, the right way an improvement (information only). The collection's
+    docs/statistics.md justifies the choice.
   - Writes, beside the run's C(summary.json) (which it never changes, a run record being written
     once), C(verdict.json) (per test its C(outcome), reason, baseline, C(change_pct) and
     C(p_value); C(regressions) in the DESIGN contract's shape, C(improvements), counts and the
@@ -64,9 +69,29 @@ options:
     type: float
     default: 0.05
   min_effect_pct:
-    description: Smallest change of the medians, in percent, that can be flagged (>= 0).
+    description:
+      - Smallest change of the throughput medians, in percent, that can be flagged (0-1000).
+      - The other metrics have their own (O(metric_min_effect)).
     type: float
     default: 1.5
+  metric_min_effect:
+    description:
+      - The smallest flagged change of the medians, in percent (0-1000), of the metrics named
+        (C(perf_metric_min_effect)), for example 3 for V(cpu_s_per_gb) and 20 for V(latency_p99_us).
+        A metric not named keeps its default (docs/statistics.md); V(throughput_mbps) named here
+        wins over O(min_effect_pct).
+    type: dict
+    default: {}
+  metrics:
+    description:
+      - The metrics to judge (C(perf_judged_metrics)); empty for the default set
+        (V(throughput_mbps), V(cpu_s_per_gb), V(rr_tps), V(latency_p99_us)). The others are
+        recorded and kept in the history, but not judged.
+    type: list
+    elements: str
+    choices: [throughput_mbps, cpu_s_per_gb, retransmits, rr_tps, latency_p50_us, latency_p90_us,
+              latency_p99_us, jain_index]
+    default: []
   lab_paths:
     description:
       - Deprecated and ignored. A test's identity comes from its run record alone.
@@ -136,7 +161,7 @@ baseline:
   type: str
   sample: last 10 valid runs
 regressions:
-  description: The DESIGN contract's regressions list.
+  description: The DESIGN contract's regressions list, one entry per test and metric.
   returned: always
   type: list
   elements: dict
@@ -153,28 +178,29 @@ improvements:
   type: list
   elements: dict
 verdicts:
-  description: Per test, its verdict and why.
+  description: Per test and judged metric, its verdict and why.
   returned: always
   type: list
   elements: dict
   sample:
     - test: mptcp-2paths-up
+      metric: throughput_mbps
       verdict: regression
       reason: p = 0.0003 < 0.05 and |change| = 3.05% >= 1.5%
       change_pct: -3.05
       p_value: 0.0003
 counts:
-  description: How many tests got each verdict.
+  description: How many verdicts (tests and metrics) of each kind.
   returned: always
   type: dict
   sample: {pass: 3, regression: 1, improvement: 0, no-baseline: 0, invalid: 0}
 lines:
-  description: One readable line per test, its verdict and why.
+  description: One readable line per test and judged metric, its verdict and why.
   returned: always
   type: list
   elements: str
   sample:
-    - "mptcp-2paths-up: regression, -3.05% (p = 0.0003 < 0.05 and |change| = 3.05% >= 1.5%)"
+    - "mptcp-2paths-up: regression, throughput_mbps -3.05% (p = 0.0003 < 0.05 and |change| = 3.05% >= 1.5%)"
 message:
   description: A readable list of the regressions (empty when there is none).
   returned: always
@@ -208,11 +234,11 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.mptcp.lab.plugins.module_utils.perf_baseline import (
-    BaselineError, describe_baseline, entries, evaluate, regression_message, unknown_run_message,
-    verdict_document)
+    BaselineError, describe_baseline, entries, evaluate, judged_metrics, min_effects, regression_message,
+    test_outcome, unknown_run_message, verdict_document)
 from ansible_collections.mptcp.lab.plugins.module_utils.perf_ci import junit_xml, verdict_markdown
 from ansible_collections.mptcp.lab.plugins.module_utils.perf_record import (
-    json_bytes, open_run, parse_tag, parse_tags, read_bytes, write_atomic)
+    json_bytes, metric_names, open_run, parse_tag, parse_tags, read_bytes, write_atomic)
 from ansible_collections.mptcp.lab.plugins.module_utils.perf_store import (
     Store, StoreError, open_readonly, run_module)
 
@@ -226,6 +252,8 @@ def validate(params):
         raise BaselineError('alpha must be between 0 and 1 (exclusive), got %s' % params['alpha'])
     if not (params['min_effect_pct'] >= 0 and math.isfinite(params['min_effect_pct'])):
         raise BaselineError('min_effect_pct must be >= 0 and finite, got %s' % params['min_effect_pct'])
+    judged_metrics(params.get('metrics'))
+    min_effects(params['min_effect_pct'], params.get('metric_min_effect'))
     baseline = (params['baseline'] or '').strip()
     if baseline and (os.sep in baseline or baseline in ('.', '..')):
         raise BaselineError('baseline must be a run id (a directory name under results_dir), got %r'
@@ -241,8 +269,8 @@ def validate(params):
 
 
 def verdict_line(v):
-    change = '' if v['change_pct'] is None else ', %+.2f%%' % v['change_pct']
-    return '%s: %s%s (%s)' % (v['name'], v['verdict'], change, v['reason'])
+    change = '' if v['change_pct'] is None else ' %+.2f%%' % v['change_pct']
+    return '%s: %s, %s%s (%s)' % (v['name'], v['verdict'], v['metric'], change, v['reason'])
 
 
 def preflight(named, results_dir, db_path, baseline_runs, tag=None):
@@ -291,12 +319,14 @@ def judge(params, check_mode, warn=None):
         if named and not store.has_run(named):
             raise BaselineError(unknown_run_message(store, named, opened.results_dir))
         verdicts = evaluate(store, record, named=named, last_n=params['baseline_runs'],
-                            alpha=params['alpha'], min_effect_pct=params['min_effect_pct'], tag=tag)
+                            alpha=params['alpha'], min_effect_pct=params['min_effect_pct'], tag=tag,
+                            metrics=params['metrics'], metric_min_effect=params['metric_min_effect'])
     finally:
         store.close()
 
     document = verdict_document(record, verdicts, named, params['baseline_runs'],
-                                params['alpha'], params['min_effect_pct'], tag)
+                                params['alpha'], params['min_effect_pct'], tag,
+                                metrics=params['metrics'], metric_min_effect=params['metric_min_effect'])
     files = {paths['verdict.json']: json_bytes(document),
              paths['junit.xml']: junit_xml(opened.summary, document).encode('utf-8'),
              paths['verdict.md']: verdict_markdown(opened.summary, document).encode('utf-8')}
@@ -318,30 +348,37 @@ def judge(params, check_mode, warn=None):
         'files_changed': changed_files,
         'regressions': regressions,
         'improvements': document['improvements'],
-        'verdicts': [{'test': v['name'], 'verdict': v['verdict'], 'reason': v['reason'],
+        'verdicts': [{'test': v['name'], 'metric': v['metric'], 'verdict': v['verdict'], 'reason': v['reason'],
                       'change_pct': v['change_pct'], 'p_value': v['p_value'],
                       'baseline_median': v['baseline_median'], 'current_median': v['current_median']}
                      for v in verdicts.values()],
         'counts': document['counts'],
         'lines': [verdict_line(v) for v in verdicts.values()],
         'message': regression_message(regressions, run_id, baseline_text) if regressions else '',
-        'diff': {'before': previous,
-                 'after': {'regressions': regressions,
-                           'verdicts': dict((t['name'], t['outcome']) for t in document['tests'])}},
+        'diff': {'before': previous, 'after': _outcomes(document)},
     })
     return result
+
+
+def _outcomes(document):
+    """The diff's view of a verdict: regressions, each test's outcome, each test and metric's."""
+    by_test = {}
+    for t in document.get('tests') or []:
+        by_test.setdefault(t['name'], []).append(t['outcome'])
+    return {'regressions': document.get('regressions'),
+            'verdicts': dict((name, test_outcome(outcomes)) for name, outcomes in by_test.items()),
+            'metrics': dict(('%s %s' % (t['name'], t.get('metric') or 'throughput_mbps'), t['outcome'])
+                            for t in document.get('tests') or [])}
 
 
 def _previous_outcomes(data):
     """What an earlier verdict.json of this run said (for the diff)."""
     if data is None:
-        return {'regressions': None, 'verdicts': {}}
+        return {'regressions': None, 'verdicts': {}, 'metrics': {}}
     try:
-        old = json.loads(data.decode('utf-8'))
-        return {'regressions': old.get('regressions'),
-                'verdicts': dict((t['name'], t['outcome']) for t in old.get('tests') or [])}
+        return _outcomes(json.loads(data.decode('utf-8')))
     except (ValueError, KeyError, TypeError, AttributeError):
-        return {'regressions': None, 'verdicts': {}}
+        return {'regressions': None, 'verdicts': {}, 'metrics': {}}
 
 
 def main():
@@ -354,6 +391,8 @@ def main():
             baseline_runs=dict(type='int', default=10),
             alpha=dict(type='float', default=0.05),
             min_effect_pct=dict(type='float', default=1.5),
+            metric_min_effect=dict(type='dict', default={}),
+            metrics=dict(type='list', elements='str', default=[], choices=list(metric_names())),
             lab_paths=dict(type='list', elements='dict'),
             baseline_tag=dict(type='str', default=''),
             tags=dict(type='list', elements='str', default=[]),

@@ -364,7 +364,7 @@ def run_benchmark(args):
                 with open(os.path.join(out, 'loads.json'), 'w') as handle:
                     json.dump(loads, handle)
             durations.append(time.time() - started)
-            medians = re.findall(r'(\w+-up): (\w[\w-]*)', proc.stdout)
+            medians = re.findall(r'(\w+-up): (\w[\w-]*), throughput_mbps', proc.stdout)
             log('run %d/%d (%s, rate x%.2f) took %.0f s, load %.1f -> %.1f, verdicts %s'
                 % (i + 1, len(schedule), cond, factor, durations[-1], load_before, load_after,
                    dict(medians)))

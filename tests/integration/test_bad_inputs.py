@@ -69,6 +69,12 @@ CASES = [
     # run knobs, perf.yml
     ('min-effect-nan', PERF, ['perf_min_effect_pct=nan'], None, 'perf_min_effect_pct must be a finite number'),
     ('alpha-inf', PERF, ['perf_alpha=inf'], None, 'perf_alpha must be a finite number in (0, 1)'),
+    ('metric-effect-unknown', PERF, {'perf_metric_min_effect': {'cpu': 3}}, None,
+     "perf_metric_min_effect: 'cpu' is not a metric"),
+    ('metric-effect-negative', PERF, {'perf_metric_min_effect': {'rr_tps': -2}}, None,
+     'perf_metric_min_effect.rr_tps must be a finite number in [0, 1000]'),
+    ('judged-metrics-unknown', PERF, ['perf_judged_metrics=throughput_mbps,tput'], None,
+     "perf_judged_metrics: 'tput' is not a metric"),
     ('alpha-word', PERF, ['perf_alpha=abc'], None, 'perf_alpha must be a finite number in (0, 1)'),
     ('baseline-runs-nan', PERF, ['perf_baseline_runs=nan'], None, 'perf_baseline_runs must be an integer'),
     ('baseline-path', PERF, ['perf_baseline=../etc'], None, 'perf_baseline must be'),

@@ -229,3 +229,23 @@ def test_false_alarms_stay_bounded_with_run_to_run_noise():
         verdict = compare(base, cur, baseline_runs=runs)['verdict']
         alarms += verdict != 'pass'
     assert alarms / float(trials) <= 0.07
+
+
+def test_noise_guard_on_the_log_scale():
+    """For a steady metric the log-scale guard is the linear one; for a skewed one it is the
+    multiplicative spread, the same for a run twice as slow as for one half as slow."""
+    from ansible_collections.mptcp.lab.plugins.module_utils.perf_stats import noise_guard_log
+    import math
+    steady = [[m + d for d in (-0.2, 0.0, 0.2, -0.1, 0.1)] for m in (100.0, 100.8, 99.5, 100.3, 99.6)]
+    linear = noise_guard_pct(steady, 0.05)
+    assert 100 * math.expm1(noise_guard_log(steady, 0.05) / 100) == pytest.approx(linear, rel=0.01)
+    skewed = [[40.0] * 5, [80.0] * 5, [20.0] * 5, [40.0] * 5]
+    guard = noise_guard_log(skewed, 0.05)
+    assert guard == pytest.approx(noise_guard_log([[1 / v for v in r] for r in skewed], 0.05))
+    assert noise_guard_log([[0.0, 1.0], [1.0, 2.0]], 0.05) is None          # not positive: linear guard
+    assert noise_guard_log([[1.0, 2.0]], 0.05) is None
+    # compare: a 4x rise of a metric whose runs spread 4x either way is within the noise
+    runs = [[v * f for f in (0.98, 1.0, 1.02, 0.99, 1.01)] for v in (40.0, 160.0, 10.0, 40.0, 80.0, 20.0)]
+    verdict = compare([v for r in runs for v in r], [160.0, 161.0, 159.0, 158.0, 162.0], baseline_runs=runs,
+                      better='lower')
+    assert verdict['verdict'] == 'pass' and 'run-to-run noise' in verdict['reason']

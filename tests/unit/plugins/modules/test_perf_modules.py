@@ -350,3 +350,124 @@ def test_tags_pick_the_baseline_and_show_in_the_csv_and_report(tmp_path, capsys)
     with open(report['path']) as handle:
         html = handle.read()
     assert '<span class="tag">kernel=b</span>' in html and 'i: 8' in html
+
+
+# ---- every metric: verdict and report (issue #13) ------------------------------
+
+@pytest.fixture
+def metric_results(tmp_path):
+    """Eight runs of shaped, unshaped and request/response tests with their time series; the
+    last with 12% more CPU per GB (MPTCP unshaped) and a 30% higher p99 latency."""
+    d = str(tmp_path / 'results')
+    tests = perf_fixtures.DEFAULT_TESTS[:2] + perf_fixtures.METRIC_TESTS
+    for i in range(8):
+        scale = ({'mptcp-unshaped-up': {'cpu_s_per_gb': 1.12}, 'mptcp-rr': {'latency_p99_us': 1.3}}
+                 if i == 7 else None)
+        summary = perf_fixtures.make_summary(perf_fixtures.run_id_for(i), perf_fixtures.started_for(i),
+                                             tests=tests, scale=scale)
+        perf_fixtures.write_run(d, summary)
+        perf_fixtures.write_timeseries(d, summary)
+    return d
+
+
+def test_verdict_per_metric_through_the_module(metric_results, capsys):
+    call(perf_history, {'results_dir': metric_results, 'backfill': True}, capsys=capsys)
+    r = call(perf_verdict, {'results_dir': metric_results}, diff=True, capsys=capsys)
+    assert sorted((x['test'], x['metric']) for x in r['regressions']) == [
+        ('mptcp-rr', 'latency_p99_us'), ('mptcp-unshaped-up', 'cpu_s_per_gb')]
+    assert r['counts'] == {'pass': 6, 'regression': 2, 'improvement': 0, 'no-baseline': 0, 'invalid': 0}
+    assert 'mptcp-unshaped-up: regression, cpu_s_per_gb +1' in '\n'.join(r['lines'])
+    assert r['diff']['after']['verdicts']['mptcp-rr'] == 'regression'
+    assert r['diff']['after']['metrics']['mptcp-rr rr_tps'] == 'pass'
+    assert 'cpu_s_per_gb' in r['message'] and 's/GB' in r['message']
+    # its own minimum effect: 15% for CPU cost clears it, and the verdict says so
+    r = call(perf_verdict, {'results_dir': metric_results, 'metric_min_effect': {'cpu_s_per_gb': 15}},
+             diff=True, capsys=capsys)
+    assert [(x['test'], x['metric']) for x in r['regressions']] == [('mptcp-rr', 'latency_p99_us')]
+    assert r['changed'] and r['diff']['before']['metrics']['mptcp-unshaped-up cpu_s_per_gb'] == 'regression'
+    with open(r['verdict_path']) as handle:
+        verdict = json.load(handle)
+    assert verdict['metric_min_effect']['cpu_s_per_gb'] == 15
+    # only the metrics asked for
+    r = call(perf_verdict, {'results_dir': metric_results, 'metrics': ['retransmits']}, capsys=capsys)
+    assert set(v['metric'] for v in r['verdicts']) == {'retransmits'}
+    assert sum(r['counts'].values()) == 2           # the two tests that count retransmissions
+
+
+@pytest.mark.parametrize('args, text', [
+    ({'metrics': ['tput']}, 'value of metrics must be one or more of: throughput_mbps'),
+    ({'metric_min_effect': {'cpu': 3}}, "metric_min_effect: 'cpu' is not a metric"),
+    ({'metric_min_effect': {'rr_tps': 'x'}}, 'metric_min_effect.rr_tps must be a finite number'),
+])
+def test_verdict_validates_metric_options(metric_results, capsys, args, text):
+    r = call(perf_verdict, dict({'results_dir': metric_results, 'preflight': True}, **args), capsys=capsys)
+    assert r['failed'] and text in r['msg']
+
+
+def test_report_shows_every_metric_and_the_time_series(metric_results, capsys):
+    call(perf_history, {'results_dir': metric_results, 'backfill': True}, capsys=capsys)
+    call(perf_verdict, {'results_dir': metric_results}, capsys=capsys)
+    r = call(perf_report, {'results_dir': metric_results}, capsys=capsys)
+    assert r['rc'] == 0, r
+    with open(r['path']) as handle:
+        html = handle.read()
+    # throughput, other metrics, per-path split, a time series per MPTCP test with one (2), history
+    assert len(_images(html)) == 6
+    for text in ('Other metrics', 'Time series (MPTCP tests)', 'raw/016-mptcp-unshaped-up-rep', 'cwnd',
+                 'mptcp-2paths-up</b>: no time series (the record names no raw files of its runs)',
+                 'recorded, not judged', 'latency_p99_us', 's/GB', 'transactions/s',
+                 'cpu_s_per_gb 5%', 'latency_p99_us 10%'):
+        assert text in html, text
+    # a row per test and metric: the verdict table has them all, a verdict on each judged one
+    table = html[html.index('<table class="verdict">'):]
+    table = table[:table.index('</table>')]
+    assert table.count('<tr>') == 1 + 2 + 3 + 3 + 4
+    assert table.count('>regression</span>') == 2 and table.count('>pass</span>') == 6
+    assert '+12.' in table or '+11.' in table or '+13.' in table
+    again = call(perf_report, {'results_dir': metric_results}, capsys=capsys)
+    assert again['changed'] is False
+
+
+def test_report_passes_over_a_broken_time_series(metric_results, capsys):
+    run_dir = os.path.join(metric_results, perf_fixtures.run_id_for(7))
+    raw = os.path.join(run_dir, 'raw')
+    for name in os.listdir(raw):
+        if 'mptcp-rr' in name:
+            with open(os.path.join(raw, name), 'w') as handle:
+                handle.write('{"t": [1, 2')                   # cut short
+        elif 'mptcp-unshaped' in name and not name.endswith('rep1.timeseries.json'):
+            os.unlink(os.path.join(raw, name))
+    call(perf_history, {'results_dir': metric_results, 'backfill': True}, capsys=capsys)
+    r = call(perf_report, {'results_dir': metric_results}, capsys=capsys)
+    assert r['rc'] == 0, r
+    with open(r['path']) as handle:
+        html = handle.read()
+    assert 'mptcp-rr</b>: no time series (' in html and 'is not JSON' in html
+    assert 'raw/016-mptcp-unshaped-up-rep1.timeseries.json' in html     # the one left
+    assert len(_images(html)) == 5
+
+
+def test_export_has_every_metric_in_its_direction(metric_results, capsys):
+    import yaml
+    call(perf_history, {'results_dir': metric_results, 'backfill': True}, capsys=capsys)
+    r = call(perf_report, {'results_dir': metric_results}, capsys=capsys)
+    with open(r['csv_path']) as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == 8 * 5
+    rr = [row for row in rows if row['test'] == 'mptcp-rr']
+    assert rr[0]['throughput_median_mbps'] == '' and float(rr[0]['rr_tps_median']) > 10000
+    assert float(rr[0]['latency_p99_us_cv']) > 0
+    cpu = [float(row['cpu_s_per_gb_median']) for row in rows if row['test'] == 'mptcp-unshaped-up']
+    assert cpu[-1] > 1.08 * cpu[0]
+    with open(os.path.join(metric_results, 'history', 'otava.yaml')) as handle:
+        otava = yaml.safe_load(handle)
+    by_name = dict((name.rsplit('-', 1)[0], test) for name, test in otava['tests'].items())
+    assert by_name['mptcp-unshaped-up']['metrics']['cpu_s_per_gb_median']['direction'] == -1
+    assert by_name['mptcp-rr']['metrics']['rr_tps_median']['direction'] == 1
+    assert by_name['mptcp-rr']['metrics']['latency_p99_us_median']['direction'] == -1
+    assert 'throughput_median_mbps' not in by_name['mptcp-rr']['metrics']
+    for test in otava['tests'].values():          # every metric column of every row is a number
+        with open(os.path.join(metric_results, 'history', test['file'])) as handle:
+            for row in csv.DictReader(handle):
+                for column in test['metrics']:
+                    float(row[column])

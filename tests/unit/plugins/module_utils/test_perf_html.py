@@ -1,0 +1,94 @@
+"""The report's pieces: the verdict table per test and metric, the grouping by scale, the time series."""
+
+import os
+import re
+import sys
+
+import pytest
+
+from ansible_collections.mptcp.lab.plugins.module_utils import perf_html
+from ansible_collections.mptcp.lab.plugins.module_utils.perf_record import migrate
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), '..', '..', '..'))
+import perf_fixtures  # noqa: E402  pylint: disable=wrong-import-position
+
+pytestmark = pytest.mark.skipif(not perf_html.HAS_MATPLOTLIB, reason='matplotlib')
+
+
+def record(tests=None):
+    return migrate(perf_fixtures.make_summary('r', '2026-11-25T08:00:00Z',
+                                              tests=tests or perf_fixtures.DEFAULT_TESTS[:1] + perf_fixtures.METRIC_TESTS))
+
+
+def rows_of(html):
+    return re.findall(r'<tr>(.*?)</tr>', html)[1:]
+
+
+def test_verdict_table_has_a_row_per_test_and_measured_metric():
+    s = record()
+    html = perf_html.verdict_table(s['tests'])
+    rows = rows_of(html)
+    # tcp-1path-up: throughput; unshaped: throughput, cpu, retransmits (x2); rr: rr_tps, p50, p90, p99
+    assert len(rows) == 1 + 3 + 3 + 4
+    assert 'rowspan="4"' in html and 'rowspan="3"' in html
+    # before any verdict the judged metrics are pending, the others recorded
+    assert html.count('>pending</span>') == 1 + 2 + 2 + 2
+    assert html.count('recorded, not judged') == 2 + 2
+    # no throughput row for the request/response test (null by design)
+    rr = html[html.index('<b>mptcp-rr</b>'):]
+    assert 'throughput_mbps' not in rr
+
+
+def test_verdict_table_shows_each_metric_verdict():
+    s = record()
+    test = dict(s['tests'][2], judged={
+        'throughput_mbps': {'outcome': 'pass', 'reason': 'fine', 'baseline': {'median': 7600.0},
+                            'change_pct': 0.3, 'p_value': 0.4},
+        'cpu_s_per_gb': {'outcome': 'regression', 'reason': 'costlier', 'baseline': {'median': 0.55},
+                         'change_pct': 11.04, 'p_value': 3e-6}})
+    html = perf_html.verdict_table([test], ['throughput_mbps', 'cpu_s_per_gb'])
+    rows = rows_of(html)
+    assert len(rows) == 3
+    assert '>regression</span>' in rows[1] and '+11.04%' in rows[1] and '3.0e-06' in rows[1]
+    assert '0.55' in rows[1] and 's/GB' in rows[1] and '&darr;' in rows[1]
+    assert '>pass</span>' in rows[0] and '&uarr;' in rows[0]
+    assert 'recorded, not judged' in rows[2]
+
+
+def test_shaped_and_unshaped_tests_are_plotted_apart():
+    s = record()
+    groups = perf_html.scale_groups([t for t in s['tests'] if perf_html.has_throughput(t)])
+    assert [(label, [t['name'] for t in tests]) for label, tests in groups] == [
+        ('rate-shaped paths', ['tcp-1path-up']), ('unshaped paths', ['tcp-unshaped-up', 'mptcp-unshaped-up'])]
+    assert not perf_html.has_throughput(s['tests'][3])
+    fig = perf_html.throughput_figure([t for t in s['tests'] if perf_html.has_throughput(t)])
+    assert len(fig.axes) == 2 and fig.get_size_inches()[0] <= perf_html.MAX_WIDTH_IN
+    assert perf_html.scale_groups(s['tests'][:1]) == [(None, s['tests'][:1])]
+
+
+def test_time_series_figure_takes_gaps_and_ragged_series():
+    s = record()
+    test = s['tests'][2]
+    data = perf_fixtures.timeseries(test['runs'][0], seconds=6)
+    data['paths'][0]['mbps'][2] = None                       # a missing sample
+    data['subflows'][1]['cwnd'] = data['subflows'][1]['cwnd'][:3]   # a subflow that closed early
+    data['subflows'].append({'stream': 1, 'path': None, 'cwnd': ['x'], 'rtt_ms': None})
+    fig = perf_html.timeseries_figure(test, test['runs'][0], data)
+    assert len(fig.axes) == 3
+    paths, cwnd, rtt = fig.axes
+    assert [line.get_label() for line in paths.get_lines()] == ['path 1 (veth-p1)', 'path 2 (veth-p2)']
+    assert len(cwnd.get_lines()) == 3 and len(rtt.get_lines()) == 3
+    assert all(len(line.get_xdata()) == 6 for line in cwnd.get_lines())
+    assert perf_html.timeseries_figure(test, test['runs'][0], {'t': []}) is None
+    perf_html.close_all()
+
+
+def test_metrics_figure_has_a_panel_per_other_metric():
+    s = record()
+    fig = perf_html.metrics_figure(s['tests'])
+    titles = [ax.get_title() for ax in fig.axes]
+    assert titles == ['cpu_s_per_gb (s/GB, lower is better)', 'retransmits (count, lower is better)',
+                      'rr_tps (transactions/s, higher is better)', 'latency_p50_us (us, lower is better)',
+                      'latency_p90_us (us, lower is better)', 'latency_p99_us (us, lower is better)']
+    assert perf_html.metrics_figure(record(perf_fixtures.DEFAULT_TESTS)['tests']) is None
+    perf_html.close_all()
