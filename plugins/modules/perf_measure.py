@@ -288,53 +288,17 @@ raw:
 
 import json
 import os
-import socket
+import signal
+import subprocess
+import tempfile
 import threading
 import time
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.mptcp.lab.plugins.module_utils import packet_capture as pc
+from ansible_collections.mptcp.lab.plugins.module_utils import perf_cost as pcost
 from ansible_collections.mptcp.lab.plugins.module_utils import perf_parse as pp
-
-
-def read_file(path):
-    with open(path) as f:
-        return f.read()
-
-
-def local_sample():
-    return {
-        'time': time.monotonic(),
-        'cpu': pp.parse_proc_stat(read_file('/proc/stat')),
-        'net_dev': pp.parse_net_dev(read_file('/proc/net/dev')),
-        'mptcp': pp.parse_netstat(read_file('/proc/net/netstat')),
-    }
-
-
-def sink_sample(address, port, timeout=2.0):
-    """Ask the sink's stats responder for its counters: (sample, error)."""
-    if not address:
-        return None, None
-    try:
-        conn = socket.create_connection((address, port), timeout=timeout)
-        try:
-            conn.sendall(b'stats\n')
-            chunks = []
-            while True:
-                data = conn.recv(65536)
-                if not data:
-                    break
-                chunks.append(data)
-        finally:
-            conn.close()
-        reply = json.loads(b''.join(chunks).decode('utf-8'))
-        return {
-            'cpu': pp.parse_proc_stat(reply['stat']),
-            'net_dev': pp.parse_net_dev(reply['net_dev']),
-            'mptcp': pp.parse_netstat(reply['netstat']),
-        }, None
-    except (OSError, ValueError, KeyError) as e:
-        return None, 'sink stats responder %s:%d: %s' % (address, port, e)
+from ansible_collections.mptcp.lab.plugins.module_utils import perf_sampler as ps
 
 
 def iperf3_argv(module, p, launcher):
@@ -386,6 +350,108 @@ def validate(module, p):
         module.fail_json(msg='links: protocol tcp uses exactly one path, got %d links' % len(p['links']))
 
 
+class Client(object):
+    """The iperf3 client as our own child: its exit time and CPU are known exactly.
+
+    A timer sends SIGTERM after ``limit`` seconds and SIGKILL 5 s later; the
+    child is only signalled while it is unreaped (waitid WNOWAIT first), so
+    a recycled pid is never hit.
+    """
+
+    def __init__(self, argv, env, limit):
+        self.argv, self.env, self.limit = argv, env, limit
+        self.lock = threading.Lock()
+        self.reaped = False
+        self.killed = False
+        self.t_spawn = self.t_exit = None
+        self.cpu_s = None
+
+    def _kill(self, sig):
+        with self.lock:
+            if not self.reaped:
+                self.killed = True
+                try:
+                    os.kill(self.pid, sig)
+                except OSError:
+                    pass
+
+    def run(self, sampler):
+        """Run to the end while sampler samples; returns (rc, stdout, stderr)."""
+        with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+            sampler.tick(lab_s=0.0)
+            self.t_spawn = time.monotonic()
+            try:
+                proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL, stdout=out, stderr=err, env=self.env)
+            except OSError as e:
+                self.t_exit = time.monotonic()
+                sampler.tick(lab_s=0.0)
+                return 127, '', 'cannot run %s: %s' % (self.argv[0], e)
+            self.pid = proc.pid
+            sampler.start_for(proc.pid, self.t_spawn)
+            timers = [threading.Timer(self.limit, self._kill, (signal.SIGTERM,)),
+                      threading.Timer(self.limit + 5, self._kill, (signal.SIGKILL,))]
+            for timer in timers:
+                timer.daemon = True
+                timer.start()
+            os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOWAIT)
+            self.t_exit = time.monotonic()
+            with self.lock:
+                self.reaped = True
+                for timer in timers:
+                    timer.cancel()
+            _pid, status, usage = os.wait4(proc.pid, 0)
+            proc.returncode = ps._exit_code(status)
+            self.cpu_s = usage.ru_utime + usage.ru_stime
+            sampler.finish(self.cpu_s)
+            out.seek(0)
+            err.seek(0)
+            return (proc.returncode, out.read().decode('utf-8', 'replace'),
+                    err.read().decode('utf-8', 'replace'))
+
+
+def sink_deltas(before, after):
+    if not (before and after):
+        return None
+    return {
+        'mptcp_counters': pp.counter_delta(before['mptcp'], after['mptcp']),
+        'net_dev': dict((dev, dict((k, after['net_dev'][dev][k] - before['net_dev'][dev][k])
+                                   for k in after['net_dev'][dev]))
+                        for dev in after['net_dev'] if dev in before['net_dev']),
+    }
+
+
+def cost_and_series(p, summary, report, client, sampler, sink_before, sink_after, gen_before, path_of, devs):
+    """cpu_cost, the metrics, the retransmits and the time series of a run that produced a report."""
+    win = pp.iperf3_window(report)
+    if not summary['ok'] or win is None or client.t_exit is None:
+        return None, None, None, None
+    start, end = pcost.window(client.t_exit, win['measured_s'], client.t_spawn)
+    local = sampler.local
+    sink_samples = [s for s in [sink_before] + sampler.sink_samples + [sink_after] if s]
+    gen = pcost.host_cpu(local, start, end, ps.HZ)
+    sink = pcost.host_cpu(sink_samples, start, end, ps.HZ) if sink_before and sink_after else None
+    same = None
+    if sink_before and sink_before.get('boot_id') and gen_before.get('boot_id'):
+        same = sink_before['boot_id'] == gen_before['boot_id']
+    cost, per_gb = pcost.cpu_cost(gen, sink, same, end - start, summary['throughput_mbps'])
+    cost['window'] = {
+        'start_s': round(start - client.t_spawn, 4), 'end_s': round(end - client.t_spawn, 4),
+        'omitted_s': win['omitted_s'], 'measured_s': win['measured_s'],
+        'overhead_s': round(client.t_exit - client.t_spawn - win['omitted_s'] - win['measured_s'], 4),
+        'bounds_sampled': {'generator': pcost.covers(local, start, end),
+                           'sink': pcost.covers(sink_samples, start, end) if sink else None},
+    }
+    cost['sampler'] = {
+        'cpu_s': round(sampler.cost_s(), 4), 'period_s': sampler.period, 'ticks': len(sampler.local),
+        'ss_runs': sampler.ss_runs, 'sink_samples': len(sampler.sink_samples),
+        'sink_cpu_s': (sink or {}).get('sampler_s'),
+    }
+    nstat = pcost.sender_retransmits(p['direction'], local, sink_samples if sink else None, start, end)
+    series = pcost.timeseries(local, sampler.ss, devs, p['direction'], summary['stream_ports'], p['bind'],
+                              path_of, start, end)
+    return cost, per_gb, nstat, series
+
+
 def measure(module, p):
     """Run one measurement; returns the result dict (never fails on tool errors)."""
     links = p['links']
@@ -394,22 +460,10 @@ def measure(module, p):
     launcher = choose_launcher(module, p['mptcp_launcher']) if p['protocol'] == 'mptcp' else None
     argv = iperf3_argv(module, p, launcher)
     limit = p['omit'] + p['duration'] + p['timeout']
-    timeout_bin = module.get_bin_path('timeout', required=True)
-    full = [timeout_bin, '--kill-after=5', str(limit)] + argv
-    env = {'LC_ALL': 'C'}
+    env = dict(os.environ, LC_ALL='C')
     ss_bin = module.get_bin_path('ss', required=True)
-
-    snap = {}
-    done = threading.Event()
-
-    def snapshot():
-        # Half-way through the measured window, list the connections.
-        if done.wait(p['omit'] + p['duration'] / 2.0):
-            return
-        rc1, out1, err1 = module.run_command([ss_bin, '-Htni', 'state', 'established',
-                                              'dport', '=', ':%d' % p['port']], environ_update=env)
-        rc2, out2, err2 = module.run_command([ss_bin, '-HMni'], environ_update=env)
-        snap.update(subflows=out1 if rc1 == 0 else err1, mptcp=out2 if rc2 == 0 else err2)
+    ss_argv = [ss_bin, '-Htni', 'state', 'established', 'dport', '=', ':%d' % p['port']]
+    sink = ps.SinkClient(p['stats_address'], p['stats_port']) if p['stats_address'] else None
 
     captures = capture = None
     if p['capture_dir']:
@@ -421,17 +475,16 @@ def measure(module, p):
                 os.makedirs(p['capture_dir'], 0o755)
             captures = pc.Captures(tcpdump, devs, p['capture_dir'], p['capture_name'], 'generator')
             capture['error'] = captures.start()
-    sink_before, sink_err = sink_sample(p['stats_address'], p['stats_port'])
-    before = local_sample()
+    sink_before, sink_err = sink.ask('stats') if sink else (None, None)
+    before = ps.local_full()
+    before['boot_id'] = ps.boot_id()
+    sampler = ps.Sampler(devs, sink if sink_before else None, ss_argv, [ss_bin, '-HMni'],
+                         p['omit'] + p['duration'] / 2.0, env)
     started = time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())
-    watcher = threading.Thread(target=snapshot)
-    watcher.daemon = True
-    watcher.start()
-    rc, out, err = module.run_command(full, environ_update=env)
-    done.set()
-    after = local_sample()
-    sink_after, err2 = sink_sample(p['stats_address'], p['stats_port'])
-    watcher.join(10)
+    client = Client(argv, env, limit)
+    rc, out, err = client.run(sampler)
+    after = ps.local_full()
+    sink_after, err2 = sink.ask('stats') if sink else (None, None)
     sink_err = sink_err or err2
     if captures is not None:
         capture['files'] = captures.stop()
@@ -441,14 +494,14 @@ def measure(module, p):
     except ValueError:
         report = None
     summary = pp.summarize_iperf3(report, p['direction'])
-    if not summary['ok'] and rc == 124:
+    if not summary['ok'] and client.killed:
         summary['error'] = 'iperf3 did not finish within %ds and was killed' % limit
     elif not summary['ok'] and report is None:
         summary['error'] = 'iperf3 exited with code %d: %s' % (rc, (err or out).strip()[-500:])
     elif summary['ok'] and rc != 0:
         summary.update(ok=False, error='iperf3 exited with code %d: %s' % (rc, err.strip()[-500:]))
 
-    elapsed = after['time'] - before['time']
+    elapsed = after['t'] - before['t']
     pbytes = pp.path_bytes(before['net_dev'], after['net_dev'], devs, p['direction'])
     known = [b for b in pbytes if b is not None]
     total = sum(known)
@@ -456,12 +509,14 @@ def measure(module, p):
     per_path = [round(tput * b / total, 3) if (tput is not None and total and b is not None) else None
                 for b in pbytes]
     wire = [round(b * 8 / elapsed / 1e6, 3) if b is not None and elapsed > 0 else None for b in pbytes]
-    delta = pp.counter_delta(before['mptcp'], after['mptcp'])
+    nstat = {'generator': pp.counter_delta(before['nstat'], after['nstat']),
+             'sink': pp.counter_delta(sink_before['nstat'], sink_after['nstat']) if sink_before and sink_after else None}
+    delta = dict((k[len('MPTcpExt'):], v) for k, v in nstat['generator'].items() if k.startswith('MPTcpExt'))
 
     subflows = fallback = None
     reasons, streams = [], []
-    sf_list = pp.parse_ss_subflows(snap.get('subflows') or '')
-    msk_list = pp.parse_ss_mptcp(snap.get('mptcp') or '')
+    sf_list = pp.parse_ss_subflows(sampler.mid.get('subflows') or '')
+    msk_list = pp.parse_ss_mptcp(sampler.mid.get('mptcp') or '')
     msk_list = [m for m in msk_list if m['peer_port'] == p['port']]
     if p['protocol'] == 'mptcp':
         streams = pp.stream_subflows(summary['stream_ports'], p['bind'], sf_list, path_of)
@@ -474,6 +529,14 @@ def measure(module, p):
     ok, error = pp.gate(p['protocol'], len(links), summary['ok'], summary['error'],
                         subflows, fallback, reasons, foreign)
 
+    cost, per_gb, nstat_retrans, series = cost_and_series(p, summary, report, client, sampler, sink_before,
+                                                          sink_after, before, path_of, devs)
+    if cost is not None:
+        cost['error'] = sink_err or sampler.sink_error or ('; '.join(sampler.errors) or None)
+    retrans = nstat_retrans
+    source = 'nstat' if retrans is not None else None
+    if retrans is None and p['protocol'] == 'tcp' and summary['retransmits'] is not None:
+        retrans, source = summary['retransmits'], 'iperf3'
     sink_cpu = pp.cpu_usage(sink_before and sink_before['cpu'], sink_after and sink_after['cpu'])
     return {
         'changed': False,
@@ -490,9 +553,14 @@ def measure(module, p):
         'duration_s': summary['seconds'],
         'elapsed_s': round(elapsed, 3),
         'retransmits': summary['retransmits'],
+        'retransmits_by_source': {'iperf3': summary['retransmits'], 'nstat': nstat_retrans, 'used': source},
         'sent_mbps': summary['sent_mbps'],
+        'bytes_received': summary['bytes_received'],
         'congestion': summary['congestion'],
         'cpu': {'generator': pp.cpu_usage(before['cpu'], after['cpu']), 'sink': sink_cpu},
+        'cpu_cost': cost,
+        'metrics': {'throughput_mbps': tput, 'cpu_s_per_gb': per_gb, 'retransmits': retrans},
+        'mptcp_events': pcost.mptcp_events(nstat) if p['protocol'] == 'mptcp' else None,
         'sink_stats_error': sink_err,
         'started': started,
         'argv': argv,
@@ -503,14 +571,11 @@ def measure(module, p):
             'iperf3_stdout': None if report is not None else out[-4000:],
             'iperf3_stderr': err[-4000:],
             'mptcp_counters': delta,
-            'ss_subflows': snap.get('subflows'),
-            'ss_mptcp': snap.get('mptcp'),
-            'sink': {
-                'mptcp_counters': pp.counter_delta(sink_before['mptcp'], sink_after['mptcp']),
-                'net_dev': dict((dev, {k: sink_after['net_dev'][dev][k] - sink_before['net_dev'][dev][k]
-                                       for k in sink_after['net_dev'][dev]})
-                                for dev in sink_after['net_dev'] if dev in sink_before['net_dev']),
-            } if sink_before and sink_after else None,
+            'nstat': nstat,
+            'ss_subflows': sampler.mid.get('subflows'),
+            'ss_mptcp': sampler.mid.get('mptcp'),
+            'sink': sink_deltas(sink_before, sink_after),
+            'timeseries': series,
         },
     }
 

@@ -1,0 +1,227 @@
+# -*- coding: utf-8 -*-
+# Copyright: mptcp.lab developers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+"""The timed samples of one measurement (perf_measure): readers and the sampler thread.
+
+The sampler is one thread that wakes on a fixed schedule (every 0.2 s; an
+Event wait, no busy loop) while iperf3 runs, and reads on the generator:
+the ``cpu`` line of /proc/stat, the path interfaces' byte counters
+(/proc/net/dev), Tcp RetransSegs (/proc/net/snmp) and the iperf3 client's
+CPU (/proc/<pid>/schedstat). Once a second it also lists the test's TCP
+sockets with ``ss -tni`` (cwnd, RTT, retransmits per subflow) and asks the
+sink's stats responder for its light ``cpu`` sample; half-way through the
+run it keeps an ``ss -Mni`` listing too. It counts its own CPU (the thread's
+and the ss children's) so the cost of watching is known. The pure
+arithmetic over these samples lives in perf_cost.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import json
+import os
+import socket
+import subprocess
+import threading
+import time
+
+from ansible_collections.mptcp.lab.plugins.module_utils import perf_parse as pp
+
+HZ = os.sysconf('SC_CLK_TCK')
+
+
+def read_file(path):
+    with open(path) as f:
+        return f.read()
+
+
+def boot_id():
+    try:
+        return read_file('/proc/sys/kernel/random/boot_id').strip()
+    except (IOError, OSError):
+        return None
+
+
+def process_cpu_s(pid):
+    """CPU seconds process pid used so far (scheduler runtime), or None when it is gone."""
+    try:
+        return int(read_file('/proc/%d/schedstat' % pid).split()[0]) / 1e9
+    except (IOError, OSError, ValueError, IndexError):
+        pass
+    try:
+        st = pp.parse_pid_stat(read_file('/proc/%d/stat' % pid))
+        return (st['utime'] + st['stime']) / float(HZ)
+    except (IOError, OSError, ValueError, IndexError):
+        return None
+
+
+def _exit_code(status):
+    if os.WIFEXITED(status):
+        return os.WEXITSTATUS(status)
+    return -os.WTERMSIG(status) if os.WIFSIGNALED(status) else -1
+
+
+def run_counted(argv, env):
+    """Run a short command; (rc, output with stderr, CPU seconds it used)."""
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
+    try:
+        out = proc.stdout.read()
+    finally:
+        proc.stdout.close()
+    _pid, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = _exit_code(status)
+    return proc.returncode, out.decode('utf-8', 'replace'), usage.ru_utime + usage.ru_stime
+
+
+def local_full():
+    """The generator's counters before and after a run (all of nstat's groups)."""
+    return {
+        't': time.monotonic(),
+        'cpu': pp.parse_proc_stat(read_file('/proc/stat')),
+        'net_dev': pp.parse_net_dev(read_file('/proc/net/dev')),
+        'nstat': dict(pp.parse_nstat(read_file('/proc/net/snmp')), **pp.parse_nstat(read_file('/proc/net/netstat'))),
+    }
+
+
+class SinkClient(object):
+    """The sink's stats responder (roles/traffic_sink/files/mptcp_lab_stats.py)."""
+
+    def __init__(self, address, port, timeout=2.0):
+        self.address, self.port, self.timeout = address, port, timeout
+
+    def ask(self, command, timeout=None):
+        """One request: (sample, error); the sample's ``t`` is the request's midpoint on our monotonic clock."""
+        if not self.address:
+            return None, None
+        t0 = time.monotonic()
+        try:
+            conn = socket.create_connection((self.address, self.port), timeout=timeout or self.timeout)
+            try:
+                conn.sendall(command.encode() + b'\n')
+                chunks = []
+                while True:
+                    data = conn.recv(65536)
+                    if not data:
+                        break
+                    chunks.append(data)
+            finally:
+                conn.close()
+            t1 = time.monotonic()
+            reply = json.loads(b''.join(chunks).decode('utf-8'))
+            return self.sample(reply, (t0 + t1) / 2.0), None
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            return None, 'sink stats responder %s:%d: %s' % (self.address, self.port, e or type(e).__name__)
+
+    @staticmethod
+    def sample(reply, t):
+        out = {'t': t, 'cpu': pp.parse_proc_stat(reply['stat']),
+               'lab_s': reply.get('lab_cpu_s'), 'sampler_s': reply.get('self_cpu_s')}
+        snmp = pp.parse_nstat(reply.get('snmp') or '')
+        out['retrans'] = snmp.get('TcpRetransSegs')
+        if 'net_dev' in reply:      # the full 'stats' reply
+            out['net_dev'] = pp.parse_net_dev(reply['net_dev'])
+            out['mptcp'] = pp.parse_netstat(reply.get('netstat') or '')
+            out['nstat'] = dict(snmp, **pp.parse_nstat(reply.get('netstat') or ''))
+            out['boot_id'] = reply.get('boot_id')
+            out['lab_processes'] = reply.get('lab_processes')
+        return out
+
+
+class Sampler(threading.Thread):
+    """Samples the generator (and the sink, once a second) while iperf3 runs."""
+
+    def __init__(self, devs, sink, ss_argv, ss_mptcp_argv, mid_s, env, period=0.2, ss_every=5):
+        threading.Thread.__init__(self)
+        self.daemon = True
+        self.devs, self.sink, self.env = devs, sink, env
+        self.ss_argv, self.ss_mptcp_argv, self.mid_s = ss_argv, ss_mptcp_argv, mid_s
+        self.period, self.ss_every = period, ss_every
+        self.pid = None
+        self.local, self.ss, self.sink_samples = [], [], []
+        self.mid = {}
+        self.errors = []
+        self.child_cpu_s = 0.0
+        self.thread_cpu_s = 0.0
+        self.ss_runs = 0
+        self._halt = threading.Event()
+        self._thread_t0 = 0.0
+        self._clock = None
+        self.sink_error = None
+        self._start_t = None
+
+    # one local tick: cheap reads only
+    def tick(self, lab_s=None):
+        t = time.monotonic()
+        sample = {'t': t, 'cpu': pp.parse_proc_stat(read_file('/proc/stat')),
+                  'net_dev': pp.parse_net_dev(read_file('/proc/net/dev')),
+                  'retrans': pp.parse_nstat(read_file('/proc/net/snmp')).get('TcpRetransSegs'),
+                  'sampler_s': self.cost_s()}
+        if lab_s is None and self.pid is not None:
+            lab_s = process_cpu_s(self.pid)
+        sample['lab_s'] = lab_s
+        self.local.append(sample)
+        return sample
+
+    def cost_s(self):
+        """CPU seconds the sampler used so far (its thread, its ss children), from any thread."""
+        own = self.thread_cpu_s
+        if self._clock is not None and self.is_alive():
+            try:
+                own = time.clock_gettime(self._clock) - self._thread_t0
+            except OSError:
+                pass
+        return own + self.child_cpu_s
+
+    def slow_tick(self, t_rel):
+        rc, out, cpu = run_counted(self.ss_argv, self.env)
+        self.child_cpu_s += cpu
+        self.ss_runs += 1
+        if rc == 0:
+            self.ss.append({'t': time.monotonic(), 'socks': pp.parse_ss_tcp(out)})
+        elif len(self.errors) < 3:
+            self.errors.append('ss: exit %d: %s' % (rc, out.strip()[-200:]))
+        if not self.mid and t_rel >= self.mid_s:
+            # half-way: the listing the validity gate judges (subflows, fallback)
+            rc2, out2, cpu2 = run_counted(self.ss_mptcp_argv, self.env)
+            self.child_cpu_s += cpu2
+            self.mid = {'subflows': out if rc == 0 else None, 'mptcp': out2 if rc2 == 0 else None}
+        if self.sink is not None and self.sink_error is None:
+            sample, self.sink_error = self.sink.ask('cpu', timeout=0.5)
+            if sample is not None:
+                self.sink_samples.append(sample)
+
+    def start_for(self, pid, t_spawn):
+        self.pid = pid
+        self._start_t = t_spawn
+        self.start()
+
+    def run(self):
+        try:
+            self._clock = time.pthread_getcpuclockid(threading.get_ident())
+        except (AttributeError, OSError):
+            self._clock = None
+        self._thread_t0 = time.thread_time()
+        k = 0
+        try:
+            while True:
+                k += 1
+                if self._halt.wait(max(0.0, self._start_t + k * self.period - time.monotonic())):
+                    break
+                self.tick()
+                t_rel = time.monotonic() - self._start_t
+                if k % self.ss_every == 0 or (not self.mid and t_rel >= self.mid_s):
+                    self.slow_tick(t_rel)
+        except (IOError, OSError, ValueError) as e:
+            self.errors.append('sampler: %s' % e)
+        finally:
+            self.thread_cpu_s = time.thread_time() - self._thread_t0
+
+    def finish(self, lab_s):
+        """At the client's exit: the closing tick (with the client's final CPU), then stop the thread."""
+        pid, self.pid = self.pid, None
+        self.tick(lab_s=lab_s)
+        self._halt.set()
+        if pid is not None:
+            self.join(10)
