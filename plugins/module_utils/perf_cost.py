@@ -293,7 +293,7 @@ def subflow_series(ss_samples, stream_ports, bind, path_of, bounds, tolerance=0.
                     'cwnd': [field(s, 'cwnd') for s in picks[1:]],
                     'rtt_ms': [field(s, 'rtt_ms') for s in picks[1:]],
                     'retrans': retrans})
-    out.sort(key=lambda sf: (sf['stream'], sf['path'] or 0, sf['local']))
+    out.sort(key=lambda sf: (sf['stream'], sf['path'] is None, sf['path'] or 0, sf['local']))
     return out
 
 

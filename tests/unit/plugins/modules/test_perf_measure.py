@@ -1,0 +1,71 @@
+"""perf_measure's client runner and sampler, on real short processes (no network needed)."""
+
+import os
+import sys
+import time
+
+import pytest
+
+from ansible_collections.mptcp.lab.plugins.module_utils import perf_sampler as ps
+from ansible_collections.mptcp.lab.plugins.modules import perf_measure as pm
+
+ENV = dict(os.environ, LC_ALL='C')
+
+
+def sampler(**kwargs):
+    args = dict(devs=['lo'], sink=None, ss_argv=['true'], ss_mptcp_argv=['true'], mid_s=0.3, env=ENV)
+    args.update(kwargs)
+    return ps.Sampler(**args)
+
+
+def test_client_exit_time_cpu_and_samples():
+    burn = [sys.executable, '-c', 'import time\nt = time.process_time()\nwhile time.process_time() - t < 0.3: pass\n'
+            'print("{}")']
+    s = sampler()
+    client = pm.Client(burn, ENV, limit=30)
+    rc, out, err = client.run(s)
+    assert rc == 0 and out.strip() == '{}' and not client.killed
+    assert 0.3 <= client.cpu_s < 2.0                       # the child's own CPU, from its exit
+    assert client.t_exit - client.t_spawn >= 0.3
+    # a tick at the spawn (lab 0), ticks while it ran, and the closing one with the exit's CPU
+    assert s.local[0]['lab_s'] == 0.0 and s.local[-1]['lab_s'] == client.cpu_s
+    assert len(s.local) >= 3 and all(a['t'] <= b['t'] for a, b in zip(s.local, s.local[1:]))
+    assert abs(s.local[-1]['t'] - client.t_exit) < 0.2
+    assert 'lo' in s.local[1]['net_dev'] and s.local[1]['retrans'] is not None
+    assert not s.is_alive()
+
+
+def test_client_killed_at_its_limit():
+    s = sampler(mid_s=100)
+    client = pm.Client(['sleep', '30'], ENV, limit=1)
+    t0 = time.monotonic()
+    rc, _out, _err = client.run(s)
+    assert client.killed and rc == -15 and time.monotonic() - t0 < 5
+    assert s.mid == {}                                     # never half-way: no mid-run listing
+
+
+def test_client_that_cannot_start():
+    s = sampler()
+    client = pm.Client(['/nonexistent/iperf3'], ENV, limit=1)
+    rc, _out, err = client.run(s)
+    assert rc == 127 and 'cannot run /nonexistent/iperf3' in err
+
+
+def test_sampler_runs_ss_once_a_second_and_counts_its_cost():
+    s = sampler(ss_argv=['echo', 'x'], mid_s=0.5)
+    client = pm.Client(['sleep', '2.2'], ENV, limit=30)
+    client.run(s)
+    assert s.ss_runs >= 2 and len(s.ss) == s.ss_runs
+    assert s.mid == {'subflows': 'x\n', 'mptcp': ''}       # taken at the first tick after 0.5 s
+    assert 0 < s.cost_s() < 1.0 and s.child_cpu_s > 0
+
+
+def test_sink_client_reports_unreachable_responder():
+    sample, error = ps.SinkClient('127.0.0.1', 9, timeout=0.5).ask('cpu')
+    assert sample is None and error.startswith('sink stats responder 127.0.0.1:9: ')
+    assert ps.SinkClient(None, 5199).ask('stats') == (None, None)
+
+
+def test_run_counted():
+    rc, out, cpu = ps.run_counted(['sh', '-c', 'echo out; echo err >&2; exit 3'], ENV)
+    assert rc == 3 and 'out' in out and 'err' in out and cpu >= 0
