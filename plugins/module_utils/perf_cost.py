@@ -128,7 +128,7 @@ def host_cpu(samples, start, end, hz):
     return out
 
 
-def _r(value, digits=4):
+def rounded(value, digits=4):
     return None if value is None else round(value, digits)
 
 
@@ -167,7 +167,7 @@ def cpu_cost(gen, sink, same_machine, window_s, throughput_mbps):
         host = hosts[name]
         if host is not None:
             host['busy_s_per_gb'] = host['busy_s'] / gb if gb and host['busy_s'] is not None else None
-            hosts[name] = dict((k, _r(v)) for k, v in host.items())
+            hosts[name] = dict((k, rounded(v)) for k, v in host.items())
     per_gb = lab_per_gb = None
     complete = gen is not None and (sink is not None or same_machine)
     if complete and gb and None not in [busy for busy, _other in totals]:
@@ -175,8 +175,8 @@ def cpu_cost(gen, sink, same_machine, window_s, throughput_mbps):
         if None not in [other for _busy, other in totals]:
             lab_per_gb = round(sum(busy - other for busy, other in totals) / gb, 4)
     return {
-        'window_s': _r(window_s),
-        'gb_delivered': _r(gb, 6),
+        'window_s': rounded(window_s),
+        'gb_delivered': rounded(gb, 6),
         'same_machine': same_machine,
         'hosts': hosts,
         'lab_s_per_gb': lab_per_gb,
@@ -221,11 +221,14 @@ def edges(start, end, interval=1.0):
     return [start + k * interval for k in range(n)] + [end]
 
 
-def path_series(samples, devs, direction, bounds):
-    """Per path Mbit/s in each bucket, from the interface byte counters (data direction)."""
+def path_series(samples, paths, direction, bounds):
+    """Per path Mbit/s in each bucket, from the interface byte counters (data direction).
+
+    ``paths``: [(path number, generator's interface on it)].
+    """
     keys = {'upload': ('tx_bytes',), 'download': ('rx_bytes',), 'bidir': ('tx_bytes', 'rx_bytes')}[direction]
     out = []
-    for i, dev in enumerate(devs, 1):
+    for i, dev in paths:
         pts = points(samples, lambda s, d=dev: sum(s['net_dev'][d][k] for k in keys))
         mbps = []
         for a, b in zip(bounds[:-1], bounds[1:]):
@@ -297,13 +300,13 @@ def subflow_series(ss_samples, stream_ports, bind, path_of, bounds, tolerance=0.
     return out
 
 
-def timeseries(local_samples, ss_samples, devs, direction, stream_ports, bind, path_of, start, end,
+def timeseries(local_samples, ss_samples, paths, direction, stream_ports, bind, path_of, start, end,
                interval=1.0):
     """The run's time series (format: docs/run-record.md, "Time series")."""
     bounds = edges(start, end, interval)
     return {
         'interval_s': interval,
         't': [round(b - start, 3) for b in bounds[1:]],
-        'paths': path_series(local_samples, devs, direction, bounds),
+        'paths': path_series(local_samples, paths, direction, bounds),
         'subflows': subflow_series(ss_samples, stream_ports, bind, path_of, bounds),
     }

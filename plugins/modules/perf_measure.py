@@ -420,7 +420,7 @@ def sink_deltas(before, after):
     }
 
 
-def cost_and_series(p, summary, report, client, sampler, sink_before, sink_after, gen_before, path_of, devs):
+def cost_and_series(p, summary, report, client, sampler, sink_before, sink_after, gen_before, path_of):
     """cpu_cost, the metrics, the retransmits and the time series of a run that produced a report."""
     win = pp.iperf3_window(report)
     if not summary['ok'] or win is None or client.t_exit is None:
@@ -444,10 +444,11 @@ def cost_and_series(p, summary, report, client, sampler, sink_before, sink_after
     cost['sampler'] = {
         'cpu_s': round(sampler.cost_s(), 4), 'period_s': sampler.period, 'ticks': len(sampler.local),
         'ss_runs': sampler.ss_runs, 'sink_samples': len(sampler.sink_samples),
-        'sink_cpu_s': (sink or {}).get('sampler_s'),
+        'sink_cpu_s': pcost.rounded((sink or {}).get('sampler_s')),
     }
     nstat = pcost.sender_retransmits(p['direction'], local, sink_samples if sink else None, start, end)
-    series = pcost.timeseries(local, sampler.ss, devs, p['direction'], summary['stream_ports'], p['bind'],
+    paths = [(link['path'], link['dev']) for link in p['links']]
+    series = pcost.timeseries(local, sampler.ss, paths, p['direction'], summary['stream_ports'], p['bind'],
                               path_of, start, end)
     return cost, per_gb, nstat, series
 
@@ -530,7 +531,7 @@ def measure(module, p):
                         subflows, fallback, reasons, foreign)
 
     cost, per_gb, nstat_retrans, series = cost_and_series(p, summary, report, client, sampler, sink_before,
-                                                          sink_after, before, path_of, devs)
+                                                          sink_after, before, path_of)
     if cost is not None:
         cost['error'] = sink_err or sampler.sink_error or ('; '.join(sampler.errors) or None)
     retrans = nstat_retrans

@@ -96,7 +96,7 @@ def lab_processes(patterns):
                 with open(path) as f:
                     rec = json.loads(f.read(65536))
                 pid, start = rec['pid'], rec['starttime']
-                if not isinstance(pid, int) or pid == own or int(_stat_fields(pid)[19]) != start:
+                if not isinstance(pid, int) or pid == own or int(_stat_fields(pid)[19]) != int(start):
                     continue
             except (IOError, OSError, ValueError, KeyError, TypeError, IndexError):
                 continue

@@ -131,14 +131,14 @@ def dev_samples():
 
 def test_path_series_per_direction():
     bounds = pc.edges(1.0, 4.0)
-    up = pc.path_series(dev_samples(), ['p1', 'p2'], 'upload', bounds)
+    up = pc.path_series(dev_samples(), [(1, 'p1'), (2, 'p2')], 'upload', bounds)
     assert up == [{'path': 1, 'dev': 'p1', 'mbps': [1.0, 1.0, 1.0]},
                   {'path': 2, 'dev': 'p2', 'mbps': [2.0, 2.0, 2.0]}]
-    down = pc.path_series(dev_samples(), ['p1'], 'download', bounds)
+    down = pc.path_series(dev_samples(), [(1, 'p1')], 'download', bounds)
     assert down[0]['mbps'] == [0.004, 0.004, 0.004]
-    both = pc.path_series(dev_samples(), ['p1'], 'bidir', bounds)
-    assert both[0]['mbps'] == [1.004, 1.004, 1.004]
-    assert pc.path_series([], ['p1'], 'upload', bounds)[0]['mbps'] == [None, None, None]
+    both = pc.path_series(dev_samples(), [(3, 'p1')], 'bidir', bounds)
+    assert both == [{'path': 3, 'dev': 'p1', 'mbps': [1.004, 1.004, 1.004]}]   # the lab's path number
+    assert pc.path_series([], [(1, 'p1')], 'upload', bounds)[0]['mbps'] == [None, None, None]
 
 
 def sock(local, lport, token, cwnd, rtt, retrans, peer='10.0.1.2'):
@@ -184,7 +184,7 @@ def test_subflow_series_gaps_and_plain_tcp():
 
 
 def test_timeseries_shape():
-    ts = pc.timeseries(dev_samples(), ss_samples(), ['p1', 'p2'], 'upload', [40001], '10.0.0.1',
+    ts = pc.timeseries(dev_samples(), ss_samples(), [(1, 'p1'), (2, 'p2')], 'upload', [40001], '10.0.0.1',
                        {'10.0.0.1': 1, '10.0.2.1': 2}, 1.0, 3.995)
     assert ts['interval_s'] == 1.0 and ts['t'] == [1.0, 2.0, 2.995]
     assert [len(p['mbps']) for p in ts['paths']] == [3, 3]
