@@ -12,7 +12,8 @@ CPU (/proc/<pid>/schedstat). Once a second it also lists the test's TCP
 sockets with ``ss -tni`` (cwnd, RTT, retransmits per subflow) and asks the
 sink's stats responder for its light ``cpu`` sample; half-way through the
 run it keeps an ``ss -Mni`` listing too. It counts its own CPU (the thread's
-and the ss children's) so the cost of watching is known. The pure
+and the ss children's) so the cost of watching is known. ``Client`` runs
+iperf3 as our own child, so its exit time and CPU are exact. The pure
 arithmetic over these samples lives in perf_cost.
 """
 
@@ -22,8 +23,10 @@ __metaclass__ = type
 
 import json
 import os
+import signal
 import socket
 import subprocess
+import tempfile
 import threading
 import time
 
@@ -225,3 +228,62 @@ class Sampler(threading.Thread):
         self._halt.set()
         if pid is not None:
             self.join(10)
+
+
+class Client(object):
+    """The iperf3 client as our own child: its exit time and CPU are known exactly.
+
+    A timer sends SIGTERM after ``limit`` seconds and SIGKILL 5 s later; the
+    child is only signalled while it is unreaped (waitid WNOWAIT first), so
+    a recycled pid is never hit.
+    """
+
+    def __init__(self, argv, env, limit):
+        self.argv, self.env, self.limit = argv, env, limit
+        self.lock = threading.Lock()
+        self.reaped = False
+        self.killed = False
+        self.t_spawn = self.t_exit = None
+        self.cpu_s = None
+
+    def _kill(self, sig):
+        with self.lock:
+            if not self.reaped:
+                self.killed = True
+                try:
+                    os.kill(self.pid, sig)
+                except OSError:
+                    pass
+
+    def run(self, sampler):
+        """Run to the end while sampler samples; returns (rc, stdout, stderr)."""
+        with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+            sampler.tick(lab_s=0.0)
+            self.t_spawn = time.monotonic()
+            try:
+                proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL, stdout=out, stderr=err, env=self.env)
+            except OSError as e:
+                self.t_exit = time.monotonic()
+                sampler.tick(lab_s=0.0)
+                return 127, '', 'cannot run %s: %s' % (self.argv[0], e)
+            self.pid = proc.pid
+            sampler.start_for(proc.pid, self.t_spawn)
+            timers = [threading.Timer(self.limit, self._kill, (signal.SIGTERM,)),
+                      threading.Timer(self.limit + 5, self._kill, (signal.SIGKILL,))]
+            for timer in timers:
+                timer.daemon = True
+                timer.start()
+            os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOWAIT)
+            self.t_exit = time.monotonic()
+            with self.lock:
+                self.reaped = True
+                for timer in timers:
+                    timer.cancel()
+            _pid, status, usage = os.wait4(proc.pid, 0)
+            proc.returncode = _exit_code(status)
+            self.cpu_s = usage.ru_utime + usage.ru_stime
+            sampler.finish(self.cpu_s)
+            out.seek(0)
+            err.seek(0)
+            return (proc.returncode, out.read().decode('utf-8', 'replace'),
+                    err.read().decode('utf-8', 'replace'))

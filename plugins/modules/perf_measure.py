@@ -15,14 +15,40 @@ description:
   - Runs one C(iperf3 -J) client measurement from the host it runs on (the
     traffic generator) against an iperf3 server (the traffic sink), and returns
     parsed, checked results. One task is one measurement.
-  - Around the run it samples, on the generator, the interface counters of every
-    path the test uses (C(/proc/net/dev)), the MPTcpExt counters (C(/proc/net/netstat),
-    what C(nstat) reads; per network namespace) and the system-wide CPU time
-    (C(/proc/stat), softirq included). Half-way through the run it lists the
-    MPTCP connections and their subflows with C(ss -tni) and C(ss -Mni).
-  - With O(stats_address), it also samples the sink's C(/proc/stat) and counters
-    before and after, from the small stats responder the C(mptcp.lab.traffic_sink)
-    role runs, so CPU use is known on both ends without another task.
+  - Before and after the run it reads, on the generator, every C(nstat) counter
+    (C(/proc/net/snmp), C(/proc/net/netstat) - Tcp, TcpExt, MPTcpExt, IpExt...; per
+    network namespace), the interface counters (C(/proc/net/dev)) and the
+    system-wide CPU time (C(/proc/stat)).
+  - While iperf3 runs, a sampler thread (every 0.2 s, on a fixed schedule, no busy
+    loop) reads the C(cpu) line of C(/proc/stat), the path interfaces' byte
+    counters, Tcp RetransSegs and the iperf3 client's CPU; once a second it lists
+    the test's TCP sockets with C(ss -tni) (cwnd, RTT, retransmits per subflow) and
+    asks the sink for its CPU; half-way through it also keeps C(ss -Mni). Its own
+    CPU cost is measured and returned (C(cpu_cost.sampler)).
+  - With O(stats_address), the sink's counters come from the small stats responder
+    the C(mptcp.lab.traffic_sink) role runs (a full sample before and after, a
+    light one once a second), so both ends are known without another task.
+  - B(CPU cost) is taken over exactly the measured window - iperf3's counted
+    intervals, omitted seconds and setup excluded - which ends when iperf3 exits;
+    every counter is interpolated at the window's bounds. Per host it gives user,
+    system, softirq and irq seconds, the lab's processes' share (the iperf3 client;
+    the sink's iperf3 servers), and C(other_s), busy time nothing of the lab
+    explains, so a noisy machine shows. Two ends on one kernel (same boot_id, as
+    in the netns lab) are one machine, counted once. C(metrics.cpu_s_per_gb) is
+    the busy CPU seconds (user+system+softirq+irq) of the distinct machines per
+    GB (1e9 bytes) the receiver got.
+  - B(Retransmits). C(metrics.retransmits) is Tcp RetransSegs of the sending
+    end's network namespace over the window (the sink's for download, both for
+    bidir), since under MPTCP iperf3's own count covers only the first subflow (its
+    TCP_INFO), while the namespace's counter covers every subflow. iperf3's count
+    stays in RV(retransmits); for TCP without the sink's counters it is the
+    fallback. In a namespace of its own (the netns lab) nothing else sends; on a
+    shared host other connections count too.
+  - B(Time series) per second of the window (C(raw.timeseries)), per path the
+    generator's interface bytes in the data direction, per subflow of every data
+    stream cwnd, smoothed RTT and retransmitted segments, from the generator's
+    sockets (the sender's for upload; for download they are the receiving end's).
+    docs/measurement.md has the format and the reasoning.
   - For MPTCP, iperf3's own TCP_INFO describes only the first subflow, so the
     subflow count comes from C(ss) (per data stream, iperf3's control connection
     left out) and fallback from both the counters and the C(ss -M) fallback flag.
@@ -254,6 +280,57 @@ retransmits:
   description: Retransmissions iperf3 reported for the sender (first subflow only under MPTCP).
   returned: always
   type: int
+retransmits_by_source:
+  description:
+    - Retransmitted segments by source - C(iperf3) (RV(retransmits)), C(nstat) (Tcp RetransSegs
+      of the sending end over the window, null without its counters) - and C(used), the one in
+      C(metrics.retransmits) (C(nstat), C(iperf3) or null).
+  returned: always
+  type: dict
+  sample: {iperf3: 3, nstat: 4, used: nstat}
+bytes_received:
+  description: Bytes the receiver counted over iperf3's measured window (both directions for bidir).
+  returned: always
+  type: int
+metrics:
+  description:
+    - The run's figures of the metrics the run record knows (perf_record.METRICS), null when
+      not measured - C(throughput_mbps) (RV(throughput_mbps)), C(cpu_s_per_gb) (busy CPU seconds
+      of the distinct machines per GB received; null without the sink's figures unless both ends
+      are one machine) and C(retransmits) (segments the sender retransmitted, see the description).
+  returned: always
+  type: dict
+  sample: {throughput_mbps: 1830.8, cpu_s_per_gb: 3.26, retransmits: 4}
+cpu_cost:
+  description:
+    - CPU cost over the measured window; null when iperf3 gave no report.
+    - C(window_s) (seconds), C(gb_delivered) (the receiver's goodput over the window, 1e9 bytes),
+      C(same_machine) (both ends on one kernel, by boot_id; null when the sink is unknown).
+    - C(hosts.generator), C(hosts.sink) (null without the responder) - C(user_s) (nice included),
+      C(system_s), C(softirq_s), C(irq_s), C(busy_s) (their sum), C(lab_s) (CPU of the lab's
+      processes on that host, the iperf3 client and the sink's iperf3 servers), C(sampler_s) (this
+      module's sampler; the sink's responder), C(other_s) (busy minus lab, samplers, softirq and
+      irq, never below 0 - the rest of the machine's load; on one machine the machine's, on both
+      hosts), C(busy_s_per_gb).
+    - C(lab_s_per_gb) - busy minus other, per GB - the part of the cost the lab explains.
+    - C(window) - C(start_s), C(end_s) (seconds after iperf3 started), C(omitted_s), C(measured_s)
+      (from iperf3's intervals), C(overhead_s) (setup and teardown around them), C(bounds_sampled)
+      (whether samples exist on both sides of each bound, per host).
+    - C(sampler) - C(cpu_s) (the sampler's own CPU, thread and ss children), C(period_s),
+      C(ticks), C(ss_runs), C(sink_samples), C(sink_cpu_s) (the responder's CPU in the window).
+    - C(error) - why a part is missing (the responder, ss), or null.
+  returned: always
+  type: dict
+mptcp_events:
+  description:
+    - For MPTCP, per end (C(generator), C(sink); null without the responder), the MPTcpExt counters
+      of interest over the whole run (perf_cost.MPTCP_EVENTS) - data sequence trouble
+      (DuplicateData, DSSNotMatching, DataCsumErr, OFOQueue, MPTCPRetrans...), ADD_ADDR (AddAddr,
+      AddAddrTx, EchoAdd...), MP_JOIN (MPJoinSynTx, MPJoinSynAckRx, MPJoinAckRx, MPJoinRejected...)
+      and subflow resets and failures (MPRstTx, MPRstRx, MPFailTx, SubflowStale...); 0 when a
+      counter did not move. Null for TCP.
+  returned: always
+  type: dict
 cpu:
   description:
     - System-wide CPU use during the run from /proc/stat, in percent of all CPUs of the
@@ -280,18 +357,22 @@ capture:
 raw:
   description:
     - Raw tool output, for the results directory. C(iperf3) (the parsed JSON report),
-      C(iperf3_stderr), C(mptcp_counters) (MPTcpExt deltas, like C(nstat)),
+      C(iperf3_stderr), C(mptcp_counters) (the generator's MPTcpExt deltas), C(nstat)
+      (C(generator), C(sink) - every nstat counter that moved over the run, named like nstat,
+      C(TcpRetransSegs), C(TcpExtTCPLostRetransmit), C(MPTcpExtMPJoinSynRx)...),
       C(ss_subflows) (C(ss -tni)), C(ss_mptcp) (C(ss -Mni)), C(sink) (sink-side deltas).
+    - C(timeseries) (null without a report) - C(interval_s) (1.0), C(t) (seconds since the
+      window's start, at each bucket's end; the last bucket stretches to the window's end),
+      C(paths) (C(path), C(dev), C(mbps) - the interface's Mbit/s in the data direction, headers
+      included), C(subflows) (C(stream) - the local port of the data stream's connection, C(path)
+      - null outside the test's paths, C(local), C(remote), C(cwnd) - segments, C(rtt_ms),
+      C(retrans) - segments retransmitted in the bucket; null where no sample was near).
   returned: always
   type: dict
 '''
 
 import json
 import os
-import signal
-import subprocess
-import tempfile
-import threading
 import time
 
 from ansible.module_utils.basic import AnsibleModule
@@ -348,65 +429,6 @@ def validate(module, p):
                          % p['capture_name'])
     if p['protocol'] == 'tcp' and len(p['links']) != 1:
         module.fail_json(msg='links: protocol tcp uses exactly one path, got %d links' % len(p['links']))
-
-
-class Client(object):
-    """The iperf3 client as our own child: its exit time and CPU are known exactly.
-
-    A timer sends SIGTERM after ``limit`` seconds and SIGKILL 5 s later; the
-    child is only signalled while it is unreaped (waitid WNOWAIT first), so
-    a recycled pid is never hit.
-    """
-
-    def __init__(self, argv, env, limit):
-        self.argv, self.env, self.limit = argv, env, limit
-        self.lock = threading.Lock()
-        self.reaped = False
-        self.killed = False
-        self.t_spawn = self.t_exit = None
-        self.cpu_s = None
-
-    def _kill(self, sig):
-        with self.lock:
-            if not self.reaped:
-                self.killed = True
-                try:
-                    os.kill(self.pid, sig)
-                except OSError:
-                    pass
-
-    def run(self, sampler):
-        """Run to the end while sampler samples; returns (rc, stdout, stderr)."""
-        with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-            sampler.tick(lab_s=0.0)
-            self.t_spawn = time.monotonic()
-            try:
-                proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL, stdout=out, stderr=err, env=self.env)
-            except OSError as e:
-                self.t_exit = time.monotonic()
-                sampler.tick(lab_s=0.0)
-                return 127, '', 'cannot run %s: %s' % (self.argv[0], e)
-            self.pid = proc.pid
-            sampler.start_for(proc.pid, self.t_spawn)
-            timers = [threading.Timer(self.limit, self._kill, (signal.SIGTERM,)),
-                      threading.Timer(self.limit + 5, self._kill, (signal.SIGKILL,))]
-            for timer in timers:
-                timer.daemon = True
-                timer.start()
-            os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOWAIT)
-            self.t_exit = time.monotonic()
-            with self.lock:
-                self.reaped = True
-                for timer in timers:
-                    timer.cancel()
-            _pid, status, usage = os.wait4(proc.pid, 0)
-            proc.returncode = ps._exit_code(status)
-            self.cpu_s = usage.ru_utime + usage.ru_stime
-            sampler.finish(self.cpu_s)
-            out.seek(0)
-            err.seek(0)
-            return (proc.returncode, out.read().decode('utf-8', 'replace'),
-                    err.read().decode('utf-8', 'replace'))
 
 
 def sink_deltas(before, after):
@@ -482,7 +504,7 @@ def measure(module, p):
     sampler = ps.Sampler(devs, sink if sink_before else None, ss_argv, [ss_bin, '-HMni'],
                          p['omit'] + p['duration'] / 2.0, env)
     started = time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())
-    client = Client(argv, env, limit)
+    client = ps.Client(argv, env, limit)
     rc, out, err = client.run(sampler)
     after = ps.local_full()
     sink_after, err2 = sink.ask('stats') if sink else (None, None)

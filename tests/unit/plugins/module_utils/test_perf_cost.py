@@ -93,7 +93,7 @@ def test_cpu_cost_unknown_parts_give_no_figure():
     assert per_gb is None and cost['gb_delivered'] is None
     # a machine so loaded that the lab explains more than busy: never negative
     busy_lab = pc.host_cpu(machine(lab=5.0), 1.0, 3.0, HZ)
-    cost, _ = pc.cpu_cost(busy_lab, None, False, 2.0, 800.0)
+    cost = pc.cpu_cost(busy_lab, None, False, 2.0, 800.0)[0]
     assert cost['hosts']['generator']['other_s'] == 0.0
 
 

@@ -1,13 +1,10 @@
-"""perf_measure's client runner and sampler, on real short processes (no network needed)."""
+"""perf_measure's client runner and sampler (perf_sampler), on real short processes (no network needed)."""
 
 import os
 import sys
 import time
 
-import pytest
-
 from ansible_collections.mptcp.lab.plugins.module_utils import perf_sampler as ps
-from ansible_collections.mptcp.lab.plugins.modules import perf_measure as pm
 
 ENV = dict(os.environ, LC_ALL='C')
 
@@ -22,7 +19,7 @@ def test_client_exit_time_cpu_and_samples():
     burn = [sys.executable, '-c', 'import time\nt = time.process_time()\nwhile time.process_time() - t < 0.3: pass\n'
             'print("{}")']
     s = sampler()
-    client = pm.Client(burn, ENV, limit=30)
+    client = ps.Client(burn, ENV, limit=30)
     rc, out, err = client.run(s)
     assert rc == 0 and out.strip() == '{}' and not client.killed
     assert 0.3 <= client.cpu_s < 2.0                       # the child's own CPU, from its exit
@@ -37,7 +34,7 @@ def test_client_exit_time_cpu_and_samples():
 
 def test_client_killed_at_its_limit():
     s = sampler(mid_s=100)
-    client = pm.Client(['sleep', '30'], ENV, limit=1)
+    client = ps.Client(['sleep', '30'], ENV, limit=1)
     t0 = time.monotonic()
     rc, _out, _err = client.run(s)
     assert client.killed and rc == -15 and time.monotonic() - t0 < 5
@@ -46,14 +43,14 @@ def test_client_killed_at_its_limit():
 
 def test_client_that_cannot_start():
     s = sampler()
-    client = pm.Client(['/nonexistent/iperf3'], ENV, limit=1)
+    client = ps.Client(['/nonexistent/iperf3'], ENV, limit=1)
     rc, _out, err = client.run(s)
     assert rc == 127 and 'cannot run /nonexistent/iperf3' in err
 
 
 def test_sampler_runs_ss_once_a_second_and_counts_its_cost():
     s = sampler(ss_argv=['echo', 'x'], mid_s=0.5)
-    client = pm.Client(['sleep', '2.2'], ENV, limit=30)
+    client = ps.Client(['sleep', '2.2'], ENV, limit=30)
     client.run(s)
     assert s.ss_runs >= 2 and len(s.ss) == s.ss_runs
     assert s.mid == {'subflows': 'x\n', 'mptcp': ''}       # taken at the first tick after 0.5 s
