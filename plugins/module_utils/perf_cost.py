@@ -249,7 +249,7 @@ def _nearest(ss_samples, t, tolerance):
     return best
 
 
-def subflow_series(ss_samples, stream_ports, bind, path_of, bounds, tolerance=0.6):
+def subflow_series(ss_samples, stream_ports, bind, path_of, bounds, tolerance=0.6, figures=None):
     """Per subflow cwnd, RTT (ms) and retransmitted segments in each bucket.
 
     ``ss_samples``: [{t, socks: perf_parse.parse_ss_tcp()}]. A subflow
@@ -258,7 +258,9 @@ def subflow_series(ss_samples, stream_ports, bind, path_of, bounds, tolerance=0.
     plain TCP stream is its own socket. iperf3's control connection is left
     out. cwnd and RTT are the ss sample nearest each bucket's end (within
     ``tolerance`` s); retrans is the growth of the socket's total
-    retransmits over the bucket.
+    retransmits over the bucket. ``figures``: other samples to take those
+    from (the sink's sockets, turned to the generator's side), matched by
+    the subflow's addresses and ports.
     """
     ports = set(stream_ports or [])
     token_stream = {}
@@ -277,7 +279,7 @@ def subflow_series(ss_samples, stream_ports, bind, path_of, bounds, tolerance=0.
                 continue
             key = (sock['local'], sock['local_port'], sock['peer'], sock['peer_port'])
             found.setdefault(key, stream)
-    picks = [_nearest(ss_samples, t, tolerance) for t in bounds]
+    picks = [_nearest(ss_samples if figures is None else figures, t, tolerance) for t in bounds]
     out = []
     for key, stream in found.items():
         local, lport, peer, pport = key
@@ -301,12 +303,21 @@ def subflow_series(ss_samples, stream_ports, bind, path_of, bounds, tolerance=0.
 
 
 def timeseries(local_samples, ss_samples, paths, direction, stream_ports, bind, path_of, start, end,
-               interval=1.0):
-    """The run's time series (format: docs/run-record.md, "Time series")."""
+               interval=1.0, sink_ss=None):
+    """The run's time series (format: docs/measurement.md, "Time series").
+
+    The subflows' figures come from the sending end: the generator's
+    sockets for upload (and bidir), the sink's for download when its
+    responder listed them (``sink_ss``), else the generator's;
+    ``subflows_from`` says which.
+    """
     bounds = edges(start, end, interval)
+    from_sink = direction == 'download' and bool(sink_ss)
     return {
         'interval_s': interval,
         't': [round(b - start, 3) for b in bounds[1:]],
         'paths': path_series(local_samples, paths, direction, bounds),
-        'subflows': subflow_series(ss_samples, stream_ports, bind, path_of, bounds),
+        'subflows': subflow_series(ss_samples, stream_ports, bind, path_of, bounds,
+                                   figures=sink_ss if from_sink else None),
+        'subflows_from': 'sink' if from_sink else 'generator',
     }

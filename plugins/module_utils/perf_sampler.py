@@ -10,7 +10,8 @@ the ``cpu`` line of /proc/stat, the path interfaces' byte counters
 (/proc/net/dev), Tcp RetransSegs (/proc/net/snmp) and the iperf3 client's
 CPU (/proc/<pid>/schedstat). Once a second it also lists the test's TCP
 sockets with ``ss -tni`` (cwnd, RTT, retransmits per subflow) and asks the
-sink's stats responder for its light ``cpu`` sample; half-way through the
+sink's stats responder for its light ``cpu`` sample (with the sink's sockets
+on the test's port, the sending end of a download); half-way through the
 run it keeps an ``ss -Mni`` listing too. It counts its own CPU (the thread's
 and the ss children's) so the cost of watching is known. ``Client`` runs
 iperf3 as our own child, so its exit time and CPU are exact. The pure
@@ -123,6 +124,11 @@ class SinkClient(object):
                'lab_s': reply.get('lab_cpu_s'), 'sampler_s': reply.get('self_cpu_s')}
         snmp = pp.parse_nstat(reply.get('snmp') or '')
         out['retrans'] = snmp.get('TcpRetransSegs')
+        if isinstance(reply.get('tcp'), list):
+            # the sink's sockets on the test's port, seen from the generator's side (local = generator)
+            out['socks'] = [{'local': peer, 'local_port': pport, 'peer': local, 'peer_port': lport, 'token': None,
+                             'cwnd': cwnd, 'rtt_ms': rtt_us / 1000.0, 'retrans': retrans}
+                            for local, lport, peer, pport, cwnd, rtt_us, retrans in reply['tcp']]
         if 'net_dev' in reply:      # the full 'stats' reply
             out['net_dev'] = pp.parse_net_dev(reply['net_dev'])
             out['mptcp'] = pp.parse_netstat(reply.get('netstat') or '')
@@ -135,14 +141,14 @@ class SinkClient(object):
 class Sampler(threading.Thread):
     """Samples the generator (and the sink, once a second) while iperf3 runs."""
 
-    def __init__(self, devs, sink, ss_argv, ss_mptcp_argv, mid_s, env, period=0.2, ss_every=5):
+    def __init__(self, devs, sink, ss_argv, ss_mptcp_argv, mid_s, env, period=0.2, ss_every=5, port=None):
         threading.Thread.__init__(self)
         self.daemon = True
-        self.devs, self.sink, self.env = devs, sink, env
+        self.devs, self.sink, self.env, self.port = devs, sink, env, port
         self.ss_argv, self.ss_mptcp_argv, self.mid_s = ss_argv, ss_mptcp_argv, mid_s
         self.period, self.ss_every = period, ss_every
         self.pid = None
-        self.local, self.ss, self.sink_samples = [], [], []
+        self.local, self.ss, self.sink_samples, self.sink_ss = [], [], [], []
         self.mid = {}
         self.errors = []
         self.child_cpu_s = 0.0
@@ -191,9 +197,11 @@ class Sampler(threading.Thread):
             self.child_cpu_s += cpu2
             self.mid = {'subflows': out if rc == 0 else None, 'mptcp': out2 if rc2 == 0 else None}
         if self.sink is not None and self.sink_error is None:
-            sample, self.sink_error = self.sink.ask('cpu', timeout=0.5)
+            sample, self.sink_error = self.sink.ask('cpu %d' % self.port if self.port else 'cpu', timeout=0.5)
             if sample is not None:
                 self.sink_samples.append(sample)
+                if 'socks' in sample:
+                    self.sink_ss.append({'t': sample['t'], 'socks': sample.pop('socks')})
 
     def start_for(self, pid, t_spawn):
         self.pid = pid
@@ -214,7 +222,11 @@ class Sampler(threading.Thread):
                     break
                 self.tick()
                 t_rel = time.monotonic() - self._start_t
-                if k % self.ss_every == 0 or (not self.mid and t_rel >= self.mid_s):
+                # once a second, a tick before each whole second: iperf3's intervals (and
+                # the time series' buckets) end about on whole seconds after the omitted
+                # ones, so every bucket's end has a listing just before it, the last one
+                # included (taken while the test still runs)
+                if (k + 1) % self.ss_every == 0 or (not self.mid and t_rel >= self.mid_s):
                     self.slow_tick(t_rel)
         except (IOError, OSError, ValueError) as e:
             self.errors.append('sampler: %s' % e)

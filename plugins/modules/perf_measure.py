@@ -471,7 +471,7 @@ def cost_and_series(p, summary, report, client, sampler, sink_before, sink_after
     nstat = pcost.sender_retransmits(p['direction'], local, sink_samples if sink else None, start, end)
     paths = [(link['path'], link['dev']) for link in p['links']]
     series = pcost.timeseries(local, sampler.ss, paths, p['direction'], summary['stream_ports'], p['bind'],
-                              path_of, start, end)
+                              path_of, start, end, sink_ss=sampler.sink_ss)
     return cost, per_gb, nstat, series
 
 
@@ -502,7 +502,7 @@ def measure(module, p):
     before = ps.local_full()
     before['boot_id'] = ps.boot_id()
     sampler = ps.Sampler(devs, sink if sink_before else None, ss_argv, [ss_bin, '-HMni'],
-                         p['omit'] + p['duration'] / 2.0, env)
+                         p['omit'] + p['duration'] / 2.0, env, port=p['port'])
     started = time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())
     client = ps.Client(argv, env, limit)
     rc, out, err = client.run(sampler)

@@ -67,3 +67,35 @@ def test_replies(tmp_path, child):
     assert set(light) == {'version', 'stat', 'snmp', 'lab_cpu_s', 'self_cpu_s'}
     assert light['snmp'].count('Tcp:') == 2 and 'RetransSegs' in light['snmp']
     assert len(stats.light([])) < 1024             # the once-a-second sample stays small
+
+
+def test_tcp_sockets_of_a_port_with_their_figures():
+    import socket
+    stats = load()
+    listener = socket.socket()
+    listener.bind(('127.0.0.1', 0))
+    listener.listen(1)
+    port = listener.getsockname()[1]
+    client = socket.create_connection(('127.0.0.1', port))
+    server, _peer = listener.accept()
+    try:
+        client.sendall(b'x' * 100000)
+        server.recv(65536)
+        found = stats.tcp_sockets(port)
+        assert len(found) == 1
+        local, lport, peer, pport, cwnd, rtt_us, retrans = found[0]
+        assert (local, lport, peer, pport) == ('127.0.0.1', port, '127.0.0.1', client.getsockname()[1])
+        assert cwnd >= 1 and rtt_us > 0 and retrans == 0
+        assert stats.tcp_sockets(1) == []
+    finally:
+        for sock in (client, server, listener):
+            sock.close()
+
+
+def test_requests_it_answers():
+    stats = load()
+    assert json.loads(stats.handle(b'stats\n', []))['version'] == 2
+    assert 'tcp' not in json.loads(stats.handle(b'cpu\n', []))
+    assert isinstance(json.loads(stats.handle(b'cpu 5201\n', []))['tcp'], list)
+    for bad in (b'', b'cpu 0', b'cpu 65536', b'cpu x', b'cpu 1 2', b'stats 1', b'quit', b'cpu -1'):
+        assert stats.handle(bad, []) is None, bad

@@ -189,3 +189,33 @@ def test_timeseries_shape():
     assert ts['interval_s'] == 1.0 and ts['t'] == [1.0, 2.0, 2.995]
     assert [len(p['mbps']) for p in ts['paths']] == [3, 3]
     assert all(len(sf[k]) == 3 for sf in ts['subflows'] for k in ('cwnd', 'rtt_ms', 'retrans'))
+
+
+def sink_view():
+    """The sink's sockets of the same subflows, turned to the generator's side (as perf_sampler does)."""
+    out = []
+    for k, t in enumerate((0.15, 1.0, 2.0, 3.05, 3.9)):
+        socks = [sock('10.0.0.1', 40001, None, 100 + k, 9.0, 10 * k)]
+        if k >= 1:
+            socks.append(sock('10.0.2.1', 50000, None, 200 + k, 8.0, 0, peer='10.0.3.2'))
+        out.append({'t': t, 'socks': socks})
+    return out
+
+
+def test_download_subflows_are_seen_from_the_sink():
+    paths = {'10.0.0.1': 1, '10.0.2.1': 2}
+    ts = pc.timeseries(dev_samples(), ss_samples(), [(1, 'p1'), (2, 'p2')], 'download', [40001], '10.0.0.1',
+                       paths, 1.0, 4.0, sink_ss=sink_view())
+    assert ts['subflows_from'] == 'sink'
+    first, joined = ts['subflows']
+    # grouped by the generator's tokens, figures from the sender's sockets
+    assert (first['path'], joined['path']) == (1, 2)
+    assert first['cwnd'] == [102, 103, 104] and first['rtt_ms'] == [9.0] * 3 and first['retrans'] == [10, 10, 10]
+    assert joined['cwnd'] == [202, 203, 204]
+    # upload, or a sink that listed nothing: the generator's own sockets
+    up = pc.timeseries(dev_samples(), ss_samples(), [(1, 'p1')], 'upload', [40001], '10.0.0.1', paths, 1.0, 4.0,
+                       sink_ss=sink_view())
+    assert up['subflows_from'] == 'generator' and up['subflows'][0]['cwnd'] == [12, 13, 14]
+    down = pc.timeseries(dev_samples(), ss_samples(), [(1, 'p1')], 'download', [40001], '10.0.0.1', paths, 1.0,
+                         4.0, sink_ss=[])
+    assert down['subflows_from'] == 'generator'

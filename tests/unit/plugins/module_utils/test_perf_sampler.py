@@ -66,3 +66,13 @@ def test_sink_client_reports_unreachable_responder():
 def test_run_counted():
     rc, out, cpu = ps.run_counted(['sh', '-c', 'echo out; echo err >&2; exit 3'], ENV)
     assert rc == 3 and 'out' in out and 'err' in out and cpu >= 0
+
+
+def test_sink_sample_turns_its_sockets_to_the_generator_side():
+    reply = {'stat': 'cpu  1 2 3 4 5 6 7 8 0 0\n', 'snmp': 'Tcp: RetransSegs\nTcp: 9\n', 'lab_cpu_s': 1.5,
+             'self_cpu_s': 0.1, 'tcp': [['10.0.1.2', 5201, '10.0.0.1', 40001, 30, 1500, 4]]}
+    s = ps.SinkClient.sample(reply, 7.0)
+    assert s['t'] == 7.0 and s['retrans'] == 9 and s['lab_s'] == 1.5 and s['sampler_s'] == 0.1
+    assert s['cpu']['softirq'] == 7 and 'net_dev' not in s
+    assert s['socks'] == [{'local': '10.0.0.1', 'local_port': 40001, 'peer': '10.0.1.2', 'peer_port': 5201,
+                           'token': None, 'cwnd': 30, 'rtt_ms': 1.5, 'retrans': 4}]
