@@ -136,7 +136,8 @@ def cpu_cost(gen, sink, same_machine, window_s, throughput_mbps):
     """The run's cpu_cost and its cpu_s_per_gb (None when a part is unknown).
 
     ``gen``/``sink``: host_cpu() of each end (sink None without its
-    responder). On one machine (same boot_id: the netns lab) /proc/stat is
+    responder); ``same_machine`` None when the boot_ids are unknown (then
+    no per-GB figure: the ends might be one machine). On one machine (same boot_id: the netns lab) /proc/stat is
     the machine's on both ends: it is counted once, and ``other_s`` - busy
     time explained neither by the lab's processes (iperf3 on both ends), the
     samplers (this module's and the sink's responder) nor softirq/irq - is
@@ -169,7 +170,9 @@ def cpu_cost(gen, sink, same_machine, window_s, throughput_mbps):
             host['busy_s_per_gb'] = host['busy_s'] / gb if gb and host['busy_s'] is not None else None
             hosts[name] = dict((k, rounded(v)) for k, v in host.items())
     per_gb = lab_per_gb = None
-    complete = gen is not None and (sink is not None or same_machine)
+    # both ends known: one machine (same boot_id), or two whose figures we both have;
+    # without the boot_ids two hosts might be one machine counted twice
+    complete = gen is not None and (same_machine is True or (same_machine is False and sink is not None))
     if complete and gb and None not in [busy for busy, _other in totals]:
         per_gb = round(sum(busy for busy, _other in totals) / gb, 4)
         if None not in [other for _busy, other in totals]:

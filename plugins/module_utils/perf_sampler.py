@@ -113,6 +113,9 @@ class SinkClient(object):
             finally:
                 conn.close()
             t1 = time.monotonic()
+            if not chunks:
+                return None, 'sink stats responder %s:%d: no reply to %r (a responder older than this module?)' % (
+                    self.address, self.port, command)
             reply = json.loads(b''.join(chunks).decode('utf-8'))
             return self.sample(reply, (t0 + t1) / 2.0), None
         except (OSError, ValueError, KeyError, TypeError) as e:

@@ -88,6 +88,11 @@ def test_cpu_cost_unknown_parts_give_no_figure():
     cost, per_gb = pc.cpu_cost(gen, None, None, 2.0, 800.0)
     assert per_gb is None and cost['hosts']['sink'] is None
     assert cost['hosts']['generator']['busy_s'] == pytest.approx(3.2)
+    # a wave-1 responder gives no boot_id: the ends might be one machine, so no figure
+    cost, per_gb = pc.cpu_cost(gen, gen, None, 2.0, 800.0)
+    assert per_gb is None and cost['hosts']['sink']['busy_s'] == pytest.approx(3.2)
+    # one machine by boot_id, the sink's closing sample lost: the machine is still known
+    assert pc.cpu_cost(gen, None, True, 2.0, 800.0)[1] == pytest.approx(16.0)
     # no throughput (a failed run): no GB delivered
     cost, per_gb = pc.cpu_cost(gen, gen, True, 2.0, None)
     assert per_gb is None and cost['gb_delivered'] is None

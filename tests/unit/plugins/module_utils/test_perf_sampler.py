@@ -76,3 +76,24 @@ def test_sink_sample_turns_its_sockets_to_the_generator_side():
     assert s['cpu']['softirq'] == 7 and 'net_dev' not in s
     assert s['socks'] == [{'local': '10.0.0.1', 'local_port': 40001, 'peer': '10.0.1.2', 'peer_port': 5201,
                            'token': None, 'cwnd': 30, 'rtt_ms': 1.5, 'retrans': 4}]
+
+
+def test_sink_client_says_when_the_responder_does_not_answer():
+    import socket
+    import threading
+    listener = socket.socket()
+    listener.bind(('127.0.0.1', 0))
+    listener.listen(1)
+
+    def serve():                       # a wave-1 responder: closes without a reply to 'cpu'
+        conn, _peer = listener.accept()
+        conn.recv(64)
+        conn.close()
+    thread = threading.Thread(target=serve)
+    thread.start()
+    try:
+        sample, error = ps.SinkClient('127.0.0.1', listener.getsockname()[1]).ask('cpu 5201')
+    finally:
+        thread.join(5)
+        listener.close()
+    assert sample is None and "no reply to 'cpu 5201'" in error
