@@ -201,6 +201,10 @@ def report(runs, conditions):
     return '\n'.join(lines), stats, changes
 
 
+def interrupted(signum, frame):
+    raise KeyboardInterrupt('signal %d' % signum)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--reps', type=int, default=5, help='repetitions per condition (default 5)')
@@ -214,7 +218,7 @@ def main():
         sys.exit('needs root (network namespaces)')
     conditions = ['A', 'B'] + (['C'] if args.gso else [])
     setting = {'A': (0, True), 'B': (1, True), 'C': (0, False)}
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    signal.signal(signal.SIGTERM, interrupted)
     lab = Lab(args.prefix)
     runs = []
     load = {'before': loadavg()}
@@ -245,8 +249,8 @@ def main():
     load['after'] = loadavg()
     text, stats, changes = report(runs, conditions)
     print(text)
-    print('\nmachine load (1/5/15 min) before %s, after %s; %d s in all' % (load['before'], load['after'],
-                                                                        time.time() - started))
+    print('\nmachine load (1/5/15 min) before %s, after %s; %d s in all'
+          % (load['before'], load['after'], time.time() - started))
     if args.out:
         with open(args.out, 'w') as f:
             json.dump({'runs': runs, 'stats': stats, 'changes': changes, 'load': load,
