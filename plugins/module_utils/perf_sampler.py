@@ -231,8 +231,9 @@ class Sampler(threading.Thread):
                 # included (taken while the test still runs)
                 if (k + 1) % self.ss_every == 0 or (not self.mid and t_rel >= self.mid_s):
                     self.slow_tick(t_rel)
-        except (IOError, OSError, ValueError) as e:
-            self.errors.append('sampler: %s' % e)
+        except Exception as e:  # pylint: disable=broad-except
+            # a sampler that fails stops sampling; the run goes on and says why
+            self.errors.append('sampler stopped: %s: %s' % (type(e).__name__, e))
         finally:
             self.thread_cpu_s = time.thread_time() - self._thread_t0
 

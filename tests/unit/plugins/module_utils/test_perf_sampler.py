@@ -97,3 +97,12 @@ def test_sink_client_says_when_the_responder_does_not_answer():
         thread.join(5)
         listener.close()
     assert sample is None and "no reply to 'cpu 5201'" in error
+
+
+def test_a_failing_sampler_stops_and_says_why_the_run_goes_on():
+    s = sampler(ss_argv=['/nonexistent/ss'], mid_s=100)
+    client = ps.Client(['sleep', '1.3'], ENV, limit=30)
+    rc, _out, _err = client.run(s)
+    assert rc == 0 and not s.is_alive()
+    assert len(s.errors) == 1 and s.errors[0].startswith('sampler stopped: FileNotFoundError')
+    assert s.local[-1]['lab_s'] == client.cpu_s            # the closing tick is taken anyway
