@@ -305,14 +305,36 @@ def subflow_series(ss_samples, stream_ports, bind, path_of, bounds, tolerance=0.
     return out
 
 
+def cpu_series(gen_samples, sink_samples, same_machine, bounds, hz):
+    """Per host, the CPU in each bucket in cores (CPU seconds per second): busy, lab, other.
+
+    The same arithmetic as cpu_cost, bucket by bucket, so load that comes
+    and goes during a run shows where it was. The sink's samples are a
+    second apart: its figures are smoothed over about a second.
+    """
+    out = {'generator': None, 'sink': None}
+    for a, b in zip(bounds[:-1], bounds[1:]):
+        gen = host_cpu(gen_samples, a, b, hz)
+        sink = host_cpu(sink_samples, a, b, hz) if sink_samples else None
+        cost, _per_gb = cpu_cost(gen, sink, same_machine, b - a, None)
+        for name, host in cost['hosts'].items():
+            if host is None:
+                continue
+            series = out[name] = out[name] or {'busy': [], 'lab': [], 'other': []}
+            for key, field in (('busy', 'busy_s'), ('lab', 'lab_s'), ('other', 'other_s')):
+                value = host.get(field)
+                series[key].append(None if value is None or b <= a else round(value / (b - a), 3))
+    return out
+
+
 def timeseries(local_samples, ss_samples, paths, direction, stream_ports, bind, path_of, start, end,
-               interval=1.0, sink_ss=None):
+               interval=1.0, sink_ss=None, sink_samples=None, same_machine=None, hz=100):
     """The run's time series (format: docs/measurement.md, "Time series").
 
     The subflows' figures come from the sending end: the generator's
     sockets for upload (and bidir), the sink's for download when its
     responder listed them (``sink_ss``), else the generator's;
-    ``subflows_from`` says which.
+    ``subflows_from`` says which. ``cpu``: cpu_series() of both ends.
     """
     bounds = edges(start, end, interval)
     from_sink = direction == 'download' and bool(sink_ss)
@@ -323,4 +345,5 @@ def timeseries(local_samples, ss_samples, paths, direction, stream_ports, bind, 
         'subflows': subflow_series(ss_samples, stream_ports, bind, path_of, bounds,
                                    figures=sink_ss if from_sink else None),
         'subflows_from': 'sink' if from_sink else 'generator',
+        'cpu': cpu_series(local_samples, sink_samples, same_machine, bounds, hz),
     }

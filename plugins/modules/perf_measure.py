@@ -366,7 +366,10 @@ raw:
       C(paths) (C(path), C(dev), C(mbps) - the interface's Mbit/s in the data direction, headers
       included), C(subflows) (C(stream) - the local port of the data stream's connection, C(path)
       - null outside the test's paths, C(local), C(remote), C(cwnd) - segments, C(rtt_ms),
-      C(retrans) - segments retransmitted in the bucket; null where no sample was near).
+      C(retrans) - segments retransmitted in the bucket; null where no sample was near),
+      C(subflows_from) (C(generator) or C(sink), whose sockets gave the subflows' figures - the
+      sender's - a download's from the sink when its responder lists them), C(cpu) (C(generator),
+      C(sink) - C(busy), C(lab), C(other) in cores for each bucket, as in RV(cpu_cost)).
   returned: always
   type: dict
 '''
@@ -471,7 +474,8 @@ def cost_and_series(p, summary, report, client, sampler, sink_before, sink_after
     nstat = pcost.sender_retransmits(p['direction'], local, sink_samples if sink else None, start, end)
     paths = [(link['path'], link['dev']) for link in p['links']]
     series = pcost.timeseries(local, sampler.ss, paths, p['direction'], summary['stream_ports'], p['bind'],
-                              path_of, start, end, sink_ss=sampler.sink_ss)
+                              path_of, start, end, sink_ss=sampler.sink_ss,
+                              sink_samples=sink_samples if sink else None, same_machine=same, hz=ps.HZ)
     return cost, per_gb, nstat, series
 
 

@@ -149,6 +149,10 @@ def check_cost_and_series(res, paths, streams):
     wire = sum(mbps * dt for p in series['paths'] for mbps, dt in zip(p['mbps'], steps)) * 1e6 / 8
     sent = res['bytes_received'] + metrics['retransmits'] * 1448
     assert 0.95 < wire / sent < 1.1, (wire, res['bytes_received'], metrics['retransmits'])
+    cpu = series['cpu']
+    for end in ('generator', 'sink'):
+        assert len(cpu[end]['busy']) == 3 and all(0 < v <= os.cpu_count() * 1.1 for v in cpu[end]['busy'])
+        assert all(v >= 0 for v in cpu[end]['lab'] + cpu[end]['other'])
     subflows = series['subflows']
     assert series['subflows_from'] == ('sink' if res['argv'].count('--reverse') else 'generator')
     assert len(set(sf['stream'] for sf in subflows)) == streams

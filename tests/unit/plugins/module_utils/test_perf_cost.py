@@ -194,6 +194,7 @@ def test_timeseries_shape():
     assert ts['interval_s'] == 1.0 and ts['t'] == [1.0, 2.0, 2.995]
     assert [len(p['mbps']) for p in ts['paths']] == [3, 3]
     assert all(len(sf[k]) == 3 for sf in ts['subflows'] for k in ('cwnd', 'rtt_ms', 'retrans'))
+    assert ts['cpu'] == {'generator': None, 'sink': None}          # no CPU samples given
 
 
 def sink_view():
@@ -224,3 +225,14 @@ def test_download_subflows_are_seen_from_the_sink():
     down = pc.timeseries(dev_samples(), ss_samples(), [(1, 'p1')], 'download', [40001], '10.0.0.1', paths, 1.0,
                          4.0, sink_ss=[])
     assert down['subflows_from'] == 'generator'
+
+
+def test_cpu_series_per_bucket_in_cores():
+    bounds = pc.edges(1.0, 4.0)
+    series = pc.cpu_series(machine(), machine(lab=0.3, sampler=0.0), True, bounds, HZ)
+    # busy 1.6 cores; lab 0.5 (+0.3 on the sink); other: 1.6 - softirq 0.2 - lab 0.8 - sampler 0.01
+    assert series['generator']['busy'] == [1.6, 1.6, 1.6]
+    assert series['generator']['lab'] == [0.5, 0.5, 0.5] and series['sink']['lab'] == [0.3, 0.3, 0.3]
+    assert series['generator']['other'] == series['sink']['other'] == [0.59, 0.59, 0.59]
+    alone = pc.cpu_series(machine(), None, None, bounds, HZ)
+    assert alone['sink'] is None and alone['generator']['other'] == [0.89, 0.89, 0.89]
