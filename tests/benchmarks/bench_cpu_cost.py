@@ -58,8 +58,9 @@ METRICS = (('throughput_mbps', 'Mbit/s'), ('cpu_s_per_gb', 's/GB'), ('lab_s_per_
 class Lab(object):
     """Two namespaces, two unshaped veth links, an MPTCP iperf3 server and the stats responder."""
 
-    def __init__(self, prefix):
+    def __init__(self, prefix, nice=0):
         tag = '%s%s' % (prefix, uuid.uuid4().hex[:6])
+        self.nice = ['nice', '-n', str(nice)] if nice else []
         self.gen, self.sink = tag + '-g', tag + '-s'
         self.state_dir = '/tmp/%s-state' % tag
         self.procs = []
@@ -99,7 +100,7 @@ class Lab(object):
             self.wait_listen(port)
 
     def spawn(self, name, argv):
-        proc = subprocess.Popen(['ip', 'netns', 'exec', name] + argv, stdout=subprocess.DEVNULL,
+        proc = subprocess.Popen(['ip', 'netns', 'exec', name] + self.nice + argv, stdout=subprocess.DEVNULL,
                                 stderr=subprocess.DEVNULL, env=dict(os.environ, LC_ALL='C'))
         self.procs.append(proc)
         return proc
@@ -128,8 +129,8 @@ class Lab(object):
                 'stats_address': self.links[0]['peer_address'], 'stats_port': STATS_PORT,
                 '_ansible_check_mode': False, '_ansible_diff': False, '_ansible_tmpdir': None,
                 '_ansible_remote_tmp': '/tmp', '_ansible_keep_remote_files': False}
-        argv = ['ip', 'netns', 'exec', self.gen, sys.executable, '-m',
-                'ansible_collections.mptcp.lab.plugins.modules.perf_measure']
+        argv = ['ip', 'netns', 'exec', self.gen] + self.nice + [sys.executable, '-m',
+                                                               'ansible_collections.mptcp.lab.plugins.modules.perf_measure']
         proc = subprocess.run(argv, input=json.dumps({'ANSIBLE_MODULE_ARGS': args}), capture_output=True,
                               text=True, env=dict(os.environ, PYTHONPATH=COLLECTIONS, LC_ALL='C'), check=False)
         try:
@@ -212,6 +213,9 @@ def main():
     parser.add_argument('--omit', type=int, default=2, help='omitted seconds per run (default 2)')
     parser.add_argument('--gso', action='store_true', help='add condition C: GSO/GRO/TSO off on the links')
     parser.add_argument('--prefix', default='m13a', help='namespace name prefix (default m13a)')
+    parser.add_argument('--nice', type=int, default=0,
+                        help='run the lab (iperf3 both ends, the module, the responder) at this nice value '
+                             '(e.g. -10: ahead of the machine\'s other work)')
     parser.add_argument('--out', help='write every run and the statistics to this JSON file')
     args = parser.parse_args()
     if os.geteuid() != 0:
@@ -219,14 +223,15 @@ def main():
     conditions = ['A', 'B'] + (['C'] if args.gso else [])
     setting = {'A': (0, True), 'B': (1, True), 'C': (0, False)}
     signal.signal(signal.SIGTERM, interrupted)
-    lab = Lab(args.prefix)
+    lab = Lab(args.prefix, args.nice)
     runs = []
     load = {'before': loadavg()}
     started = time.time()
     try:
         lab.up()
-        print('lab %s / %s, %d x %s, %d s (+%d omitted) each, load %s'
-              % (lab.gen, lab.sink, args.reps, '/'.join(conditions), args.duration, args.omit, load['before']))
+        print('lab %s / %s, %d x %s, %d s (+%d omitted) each, nice %d, load %s'
+              % (lab.gen, lab.sink, args.reps, '/'.join(conditions), args.duration, args.omit, args.nice,
+                 load['before']))
         print('%-4s %-3s %9s %9s %9s %8s %8s %8s %6s' % ('cond', 'rep', 'Mbit/s', 'cpu s/GB', 'lab s/GB',
                                                          'other_s', 'sampler', 'retrans', 'ok'))
         for rep in range(1, args.reps + 1):
