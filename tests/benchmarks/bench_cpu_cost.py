@@ -129,8 +129,8 @@ class Lab(object):
                 'stats_address': self.links[0]['peer_address'], 'stats_port': STATS_PORT,
                 '_ansible_check_mode': False, '_ansible_diff': False, '_ansible_tmpdir': None,
                 '_ansible_remote_tmp': '/tmp', '_ansible_keep_remote_files': False}
-        argv = ['ip', 'netns', 'exec', self.gen] + self.nice + [sys.executable, '-m',
-                                                               'ansible_collections.mptcp.lab.plugins.modules.perf_measure']
+        module = 'ansible_collections.mptcp.lab.plugins.modules.perf_measure'
+        argv = ['ip', 'netns', 'exec', self.gen] + self.nice + [sys.executable, '-m', module]
         proc = subprocess.run(argv, input=json.dumps({'ANSIBLE_MODULE_ARGS': args}), capture_output=True,
                               text=True, env=dict(os.environ, PYTHONPATH=COLLECTIONS, LC_ALL='C'), check=False)
         try:
