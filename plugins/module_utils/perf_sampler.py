@@ -166,8 +166,9 @@ class Sampler(threading.Thread):
     # one local tick: cheap reads only
     def tick(self, lab_s=None):
         t = time.monotonic()
+        net_dev = pp.parse_net_dev(read_file('/proc/net/dev'))
         sample = {'t': t, 'cpu': pp.parse_proc_stat(read_file('/proc/stat')),
-                  'net_dev': pp.parse_net_dev(read_file('/proc/net/dev')),
+                  'net_dev': dict((dev, net_dev[dev]) for dev in self.devs if dev in net_dev),
                   'retrans': pp.parse_nstat(read_file('/proc/net/snmp')).get('TcpRetransSegs'),
                   'sampler_s': self.cost_s()}
         if lab_s is None and self.pid is not None:
