@@ -384,6 +384,9 @@ from ansible_collections.mptcp.lab.plugins.module_utils import perf_cost as pcos
 from ansible_collections.mptcp.lab.plugins.module_utils import perf_parse as pp
 from ansible_collections.mptcp.lab.plugins.module_utils import perf_sampler as ps
 
+# The metrics a run of this module has figures for (names: perf_record.METRICS).
+METRICS = ('throughput_mbps', 'cpu_s_per_gb', 'retransmits')
+
 
 def iperf3_argv(module, p, launcher):
     iperf3 = module.get_bin_path('iperf3', required=True)
@@ -586,7 +589,7 @@ def measure(module, p):
         'congestion': summary['congestion'],
         'cpu': {'generator': pp.cpu_usage(before['cpu'], after['cpu']), 'sink': sink_cpu},
         'cpu_cost': cost,
-        'metrics': {'throughput_mbps': tput, 'cpu_s_per_gb': per_gb, 'retransmits': retrans},
+        'metrics': dict(zip(METRICS, (tput, per_gb, retrans))),
         'mptcp_events': pcost.mptcp_events(nstat) if p['protocol'] == 'mptcp' else None,
         'sink_stats_error': sink_err,
         'started': started,
@@ -644,7 +647,8 @@ def main():
     validate(module, p)
     if module.check_mode:
         module.exit_json(changed=False, ok=False, skipped=True, error='check mode: not measured',
-                         throughput_mbps=None, per_path_mbps=[], subflows=None, fallback=None)
+                         throughput_mbps=None, per_path_mbps=[], subflows=None, fallback=None,
+                         metrics=dict((name, None) for name in METRICS), cpu_cost=None, mptcp_events=None)
     if not os.path.exists('/proc/net/netstat'):
         module.fail_json(msg='/proc/net/netstat is missing: a Linux host is required')
     module.exit_json(**measure(module, p))

@@ -223,6 +223,8 @@ def test_tool_failure_is_kept_with_its_error(lab):
 def test_check_mode_measures_nothing(lab):
     res = run_module(lab.gen, 'perf_measure', dict(server='10.77.3.2', links=lab.links), check_mode=True)
     assert res['rc'] == 0 and res['skipped'] and not res['ok'] and res['throughput_mbps'] is None
+    assert res['metrics'] == {'throughput_mbps': None, 'cpu_s_per_gb': None, 'retransmits': None}
+    assert res['cpu_cost'] is None
 
 
 def test_bad_input_fails_early(lab):
