@@ -11,14 +11,16 @@ MPTcpExt events of interest and the per-second time series. No I/O here, so
 unit tests feed synthetic samples. docs/statistics.md ("CPU cost") has the
 reasoning.
 
-The measured window. iperf3's counted intervals (omitted ones are flagged)
-end when the test's timer fires; the client then only swaps results with the
-server and exits, a few milliseconds here. So the window is
-``[exit - measured_s, exit]``, where ``measured_s`` is the span of the
-client's counted intervals, and every counter (CPU jiffies, interface bytes,
-RetransSegs, the lab's process CPU) is linearly interpolated at both bounds
-between the samples around them (every 0.2 s locally, every second on the
-sink, plus one right before the start and one right after the exit).
+The measured window. iperf3 starts its timers right before the first data
+leaves; its intervals time the omitted seconds (flagged) and the counted
+ones from there. So the window starts ``omitted_s`` after the data's start,
+which the sampler watches for in the path interfaces' byte counters (every
+5 ms until it shows), and lasts ``measured_s`` (anchored_window); without a
+visible start it ends at iperf3's exit. Every
+counter (CPU jiffies, interface bytes, RetransSegs, the lab's process CPU)
+is linearly interpolated at both bounds between the samples around them
+(every 0.2 s locally, every second on the sink, plus one right before the
+start and one right after the exit).
 """
 
 from __future__ import absolute_import, division, print_function
@@ -103,9 +105,38 @@ def covers(samples, start, end):
 
 
 def window(t_exit, measured_s, t_spawn):
-    """(start, end) of the measured window on the monotonic clock (see the module doc)."""
+    """(start, end) of the measured window anchored at iperf3's exit (the fallback; see anchored_window)."""
     end = t_exit
     return max(t_spawn, end - measured_s), end
+
+
+def anchored_window(t_spawn, t_exit, omitted_s, measured_s, data_start):
+    """(start, end, anchor) of the measured window on the monotonic clock.
+
+    iperf3 starts its timers right before the first data leaves, and its
+    intervals time the omitted seconds and the counted ones from there. So
+    the window is [data start + omitted_s, + measured_s] when the sampler
+    saw the data start (``data_start``, None otherwise) and that window ends
+    by the exit; else it is anchored at the exit, [exit - measured_s, exit],
+    which is late by the results exchange (tens of ms, more on a busy
+    machine). ``anchor`` says which: 'data start' or 'exit'.
+    """
+    if data_start is not None and data_start >= t_spawn:
+        start = data_start + omitted_s
+        end = start + measured_s
+        if end <= t_exit + 0.05:
+            return start, min(end, t_exit), 'data start'
+    start, end = window(t_exit, measured_s, t_spawn)
+    return start, end, 'exit'
+
+
+DATA_KEYS = {'upload': ('tx_bytes',), 'download': ('rx_bytes',), 'bidir': ('tx_bytes', 'rx_bytes')}
+
+
+def data_bytes(net_dev, devs, direction):
+    """Bytes the paths' interfaces carried so far in the data direction (one /proc/net/dev sample)."""
+    keys = DATA_KEYS[direction]
+    return sum(net_dev[d][k] for d in devs if d in net_dev for k in keys)
 
 
 # ------------------------------------------------------------------ CPU
@@ -229,7 +260,7 @@ def path_series(samples, paths, direction, bounds):
 
     ``paths``: [(path number, generator's interface on it)].
     """
-    keys = {'upload': ('tx_bytes',), 'download': ('rx_bytes',), 'bidir': ('tx_bytes', 'rx_bytes')}[direction]
+    keys = DATA_KEYS[direction]
     out = []
     for i, dev in paths:
         pts = points(samples, lambda s, d=dev: sum(s['net_dev'][d][k] for k in keys))

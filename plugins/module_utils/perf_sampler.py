@@ -31,6 +31,7 @@ import tempfile
 import threading
 import time
 
+from ansible_collections.mptcp.lab.plugins.module_utils import perf_cost as pcost
 from ansible_collections.mptcp.lab.plugins.module_utils import perf_parse as pp
 
 HZ = os.sysconf('SC_CLK_TCK')
@@ -144,12 +145,16 @@ class SinkClient(object):
 class Sampler(threading.Thread):
     """Samples the generator (and the sink, once a second) while iperf3 runs."""
 
-    def __init__(self, devs, sink, ss_argv, ss_mptcp_argv, mid_s, env, period=0.2, ss_every=5, port=None):
+    def __init__(self, devs, sink, ss_argv, ss_mptcp_argv, mid_s, env, period=0.2, ss_every=5, port=None,
+                 direction='upload'):
         threading.Thread.__init__(self)
         self.daemon = True
-        self.devs, self.sink, self.env, self.port = devs, sink, env, port
+        self.devs, self.sink, self.env, self.port, self.direction = devs, sink, env, port, direction
+        self.data_start = self.data_start_uncertainty = None
         self.ss_argv, self.ss_mptcp_argv, self.mid_s = ss_argv, ss_mptcp_argv, mid_s
         self.period, self.ss_every = period, ss_every
+        self.poll_s, self.watch_s = 0.005, 3.0
+        self._last_poll = None
         self.pid = None
         self.local, self.ss, self.sink_samples, self.sink_ss = [], [], [], []
         self.mid = {}
@@ -207,6 +212,24 @@ class Sampler(threading.Thread):
                 if 'socks' in sample:
                     self.sink_ss.append({'t': sample['t'], 'socks': sample.pop('socks')})
 
+    def watch(self, t, base, floor=8192):
+        """One poll of the data's start: True once the data started (``data_start`` is set).
+
+        iperf3's setup (its control connection, the handshakes, the
+        parameters) moves well under ``floor`` bytes on the paths; its
+        first data burst (an initial window, ~14 KB) crosses it at once. The
+        start lies between the last poll below the floor and the first
+        above it: their midpoint, within half the gap
+        (``data_start_uncertainty``).
+        """
+        moved = pcost.data_bytes(pp.parse_net_dev(read_file('/proc/net/dev')), self.devs, self.direction) - base
+        if moved > floor:
+            self.data_start = (self._last_poll + t) / 2.0
+            self.data_start_uncertainty = (t - self._last_poll) / 2.0
+            return True
+        self._last_poll = t
+        return False
+
     def start_for(self, pid, t_spawn):
         self.pid = pid
         self._start_t = t_spawn
@@ -218,12 +241,22 @@ class Sampler(threading.Thread):
         except (AttributeError, OSError):
             self._clock = None
         self._thread_t0 = time.thread_time()
-        k = 0
+        k = 1
+        # until the data starts (at most watch_s), poll the paths' byte counters every poll_s
+        base = pcost.data_bytes(self.local[0]['net_dev'], self.devs, self.direction) if self.local else None
+        watching = base is not None
+        self._last_poll = self._start_t
         try:
             while True:
-                k += 1
-                if self._halt.wait(max(0.0, self._start_t + k * self.period - time.monotonic())):
+                due = self._start_t + k * self.period
+                now = time.monotonic()
+                if self._halt.wait(max(0.0, min(due, now + self.poll_s) - now if watching else due - now)):
                     break
+                now = time.monotonic()
+                if watching:
+                    watching = not self.watch(now, base) and now < self._start_t + self.watch_s
+                if now < due:
+                    continue
                 self.tick()
                 t_rel = time.monotonic() - self._start_t
                 # once a second, a tick before each whole second: iperf3's intervals (and
@@ -232,6 +265,7 @@ class Sampler(threading.Thread):
                 # included (taken while the test still runs)
                 if (k + 1) % self.ss_every == 0 or (not self.mid and t_rel >= self.mid_s):
                     self.slow_tick(t_rel)
+                k += 1
         except Exception as e:  # pylint: disable=broad-except
             # a sampler that fails stops sampling; the run goes on and says why
             self.errors.append('sampler stopped: %s: %s' % (type(e).__name__, e))

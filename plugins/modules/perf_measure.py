@@ -29,8 +29,10 @@ description:
     the C(mptcp.lab.traffic_sink) role runs (a full sample before and after, a
     light one once a second), so both ends are known without another task.
   - B(CPU cost) is taken over exactly the measured window - iperf3's counted
-    intervals, omitted seconds and setup excluded - which ends when iperf3 exits;
-    every counter is interpolated at the window's bounds. Per host it gives user,
+    intervals, omitted seconds and setup excluded - which starts the omitted
+    seconds after the data did (the sampler watches the paths' byte counters every
+    5 ms until then), or else ends when iperf3 exits; every counter is
+    interpolated at the window's bounds. Per host it gives user,
     system, softirq and irq seconds, the lab's processes' share (the iperf3 client;
     the sink's iperf3 servers), and C(other_s), busy time nothing of the lab
     explains, so a noisy machine shows. Two ends on one kernel (same boot_id, as
@@ -314,8 +316,11 @@ cpu_cost:
       hosts), C(busy_s_per_gb).
     - C(lab_s_per_gb) - busy minus other, per GB - the part of the cost the lab explains.
     - C(window) - C(start_s), C(end_s) (seconds after iperf3 started), C(omitted_s), C(measured_s)
-      (from iperf3's intervals), C(overhead_s) (setup and teardown around them), C(bounds_sampled)
-      (whether samples exist on both sides of each bound, per host).
+      (from iperf3's intervals), C(overhead_s) (setup and teardown around them), C(anchor)
+      (C(data start) - the window starts C(omitted_s) after the data did, C(data_start_s) after
+      iperf3 started, within C(data_start_uncertainty_s); or C(exit) - it ends when iperf3 exited),
+      C(exit_lag_s) (from the window's end to the exit), C(bounds_sampled) (whether samples exist
+      on both sides of each bound, per host).
     - C(sampler) - C(cpu_s) (the sampler's own CPU, thread and ss children), C(period_s),
       C(ticks), C(ss_runs), C(sink_samples), C(sink_cpu_s) (the responder's CPU in the window).
     - C(error) - why a part is missing (the responder, ss), or null.
@@ -453,8 +458,9 @@ def cost_and_series(p, summary, report, client, sampler, sink_before, sink_after
     win = pp.iperf3_window(report)
     if not summary['ok'] or win is None or client.t_exit is None:
         return None, None, None, None
-    start, end = pcost.window(client.t_exit, win['measured_s'], client.t_spawn)
     local = sampler.local
+    start, end, anchor = pcost.anchored_window(client.t_spawn, client.t_exit, win['omitted_s'], win['measured_s'],
+                                               sampler.data_start)
     sink_samples = [s for s in [sink_before] + sampler.sink_samples + [sink_after] if s]
     gen = pcost.host_cpu(local, start, end, ps.HZ)
     sink = pcost.host_cpu(sink_samples, start, end, ps.HZ) if sink_before and sink_after else None
@@ -466,6 +472,9 @@ def cost_and_series(p, summary, report, client, sampler, sink_before, sink_after
         'start_s': round(start - client.t_spawn, 4), 'end_s': round(end - client.t_spawn, 4),
         'omitted_s': win['omitted_s'], 'measured_s': win['measured_s'],
         'overhead_s': round(client.t_exit - client.t_spawn - win['omitted_s'] - win['measured_s'], 4),
+        'anchor': anchor, 'exit_lag_s': round(client.t_exit - end, 4),
+        'data_start_s': pcost.rounded(sampler.data_start and sampler.data_start - client.t_spawn),
+        'data_start_uncertainty_s': pcost.rounded(sampler.data_start_uncertainty),
         'bounds_sampled': {'generator': pcost.covers(local, start, end),
                            'sink': pcost.covers(sink_samples, start, end) if sink else None},
     }
@@ -509,7 +518,7 @@ def measure(module, p):
     before = ps.local_full()
     before['boot_id'] = ps.boot_id()
     sampler = ps.Sampler(devs, sink if sink_before else None, ss_argv, [ss_bin, '-HMni'],
-                         p['omit'] + p['duration'] / 2.0, env, port=p['port'])
+                         p['omit'] + p['duration'] / 2.0, env, port=p['port'], direction=p['direction'])
     started = time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())
     client = ps.Client(argv, env, limit)
     rc, out, err = client.run(sampler)

@@ -122,6 +122,9 @@ def check_cost_and_series(res, paths, streams):
     assert cost['window_s'] == pytest.approx(3.0, abs=0.1) and cost['window']['omitted_s'] == pytest.approx(1, abs=0.1)
     assert cost['window']['start_s'] >= cost['window']['omitted_s'] and cost['window']['overhead_s'] < 1.0
     assert cost['window']['bounds_sampled'] == {'generator': True, 'sink': True}
+    # anchored where the data started (seen within a few ms), ending before iperf3's exit
+    assert cost['window']['anchor'] == 'data start' and 0 < cost['window']['data_start_s'] < 1.0
+    assert cost['window']['data_start_uncertainty_s'] < 0.1 and 0 <= cost['window']['exit_lag_s'] < 0.5
     assert cost['same_machine'] is True          # the netns lab: one kernel, counted once
     assert cost['gb_delivered'] == pytest.approx(res['bytes_received'] / 1e9, rel=0.05)
     for end in ('generator', 'sink'):

@@ -236,3 +236,22 @@ def test_cpu_series_per_bucket_in_cores():
     assert series['generator']['other'] == series['sink']['other'] == [0.59, 0.59, 0.59]
     alone = pc.cpu_series(machine(), None, None, bounds, HZ)
     assert alone['sink'] is None and alone['generator']['other'] == [0.89, 0.89, 0.89]
+
+
+def test_window_anchored_at_the_data_start():
+    # data seen 0.04 s after the spawn; 1.0 s omitted, 3.0 s counted; iperf3 exited 0.03 s after
+    assert pc.anchored_window(10.0, 14.07, 1.0, 3.0, 10.04) == (11.04, 14.04, 'data start')
+    # a window that would end after the exit (a start seen too late) is clamped within 50 ms...
+    assert pc.anchored_window(10.0, 14.02, 1.0, 3.0, 10.05) == (11.05, 14.02, 'data start')
+    # ...beyond that, or without a start, or a start before the spawn: anchored at the exit
+    assert pc.anchored_window(10.0, 14.0, 1.0, 3.0, 10.2) == (11.0, 14.0, 'exit')
+    assert pc.anchored_window(10.0, 14.0, 1.0, 3.0, None) == (11.0, 14.0, 'exit')
+    assert pc.anchored_window(10.0, 14.0, 1.0, 3.0, 9.0) == (11.0, 14.0, 'exit')
+
+
+def test_data_bytes_in_the_data_direction():
+    net_dev = {'p1': {'tx_bytes': 10, 'rx_bytes': 1}, 'p2': {'tx_bytes': 20, 'rx_bytes': 2}, 'lo': {'tx_bytes': 99,
+                                                                                                 'rx_bytes': 99}}
+    assert pc.data_bytes(net_dev, ['p1', 'p2'], 'upload') == 30
+    assert pc.data_bytes(net_dev, ['p1', 'p2'], 'download') == 3
+    assert pc.data_bytes(net_dev, ['p1', 'gone'], 'bidir') == 11

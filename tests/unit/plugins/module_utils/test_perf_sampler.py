@@ -106,3 +106,32 @@ def test_a_failing_sampler_stops_and_says_why_the_run_goes_on():
     assert rc == 0 and not s.is_alive()
     assert len(s.errors) == 1 and s.errors[0].startswith('sampler stopped: FileNotFoundError')
     assert s.local[-1]['lab_s'] == client.cpu_s            # the closing tick is taken anyway
+
+
+def test_watch_finds_when_the_data_starts(monkeypatch):
+    """The kernel's counters replaced by a clock-driven /proc/net/dev: data from 0.3 s after the spawn."""
+    real = ps.read_file
+    t0 = time.monotonic()
+
+    def fake(path):
+        if path != '/proc/net/dev':
+            return real(path)
+        sent = 1000 + (500 if time.monotonic() - t0 > 0.02 else 0)          # setup: a few hundred bytes
+        sent += int(max(0.0, time.monotonic() - t0 - 0.3) * 1e8)           # then 100 MB/s
+        return 'Inter-|\n face |\n   p1: 0 0 0 0 0 0 0 0 %d 0 0 0 0 0 0 0\n' % sent
+    monkeypatch.setattr(ps, 'read_file', fake)
+    s = sampler(devs=['p1'])
+    client = ps.Client(['sleep', '0.8'], ENV, limit=30)
+    client.run(s)
+    # the start (0.3 s, plus 82 us to cross the floor) lies within the estimate's uncertainty
+    assert s.data_start is not None and 0 < s.data_start_uncertainty < 0.1
+    assert abs(s.data_start - (client.t_spawn + 0.3)) <= s.data_start_uncertainty + 0.01
+    # the regular ticks went on meanwhile
+    assert len(s.local) >= 4
+
+
+def test_no_data_no_start():
+    s = sampler(devs=['mlt-nodev'])                       # a path whose counters never move
+    s.watch_s = 0.3
+    ps.Client(['sleep', '0.6'], ENV, limit=30).run(s)
+    assert s.data_start is None
