@@ -250,8 +250,8 @@ def test_window_anchored_at_the_data_start():
 
 
 def test_data_bytes_in_the_data_direction():
-    net_dev = {'p1': {'tx_bytes': 10, 'rx_bytes': 1}, 'p2': {'tx_bytes': 20, 'rx_bytes': 2}, 'lo': {'tx_bytes': 99,
-                                                                                                 'rx_bytes': 99}}
+    net_dev = {'p1': {'tx_bytes': 10, 'rx_bytes': 1}, 'p2': {'tx_bytes': 20, 'rx_bytes': 2},
+               'lo': {'tx_bytes': 99, 'rx_bytes': 99}}
     assert pc.data_bytes(net_dev, ['p1', 'p2'], 'upload') == 30
     assert pc.data_bytes(net_dev, ['p1', 'p2'], 'download') == 3
     assert pc.data_bytes(net_dev, ['p1', 'gone'], 'bidir') == 11
