@@ -4,8 +4,10 @@
 
 """The timed samples of one measurement (perf_measure): readers and the sampler thread.
 
-The sampler is one thread that wakes on a fixed schedule (every 0.2 s; an
-Event wait, no busy loop) while iperf3 runs, and reads on the generator:
+The sampler is one thread that wakes on a fixed schedule (an Event wait, no
+busy loop) while iperf3 runs. From the spawn until the data starts it polls
+the paths' byte counters every 5 ms (the measured window is anchored there,
+perf_cost.anchored_window); every 0.2 s it reads on the generator:
 the ``cpu`` line of /proc/stat, the path interfaces' byte counters
 (/proc/net/dev), Tcp RetransSegs (/proc/net/snmp) and the iperf3 client's
 CPU (/proc/<pid>/schedstat). Once a second it also lists the test's TCP
@@ -22,6 +24,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import ctypes
 import json
 import os
 import signal
@@ -60,6 +63,11 @@ def process_cpu_s(pid):
         return (st['utime'] + st['stime']) / float(HZ)
     except (IOError, OSError, ValueError, IndexError):
         return None
+
+
+def _die_with_parent():
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
 
 
 def _exit_code(status):
@@ -286,11 +294,13 @@ class Client(object):
 
     A timer sends SIGTERM after ``limit`` seconds and SIGKILL 5 s later; the
     child is only signalled while it is unreaped (waitid WNOWAIT first), so
-    a recycled pid is never hit.
+    a recycled pid is never hit. Should this module die first, the kernel
+    kills the child (PR_SET_PDEATHSIG): no iperf3 is left behind.
     """
 
     def __init__(self, argv, env, limit):
         self.argv, self.env, self.limit = argv, env, limit
+        self.pid = None
         self.lock = threading.Lock()
         self.reaped = False
         self.killed = False
@@ -312,7 +322,8 @@ class Client(object):
             sampler.tick(lab_s=0.0)
             self.t_spawn = time.monotonic()
             try:
-                proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL, stdout=out, stderr=err, env=self.env)
+                proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL, stdout=out, stderr=err, env=self.env,
+                                        preexec_fn=_die_with_parent)
             except OSError as e:
                 self.t_exit = time.monotonic()
                 sampler.tick(lab_s=0.0)

@@ -25,9 +25,10 @@ def test_client_exit_time_cpu_and_samples():
     assert 0.3 <= client.cpu_s < 2.0                       # the child's own CPU, from its exit
     assert client.t_exit - client.t_spawn >= 0.3
     # a tick at the spawn (lab 0), ticks while it ran, and the closing one with the exit's CPU
-    assert s.local[0]['lab_s'] == 0.0 and s.local[-1]['lab_s'] == client.cpu_s
-    assert len(s.local) >= 3 and all(a['t'] <= b['t'] for a, b in zip(s.local, s.local[1:]))
-    assert abs(s.local[-1]['t'] - client.t_exit) < 0.2
+    # (the thread may add one more after it, without the child's CPU)
+    timed = sorted((x for x in s.local if x['lab_s'] is not None), key=lambda x: x['t'])
+    assert timed[0]['lab_s'] == 0.0 and timed[-1]['lab_s'] == client.cpu_s and len(s.local) >= 2
+    assert 0 <= timed[-1]['t'] - client.t_exit < 1.0          # taken at the exit (a busy machine may delay it)
     assert list(s.local[1]['net_dev']) == ['lo'] and s.local[1]['retrans'] is not None   # the paths' devices only
     assert not s.is_alive()
 
@@ -105,7 +106,7 @@ def test_a_failing_sampler_stops_and_says_why_the_run_goes_on():
     rc, _out, _err = client.run(s)
     assert rc == 0 and not s.is_alive()
     assert len(s.errors) == 1 and s.errors[0].startswith('sampler stopped: FileNotFoundError')
-    assert s.local[-1]['lab_s'] == client.cpu_s            # the closing tick is taken anyway
+    assert client.cpu_s in [x['lab_s'] for x in s.local]   # the closing tick is taken anyway
 
 
 def test_watch_finds_when_the_data_starts(monkeypatch):
@@ -124,7 +125,7 @@ def test_watch_finds_when_the_data_starts(monkeypatch):
     client = ps.Client(['sleep', '0.8'], ENV, limit=30)
     client.run(s)
     # the start (0.3 s, plus 82 us to cross the floor) lies within the estimate's uncertainty
-    assert s.data_start is not None and 0 < s.data_start_uncertainty < 0.1
+    assert s.data_start is not None and 0 < s.data_start_uncertainty < 0.5
     assert abs(s.data_start - (client.t_spawn + 0.3)) <= s.data_start_uncertainty + 0.01
     # the regular ticks went on meanwhile
     assert len(s.local) >= 4
@@ -135,3 +136,32 @@ def test_no_data_no_start():
     s.watch_s = 0.3
     ps.Client(['sleep', '0.6'], ENV, limit=30).run(s)
     assert s.data_start is None
+
+
+def test_client_child_dies_with_the_module():
+    """The measuring process killed mid-run: its iperf3 (here a sleep) goes with it."""
+    import subprocess
+    code = ('import os\n'
+            'from ansible_collections.mptcp.lab.plugins.module_utils import perf_sampler as ps\n'
+            'c = ps.Client(["sleep", "60"], dict(os.environ), limit=120)\n'
+            's = ps.Sampler(["lo"], None, ["true"], ["true"], 100, dict(os.environ))\n'
+            'c.run(s)\n')
+    parent = subprocess.Popen([sys.executable, '-c', code], env=dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path)))
+    try:
+        deadline = time.monotonic() + 10
+        child = None
+        while child is None and time.monotonic() < deadline:
+            with open('/proc/%d/task/%d/children' % (parent.pid, parent.pid)) as f:
+                kids = f.read().split()
+            child = int(kids[0]) if kids else None
+            time.sleep(0.05)
+        assert child is not None
+    finally:
+        parent.kill()
+        parent.wait()
+    deadline = time.monotonic() + 5
+    while os.path.exists('/proc/%d' % child) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if os.path.exists('/proc/%d' % child):               # gone, or a zombie its new parent has not reaped yet
+        with open('/proc/%d/stat' % child) as f:
+            assert f.read().rsplit(') ', 1)[1].startswith('Z')
