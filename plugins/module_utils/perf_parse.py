@@ -31,6 +31,9 @@ _ADDR_PORT = re.compile(r'^(?:\[?([0-9a-fA-F:.*%]+?)\]?):(\d+|\*)$')
 _TOKEN = re.compile(r'token:([0-9a-f]+)\(id:(\d+)\)/([0-9a-f]+)\(id:(\d+)\)')
 _MPTCP_TOKEN = re.compile(r'(?:^|\s)token:([0-9a-f]+)')
 _KV_INT = re.compile(r'(?:^|\s)([a-z_]+):(\d+)(?=\s|$)')
+_SS_CWND = re.compile(r'(?:^|\s)cwnd:(\d+)')
+_SS_RTT = re.compile(r'(?:^|\s)rtt:([0-9.]+)/')
+_SS_RETRANS = re.compile(r'(?:^|\s)retrans:\d+/(\d+)')
 
 
 # ------------------------------------------------------------------ /proc
@@ -100,6 +103,46 @@ def parse_netstat(text, group='MPTcpExt'):
             except ValueError:
                 continue
     return out
+
+
+def parse_nstat(text):
+    """Every counter group of /proc/net/netstat or /proc/net/snmp, flat and
+    named the way ``nstat`` names them (group + counter: ``TcpRetransSegs``,
+    ``TcpExtTCPLostRetransmit``, ``MPTcpExtMPJoinSynRx``)."""
+    out = {}
+    header = None
+    for line in text.splitlines():
+        fields = line.split()
+        if not fields or not fields[0].endswith(':'):
+            header = None
+            continue
+        if header is None or header[0] != fields[0]:
+            header = fields          # a group's names; its values follow
+            continue
+        group = fields[0][:-1]
+        for name, value in zip(header[1:], fields[1:]):
+            try:
+                out[group + name] = int(value)
+            except ValueError:
+                continue
+        header = None
+    return out
+
+
+def parse_pid_stat(text):
+    """/proc/<pid>/stat: {utime, stime, starttime} in clock ticks (comm may hold spaces)."""
+    fields = text[text.rindex(')') + 2:].split()
+    return {'utime': int(fields[11]), 'stime': int(fields[12]), 'starttime': int(fields[19])}
+
+
+def cpu_seconds(jiffies, hz):
+    """/proc/stat jiffies (USER_HZ) of one sample as seconds: user (nice
+    included), system, softirq, irq, and busy - their sum (idle, iowait and
+    steal are not work this machine did)."""
+    user = (jiffies.get('user', 0) + jiffies.get('nice', 0)) / float(hz)
+    system, softirq, irq = (jiffies.get(k, 0) / float(hz) for k in ('system', 'softirq', 'irq'))
+    return {'user_s': user, 'system_s': system, 'softirq_s': softirq, 'irq_s': irq,
+            'busy_s': user + system + softirq + irq}
 
 
 def counter_delta(before, after):
@@ -181,6 +224,35 @@ def parse_ss_subflows(text):
     return out
 
 
+def parse_ss_tcp(text):
+    """Every TCP socket of ``ss -tni`` with the figures a time series needs.
+
+    Returns [{local, local_port, peer, peer_port, token, cwnd, rtt_ms,
+    retrans}]: ``token`` is the local token of the MPTCP connection a
+    subflow belongs to (None for plain TCP), ``retrans`` the socket's total
+    retransmitted segments so far (tcpi_total_retrans; ss omits the field
+    while it is 0), ``cwnd`` in segments and ``rtt_ms`` the smoothed RTT
+    (None when ss shows none).
+    """
+    out = []
+    for first, detail in _records(text):
+        ends = _endpoints(first)
+        if not ends:
+            continue
+        info = ' '.join(detail) if detail else first
+        (local, lport), (peer, pport) = ends
+        token = _TOKEN.search(info) if 'tcp-ulp-mptcp' in info else None
+        cwnd = _SS_CWND.search(info)
+        rtt = _SS_RTT.search(info)
+        retrans = _SS_RETRANS.search(info)
+        out.append({'local': local, 'local_port': lport, 'peer': peer, 'peer_port': pport,
+                    'token': token.group(3) if token else None,
+                    'cwnd': int(cwnd.group(1)) if cwnd else None,
+                    'rtt_ms': float(rtt.group(1)) if rtt else None,
+                    'retrans': int(retrans.group(1)) if retrans else 0})
+    return out
+
+
 def parse_ss_mptcp(text):
     """MPTCP sockets of ``ss -Mni``: [{local, local_port, peer, peer_port, token,
     subflows, fallback, ...}] where ``subflows`` counts the additional subflows
@@ -218,7 +290,8 @@ def summarize_iperf3(report, direction):
     stream_ports}.
     """
     out = {'ok': False, 'error': None, 'throughput_mbps': None, 'seconds': None,
-           'sent_mbps': None, 'retransmits': None, 'stream_ports': [], 'congestion': None}
+           'sent_mbps': None, 'retransmits': None, 'stream_ports': [], 'congestion': None,
+           'bytes_received': None}
     if not isinstance(report, dict):
         out['error'] = 'iperf3 printed no JSON report'
         return out
@@ -232,6 +305,7 @@ def summarize_iperf3(report, direction):
     if direction == 'bidir':
         keys.append(('sum_received_bidir_reverse', 'sum_sent_bidir_reverse'))
     rate = sent = 0.0
+    received = 0
     seconds = []
     retrans = None
     for recv_key, sent_key in keys:
@@ -240,13 +314,34 @@ def summarize_iperf3(report, direction):
             out['error'] = 'iperf3 report has no end.%s' % recv_key
             return out
         rate += recv['bits_per_second']
+        received += int(recv.get('bytes') or 0)
         sent += snd.get('bits_per_second') or 0.0
         seconds.append(float(recv.get('seconds') or 0.0))
         if 'retransmits' in snd:
             retrans = (retrans or 0) + int(snd['retransmits'])
     out.update(ok=True, throughput_mbps=round(rate / 1e6, 3), seconds=round(max(seconds), 3),
-               sent_mbps=round(sent / 1e6, 3), retransmits=retrans)
+               sent_mbps=round(sent / 1e6, 3), retransmits=retrans, bytes_received=received)
     return out
+
+
+def iperf3_window(report):
+    """The client's own timeline from its ``intervals`` (omitted ones are flagged).
+
+    Returns {omitted_s, measured_s, intervals} - the seconds of the omitted
+    intervals (slow start, not counted), the span of the counted ones, and
+    how many were counted - or None without intervals. The counted window
+    ends when the test's timer fires; after it the client only exchanges
+    results and exits, so the window is [exit - measured_s, exit].
+    """
+    if not isinstance(report, dict):
+        return None
+    sums = [iv.get('sum') or {} for iv in report.get('intervals') or [] if isinstance(iv, dict)]
+    counted = [s for s in sums if not s.get('omitted') and 'start' in s and 'end' in s]
+    if not counted:
+        return None
+    omitted = sum(float(s.get('seconds') or 0.0) for s in sums if s.get('omitted'))
+    span = float(counted[-1]['end']) - float(counted[0]['start'])
+    return {'omitted_s': round(omitted, 6), 'measured_s': round(span, 6), 'intervals': len(counted)}
 
 
 # ------------------------------------------------------------------ MPTCP checks

@@ -31,6 +31,10 @@ def _text(text):
     return (text or '').encode('utf-8')
 
 
+def _nstat(counters):
+    return _text(''.join('%s %d\n' % (k, v) for k, v in sorted(counters.items())))
+
+
 def write_raw(run_dir, items, results):
     """Raw outputs of every run beside summary.json, under raw/; returns file names."""
     raw_dir = os.path.join(run_dir, 'raw')
@@ -50,9 +54,17 @@ def write_raw(run_dir, items, results):
             write_atomic(base + '.iperf3.json', json_bytes(raw['iperf3']))
         elif raw.get('iperf3_stdout') or raw.get('iperf3_stderr'):
             write_atomic(base + '.iperf3.txt', _text((raw.get('iperf3_stdout') or '') + (raw.get('iperf3_stderr') or '')))
-        if 'mptcp_counters' in raw:
-            write_atomic(base + '.nstat.txt', _text(''.join('MPTcpExt%s %d\n' % (k, v) for k, v in
-                                                            sorted((raw.get('mptcp_counters') or {}).items()))))
+        nstat = raw.get('nstat') or {}
+        if nstat.get('generator') is not None:
+            # every counter group (Tcp, TcpExt, MPTcpExt, IpExt...) that moved, named like nstat
+            write_atomic(base + '.nstat.txt', _nstat(nstat['generator']))
+        elif 'mptcp_counters' in raw:
+            write_atomic(base + '.nstat.txt', _nstat(dict(('MPTcpExt' + k, v) for k, v in
+                                                          (raw.get('mptcp_counters') or {}).items())))
+        if nstat.get('sink') is not None:
+            write_atomic(base + '.sink.nstat.txt', _nstat(nstat['sink']))
+        if raw.get('timeseries') is not None:
+            write_atomic(base + '.timeseries.json', json_bytes(raw['timeseries']))
         if raw.get('ss_subflows') is not None or raw.get('ss_mptcp') is not None:
             write_atomic(base + '.ss.txt', _text('# ss -tni state established dport = :PORT (mid-run)\n%s'
                                                  '# ss -Mni (mid-run)\n%s' % (raw.get('ss_subflows') or '',

@@ -15,14 +15,42 @@ description:
   - Runs one C(iperf3 -J) client measurement from the host it runs on (the
     traffic generator) against an iperf3 server (the traffic sink), and returns
     parsed, checked results. One task is one measurement.
-  - Around the run it samples, on the generator, the interface counters of every
-    path the test uses (C(/proc/net/dev)), the MPTcpExt counters (C(/proc/net/netstat),
-    what C(nstat) reads; per network namespace) and the system-wide CPU time
-    (C(/proc/stat), softirq included). Half-way through the run it lists the
-    MPTCP connections and their subflows with C(ss -tni) and C(ss -Mni).
-  - With O(stats_address), it also samples the sink's C(/proc/stat) and counters
-    before and after, from the small stats responder the C(mptcp.lab.traffic_sink)
-    role runs, so CPU use is known on both ends without another task.
+  - Before and after the run it reads, on the generator, every C(nstat) counter
+    (C(/proc/net/snmp), C(/proc/net/netstat) - Tcp, TcpExt, MPTcpExt, IpExt...; per
+    network namespace), the interface counters (C(/proc/net/dev)) and the
+    system-wide CPU time (C(/proc/stat)).
+  - While iperf3 runs, a sampler thread (every 0.2 s, on a fixed schedule, no busy
+    loop) reads the C(cpu) line of C(/proc/stat), the path interfaces' byte
+    counters, Tcp RetransSegs and the iperf3 client's CPU; once a second it lists
+    the test's TCP sockets with C(ss -tni) (cwnd, RTT, retransmits per subflow) and
+    asks the sink for its CPU; half-way through it also keeps C(ss -Mni). Its own
+    CPU cost is measured and returned (C(cpu_cost.sampler)).
+  - With O(stats_address), the sink's counters come from the small stats responder
+    the C(mptcp.lab.traffic_sink) role runs (a full sample before and after, a
+    light one once a second), so both ends are known without another task.
+  - B(CPU cost) is taken over exactly the measured window - iperf3's counted
+    intervals, omitted seconds and setup excluded - which starts the omitted
+    seconds after the data did (the sampler watches the paths' byte counters every
+    5 ms until then), or else ends when iperf3 exits; every counter is
+    interpolated at the window's bounds. Per host it gives user,
+    system, softirq and irq seconds, the lab's processes' share (the iperf3 client;
+    the sink's iperf3 servers), and C(other_s), busy time nothing of the lab
+    explains, so a noisy machine shows. Two ends on one kernel (same boot_id, as
+    in the netns lab) are one machine, counted once. C(metrics.cpu_s_per_gb) is
+    the busy CPU seconds (user+system+softirq+irq) of the distinct machines per
+    GB (1e9 bytes) the receiver got.
+  - B(Retransmits). C(metrics.retransmits) is Tcp RetransSegs of the sending
+    end's network namespace over the window (the sink's for download, both for
+    bidir), since under MPTCP iperf3's own count covers only the first subflow (its
+    TCP_INFO), while the namespace's counter covers every subflow. iperf3's count
+    stays in RV(retransmits); for TCP without the sink's counters it is the
+    fallback. In a namespace of its own (the netns lab) nothing else sends; on a
+    shared host other connections count too.
+  - B(Time series) per second of the window (C(raw.timeseries)), per path the
+    generator's interface bytes in the data direction, per subflow of every data
+    stream cwnd, smoothed RTT and retransmitted segments, from the generator's
+    sockets (the sender's for upload; for download they are the receiving end's).
+    docs/measurement.md has the format and the reasoning.
   - For MPTCP, iperf3's own TCP_INFO describes only the first subflow, so the
     subflow count comes from C(ss) (per data stream, iperf3's control connection
     left out) and fallback from both the counters and the C(ss -M) fallback flag.
@@ -254,6 +282,60 @@ retransmits:
   description: Retransmissions iperf3 reported for the sender (first subflow only under MPTCP).
   returned: always
   type: int
+retransmits_by_source:
+  description:
+    - Retransmitted segments by source - C(iperf3) (RV(retransmits)), C(nstat) (Tcp RetransSegs
+      of the sending end over the window, null without its counters) - and C(used), the one in
+      C(metrics.retransmits) (C(nstat), C(iperf3) or null).
+  returned: always
+  type: dict
+  sample: {iperf3: 3, nstat: 4, used: nstat}
+bytes_received:
+  description: Bytes the receiver counted over iperf3's measured window (both directions for bidir).
+  returned: always
+  type: int
+metrics:
+  description:
+    - The run's figures of the metrics the run record knows (perf_record.METRICS), null when
+      not measured - C(throughput_mbps) (RV(throughput_mbps)), C(cpu_s_per_gb) (busy CPU seconds
+      of the distinct machines per GB received; null without the sink's figures unless both ends
+      are one machine) and C(retransmits) (segments the sender retransmitted, see the description).
+  returned: always
+  type: dict
+  sample: {throughput_mbps: 1830.8, cpu_s_per_gb: 3.26, retransmits: 4}
+cpu_cost:
+  description:
+    - CPU cost over the measured window; null when iperf3 gave no report.
+    - C(window_s) (seconds), C(gb_delivered) (the receiver's goodput over the window, 1e9 bytes),
+      C(same_machine) (both ends on one kernel, by boot_id; null when the sink is unknown).
+    - C(hosts.generator), C(hosts.sink) (null without the responder) - C(user_s) (nice included),
+      C(system_s), C(softirq_s), C(irq_s), C(busy_s) (their sum), C(lab_s) (CPU of the lab's
+      processes on that host, the iperf3 client and the sink's iperf3 servers), C(sampler_s) (this
+      module's sampler; the sink's responder), C(other_s) (busy minus lab, samplers, softirq and
+      irq, never below 0 - the rest of the machine's load; on one machine the machine's, on both
+      hosts), C(busy_s_per_gb).
+    - C(lab_s_per_gb) - busy minus other, per GB - the part of the cost the lab explains.
+    - C(window) - C(start_s), C(end_s) (seconds after iperf3 started), C(omitted_s), C(measured_s)
+      (from iperf3's intervals), C(overhead_s) (setup and teardown around them), C(anchor)
+      (C(data start) - the window starts C(omitted_s) after the data did, C(data_start_s) after
+      iperf3 started, within C(data_start_uncertainty_s); or C(exit) - it ends when iperf3 exited),
+      C(exit_lag_s) (from the window's end to the exit), C(bounds_sampled) (whether samples exist
+      on both sides of each bound, per host).
+    - C(sampler) - C(cpu_s) (the sampler's own CPU, thread and ss children), C(period_s),
+      C(ticks), C(ss_runs), C(sink_samples), C(sink_cpu_s) (the responder's CPU in the window).
+    - C(error) - why a part is missing (the responder, ss), or null.
+  returned: always
+  type: dict
+mptcp_events:
+  description:
+    - For MPTCP, per end (C(generator), C(sink); null without the responder), the MPTcpExt counters
+      of interest over the whole run (perf_cost.MPTCP_EVENTS) - data sequence trouble
+      (DuplicateData, DSSNotMatching, DataCsumErr, OFOQueue, MPTCPRetrans...), ADD_ADDR (AddAddr,
+      AddAddrTx, EchoAdd...), MP_JOIN (MPJoinSynTx, MPJoinSynAckRx, MPJoinAckRx, MPJoinRejected...)
+      and subflow resets and failures (MPRstTx, MPRstRx, MPFailTx, SubflowStale...); 0 when a
+      counter did not move. Null for TCP.
+  returned: always
+  type: dict
 cpu:
   description:
     - System-wide CPU use during the run from /proc/stat, in percent of all CPUs of the
@@ -280,61 +362,35 @@ capture:
 raw:
   description:
     - Raw tool output, for the results directory. C(iperf3) (the parsed JSON report),
-      C(iperf3_stderr), C(mptcp_counters) (MPTcpExt deltas, like C(nstat)),
+      C(iperf3_stderr), C(mptcp_counters) (the generator's MPTcpExt deltas), C(nstat)
+      (C(generator), C(sink) - every nstat counter that moved over the run, named like nstat,
+      C(TcpRetransSegs), C(TcpExtTCPLostRetransmit), C(MPTcpExtMPJoinSynRx)...),
       C(ss_subflows) (C(ss -tni)), C(ss_mptcp) (C(ss -Mni)), C(sink) (sink-side deltas).
+    - C(timeseries) (null without a report) - C(interval_s) (1.0), C(t) (seconds since the
+      window's start, at each bucket's end; the last bucket stretches to the window's end),
+      C(paths) (C(path), C(dev), C(mbps) - the interface's Mbit/s in the data direction, headers
+      included), C(subflows) (C(stream) - the local port of the data stream's connection, C(path)
+      - null outside the test's paths, C(local), C(remote), C(cwnd) - segments, C(rtt_ms),
+      C(retrans) - segments retransmitted in the bucket; null where no sample was near),
+      C(subflows_from) (C(generator) or C(sink), whose sockets gave the subflows' figures - the
+      sender's - a download's from the sink when its responder lists them), C(cpu) (C(generator),
+      C(sink) - C(busy), C(lab), C(other) in cores for each bucket, as in RV(cpu_cost)).
   returned: always
   type: dict
 '''
 
 import json
 import os
-import socket
-import threading
 import time
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.mptcp.lab.plugins.module_utils import packet_capture as pc
+from ansible_collections.mptcp.lab.plugins.module_utils import perf_cost as pcost
 from ansible_collections.mptcp.lab.plugins.module_utils import perf_parse as pp
+from ansible_collections.mptcp.lab.plugins.module_utils import perf_sampler as ps
 
-
-def read_file(path):
-    with open(path) as f:
-        return f.read()
-
-
-def local_sample():
-    return {
-        'time': time.monotonic(),
-        'cpu': pp.parse_proc_stat(read_file('/proc/stat')),
-        'net_dev': pp.parse_net_dev(read_file('/proc/net/dev')),
-        'mptcp': pp.parse_netstat(read_file('/proc/net/netstat')),
-    }
-
-
-def sink_sample(address, port, timeout=2.0):
-    """Ask the sink's stats responder for its counters: (sample, error)."""
-    if not address:
-        return None, None
-    try:
-        conn = socket.create_connection((address, port), timeout=timeout)
-        try:
-            conn.sendall(b'stats\n')
-            chunks = []
-            while True:
-                data = conn.recv(65536)
-                if not data:
-                    break
-                chunks.append(data)
-        finally:
-            conn.close()
-        reply = json.loads(b''.join(chunks).decode('utf-8'))
-        return {
-            'cpu': pp.parse_proc_stat(reply['stat']),
-            'net_dev': pp.parse_net_dev(reply['net_dev']),
-            'mptcp': pp.parse_netstat(reply['netstat']),
-        }, None
-    except (OSError, ValueError, KeyError) as e:
-        return None, 'sink stats responder %s:%d: %s' % (address, port, e)
+# The metrics a run of this module has figures for (names: perf_record.METRICS).
+METRICS = ('throughput_mbps', 'cpu_s_per_gb', 'retransmits')
 
 
 def iperf3_argv(module, p, launcher):
@@ -386,6 +442,55 @@ def validate(module, p):
         module.fail_json(msg='links: protocol tcp uses exactly one path, got %d links' % len(p['links']))
 
 
+def sink_deltas(before, after):
+    if not (before and after):
+        return None
+    return {
+        'mptcp_counters': pp.counter_delta(before['mptcp'], after['mptcp']),
+        'net_dev': dict((dev, dict((k, after['net_dev'][dev][k] - before['net_dev'][dev][k])
+                                   for k in after['net_dev'][dev]))
+                        for dev in after['net_dev'] if dev in before['net_dev']),
+    }
+
+
+def cost_and_series(p, summary, report, client, sampler, sink_before, sink_after, gen_before, path_of):
+    """cpu_cost, the metrics, the retransmits and the time series of a run that produced a report."""
+    win = pp.iperf3_window(report)
+    if not summary['ok'] or win is None or client.t_exit is None:
+        return None, None, None, None
+    local = sampler.local
+    start, end, anchor = pcost.anchored_window(client.t_spawn, client.t_exit, win['omitted_s'], win['measured_s'],
+                                               sampler.data_start)
+    sink_samples = [s for s in [sink_before] + sampler.sink_samples + [sink_after] if s]
+    gen = pcost.host_cpu(local, start, end, ps.HZ)
+    sink = pcost.host_cpu(sink_samples, start, end, ps.HZ) if sink_before and sink_after else None
+    same = None
+    if sink_before and sink_before.get('boot_id') and gen_before.get('boot_id'):
+        same = sink_before['boot_id'] == gen_before['boot_id']
+    cost, per_gb = pcost.cpu_cost(gen, sink, same, end - start, summary['throughput_mbps'])
+    cost['window'] = {
+        'start_s': round(start - client.t_spawn, 4), 'end_s': round(end - client.t_spawn, 4),
+        'omitted_s': win['omitted_s'], 'measured_s': win['measured_s'],
+        'overhead_s': round(client.t_exit - client.t_spawn - win['omitted_s'] - win['measured_s'], 4),
+        'anchor': anchor, 'exit_lag_s': round(client.t_exit - end, 4),
+        'data_start_s': pcost.rounded(sampler.data_start and sampler.data_start - client.t_spawn),
+        'data_start_uncertainty_s': pcost.rounded(sampler.data_start_uncertainty),
+        'bounds_sampled': {'generator': pcost.covers(local, start, end),
+                           'sink': pcost.covers(sink_samples, start, end) if sink else None},
+    }
+    cost['sampler'] = {
+        'cpu_s': round(sampler.cost_s(), 4), 'period_s': sampler.period, 'ticks': len(sampler.local),
+        'ss_runs': sampler.ss_runs, 'sink_samples': len(sampler.sink_samples),
+        'sink_cpu_s': pcost.rounded((sink or {}).get('sampler_s')),
+    }
+    nstat = pcost.sender_retransmits(p['direction'], local, sink_samples if sink else None, start, end)
+    paths = [(link['path'], link['dev']) for link in p['links']]
+    series = pcost.timeseries(local, sampler.ss, paths, p['direction'], summary['stream_ports'], p['bind'],
+                              path_of, start, end, sink_ss=sampler.sink_ss,
+                              sink_samples=sink_samples if sink else None, same_machine=same, hz=ps.HZ)
+    return cost, per_gb, nstat, series
+
+
 def measure(module, p):
     """Run one measurement; returns the result dict (never fails on tool errors)."""
     links = p['links']
@@ -394,22 +499,10 @@ def measure(module, p):
     launcher = choose_launcher(module, p['mptcp_launcher']) if p['protocol'] == 'mptcp' else None
     argv = iperf3_argv(module, p, launcher)
     limit = p['omit'] + p['duration'] + p['timeout']
-    timeout_bin = module.get_bin_path('timeout', required=True)
-    full = [timeout_bin, '--kill-after=5', str(limit)] + argv
-    env = {'LC_ALL': 'C'}
+    env = dict(os.environ, LC_ALL='C')
     ss_bin = module.get_bin_path('ss', required=True)
-
-    snap = {}
-    done = threading.Event()
-
-    def snapshot():
-        # Half-way through the measured window, list the connections.
-        if done.wait(p['omit'] + p['duration'] / 2.0):
-            return
-        rc1, out1, err1 = module.run_command([ss_bin, '-Htni', 'state', 'established',
-                                              'dport', '=', ':%d' % p['port']], environ_update=env)
-        rc2, out2, err2 = module.run_command([ss_bin, '-HMni'], environ_update=env)
-        snap.update(subflows=out1 if rc1 == 0 else err1, mptcp=out2 if rc2 == 0 else err2)
+    ss_argv = [ss_bin, '-Htni', 'state', 'established', 'dport', '=', ':%d' % p['port']]
+    sink = ps.SinkClient(p['stats_address'], p['stats_port']) if p['stats_address'] else None
 
     captures = capture = None
     if p['capture_dir']:
@@ -421,17 +514,16 @@ def measure(module, p):
                 os.makedirs(p['capture_dir'], 0o755)
             captures = pc.Captures(tcpdump, devs, p['capture_dir'], p['capture_name'], 'generator')
             capture['error'] = captures.start()
-    sink_before, sink_err = sink_sample(p['stats_address'], p['stats_port'])
-    before = local_sample()
+    sink_before, sink_err = sink.ask('stats') if sink else (None, None)
+    before = ps.local_full()
+    before['boot_id'] = ps.boot_id()
+    sampler = ps.Sampler(devs, sink if sink_before else None, ss_argv, [ss_bin, '-HMni'],
+                         p['omit'] + p['duration'] / 2.0, env, port=p['port'], direction=p['direction'])
     started = time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())
-    watcher = threading.Thread(target=snapshot)
-    watcher.daemon = True
-    watcher.start()
-    rc, out, err = module.run_command(full, environ_update=env)
-    done.set()
-    after = local_sample()
-    sink_after, err2 = sink_sample(p['stats_address'], p['stats_port'])
-    watcher.join(10)
+    client = ps.Client(argv, env, limit)
+    rc, out, err = client.run(sampler)
+    after = ps.local_full()
+    sink_after, err2 = sink.ask('stats') if sink else (None, None)
     sink_err = sink_err or err2
     if captures is not None:
         capture['files'] = captures.stop()
@@ -441,14 +533,14 @@ def measure(module, p):
     except ValueError:
         report = None
     summary = pp.summarize_iperf3(report, p['direction'])
-    if not summary['ok'] and rc == 124:
+    if not summary['ok'] and client.killed:
         summary['error'] = 'iperf3 did not finish within %ds and was killed' % limit
     elif not summary['ok'] and report is None:
         summary['error'] = 'iperf3 exited with code %d: %s' % (rc, (err or out).strip()[-500:])
     elif summary['ok'] and rc != 0:
         summary.update(ok=False, error='iperf3 exited with code %d: %s' % (rc, err.strip()[-500:]))
 
-    elapsed = after['time'] - before['time']
+    elapsed = after['t'] - before['t']
     pbytes = pp.path_bytes(before['net_dev'], after['net_dev'], devs, p['direction'])
     known = [b for b in pbytes if b is not None]
     total = sum(known)
@@ -456,12 +548,14 @@ def measure(module, p):
     per_path = [round(tput * b / total, 3) if (tput is not None and total and b is not None) else None
                 for b in pbytes]
     wire = [round(b * 8 / elapsed / 1e6, 3) if b is not None and elapsed > 0 else None for b in pbytes]
-    delta = pp.counter_delta(before['mptcp'], after['mptcp'])
+    nstat = {'generator': pp.counter_delta(before['nstat'], after['nstat']),
+             'sink': pp.counter_delta(sink_before['nstat'], sink_after['nstat']) if sink_before and sink_after else None}
+    delta = dict((k[len('MPTcpExt'):], v) for k, v in nstat['generator'].items() if k.startswith('MPTcpExt'))
 
     subflows = fallback = None
     reasons, streams = [], []
-    sf_list = pp.parse_ss_subflows(snap.get('subflows') or '')
-    msk_list = pp.parse_ss_mptcp(snap.get('mptcp') or '')
+    sf_list = pp.parse_ss_subflows(sampler.mid.get('subflows') or '')
+    msk_list = pp.parse_ss_mptcp(sampler.mid.get('mptcp') or '')
     msk_list = [m for m in msk_list if m['peer_port'] == p['port']]
     if p['protocol'] == 'mptcp':
         streams = pp.stream_subflows(summary['stream_ports'], p['bind'], sf_list, path_of)
@@ -474,6 +568,14 @@ def measure(module, p):
     ok, error = pp.gate(p['protocol'], len(links), summary['ok'], summary['error'],
                         subflows, fallback, reasons, foreign)
 
+    cost, per_gb, nstat_retrans, series = cost_and_series(p, summary, report, client, sampler, sink_before,
+                                                          sink_after, before, path_of)
+    if cost is not None:
+        cost['error'] = sink_err or sampler.sink_error or ('; '.join(sampler.errors) or None)
+    retrans = nstat_retrans
+    source = 'nstat' if retrans is not None else None
+    if retrans is None and p['protocol'] == 'tcp' and summary['retransmits'] is not None:
+        retrans, source = summary['retransmits'], 'iperf3'
     sink_cpu = pp.cpu_usage(sink_before and sink_before['cpu'], sink_after and sink_after['cpu'])
     return {
         'changed': False,
@@ -490,9 +592,14 @@ def measure(module, p):
         'duration_s': summary['seconds'],
         'elapsed_s': round(elapsed, 3),
         'retransmits': summary['retransmits'],
+        'retransmits_by_source': {'iperf3': summary['retransmits'], 'nstat': nstat_retrans, 'used': source},
         'sent_mbps': summary['sent_mbps'],
+        'bytes_received': summary['bytes_received'],
         'congestion': summary['congestion'],
         'cpu': {'generator': pp.cpu_usage(before['cpu'], after['cpu']), 'sink': sink_cpu},
+        'cpu_cost': cost,
+        'metrics': dict(zip(METRICS, (tput, per_gb, retrans))),
+        'mptcp_events': pcost.mptcp_events(nstat) if p['protocol'] == 'mptcp' else None,
         'sink_stats_error': sink_err,
         'started': started,
         'argv': argv,
@@ -503,14 +610,11 @@ def measure(module, p):
             'iperf3_stdout': None if report is not None else out[-4000:],
             'iperf3_stderr': err[-4000:],
             'mptcp_counters': delta,
-            'ss_subflows': snap.get('subflows'),
-            'ss_mptcp': snap.get('mptcp'),
-            'sink': {
-                'mptcp_counters': pp.counter_delta(sink_before['mptcp'], sink_after['mptcp']),
-                'net_dev': dict((dev, {k: sink_after['net_dev'][dev][k] - sink_before['net_dev'][dev][k]
-                                       for k in sink_after['net_dev'][dev]})
-                                for dev in sink_after['net_dev'] if dev in sink_before['net_dev']),
-            } if sink_before and sink_after else None,
+            'nstat': nstat,
+            'ss_subflows': sampler.mid.get('subflows'),
+            'ss_mptcp': sampler.mid.get('mptcp'),
+            'sink': sink_deltas(sink_before, sink_after),
+            'timeseries': series,
         },
     }
 
@@ -552,7 +656,8 @@ def main():
     validate(module, p)
     if module.check_mode:
         module.exit_json(changed=False, ok=False, skipped=True, error='check mode: not measured',
-                         throughput_mbps=None, per_path_mbps=[], subflows=None, fallback=None)
+                         throughput_mbps=None, per_path_mbps=[], subflows=None, fallback=None,
+                         metrics=dict((name, None) for name in METRICS), cpu_cost=None, mptcp_events=None)
     if not os.path.exists('/proc/net/netstat'):
         module.fail_json(msg='/proc/net/netstat is missing: a Linux host is required')
     module.exit_json(**measure(module, p))

@@ -62,7 +62,8 @@ def lab(tmp_path_factory):
             ns.run('ip', 'mptcp', 'limits', 'set', 'subflows', '1', 'add_addr_accepted', '1')
         procs = [('mptcp', 5201, ['mptcpize', 'run', 'iperf3', '--server', '--port', '5201']),
                  ('tcp', 5301, ['iperf3', '--server', '--port', '5301']),
-                 ('stats', 5199, ['python3', STATS, '--port', '5199'])]
+                 ('stats', 5199, ['python3', STATS, '--port', '5199',
+                                  '--lab-state', os.path.join(run_dir, '*.json')])]
         for name, port, argv in procs:
             res = run_module(sink, 'daemon', dict(name=name, argv=argv, wait_for_port=port, run_dir=run_dir))
             assert res['rc'] == 0, res
@@ -108,6 +109,60 @@ def test_mptcp_over_both_paths(lab):
     assert raw['mptcp_counters'].get('MPJoinSynAckRx', 0) >= 1
     assert 'tcp-ulp-mptcp' in raw['ss_subflows'] and 'subflows:1' in raw['ss_mptcp']
     assert raw['sink']['mptcp_counters'].get('MPJoinAckRx', 0) >= 1
+    assert raw['nstat']['generator']['TcpExtTCPOrigDataSent'] > 0 and raw['nstat']['sink']['TcpInSegs'] > 0
+    assert res['mptcp_events']['generator']['MPJoinSynAckRx'] >= 1
+    assert res['mptcp_events']['sink']['MPJoinAckRx'] >= 1 and res['mptcp_events']['sink']['AddAddrTx'] >= 1
+    check_cost_and_series(res, paths=[1, 2], streams=1)
+
+
+def check_cost_and_series(res, paths, streams):
+    """The CPU cost, the metrics and the time series of a valid run are sane."""
+    cost, metrics = res['cpu_cost'], res['metrics']
+    # the window is iperf3's counted seconds, omit and setup excluded
+    assert cost['window_s'] == pytest.approx(3.0, abs=0.1) and cost['window']['omitted_s'] == pytest.approx(1, abs=0.1)
+    assert cost['window']['start_s'] >= cost['window']['omitted_s'] and cost['window']['overhead_s'] < 1.0
+    assert cost['window']['bounds_sampled'] == {'generator': True, 'sink': True}
+    # anchored where the data started (seen within a few ms), ending before iperf3's exit
+    assert cost['window']['anchor'] == 'data start' and 0 < cost['window']['data_start_s'] < 1.0
+    assert cost['window']['data_start_uncertainty_s'] < 0.1 and 0 <= cost['window']['exit_lag_s'] < 0.5
+    assert cost['same_machine'] is True          # the netns lab: one kernel, counted once
+    assert cost['gb_delivered'] == pytest.approx(res['bytes_received'] / 1e9, rel=0.05)
+    for end in ('generator', 'sink'):
+        host = cost['hosts'][end]
+        assert host['busy_s'] > 0 and host['lab_s'] > 0 and host['other_s'] >= 0, (end, cost)
+        assert host['busy_s'] == pytest.approx(host['user_s'] + host['system_s'] + host['softirq_s'] + host['irq_s'],
+                                               abs=0.01)
+        assert host['busy_s'] <= os.cpu_count() * cost['window_s'] * 1.05
+        assert host['lab_s'] + host['other_s'] <= host['busy_s'] + 0.05
+    assert metrics['cpu_s_per_gb'] == pytest.approx(cost['hosts']['generator']['busy_s'] / cost['gb_delivered'],
+                                                    rel=0.01)
+    assert 0 < cost['lab_s_per_gb'] <= metrics['cpu_s_per_gb']
+    # watching is cheap: a fifth of a second of CPU at most for a 4 s run, ss once a second
+    assert 0 < cost['sampler']['cpu_s'] < 0.2 and cost['sampler']['ss_runs'] >= 3
+    assert cost['sampler']['sink_samples'] >= 3 and cost['sampler']['sink_cpu_s'] > 0
+    assert metrics['throughput_mbps'] == res['throughput_mbps']
+    assert isinstance(metrics['retransmits'], int) and metrics['retransmits'] >= 0
+    assert res['retransmits_by_source']['used'] == 'nstat'
+    series = res['raw']['timeseries']
+    assert series['interval_s'] == 1.0 and len(series['t']) == 3 and series['t'][-1] == pytest.approx(3, abs=0.1)
+    assert [p['path'] for p in series['paths']] == paths and all(len(p['mbps']) == 3 for p in series['paths'])
+    # what the paths' interfaces carried over the window is what was delivered plus what the
+    # sender retransmitted (tbf drops), plus headers (one per GSO packet on veth: a few %)
+    steps = [b - a for a, b in zip([0] + series['t'], series['t'])]
+    wire = sum(mbps * dt for p in series['paths'] for mbps, dt in zip(p['mbps'], steps)) * 1e6 / 8
+    sent = res['bytes_received'] + metrics['retransmits'] * 1448
+    assert 0.95 < wire / sent < 1.1, (wire, res['bytes_received'], metrics['retransmits'])
+    cpu = series['cpu']
+    for end in ('generator', 'sink'):
+        assert len(cpu[end]['busy']) == 3 and all(0 < v <= os.cpu_count() * 1.1 for v in cpu[end]['busy'])
+        assert all(v >= 0 for v in cpu[end]['lab'] + cpu[end]['other'])
+    subflows = series['subflows']
+    assert series['subflows_from'] == ('sink' if res['argv'].count('--reverse') else 'generator')
+    assert len(set(sf['stream'] for sf in subflows)) == streams
+    assert sorted(set(sf['path'] for sf in subflows)) == paths and len(subflows) == streams * len(paths)
+    for sf in subflows:
+        assert len(sf['cwnd']) == len(sf['rtt_ms']) == len(sf['retrans']) == 3
+        assert sum(1 for v in sf['cwnd'] if v) >= 2 and all(v is None or v > 0 for v in sf['rtt_ms'])
 
 
 def test_mptcp_download_and_two_streams(lab):
@@ -116,6 +171,12 @@ def test_mptcp_download_and_two_streams(lab):
     assert res['congestion'] == 'cubic' and res['argv'][res['argv'].index('--congestion') + 1] == 'cubic'
     assert [s['subflows'] for s in res['streams']] == [2, 2]
     assert res['throughput_mbps'] > 0.85 * 2 * IDEAL
+    # the sink sends: its retransmits count, the generator's receiving interfaces carry the series,
+    # and the subflows' cwnd, RTT and retransmits are the sink's (the sender's) sockets
+    check_cost_and_series(res, paths=[1, 2], streams=2)
+    series = res['raw']['timeseries']
+    assert series['subflows_from'] == 'sink'
+    assert all(max(v or 0 for v in sf['cwnd']) > 10 for sf in series['subflows'])   # grew: a sender's cwnd
 
 
 def test_tcp_over_path_two_only(lab):
@@ -127,6 +188,8 @@ def test_tcp_over_path_two_only(lab):
     assert res['throughput_mbps'] == pytest.approx(IDEAL, rel=0.1)
     assert res['per_path_mbps'] == [res['throughput_mbps']]
     assert res['launcher'] is None and 'mptcpize' not in res['argv'][0]
+    assert res['mptcp_events'] is None
+    check_cost_and_series(res, paths=[2], streams=1)
 
 
 def test_fallback_to_tcp_is_invalid(lab):
@@ -156,11 +219,15 @@ def test_tool_failure_is_kept_with_its_error(lab):
     assert res['error'] == 'iperf3: unable to connect to server: Connection refused'
     assert res['throughput_mbps'] is None and res['fallback'] is None
     assert res['cpu']['sink'] is None and 'sink stats responder' in res['sink_stats_error']
+    assert res['cpu_cost'] is None and res['raw']['timeseries'] is None
+    assert res['metrics'] == {'throughput_mbps': None, 'cpu_s_per_gb': None, 'retransmits': None}
 
 
 def test_check_mode_measures_nothing(lab):
     res = run_module(lab.gen, 'perf_measure', dict(server='10.77.3.2', links=lab.links), check_mode=True)
     assert res['rc'] == 0 and res['skipped'] and not res['ok'] and res['throughput_mbps'] is None
+    assert res['metrics'] == {'throughput_mbps': None, 'cpu_s_per_gb': None, 'retransmits': None}
+    assert res['cpu_cost'] is None
 
 
 def test_bad_input_fails_early(lab):

@@ -164,6 +164,14 @@ def test_metadata_and_raw_outputs(smoke):
     names = sorted(os.listdir(raw))
     assert '002-mptcp-up-rep1.iperf3.json' in names and '002-mptcp-up-rep1.nstat.txt' in names
     assert '002-mptcp-up-rep1.ss.txt' in names and '001-tcp-up-rep1.iperf3.json' in names
+    # every nstat counter of both ends, and the time series (a download's subflows from the sink's sockets)
+    with open(os.path.join(raw, '002-mptcp-up-rep1.sink.nstat.txt')) as f:
+        assert 'MPTcpExtMPJoinAckRx ' in f.read()
+    for stem, direction in (('002-mptcp-up-rep1', 'generator'), ('003-mptcp-down-rep1', 'sink')):
+        with open(os.path.join(raw, stem + '.timeseries.json')) as f:
+            series = json.load(f)
+        assert [len(p['mbps']) for p in series['paths']] == [3, 3] and len(series['t']) == 3
+        assert series['subflows_from'] == direction and len(series['subflows']) == 2
 
 
 def test_lab_created_by_the_run_is_torn_down(smoke):

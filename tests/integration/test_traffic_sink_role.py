@@ -165,6 +165,9 @@ def test_fresh_host_dedicated_user_no_privileges_bound_to_the_path(sink):
                            'sys.stdout.write(b"".join(iter(lambda: c.recv(65536), b"")).decode())' % ADDRESS).stdout
     data = json.loads(reply)
     assert data['stat'].startswith('cpu ') and 'mltpath1' in data['net_dev'] and 'MPTcpExt:' in data['netstat']
+    # ...and counts the CPU of this sink's own iperf3 servers (from their state files) as the lab's
+    assert data['lab_processes'] == ['%s-%s' % (sink['prefix'], n) for n in names[:2]]
+    assert data['boot_id'] and 'Tcp:' in data['snmp']
 
     pids = [_daemon_state(sink, n)['pid'] for n in names]
     changed, _out = play(sink)

@@ -168,3 +168,66 @@ def test_iperf3_errors():
 ])
 def test_gate(args, expected):
     assert pp.gate(*args) == expected
+
+
+SNMP = """Ip: Forwarding DefaultTTL InReceives
+Ip: 2 64 60116
+IcmpMsg: InType3
+IcmpMsg: 2
+Tcp: RtoAlgorithm RtoMin ActiveOpens RetransSegs
+Tcp: 1 200 942 15
+"""
+
+
+def test_nstat_names_every_group_like_nstat():
+    c = pp.parse_nstat(SNMP)
+    assert c == {'IpForwarding': 2, 'IpDefaultTTL': 64, 'IpInReceives': 60116, 'IcmpMsgInType3': 2,
+                 'TcpRtoAlgorithm': 1, 'TcpRtoMin': 200, 'TcpActiveOpens': 942, 'TcpRetransSegs': 15}
+    n = pp.parse_nstat(NETSTAT)
+    assert n['MPTcpExtMPJoinSynAckRx'] == 3 and n['TcpExtSyncookiesSent'] == 0 and len(n) == 7
+    # a header without its value line is skipped, the next group still pairs up
+    assert pp.parse_nstat('Foo: A B\nTcp: X\nTcp: 4\n') == {'TcpX': 4}
+
+
+def test_pid_stat_with_spaces_and_parens_in_comm():
+    text = '4242 (iperf3 (x) y) S 1 4242 4242 0 -1 4194560 120 0 0 0 37 215 0 0 20 0 1 0 987654 1 2 3\n'
+    assert pp.parse_pid_stat(text) == {'utime': 37, 'stime': 215, 'starttime': 987654}
+
+
+def test_cpu_seconds_busy_is_user_system_softirq_irq():
+    sec = pp.cpu_seconds(pp.parse_proc_stat(PROC_STAT), 100)
+    # user 100 + nice 5, system 50, softirq 20, irq 1 jiffies; idle, iowait, steal are not work
+    assert sec == pytest.approx({'user_s': 1.05, 'system_s': 0.5, 'softirq_s': 0.2, 'irq_s': 0.01,
+                                 'busy_s': 1.76})
+
+
+def test_ss_tcp_figures_of_subflows_and_plain_sockets():
+    socks = pp.parse_ss_tcp(fixture('ss_tni_mptcp.txt'))
+    assert len(socks) == 4 and all(s['token'] for s in socks)
+    by_port = dict((s['local_port'], s) for s in socks)
+    busy = by_port[36519]            # the joined subflow carrying data
+    assert busy['cwnd'] == 26 and busy['rtt_ms'] == 4.322 and busy['retrans'] == 619
+    assert busy['token'] == '13d47fb8' and busy['peer_port'] == 5201
+    idle = by_port[34413]            # no retransmits: ss prints no retrans field
+    assert idle['retrans'] == 0 and idle['cwnd'] == 11 and idle['rtt_ms'] == 0.015
+    plain = pp.parse_ss_tcp('0 0 10.0.0.1:4000 10.0.0.2:5301\n\t cubic rtt:0.5/0.1 mss:1448 cwnd:10 '
+                            'bbr:(bw:1bps,mrtt:0.004) retrans:1/7 minrtt:0.004\n')
+    assert plain == [{'local': '10.0.0.1', 'local_port': 4000, 'peer': '10.0.0.2', 'peer_port': 5301,
+                      'token': None, 'cwnd': 10, 'rtt_ms': 0.5, 'retrans': 7}]
+
+
+def test_iperf3_window_from_counted_intervals():
+    w = pp.iperf3_window(fixture('iperf3_mptcp_upload.json'))
+    # one omitted interval of 1.000042 s, then counted intervals from 2.9e-05 to 3.000068
+    assert w == {'omitted_s': 1.000042, 'measured_s': pytest.approx(3.000039), 'intervals': 3}
+    assert pp.iperf3_window(fixture('iperf3_refused.json')) is None
+    assert pp.iperf3_window(None) is None
+    only_omitted = {'intervals': [{'sum': {'start': 0, 'end': 1, 'seconds': 1, 'omitted': True}}]}
+    assert pp.iperf3_window(only_omitted) is None
+
+
+def test_iperf3_bytes_received():
+    report = fixture('iperf3_tcp_bidir.json')
+    assert pp.summarize_iperf3(report, 'bidir')['bytes_received'] == 11725904 + 11284264
+    assert pp.summarize_iperf3(report, 'upload')['bytes_received'] == 11725904
+    assert pp.summarize_iperf3(None, 'upload')['bytes_received'] is None

@@ -126,3 +126,26 @@ def test_write_raw_summary_and_latest(tmp_path):
     files.point_latest(str(tmp_path), 'rid2')
     assert os.readlink(str(tmp_path / 'latest')) == 'rid2'
     assert json.loads((tmp_path / 'latest' / '..' / 'rid' / 'summary.json').read_text()) == {'a': 1}
+
+
+def test_write_raw_nstat_of_both_ends_and_timeseries(tmp_path):
+    run_dir = tmp_path / 'rid'
+    run_dir.mkdir()
+    series = {'interval_s': 1.0, 't': [1.0, 2.0], 'paths': [{'path': 1, 'dev': 'p1', 'mbps': [9.5, 9.6]}],
+              'subflows': []}
+    res = results()
+    res[1]['raw'].update(nstat={'generator': {'TcpRetransSegs': 3, 'MPTcpExtMPJoinSynAckRx': 2},
+                                'sink': {'MPTcpExtMPJoinAckRx': 2}},
+                         timeseries=series)
+    res[3]['raw'].update(nstat={'generator': {'TcpRetransSegs': 1}, 'sink': None}, timeseries=None)
+    files.write_raw(str(run_dir), PLAN, res)
+    raw = run_dir / 'raw'
+    # the generator's full deltas replace the MPTcpExt-only ones; the sink's beside them
+    assert (raw / '002-mptcp-rep1.nstat.txt').read_text() == 'MPTcpExtMPJoinSynAckRx 2\nTcpRetransSegs 3\n'
+    assert (raw / '002-mptcp-rep1.sink.nstat.txt').read_text() == 'MPTcpExtMPJoinAckRx 2\n'
+    assert json.loads((raw / '002-mptcp-rep1.timeseries.json').read_text()) == series
+    # a run without the sink's counters or a series (failed run) gets no such file
+    assert (raw / '004-mptcp-rep2.nstat.txt').read_text() == 'TcpRetransSegs 1\n'
+    assert not (raw / '004-mptcp-rep2.sink.nstat.txt').exists()
+    assert not (raw / '004-mptcp-rep2.timeseries.json').exists()
+    assert not (raw / '001-tcp-rep1.timeseries.json').exists()
