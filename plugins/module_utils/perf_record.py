@@ -78,14 +78,20 @@ def _number(value):
 
 
 def normalize_shaping(paths):
-    """Keep the shaping keys of each path, numbers normalized, None dropped."""
+    """Keep the shaping keys of each path, numbers normalized, None dropped.
+
+    An explicit ``rate_mbit: null`` (an unshaped path: a test's ``shaping:
+    none``) is kept, so that it never reads as a path whose rate is unknown.
+    """
     if paths is None:
         return None
     result = []
     for item in paths:
         item = item or {}
-        result.append(dict((k, _number(item[k])) for k in SHAPING_KEYS
-                           if item.get(k) is not None))
+        shape = dict((k, _number(item[k])) for k in SHAPING_KEYS if item.get(k) is not None)
+        if 'rate_mbit' in item and item['rate_mbit'] is None:
+            shape['rate_mbit'] = None
+        result.append(shape)
     return result
 
 
@@ -440,8 +446,10 @@ def build_summary(suite, items, results, lab_paths, run_id, started, finished, m
         traffic += float(rec.get('duration_s') or 0)
     tests = []
     for t in suite['tests']:
-        shaping = [lab_paths[i - 1] for i in t['path_ids']] if lab_paths and \
-            all(i <= len(lab_paths) for i in t['path_ids']) else None
+        # the test's own shaping (suite key shaping) or the lab's, for the paths it uses
+        paths = t['shaping'] if t.get('shaping') is not None else lab_paths
+        shaping = [paths[i - 1] for i in t['path_ids']] if paths and \
+            all(i <= len(paths) for i in t['path_ids']) else None
         if expected is not None and t['name'] in expected:
             ideal = expected[t['name']]
         else:

@@ -154,3 +154,14 @@ def test_parse_time(text):
 def test_parse_time_rejects_garbage():
     with pytest.raises(RecordError):
         parse_time('yesterday')
+
+
+def test_identity_of_an_unshaped_path():
+    """rate_mbit null (a test's shaping: none) is kept: unshaped is not the same as a rate nobody recorded."""
+    s = summary(with_lab_paths=False)
+    test = dict(s['tests'][0], shaping=[{'rate_mbit': None}])
+    assert identity_of(s, test)[1]['shaping'] == [{'rate_mbit': None}]
+    unknown = identity_of(s, dict(s['tests'][0], shaping=[{}]))
+    assert unknown[1]['shaping'] == [{}] and unknown[0] != identity_of(s, test)[0]
+    shaped = identity_of(dict(s, lab_paths=[{'rate_mbit': 50}]), s['tests'][0])
+    assert shaped[0] != identity_of(s, test)[0]
