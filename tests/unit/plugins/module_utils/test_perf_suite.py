@@ -194,9 +194,17 @@ def test_shipped_suites_are_valid():
     root = os.path.join(os.path.dirname(__file__), '..', '..', '..', '..', 'roles', 'perf_suite', 'files', 'suites')
     with open(os.path.join(root, 'default.yml')) as f:
         default = ps.validate_suite(yaml.safe_load(f), 2)
-    assert [t['name'] for t in default['tests']] == ['tcp-upload', 'tcp-download', 'mptcp-upload', 'mptcp-download']
+    assert [t['name'] for t in default['tests']] == ['tcp-upload', 'tcp-download', 'mptcp-upload', 'mptcp-download',
+                                                     'tcp-unshaped', 'mptcp-unshaped']
     assert all(t['repetitions'] == 3 and t['congestion'] == 'cubic' for t in default['tests'])
-    assert [t['paths'] for t in default['tests']] == [1, 1, 2, 2]
+    assert [t['paths'] for t in default['tests']] == [1, 1, 2, 2, 1, 2]
+    assert [t.get('shaping') for t in default['tests'][4:]] == [[{'rate_mbit': None}] * 2] * 2
+    # make perf stays under 8 minutes: at most 5:30 of traffic (omit included) in the default suite
+    assert sum(i['planned_s'] for i in ps.plan(default, [{'rate_mbit': 50}] * 2)) <= 330
+    with open(os.path.join(root, 'kernel.yml')) as f:
+        kernel = ps.validate_suite(yaml.safe_load(f), 2)
+    assert all(t['shaping'] == [{'rate_mbit': None}] * 2 for t in kernel['tests'])
+    assert {t['protocol'] for t in kernel['tests']} == {'tcp', 'mptcp'} and {t['streams'] for t in kernel['tests']} == {1, 4}
     with open(os.path.join(root, 'smoke.yml')) as f:
         smoke = ps.validate_suite(yaml.safe_load(f), 2)
     assert {t['protocol'] for t in smoke['tests']} == {'tcp', 'mptcp'}
