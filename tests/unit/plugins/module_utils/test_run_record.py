@@ -261,8 +261,8 @@ def test_a_test_with_its_own_shaping_records_it_and_is_a_test_of_its_own():
     assert raw['shaping'] == [{'rate_mbit': None}, {'rate_mbit': None}]
     # unshaped: no ideal, so no "of ideal" figure
     assert raw['expected_mbps'] is None and raw['utilisation'] is None
-    assert slow['shaping'] == [{'rate_mbit': 10}] and slow['utilisation'] == pytest.approx(9.5 / (10 * ps.GOODPUT_FACTOR),
-                                                                                        abs=1e-4)
+    assert slow['shaping'] == [{'rate_mbit': 10}]
+    assert slow['utilisation'] == pytest.approx(9.5 / (10 * ps.GOODPUT_FACTOR), abs=1e-4)
     idents = dict((r['identity']['name'], r) for r in normalize(s)['results'])
     assert idents['mptcp-raw']['identity']['shaping'] == [{'rate_mbit': None}, {'rate_mbit': None}]
     assert idents['tcp-slow']['identity']['shaping'] == [{'rate_mbit': 10}]
