@@ -21,6 +21,8 @@ roles/perf_suite/README.md; in short::
         congestion: cubic          # TCP congestion control (iperf3 -C); host default if unset
         capture: true              # header-only packet capture of each measurement (raw/*.pcap)
         shaping: none              # the paths' shaping for this test: none, lab, or one entry per path
+        sysctls:                   # net.mptcp.* and net.ipv4.tcp_* on both ends for this test
+          net.mptcp.checksum_enabled: 1
       - name: mptcp
         protocol: mptcp
         paths: all
@@ -48,7 +50,7 @@ NAME_RE = re.compile(r'^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$')
 CONGESTION_RE = re.compile(r'^[a-z][a-z0-9_]{0,15}$')
 MATRIX_KEYS = ('protocol', 'paths', 'direction', 'streams', 'congestion')
 TEST_KEYS = ('name', 'protocol', 'paths', 'direction', 'streams', 'congestion', 'duration_s', 'omit_s',
-             'repetitions', 'matrix', 'capture', 'shaping')
+             'repetitions', 'matrix', 'capture', 'shaping', 'sysctls')
 SUITE_KEYS = ('name', 'description', 'defaults', 'tests')
 BUILTIN_DEFAULTS = {
     'protocol': 'mptcp',
@@ -61,6 +63,7 @@ BUILTIN_DEFAULTS = {
     'repetitions': 3,
     'capture': False,
     'shaping': None,
+    'sysctls': None,
 }
 MAX_STREAMS = 128
 MAX_DURATION_S = 86400
@@ -223,6 +226,58 @@ def needs_netem(shaping):
     return any(entry.get(key) is not None for entry in shaping or [] for key in NETEM_KEYS)
 
 
+# The sysctls a test may set on both ends: the MPTCP knobs and TCP's own
+# (net.ipv4.tcp_*: congestion control, buffers, ECN, ...), nothing else of
+# the host. Values are integers or words, as the kernel writes them.
+SYSCTL_NAME_RE = re.compile(r'^net\.(mptcp\.[a-z0-9_]{1,64}|ipv4\.tcp_[a-z0-9_]{1,64})$')
+SYSCTL_WORD_RE = re.compile(r'^[A-Za-z0-9_.-]{1,64}$')
+MAX_SYSCTL_WORDS = 8
+
+
+def sysctl_text(value, field):
+    """A sysctl value as the kernel writes it: words (integers, names) joined by single spaces."""
+    rule = ('%s must be an integer, a word (letters, digits, "_", ".", "-"), true/false, or a list of '
+            'up to %d of those (e.g. [4096, 131072, 6291456]), got %r' % (field, MAX_SYSCTL_WORDS, value))
+    if isinstance(value, bool):
+        return '1' if value else '0'
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if value.is_integer():
+            return str(int(value))
+        raise SuiteError(rule)
+    if isinstance(value, str):
+        words = value.split()
+    elif isinstance(value, (list, tuple)):
+        words = []
+        for word in value:
+            if isinstance(word, bool) or not isinstance(word, (int, str)):
+                raise SuiteError(rule)
+            words.append(str(word))
+    else:
+        raise SuiteError(rule)
+    if not 1 <= len(words) <= MAX_SYSCTL_WORDS or not all(SYSCTL_WORD_RE.match(w) for w in words):
+        raise SuiteError(rule)
+    return ' '.join(words)
+
+
+def check_sysctls(value, where):
+    """A test's ``sysctls``: None (none of its own) or {name: value text}, names net.mptcp.* / net.ipv4.tcp_*."""
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise SuiteError('%s: sysctls must be a mapping of net.mptcp.* and net.ipv4.tcp_* names to values, got %r'
+                         % (where, value))
+    out = {}
+    for name in sorted(value, key=str):
+        if not isinstance(name, str) or not SYSCTL_NAME_RE.match(name):
+            raise SuiteError('%s: sysctls: %r is not allowed: only net.mptcp.<name> and net.ipv4.tcp_<name> '
+                             '(lowercase letters, digits and "_"), set on both ends for the test'
+                             % (where, name))
+        out[name] = sysctl_text(value[name], '%s: sysctls.%s' % (where, name))
+    return out or None
+
+
 def _suffix(key, value):
     """The name suffix of a matrix value: P4 (streams), 2paths, allpaths, paths1_3, or the value."""
     if key == 'streams' and isinstance(value, int) and not isinstance(value, bool):
@@ -306,6 +361,9 @@ def _normalize_test(index, test, defaults, path_count):
     shaping = check_shaping(merged['shaping'], where, path_count)
     if shaping is not None:
         out['shaping'] = shaping
+    sysctls = check_sysctls(merged['sysctls'], where)
+    if sysctls is not None:
+        out['sysctls'] = sysctls
     ids = parse_paths(merged['paths'], where, path_count)
     if out['protocol'] == 'tcp' and len(ids) != 1:
         raise SuiteError('%s: paths must select exactly one path for protocol tcp (TCP uses one path), '
@@ -391,28 +449,33 @@ def expected_mbps(test, lab_paths):
 
 
 def scenarios(suite, lab_paths=None):
-    """The suite's tests grouped by the shaping they run under, in order of first appearance.
+    """The suite's tests grouped by the scenario they run under, in order of first appearance.
 
-    A test's scenario is its effective shaping (effective_shaping): tests
-    without ``shaping``, and tests whose ``shaping`` equals the lab's, share
-    the lab's scenario. Each scenario is ``{index (1-based), lab (True for
-    the lab's own shaping), shaping (None for the lab's, else one entry per
-    path), netem (whether it needs sch_netem), tests: [names], label}``;
-    ``label`` names the suite field of its first test (``lab_paths`` for the
-    lab's), for error messages.
+    A test's scenario is its effective shaping (effective_shaping) and its
+    sysctls: tests without ``shaping``, and tests whose ``shaping`` equals
+    the lab's, run on the lab's shaping. Each scenario is ``{index
+    (1-based), lab (True when the shaping is the lab's own), shaping (None
+    for the lab's, else one entry per path), netem (whether that shaping
+    needs sch_netem), sysctls ({} for none), tests: [names], label,
+    sysctls_label}``; the labels name the suite fields of its first test
+    (``lab_paths`` for the lab's shaping), for error messages.
     """
     lab = normalize_shaping(lab_paths)
     lab_key = json.dumps(lab, sort_keys=True)
     out, by_key = [], {}
     for index, t in enumerate(suite['tests']):
         shaping = effective_shaping(t, lab_paths)
-        key = json.dumps(shaping, sort_keys=True)
+        shaping_key = json.dumps(shaping, sort_keys=True)
+        sysctls = dict(t.get('sysctls') or {})
+        key = json.dumps([shaping, sysctls], sort_keys=True)
         if key not in by_key:
-            is_lab = key == lab_key
+            is_lab = shaping_key == lab_key
+            where = "tests[%d] '%s'" % (index, t['name'])
             by_key[key] = len(out)
             out.append({'index': len(out) + 1, 'lab': is_lab, 'shaping': None if is_lab else shaping,
-                        'netem': needs_netem(shaping) and not is_lab, 'tests': [],
-                        'label': 'lab_paths' if is_lab else "tests[%d] '%s': shaping" % (index, t['name'])})
+                        'netem': needs_netem(shaping) and not is_lab, 'sysctls': sysctls, 'tests': [],
+                        'label': 'lab_paths' if is_lab else '%s: shaping' % where,
+                        'sysctls_label': '%s: sysctls' % where})
         out[by_key[key]]['tests'].append(t['name'])
     return out
 
@@ -473,15 +536,17 @@ def attach_links(items, links):
 def segments(items, path_count, groups=None):
     """Split the plan where the scenario or the MPTCP path set changes.
 
-    A new scenario (its own shaping) starts a segment: the shaper reshapes
-    the paths there, once. MPTCP over a subset of the paths needs the sink to
+    A new scenario (its own shaping or sysctls) starts a segment: the shaper
+    reshapes the paths there, or the ends change their sysctls, once. MPTCP over a subset of the paths needs the sink to
     announce only those paths, which is an endpoint change; TCP does not
     care. Consecutive items of one scenario share a segment while the MPTCP
     path set stays the same, so endpoints change only when needed. Each
     segment is {index, scenario, mptcp_path_ids, items} and, with ``groups``
     (scenarios()), also ``shaping`` (None: the lab's) and ``reshape`` (True
-    where the shaper must change: the scenario differs from the one before,
-    the lab's at the start). A segment with only TCP keeps the path set of the
+    where the shaper must change: the shaping differs from the segment
+    before, the lab's at the start), ``sysctls`` and ``retune`` (True where
+    the ends' sysctls must change: they differ from the segment before, none
+    at the start), and the labels of both. A segment with only TCP keeps the path set of the
     segment before it (all paths at the start), so nothing changes for it.
     With only full-path MPTCP tests under one shaping (the usual case) there
     is exactly one segment.
@@ -506,14 +571,18 @@ def segments(items, path_count, groups=None):
             seg['mptcp_path_ids'] = previous
         previous = seg['mptcp_path_ids']
     by_index = dict((g['index'], g) for g in groups or [])
-    shaped = None       # the scenario the shaper carries: the lab's (None) at the start
+    shaped = None       # the shaping the paths carry: the lab's (None) at the start
+    tuned = {}          # the test sysctls the ends carry: none at the start
     for i, seg in enumerate(out, 1):
         seg['index'] = i
         if groups is not None:
             group = by_index[seg['scenario']]
             seg['shaping'] = None if group['lab'] else group['shaping']
             seg['label'] = group['label']
-            want = None if group['lab'] else group['index']
-            seg['reshape'] = want != shaped
-            shaped = want
+            seg['reshape'] = seg['shaping'] != shaped
+            shaped = seg['shaping']
+            seg['sysctls'] = group['sysctls']
+            seg['sysctls_label'] = group['sysctls_label']
+            seg['retune'] = seg['sysctls'] != tuned
+            tuned = seg['sysctls']
     return out
