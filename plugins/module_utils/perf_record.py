@@ -125,8 +125,8 @@ def test_identity(summary, test):
     Identity comes from the record alone. The shaping is that of the paths
     the test uses (``path_ids``, by default the first ``paths`` paths), read
     from the test's own ``shaping``, else picked from the record's
-    ``lab_paths``. The congestion control, duration and omitted seconds are
-    part of it when the record has them. The kernel never is: a baseline is
+    ``lab_paths``. The congestion control, duration, omitted seconds and the
+    test's own sysctls are part of it when the record has them. The kernel never is: a baseline is
     the same test on another kernel.
     """
     paths = _int_field(test, 'paths', 1) or 1
@@ -162,6 +162,12 @@ def test_identity(summary, test):
     for field in ('congestion', 'duration_s', 'omit_s'):
         if test.get(field) not in (None, ''):
             identity[field] = _number(test[field])
+    # so do the test's own sysctls (suite key sysctls), as the kernel writes them
+    sysctls = test.get('sysctls')
+    if sysctls:
+        if not isinstance(sysctls, dict):
+            raise RecordError('test %r: sysctls must be an object, got %r' % (test.get('name'), sysctls))
+        identity['sysctls'] = dict((str(k), ' '.join(str(v).split())) for k, v in sysctls.items())
     key = hashlib.sha256(canonical_json(identity).encode('utf-8')).hexdigest()[:16]
     return key, identity
 
@@ -403,6 +409,7 @@ def build_test(test, runs, expected, shaping):
         'omit_s': test['omit_s'],
         'repetitions': test['repetitions'],
         'shaping': shaping,
+        'sysctls': test.get('sysctls') or None,
         'expected_mbps': expected,
         'utilisation': util,
         'runs': sorted(runs, key=lambda r: r['rep']),

@@ -137,24 +137,30 @@ perf_plan:
   elements: dict
 segments:
   description:
-    - Consecutive stretches of the plan with the same scenario (shaping) and the same MPTCP path set;
-      between two segments the shaper reshapes the paths (C(reshape) true) or the sink's announced
-      endpoints change. One segment when every test runs under the lab's shaping and every MPTCP test
-      uses all paths.
-    - Each has index, scenario, shaping (null for the lab's), reshape, label, mptcp_path_ids and items.
+    - Consecutive stretches of the plan with the same scenario (shaping and sysctls) and the same MPTCP path
+      set; between two segments the shaper reshapes the paths (C(reshape) true), the ends change their sysctls
+      (C(retune) true) or the sink's announced endpoints change. One segment when every test runs under the
+      lab's shaping without sysctls of its own and every MPTCP test uses all paths.
+    - Each has index, scenario, shaping (null for the lab's), reshape, label, sysctls, retune, sysctls_label,
+      mptcp_path_ids and items.
   returned: success
   type: list
   elements: dict
 scenarios:
   description:
-    - The shapings the suite's tests run under, in plan order; each has index, lab (true for the lab's own
-      C(lab_paths)), shaping (null for the lab's, else one entry per path), netem (needs C(sch_netem)), tests
-      (names) and label (the suite field of its first test).
+    - The scenarios the suite's tests run under (their shaping and sysctls), in plan order; each has index,
+      lab (true when the shaping is the lab's own C(lab_paths)), shaping (null for the lab's, else one entry per
+      path), netem (needs C(sch_netem)), sysctls (a test's own, {} for none), tests (names), label and
+      sysctls_label (the suite fields of its first test).
   returned: success
   type: list
   elements: dict
 reshapes:
   description: Whether the run changes the shaping of the lab's paths at all (then it restores it at the end).
+  returned: success
+  type: bool
+retunes:
+  description: Whether a test sets sysctls of its own on the ends (then the run puts the old values back at the end).
   returned: success
   type: bool
 expected_mbps:
@@ -251,6 +257,7 @@ def load(p):
         'segments': segs,
         'scenarios': groups,
         'reshapes': any(not g['lab'] for g in groups),
+        'retunes': any(g['sysctls'] for g in groups),
         'expected_mbps': dict((t['name'], ps.expected_mbps(t, p['lab_paths'])) for t in suite['tests']),
         'planned_s': sum(i['planned_s'] for i in items),
     }

@@ -375,3 +375,73 @@ def test_segments_split_on_path_sets_within_a_scenario():
                                 defaults={'repetitions': 1}), 2)
     segs = ps.segments(ps.plan(s, LAB), 2, ps.scenarios(s, LAB))
     assert [(g['mptcp_path_ids'], g['reshape']) for g in segs] == [([2], False), ([2], True)]
+
+
+# ---------------------------------------------------------------- per-test sysctls
+
+def test_sysctls_are_normalized_to_the_kernels_text():
+    s = ps.validate_suite(suite({'name': 'a', 'sysctls': {'net.mptcp.checksum_enabled': True,
+                                                          'net.ipv4.tcp_rmem': [4096, 131072, 6291456],
+                                                          'net.ipv4.tcp_congestion_control': 'bbr',
+                                                          'net.ipv4.tcp_wmem': ' 4096   16384 4194304 ',
+                                                          'net.mptcp.add_addr_timeout': 60.0}},
+                                {'name': 'b'}, {'name': 'c', 'sysctls': {}}), 2)
+    a, b, c = s['tests']
+    assert a['sysctls'] == {'net.mptcp.checksum_enabled': '1', 'net.ipv4.tcp_rmem': '4096 131072 6291456',
+                            'net.ipv4.tcp_congestion_control': 'bbr', 'net.ipv4.tcp_wmem': '4096 16384 4194304',
+                            'net.mptcp.add_addr_timeout': '60'}
+    assert 'sysctls' not in b and 'sysctls' not in c
+    # from the defaults; a test's own replace them
+    s = ps.validate_suite(suite({'name': 'a'}, {'name': 'b', 'sysctls': {'net.ipv4.tcp_ecn': 1}},
+                                defaults={'sysctls': {'net.mptcp.checksum_enabled': 1}}), 2)
+    assert [t['sysctls'] for t in s['tests']] == [{'net.mptcp.checksum_enabled': '1'}, {'net.ipv4.tcp_ecn': '1'}]
+
+
+@pytest.mark.parametrize('sysctls, message', [
+    ('checksum', "tests[0] 'a': sysctls must be a mapping of net.mptcp.* and net.ipv4.tcp_* names to values, "
+                 "got 'checksum'"),
+    ({'net.ipv4.ip_forward': 1}, "tests[0] 'a': sysctls: 'net.ipv4.ip_forward' is not allowed: only "
+                                 "net.mptcp.<name> and net.ipv4.tcp_<name>"),
+    ({'net.core.rmem_max': 1}, "tests[0] 'a': sysctls: 'net.core.rmem_max' is not allowed"),
+    ({'net.mptcp.../../x': 1}, "tests[0] 'a': sysctls: 'net.mptcp.../../x' is not allowed"),
+    ({'net.mptcp.Enabled': 1}, "tests[0] 'a': sysctls: 'net.mptcp.Enabled' is not allowed"),
+    ({'net.ipv4.tcp_ecn': 1.5}, "tests[0] 'a': sysctls.net.ipv4.tcp_ecn must be an integer, a word"),
+    ({'net.ipv4.tcp_ecn': None}, "tests[0] 'a': sysctls.net.ipv4.tcp_ecn must be an integer, a word"),
+    ({'net.ipv4.tcp_ecn': '1\n2'}, None),
+    ({'net.ipv4.tcp_ecn': '1; reboot'}, "tests[0] 'a': sysctls.net.ipv4.tcp_ecn must be an integer"),
+    ({'net.ipv4.tcp_ecn': {'a': 1}}, "tests[0] 'a': sysctls.net.ipv4.tcp_ecn must be an integer"),
+    ({'net.ipv4.tcp_rmem': [1, 2, True]}, "tests[0] 'a': sysctls.net.ipv4.tcp_rmem must be an integer"),
+    ({'net.ipv4.tcp_rmem': list(range(9))}, "tests[0] 'a': sysctls.net.ipv4.tcp_rmem must be an integer"),
+    ({'net.ipv4.tcp_rmem': []}, "tests[0] 'a': sysctls.net.ipv4.tcp_rmem must be an integer"),
+])
+def test_sysctls_errors_name_the_test_and_the_field(sysctls, message):
+    if message is None:
+        # white space inside a value is the kernel's separator: "1\n2" is the two words "1 2"
+        assert ps.validate_suite(suite({'name': 'a', 'sysctls': sysctls}), 2)['tests'][0]['sysctls'] == {
+            'net.ipv4.tcp_ecn': '1 2'}
+        return
+    with pytest.raises(SuiteError) as e:
+        ps.validate_suite(suite({'name': 'a', 'sysctls': sysctls}), 2)
+    assert str(e.value).startswith(message), str(e.value)
+
+
+def test_scenarios_and_segments_with_sysctls():
+    s = ps.validate_suite(suite(
+        {'name': 'plain'},
+        {'name': 'csum', 'sysctls': {'net.mptcp.checksum_enabled': 1}},
+        {'name': 'csum-raw', 'sysctls': {'net.mptcp.checksum_enabled': 1}, 'shaping': 'none'},
+        {'name': 'raw', 'shaping': 'none'},
+        {'name': 'csum2', 'sysctls': {'net.mptcp.checksum_enabled': True}},
+        defaults={'repetitions': 1}), 2)
+    groups = ps.scenarios(s, LAB)
+    assert [(g['tests'], g['lab'], g['sysctls'], g['sysctls_label']) for g in groups] == [
+        (['plain'], True, {}, "tests[0] 'plain': sysctls"),
+        (['csum', 'csum2'], True, {'net.mptcp.checksum_enabled': '1'}, "tests[1] 'csum': sysctls"),
+        (['csum-raw'], False, {'net.mptcp.checksum_enabled': '1'}, "tests[2] 'csum-raw': sysctls"),
+        (['raw'], False, {}, "tests[3] 'raw': sysctls")]
+    segs = ps.segments(ps.plan(s, LAB), 2, groups)
+    # the shaper changes only where the shaping does, the ends only where the sysctls do
+    assert [([i['test'] for i in g['items']], g['reshape'], g['retune']) for g in segs] == [
+        (['plain'], False, False), (['csum', 'csum2'], False, True), (['csum-raw'], True, False),
+        (['raw'], False, True)]
+    assert segs[3]['sysctls'] == {} and segs[2]['sysctls'] == {'net.mptcp.checksum_enabled': '1'}
