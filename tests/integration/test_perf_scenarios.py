@@ -163,3 +163,61 @@ def test_delay_without_netem_stops_the_run_before_measuring(run, tmp_path):
     assert 'Run the measurements' not in proc.stdout
     assert not (tmp_path / 'r' / 'latest').exists()
     assert shaper_qdiscs(prefix) == before
+
+
+def end_sysctl(ns, name):
+    return ' '.join(subprocess.run(['ip', 'netns', 'exec', ns, 'cat', '/proc/sys/' + name.replace('.', '/')],
+                                   capture_output=True, text=True, check=True).stdout.split())
+
+
+def test_a_tests_own_sysctls_apply_to_it_alone_and_are_put_back(run, tmp_path):
+    """The sender's default congestion control set by a test's sysctls shows in iperf3's report; checksums on."""
+    prefix, inv, _s, _out, _after = run
+    ends = ['%s-gen1' % prefix, '%s-sink1' % prefix]
+    names = ['net.ipv4.tcp_congestion_control', 'net.mptcp.checksum_enabled']
+    before = dict(((ns, name), end_sysctl(ns, name)) for ns in ends for name in names)
+    assert before[(ends[0], names[0])] != 'reno' and before[(ends[0], names[1])] == '0'
+    suite = write_suite(tmp_path / 'sysctls.yml', [
+        {'name': 'tcp-reno', 'protocol': 'tcp', 'paths': 1, 'shaping': 'none', 'congestion': None,
+         'sysctls': {'net.ipv4.tcp_congestion_control': 'reno'}},
+        {'name': 'tcp-default', 'protocol': 'tcp', 'paths': 1, 'shaping': 'none', 'congestion': None},
+        {'name': 'mptcp-csum', 'protocol': 'mptcp', 'paths': 'all', 'sysctls': {'net.mptcp.checksum_enabled': True}},
+    ])
+    proc = ansible_playbook('playbooks/perf.yml', '-i', inv, '-e', 'perf_suite=%s' % suite,
+                            '-e', 'perf_results_dir=%s' % (tmp_path / 'r'), '-e', 'perf_provision=false')
+    # both ends set them (check mode first), once per group where they change, and back at the end
+    assert proc.stdout.count("TASK [mptcp.lab.perf_suite : Check each test's own sysctls on this end (check mode)]") == 1
+    assert proc.stdout.count("TASK [mptcp.lab.perf_suite : Set the sysctls of tests[0] 'tcp-reno': sysctls]") == 1
+    assert proc.stdout.count("TASK [mptcp.lab.perf_suite : Set the sysctls of tests[1] 'tcp-default': sysctls]") == 1
+    assert proc.stdout.count("TASK [mptcp.lab.perf_suite : Set the sysctls of tests[2] 'mptcp-csum': sysctls]") == 1
+    assert "TASK [mptcp.lab.perf_suite : Put the ends' sysctls back]" in proc.stdout
+    with open(str(tmp_path / 'r' / 'latest' / 'summary.json')) as f:
+        s = json.load(f)
+    assert_valid_record(s)
+    tests = dict((t['name'], t) for t in s['tests'])
+    for t in tests.values():
+        assert t['valid'], (t['name'], t['invalid_reason'])
+    assert tests['tcp-reno']['sysctls'] == {'net.ipv4.tcp_congestion_control': 'reno'}
+    assert tests['tcp-reno']['runs'][0]['congestion'] == 'reno'
+    # the next group runs with the generator's own default again
+    assert tests['tcp-default']['sysctls'] is None
+    assert tests['tcp-default']['runs'][0]['congestion'] == before[(ends[0], names[0])]
+    csum = tests['mptcp-csum']
+    assert csum['sysctls'] == {'net.mptcp.checksum_enabled': '1'} and csum['shaping'] == [{'rate_mbit': RATE}] * 2
+    assert csum['runs'][0]['subflows'] == 2 and csum['runs'][0]['fallback'] is False
+    assert csum['throughput_mbps']['median'] >= 0.9 * csum['expected_mbps']
+    assert dict(((ns, name), end_sysctl(ns, name)) for ns in ends for name in names) == before
+
+
+def test_a_sysctl_the_namespace_lacks_stops_the_run_before_measuring(run, tmp_path):
+    prefix, inv, _s, _out, _after = run
+    suite = write_suite(tmp_path / 'global.yml', [
+        {'name': 'tcp-mem', 'protocol': 'tcp', 'paths': 1, 'sysctls': {'net.ipv4.tcp_mem': [1, 2, 3]}}])
+    proc = ansible_playbook('playbooks/perf.yml', '-i', inv, '-e', 'perf_suite=%s' % suite,
+                            '-e', 'perf_results_dir=%s' % (tmp_path / 'r'), '-e', 'perf_provision=false',
+                            check=False)
+    assert proc.returncode not in (0, 42)
+    assert ("%s-gen1: tests[0] 'tcp-mem': sysctls.net.ipv4.tcp_mem: this network namespace has no such sysctl"
+            % prefix) in proc.stdout
+    assert 'failed before the measurements' in proc.stdout and 'Run the measurements' not in proc.stdout
+    assert not (tmp_path / 'r' / 'latest').exists()
