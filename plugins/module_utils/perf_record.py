@@ -124,14 +124,20 @@ def _number(value):
 
 
 def normalize_shaping(paths):
-    """Keep the shaping keys of each path, numbers normalized, None dropped."""
+    """Keep the shaping keys of each path, numbers normalized, None dropped.
+
+    An explicit ``rate_mbit: null`` (an unshaped path: a test's ``shaping:
+    none``) is kept, so that it never reads as a path whose rate is unknown.
+    """
     if paths is None:
         return None
     result = []
     for item in paths:
         item = item or {}
-        result.append(dict((k, _number(item[k])) for k in SHAPING_KEYS
-                           if item.get(k) is not None))
+        shape = dict((k, _number(item[k])) for k in SHAPING_KEYS if item.get(k) is not None)
+        if 'rate_mbit' in item and item['rate_mbit'] is None:
+            shape['rate_mbit'] = None
+        result.append(shape)
     return result
 
 
@@ -165,8 +171,8 @@ def test_identity(summary, test):
     Identity comes from the record alone. The shaping is that of the paths
     the test uses (``path_ids``, by default the first ``paths`` paths), read
     from the test's own ``shaping``, else picked from the record's
-    ``lab_paths``. The congestion control, duration and omitted seconds are
-    part of it when the record has them. The kernel never is: a baseline is
+    ``lab_paths``. The congestion control, duration, omitted seconds and the
+    test's own sysctls are part of it when the record has them. The kernel never is: a baseline is
     the same test on another kernel.
     """
     paths = _int_field(test, 'paths', 1) or 1
@@ -202,6 +208,12 @@ def test_identity(summary, test):
     for field in ('congestion', 'duration_s', 'omit_s'):
         if test.get(field) not in (None, ''):
             identity[field] = _number(test[field])
+    # so do the test's own sysctls (suite key sysctls), as the kernel writes them
+    sysctls = test.get('sysctls')
+    if sysctls:
+        if not isinstance(sysctls, dict):
+            raise RecordError('test %r: sysctls must be an object, got %r' % (test.get('name'), sysctls))
+        identity['sysctls'] = dict((str(k), ' '.join(str(v).split())) for k, v in sysctls.items())
     key = hashlib.sha256(canonical_json(identity).encode('utf-8')).hexdigest()[:16]
     return key, identity
 
@@ -518,6 +530,7 @@ def build_test(test, runs, expected, shaping):
         'omit_s': test['omit_s'],
         'repetitions': test['repetitions'],
         'shaping': shaping,
+        'sysctls': test.get('sysctls') or None,
         'expected_mbps': expected,
         'utilisation': util,
         'runs': sorted(runs, key=lambda r: r['rep']),
@@ -566,8 +579,10 @@ def build_summary(suite, items, results, lab_paths, run_id, started, finished, m
         traffic += float(rec.get('duration_s') or 0)
     tests = []
     for t in suite['tests']:
-        shaping = [lab_paths[i - 1] for i in t['path_ids']] if lab_paths and \
-            all(i <= len(lab_paths) for i in t['path_ids']) else None
+        # the test's own shaping (suite key shaping) or the lab's, for the paths it uses
+        paths = t['shaping'] if t.get('shaping') is not None else lab_paths
+        shaping = [paths[i - 1] for i in t['path_ids']] if paths and \
+            all(i <= len(paths) for i in t['path_ids']) else None
         if expected is not None and t['name'] in expected:
             ideal = expected[t['name']]
         else:

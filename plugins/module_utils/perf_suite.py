@@ -20,6 +20,9 @@ roles/perf_suite/README.md; in short::
         streams: 1
         congestion: cubic          # TCP congestion control (iperf3 -C); host default if unset
         capture: true              # header-only packet capture of each measurement (raw/*.pcap)
+        shaping: none              # the paths' shaping for this test: none, lab, or one entry per path
+        sysctls:                   # net.mptcp.* and net.ipv4.tcp_* on both ends for this test
+          net.mptcp.checksum_enabled: 1
       - name: mptcp
         protocol: mptcp
         paths: all
@@ -35,8 +38,11 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import itertools
+import json
 import math
 import re
+
+from ansible_collections.mptcp.lab.plugins.module_utils import lab_plan
 
 PROTOCOLS = ('tcp', 'mptcp')
 DIRECTIONS = ('upload', 'download', 'bidir')
@@ -44,7 +50,7 @@ NAME_RE = re.compile(r'^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$')
 CONGESTION_RE = re.compile(r'^[a-z][a-z0-9_]{0,15}$')
 MATRIX_KEYS = ('protocol', 'paths', 'direction', 'streams', 'congestion')
 TEST_KEYS = ('name', 'protocol', 'paths', 'direction', 'streams', 'congestion', 'duration_s', 'omit_s',
-             'repetitions', 'matrix', 'capture')
+             'repetitions', 'matrix', 'capture', 'shaping', 'sysctls')
 SUITE_KEYS = ('name', 'description', 'defaults', 'tests')
 BUILTIN_DEFAULTS = {
     'protocol': 'mptcp',
@@ -56,6 +62,8 @@ BUILTIN_DEFAULTS = {
     'omit_s': 1,
     'repetitions': 3,
     'capture': False,
+    'shaping': None,
+    'sysctls': None,
 }
 MAX_STREAMS = 128
 MAX_DURATION_S = 86400
@@ -130,6 +138,144 @@ def _check_keys(data, allowed, where):
     if unknown:
         raise SuiteError('%s: unknown field(s) %s; allowed: %s'
                          % (where, ', '.join(unknown), ', '.join(allowed)))
+
+
+SHAPING_WORDS = ('lab', 'none')
+NETEM_KEYS = ('delay_ms', 'loss_pct', 'queue_limit')
+
+
+def check_shaping(value, where, path_count):
+    """A test's ``shaping``: None (the lab's ``lab_paths``) or one dict per lab path.
+
+    ``lab`` (or null) is the lab's own shaping; ``none`` leaves every path
+    unshaped (no rate limit, no delay or loss: the shaper only routes); a
+    list has one ``{rate_mbit, delay_ms, loss_pct, queue_limit}`` per path of
+    the lab, in path order, as ``lab_paths`` does, where ``rate_mbit`` is
+    required and null means no rate limit on that path. The bounds are the
+    lab's (lab_plan.check_paths). Returned entries always have
+    ``rate_mbit`` (a number or None) and the other keys only when given.
+    """
+    if value is None or value == 'lab':
+        return None
+    if value == 'none':
+        return [{'rate_mbit': None} for _dummy in range(path_count)]
+    rule = ('shaping must be "lab", "none" or a list of one {rate_mbit, delay_ms, loss_pct, queue_limit} '
+            'per path of the lab (%d path%s; rate_mbit null = no rate limit)' % (path_count, '' if path_count == 1 else 's'))
+    if not isinstance(value, list):
+        raise SuiteError('%s: %s, got %r' % (where, rule, value))
+    if len(value) != path_count:
+        raise SuiteError('%s: %s, got %d entr%s' % (where, rule, len(value), 'y' if len(value) == 1 else 'ies'))
+    out = []
+    for i, entry in enumerate(value):
+        field = '%s: shaping[%d]' % (where, i)
+        if not isinstance(entry, dict):
+            raise SuiteError('%s must be a mapping {rate_mbit, delay_ms, loss_pct, queue_limit}, got %r'
+                             % (field, entry))
+        unknown = sorted(str(k) for k in entry if k not in lab_plan.PATH_KEYS)
+        if unknown:
+            raise SuiteError('%s has unknown key(s) %s; allowed: %s'
+                             % (field, ', '.join(unknown), ', '.join(lab_plan.PATH_KEYS)))
+        if 'rate_mbit' not in entry:
+            raise SuiteError('%s.rate_mbit is required: the rate of the path in Mbit/s, in [%s, %s], '
+                             'or null for no rate limit' % (field, lab_plan.MIN_RATE_MBIT, lab_plan.MAX_RATE_MBIT))
+        shape = {'rate_mbit': None}
+        try:
+            if entry['rate_mbit'] is not None:
+                shape['rate_mbit'] = lab_plan.check_number(entry['rate_mbit'], '%s.rate_mbit' % field,
+                                                           lab_plan.MIN_RATE_MBIT, lab_plan.MAX_RATE_MBIT,
+                                                           unit='Mbit/s (or null for no rate limit)')
+            for key, low, high, integer in lab_plan.PATH_BOUNDS:
+                if entry.get(key) is not None:
+                    shape[key] = lab_plan.check_number(entry[key], '%s.%s' % (field, key), low, high,
+                                                       integer=integer)
+        except lab_plan.PlanError as exc:
+            raise SuiteError(str(exc))
+        out.append(shape)
+    return out
+
+
+def _shape_number(value):
+    """50, 50.0 and 5e1 are one rate."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def normalize_shaping(paths):
+    """Shaping entries with numbers in one spelling, null keys dropped (rate_mbit kept: null = unshaped)."""
+    out = []
+    for entry in paths or []:
+        entry = entry or {}
+        shape = {'rate_mbit': _shape_number(entry.get('rate_mbit'))}
+        for key in NETEM_KEYS:
+            if entry.get(key) is not None:
+                shape[key] = _shape_number(entry[key])
+        out.append(shape)
+    return out
+
+
+def effective_shaping(test, lab_paths):
+    """The shaping of every lab path while ``test`` runs: its own, else the lab's (normalized)."""
+    if test.get('shaping') is not None:
+        return normalize_shaping(test['shaping'])
+    return normalize_shaping(lab_paths)
+
+
+def needs_netem(shaping):
+    """True when a path of the shaping asks for delay, loss or a queue limit (sch_netem)."""
+    return any(entry.get(key) is not None for entry in shaping or [] for key in NETEM_KEYS)
+
+
+# The sysctls a test may set on both ends: the MPTCP knobs and TCP's own
+# (net.ipv4.tcp_*: congestion control, buffers, ECN, ...), nothing else of
+# the host. Values are integers or words, as the kernel writes them.
+SYSCTL_NAME_RE = re.compile(r'^net\.(mptcp\.[a-z0-9_]{1,64}|ipv4\.tcp_[a-z0-9_]{1,64})$')
+SYSCTL_WORD_RE = re.compile(r'^[A-Za-z0-9_.-]{1,64}$')
+MAX_SYSCTL_WORDS = 8
+
+
+def sysctl_text(value, field):
+    """A sysctl value as the kernel writes it: words (integers, names) joined by single spaces."""
+    rule = ('%s must be an integer, a word (letters, digits, "_", ".", "-"), true/false, or a list of '
+            'up to %d of those (e.g. [4096, 131072, 6291456]), got %r' % (field, MAX_SYSCTL_WORDS, value))
+    if isinstance(value, bool):
+        return '1' if value else '0'
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if value.is_integer():
+            return str(int(value))
+        raise SuiteError(rule)
+    if isinstance(value, str):
+        words = value.split()
+    elif isinstance(value, (list, tuple)):
+        words = []
+        for word in value:
+            if isinstance(word, bool) or not isinstance(word, (int, str)):
+                raise SuiteError(rule)
+            words.append(str(word))
+    else:
+        raise SuiteError(rule)
+    if not 1 <= len(words) <= MAX_SYSCTL_WORDS or not all(SYSCTL_WORD_RE.match(w) for w in words):
+        raise SuiteError(rule)
+    return ' '.join(words)
+
+
+def check_sysctls(value, where):
+    """A test's ``sysctls``: None (none of its own) or {name: value text}, names net.mptcp.* / net.ipv4.tcp_*."""
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise SuiteError('%s: sysctls must be a mapping of net.mptcp.* and net.ipv4.tcp_* names to values, got %r'
+                         % (where, value))
+    out = {}
+    for name in sorted(value, key=str):
+        if not isinstance(name, str) or not SYSCTL_NAME_RE.match(name):
+            raise SuiteError('%s: sysctls: %r is not allowed: only net.mptcp.<name> and net.ipv4.tcp_<name> '
+                             '(lowercase letters, digits and "_"), set on both ends for the test'
+                             % (where, name))
+        out[name] = sysctl_text(value[name], '%s: sysctls.%s' % (where, name))
+    return out or None
 
 
 def _suffix(key, value):
@@ -212,6 +358,12 @@ def _normalize_test(index, test, defaults, path_count):
         raise SuiteError('%s: capture must be true or false, got %r' % (where, merged['capture']))
     if merged['capture']:
         out['capture'] = True
+    shaping = check_shaping(merged['shaping'], where, path_count)
+    if shaping is not None:
+        out['shaping'] = shaping
+    sysctls = check_sysctls(merged['sysctls'], where)
+    if sysctls is not None:
+        out['sysctls'] = sysctls
     ids = parse_paths(merged['paths'], where, path_count)
     if out['protocol'] == 'tcp' and len(ids) != 1:
         raise SuiteError('%s: paths must select exactly one path for protocol tcp (TCP uses one path), '
@@ -278,11 +430,14 @@ def expected_mbps(test, lab_paths):
     """Ideal goodput of a test over rate-shaped paths, or None when unknown.
 
     0.956 x the sum of the rates of the paths used (both directions count for
-    bidir). None when a used path has no rate (unshaped, e.g. bare metal).
+    bidir), from the test's own ``shaping`` when it has one, else from
+    ``lab_paths``. None when a used path has no rate (unshaped: the test's
+    ``shaping: none``, or a bare-metal path without a shaper).
     """
+    paths = test['shaping'] if test.get('shaping') is not None else lab_paths
     rates = []
     for pid in test['path_ids']:
-        path = lab_paths[pid - 1] if lab_paths and pid <= len(lab_paths) else None
+        path = paths[pid - 1] if paths and pid <= len(paths) else None
         rate = (path or {}).get('rate_mbit')
         if isinstance(rate, bool) or not isinstance(rate, (int, float)) or rate <= 0:
             return None
@@ -293,29 +448,68 @@ def expected_mbps(test, lab_paths):
     return round(total, 3)
 
 
-def plan(suite):
-    """The measurement order: repetitions interleaved across tests.
+def scenarios(suite, lab_paths=None):
+    """The suite's tests grouped by the scenario they run under, in order of first appearance.
 
-    Round r runs repetition r of every test that has one, in suite order
-    (A B C A B C ...), so slow drift of the machine spreads evenly over the
-    tests. Each item carries k/N and its test's r/R for progress lines, and
-    the planned traffic seconds (omit + duration) for the ETA.
+    A test's scenario is its effective shaping (effective_shaping) and its
+    sysctls: tests without ``shaping``, and tests whose ``shaping`` equals
+    the lab's, run on the lab's shaping. Each scenario is ``{index
+    (1-based), lab (True when the shaping is the lab's own), shaping (None
+    for the lab's, else one entry per path), netem (whether that shaping
+    needs sch_netem), sysctls ({} for none), tests: [names], label,
+    sysctls_label}``; the labels name the suite fields of its first test
+    (``lab_paths`` for the lab's shaping), for error messages.
     """
-    tests = suite['tests']
-    rounds = max(t['repetitions'] for t in tests)
+    lab = normalize_shaping(lab_paths)
+    lab_key = json.dumps(lab, sort_keys=True)
+    out, by_key = [], {}
+    for index, t in enumerate(suite['tests']):
+        shaping = effective_shaping(t, lab_paths)
+        shaping_key = json.dumps(shaping, sort_keys=True)
+        sysctls = dict(t.get('sysctls') or {})
+        key = json.dumps([shaping, sysctls], sort_keys=True)
+        if key not in by_key:
+            is_lab = shaping_key == lab_key
+            where = "tests[%d] '%s'" % (index, t['name'])
+            by_key[key] = len(out)
+            out.append({'index': len(out) + 1, 'lab': is_lab, 'shaping': None if is_lab else shaping,
+                        'netem': needs_netem(shaping) and not is_lab, 'sysctls': sysctls, 'tests': [],
+                        'label': 'lab_paths' if is_lab else '%s: shaping' % where,
+                        'sysctls_label': '%s: sysctls' % where})
+        out[by_key[key]]['tests'].append(t['name'])
+    return out
+
+
+def plan(suite, lab_paths=None):
+    """The measurement order: tests grouped by scenario, repetitions interleaved within a group.
+
+    Tests that run under the same shaping (scenarios()) form a group, the
+    groups in order of their first test in the suite, so the shaper changes
+    once per group. Within a group, round r runs repetition r of every test
+    that has one, in suite order (A B C A B C ...), so slow drift of the
+    machine spreads evenly over its tests. Each item carries k/N and its
+    test's r/R for progress lines, its scenario's index, and the planned
+    traffic seconds (omit + duration) for the ETA.
+    """
+    groups = scenarios(suite, lab_paths)
+    scenario_of = dict((name, g['index']) for g in groups for name in g['tests'])
     items = []
-    for rep in range(1, rounds + 1):
-        for index, t in enumerate(tests):
-            if rep > t['repetitions']:
-                continue
-            items.append({
-                'test': t['name'], 'test_index': index, 'rep': rep, 'reps': t['repetitions'],
-                'protocol': t['protocol'], 'path_ids': list(t['path_ids']), 'paths': t['paths'],
-                'direction': t['direction'], 'streams': t['streams'], 'congestion': t['congestion'],
-                'duration_s': t['duration_s'], 'omit_s': t['omit_s'],
-                'planned_s': t['duration_s'] + t['omit_s'],
-                'capture': t.get('capture', False),
-            })
+    for group in groups:
+        tests = [(index, t) for index, t in enumerate(suite['tests']) if scenario_of[t['name']] == group['index']]
+        rounds = max(t['repetitions'] for _index, t in tests)
+        for rep in range(1, rounds + 1):
+            for index, t in tests:
+                if rep > t['repetitions']:
+                    continue
+                items.append({
+                    'test': t['name'], 'test_index': index, 'rep': rep, 'reps': t['repetitions'],
+                    'protocol': t['protocol'], 'path_ids': list(t['path_ids']), 'paths': t['paths'],
+                    'direction': t['direction'], 'streams': t['streams'], 'congestion': t['congestion'],
+                    'duration_s': t['duration_s'], 'omit_s': t['omit_s'],
+                    'planned_s': t['duration_s'] + t['omit_s'],
+                    'capture': t.get('capture', False),
+                    'scenario': group['index'],
+                })
     total = len(items)
     for k, item in enumerate(items, 1):
         item['k'] = k
@@ -339,36 +533,56 @@ def attach_links(items, links):
     return items
 
 
-def segments(items, path_count):
-    """Split the plan where the MPTCP path set changes.
+def segments(items, path_count, groups=None):
+    """Split the plan where the scenario or the MPTCP path set changes.
 
-    MPTCP over a subset of the paths needs the sink to announce only those
-    paths, which is an endpoint change; TCP does not care. Consecutive items
-    share a segment while the MPTCP path set stays the same, so endpoints
-    change only when needed. Each segment is {mptcp_path_ids, items}; the
-    first segment with MPTCP work decides the set for TCP-only stretches
-    around it. With only full-path MPTCP tests (the usual case) there is
-    exactly one segment.
+    A new scenario (its own shaping or sysctls) starts a segment: the shaper
+    reshapes the paths there, or the ends change their sysctls, once. MPTCP over a subset of the paths needs the sink to
+    announce only those paths, which is an endpoint change; TCP does not
+    care. Consecutive items of one scenario share a segment while the MPTCP
+    path set stays the same, so endpoints change only when needed. Each
+    segment is {index, scenario, mptcp_path_ids, items} and, with ``groups``
+    (scenarios()), also ``shaping`` (None: the lab's) and ``reshape`` (True
+    where the shaper must change: the shaping differs from the segment
+    before, the lab's at the start), ``sysctls`` and ``retune`` (True where
+    the ends' sysctls must change: they differ from the segment before, none
+    at the start), and the labels of both. A segment with only TCP keeps the path set of the
+    segment before it (all paths at the start), so nothing changes for it.
+    With only full-path MPTCP tests under one shaping (the usual case) there
+    is exactly one segment.
     """
     full = list(range(1, path_count + 1))
     out = []
-    current = None
     for item in items:
         wanted = item['path_ids'] if item['protocol'] == 'mptcp' else None
-        if out and (wanted is None or wanted == current):
-            out[-1]['items'].append(item)
-            continue
-        if out and current is None and wanted is not None:
-            # A TCP-only segment so far: adopt this set, no change needed.
-            current = wanted
-            out[-1]['mptcp_path_ids'] = wanted
-            out[-1]['items'].append(item)
-            continue
-        current = wanted
-        out.append({'mptcp_path_ids': wanted, 'items': [item]})
+        scenario = item.get('scenario', 1)
+        if out and out[-1]['scenario'] == scenario:
+            current = out[-1]['mptcp_path_ids']
+            if wanted is None or wanted == current or current is None:
+                # same set, TCP riding along, or a TCP-only stretch adopting this set
+                if current is None:
+                    out[-1]['mptcp_path_ids'] = wanted
+                out[-1]['items'].append(item)
+                continue
+        out.append({'scenario': scenario, 'mptcp_path_ids': wanted, 'items': [item]})
+    previous = full
     for seg in out:
         if seg['mptcp_path_ids'] is None:
-            seg['mptcp_path_ids'] = current or full
+            seg['mptcp_path_ids'] = previous
+        previous = seg['mptcp_path_ids']
+    by_index = dict((g['index'], g) for g in groups or [])
+    shaped = None       # the shaping the paths carry: the lab's (None) at the start
+    tuned = {}          # the test sysctls the ends carry: none at the start
     for i, seg in enumerate(out, 1):
         seg['index'] = i
+        if groups is not None:
+            group = by_index[seg['scenario']]
+            seg['shaping'] = None if group['lab'] else group['shaping']
+            seg['label'] = group['label']
+            seg['reshape'] = seg['shaping'] != shaped
+            shaped = seg['shaping']
+            seg['sysctls'] = group['sysctls']
+            seg['sysctls_label'] = group['sysctls_label']
+            seg['retune'] = seg['sysctls'] != tuned
+            tuned = seg['sysctls']
     return out

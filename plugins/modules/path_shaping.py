@@ -20,6 +20,9 @@ description:
   - With O(qdisc=tbf) the root is C(tbf) (handle C(1ab:)); with O(qdisc=htb) the root is C(htb) with one class
     C(1ab:1) and a C(pfifo) leaf. When delay, loss or a queue limit is asked for, a C(netem) qdisc (handle
     C(10:)) is the child of C(1ab:1) and holds the queue.
+  - An interface whose O(devices[].rate_mbit) is null is not rate-limited. Without delay, loss or queue limit
+    it gets the kernel's default root back (the lab's root removed, as O(state=absent) does); with them,
+    the root is a C(netem) qdisc with the lab's handle C(1ab:) (no rate limit, netem's own queue).
   - When netem is asked for, the module first checks that the kernel can create a netem qdisc and
     fails naming the field (for example C(lab_paths[0].delay_ms)) before changing anything when it
     cannot. It tries for real on the loopback of a scratch, anonymous network namespace that vanishes
@@ -51,8 +54,11 @@ options:
         type: str
         required: true
       rate_mbit:
-        description: Rate in Mbit/s (10^6 bit/s), counted on whole frames as they leave.
-        type: float
+        description:
+          - Rate in Mbit/s (10^6 bit/s), counted on whole frames as they leave.
+          - A number, or null for no rate limit (see above). The key must be given either way, so that a
+            forgotten rate is an error, never an unshaped path.
+        type: raw
         required: true
       delay_ms:
         description: One-way delay added by netem, in milliseconds.
@@ -128,6 +134,12 @@ EXAMPLES = r'''
       - {dev: mlab-1g2, rate_mbit: 50, label: "lab_paths[1]"}
       - {dev: mlab-1s2, rate_mbit: 50, label: "lab_paths[1]"}
 
+- name: Path 2 unshaped (no rate limit; the interface gets the kernel's default qdisc)
+  mptcp.lab.path_shaping:
+    devices:
+      - {dev: mlab-1g2, rate_mbit: null, label: "lab_paths[1]"}
+      - {dev: mlab-1s2, rate_mbit: null, label: "lab_paths[1]"}
+
 - name: A lossy, slow path (needs sch_netem in the kernel)
   mptcp.lab.path_shaping:
     qdisc: htb
@@ -186,7 +198,18 @@ def validate(devices, burst_bytes, queue_ms):
     seen = set()
     for i, item in enumerate(devices):
         label = item.get('label') or 'devices[%d]' % i
-        if not 0 < item['rate_mbit'] <= MAX_RATE_MBIT:
+        rate = item['rate_mbit']
+        if isinstance(rate, str) and rate.strip():
+            try:
+                rate = float(rate)
+            except ValueError:
+                pass
+        if rate is not None and (isinstance(rate, bool) or not isinstance(rate, (int, float))
+                                 or math.isnan(rate) or math.isinf(rate)):
+            return '%s.rate_mbit must be a number in (0, %d] or null (no rate limit), got %r' % (
+                label, MAX_RATE_MBIT, item['rate_mbit'])
+        item['rate_mbit'] = None if rate is None else float(rate)
+        if item['rate_mbit'] is not None and not 0 < item['rate_mbit'] <= MAX_RATE_MBIT:
             return '%s.rate_mbit must be in (0, %d], got %s' % (label, MAX_RATE_MBIT, item['rate_mbit'])
         if item.get('delay_ms') is not None and not 0 <= item['delay_ms'] <= 60000:
             return '%s.delay_ms must be in [0, 60000], got %s' % (label, item['delay_ms'])
@@ -204,8 +227,20 @@ def needs_netem(item):
     return any(item.get(key) is not None for key in NETEM_KEYS)
 
 
+def netem_options(item):
+    """A netem qdisc's options as read_current() returns them."""
+    return {'kind': 'netem',
+            'latency': int(nl.tc_common.time2tick((item.get('delay_ms') or 0) * 1000)),
+            'loss': nl.tc_common.percent2u32(item.get('loss_pct') or 0),
+            'limit': item.get('queue_limit') or 1000}
+
+
 def wanted(item, qdisc, burst_bytes, queue_ms):
     """The qdiscs one interface should carry, in the form read_current() returns."""
+    if item['rate_mbit'] is None:
+        # no rate limit: the kernel's default root, or netem alone as the lab's root
+        root = netem_options(item) if needs_netem(item) else None
+        return {'burst': None, 'queue_ms': None, 'root': root, 'class': None, 'leaf': None}
     rate = rate_bytes(item['rate_mbit'])
     burst = burst_bytes or default_burst(item['rate_mbit'])
     queue_ms = queue_ms or DEFAULT_QUEUE_MS
@@ -220,10 +255,7 @@ def wanted(item, qdisc, burst_bytes, queue_ms):
         ticks = nl.psched_ticks(burst, rate)
         state['class'] = {'rate': rate, 'ceil': rate, 'buffer': ticks, 'cbuffer': ticks}
     if needs_netem(item):
-        state['leaf'] = {'kind': 'netem',
-                         'latency': int(nl.tc_common.time2tick((item.get('delay_ms') or 0) * 1000)),
-                         'loss': nl.tc_common.percent2u32(item.get('loss_pct') or 0),
-                         'limit': item.get('queue_limit') or 1000}
+        state['leaf'] = netem_options(item)
     elif qdisc == 'htb':
         state['leaf'] = {'kind': 'pfifo', 'limit': max(2, int(math.ceil(queue / float(FRAME))))}
     else:
@@ -248,6 +280,8 @@ def read_current(ipr, index):
                 current['root'] = dict(q['options'], kind='tbf')
             elif q['handle'] == ROOT and q['kind'] == 'htb':
                 current['root'] = {'kind': 'htb'}
+            elif q['handle'] == ROOT and q['kind'] == 'netem':
+                current['root'] = dict(q['options'], kind='netem')   # an unshaped path with delay or loss
             else:
                 current['root'] = {'kind': q['kind'], 'foreign': True}
         elif q['parent'] == CLASS and q['handle'] == LEAF:
@@ -285,6 +319,11 @@ def same(current, want):
 
 
 def describe(item, want, qdisc):
+    if item['rate_mbit'] is None:
+        if want['root'] is None:
+            return 'default'
+        return 'netem delay %sms loss %s%% limit %d (no rate limit)' % (
+            float(item.get('delay_ms') or 0), float(item.get('loss_pct') or 0), want['root']['limit'])
     text = '%s rate %sMbit burst %db' % (qdisc, float(item['rate_mbit']), want['burst'])
     if want['leaf'] and want['leaf']['kind'] == 'netem':
         netem = (float(item.get('delay_ms') or 0), float(item.get('loss_pct') or 0), want['leaf']['limit'])
@@ -412,6 +451,12 @@ def build(ipr, index, dev, item, want, qdisc, current):
     """Replace the interface's qdiscs with the wanted ones (the lab's or, when allowed, a foreign root)."""
     if current['root'] is not None:
         remove_root(ipr, index, dev, current['root_handle'])
+    if want['root'] is None:
+        return      # unshaped: the kernel's default root is back
+    if want['root']['kind'] == 'netem':
+        nl.tc(ipr, 'add', 'netem', index, dev, handle=ROOT, delay=(item.get('delay_ms') or 0) * 1000,
+              loss=item.get('loss_pct') or 0, limit=want['root']['limit'])
+        return
     rate = want['root'].get('rate') or want['class']['rate']
     if qdisc == 'tbf':
         nl.tc(ipr, 'add', 'tbf', index, dev, handle=ROOT, rate=rate, burst=want['burst'],
@@ -512,7 +557,8 @@ def main():
         argument_spec=dict(
             devices=dict(type='list', elements='dict', default=[], options=dict(
                 dev=dict(type='str', required=True),
-                rate_mbit=dict(type='float', required=True),
+                # a number, or null (the key given) for no rate limit: checked by validate()
+                rate_mbit=dict(type='raw', required=True),
                 delay_ms=dict(type='float'),
                 loss_pct=dict(type='float'),
                 queue_limit=dict(type='int'),

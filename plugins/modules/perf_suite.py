@@ -48,10 +48,17 @@ options:
     elements: dict
     default: []
   lab_paths:
-    description: The lab's paths (C(lab_paths)), for the ideal goodput of each test.
+    description:
+      - The lab's paths (C(lab_paths)), for the ideal goodput of each test and to tell which tests run
+        under the lab's own shaping (a test's C(shaping) equal to it is the lab's scenario).
     type: list
     elements: dict
     default: []
+  shapers:
+    description:
+      - How many shapers the lab has (the C(shapers) group). With none, a test whose C(shaping) differs
+        from the lab's is refused (nothing could apply it). Null when unknown (not checked).
+    type: int
   duration_s:
     description:
       - Override of every test's duration in seconds (C(perf_duration_s)); an integer >= 1.
@@ -130,13 +137,36 @@ perf_plan:
   elements: dict
 segments:
   description:
-    - Consecutive stretches of the plan with the same MPTCP path set; between two segments
-      the sink's announced endpoints change. One segment when every MPTCP test uses all paths.
+    - Consecutive stretches of the plan with the same scenario (shaping and sysctls) and the same MPTCP path
+      set; between two segments the shaper reshapes the paths (C(reshape) true), the ends change their sysctls
+      (C(retune) true) or the sink's announced endpoints change. One segment when every test runs under the
+      lab's shaping without sysctls of its own and every MPTCP test uses all paths.
+    - Each has index, scenario, shaping (null for the lab's), reshape, label, sysctls, retune, sysctls_label,
+      mptcp_path_ids and items.
   returned: success
   type: list
   elements: dict
+scenarios:
+  description:
+    - The scenarios the suite's tests run under (their shaping and sysctls), in plan order; each has index,
+      lab (true when the shaping is the lab's own C(lab_paths)), shaping (null for the lab's, else one entry per
+      path), netem (needs C(sch_netem)), sysctls (a test's own, {} for none), tests (names), label and
+      sysctls_label (the suite fields of its first test).
+  returned: success
+  type: list
+  elements: dict
+reshapes:
+  description: Whether the run changes the shaping of the lab's paths at all (then it restores it at the end).
+  returned: success
+  type: bool
+retunes:
+  description: Whether a test sets sysctls of its own on the ends (then the run puts the old values back at the end).
+  returned: success
+  type: bool
 expected_mbps:
-  description: Ideal goodput of each test by name (null when a path has no rate).
+  description:
+    - Ideal goodput of each test by name, from its own shaping or the lab's (null when a path it uses has
+      no rate, as in an unshaped test).
   returned: success
   type: dict
 planned_s:
@@ -204,10 +234,16 @@ def load(p):
         raise ps.SuiteError('perf_suite: %s is not UTF-8 text: %s' % (path, e))
     suite = ps.validate_suite(data, p['path_count'], duration_s=_override(p['duration_s']),
                               repetitions=_override(p['repetitions']), default_name=default_name)
-    items = ps.plan(suite)
+    groups = ps.scenarios(suite, p['lab_paths'])
+    if p['shapers'] == 0:
+        for group in groups:
+            if not group['lab']:
+                raise ps.SuiteError('%s differs from the lab\'s, but the lab has no shaper (the shapers group '
+                                    'is empty) to apply it; remove the shaping or add a shaper' % group['label'])
+    items = ps.plan(suite, p['lab_paths'])
     if p['links']:
         ps.attach_links(items, p['links'])
-    segs = ps.segments(items, p['path_count'])
+    segs = ps.segments(items, p['path_count'], groups)
     for seg in segs:
         for item in seg['items']:
             item['segment'] = seg['index']
@@ -218,8 +254,10 @@ def load(p):
         'suite': suite,
         'suite_file': path,
         'perf_plan': items,
-        'segments': [{'index': s['index'], 'mptcp_path_ids': s['mptcp_path_ids'],
-                      'items': s['items']} for s in segs],
+        'segments': segs,
+        'scenarios': groups,
+        'reshapes': any(not g['lab'] for g in groups),
+        'retunes': any(g['sysctls'] for g in groups),
         'expected_mbps': dict((t['name'], ps.expected_mbps(t, p['lab_paths'])) for t in suite['tests']),
         'planned_s': sum(i['planned_s'] for i in items),
     }
@@ -234,6 +272,7 @@ def main():
             path_count=dict(type='int', required=True),
             links=dict(type='list', elements='dict', default=[]),
             lab_paths=dict(type='list', elements='dict', default=[]),
+            shapers=dict(type='int'),
             duration_s=dict(type='raw'),
             repetitions=dict(type='raw'),
             results_dir=dict(type='raw'),

@@ -64,6 +64,33 @@ def test_absent_restores_the_default(shaper):
                                                    'state': 'absent'})['changed']
 
 
+def test_an_unshaped_device_gets_the_kernels_default_root_back(shaper):
+    shaped = [{'dev': 'mlts1', 'rate_mbit': 50}, {'dev': 'mlts2', 'rate_mbit': 50}]
+    assert run_module(shaper, 'path_shaping', {'devices': shaped})['changed']
+    # path 2 unshaped: its lab root goes (one call, both devices listed), path 1 stays as it is
+    unshaped = [{'dev': 'mlts1', 'rate_mbit': 50}, {'dev': 'mlts2', 'rate_mbit': None}]
+    check = run_module(shaper, 'path_shaping', {'devices': unshaped}, check_mode=True, diff=True)
+    assert check['changed'] and qdiscs(shaper, 'mlts2')[0]['kind'] == 'tbf'
+    result = run_module(shaper, 'path_shaping', {'devices': unshaped}, diff=True)
+    assert result['changed'] and result['diff'] == check['diff']
+    assert result['diff']['after'] == {'mlts1': 'tbf rate 50.0Mbit burst 6250b latency 100.0ms', 'mlts2': 'default'}
+    assert [q['kind'] for q in qdiscs(shaper, 'mlts2')] == ['noqueue']
+    assert qdiscs(shaper, 'mlts1')[0]['kind'] == 'tbf'
+    assert not run_module(shaper, 'path_shaping', {'devices': unshaped})['changed']
+    # and back
+    assert run_module(shaper, 'path_shaping', {'devices': shaped})['changed']
+    assert qdiscs(shaper, 'mlts2')[0]['options']['rate'] == 6250000
+
+
+@pytest.mark.skipif(os.path.isdir('/sys/module/sch_netem'), reason='this kernel has sch_netem')
+def test_unshaped_with_delay_needs_netem_too(shaper):
+    result = run_module(shaper, 'path_shaping', {'devices': [
+        {'dev': 'mlts1', 'rate_mbit': None, 'delay_ms': 5, 'label': "tests[1] 'x': shaping[0]"}]})
+    assert result['failed'] and "tests[1] 'x': shaping[0].delay_ms: this kernel has no netem qdisc (sch_netem)" \
+        in result['msg']
+    assert qdiscs(shaper, 'mlts1')[0]['kind'] == 'noqueue'
+
+
 @pytest.mark.skipif(os.path.isdir('/sys/module/sch_netem'), reason='this kernel has sch_netem')
 def test_delay_without_netem_fails_naming_the_field_and_changes_nothing(shaper):
     run_module(shaper, 'path_shaping', {'devices': [{'dev': 'mlts1', 'rate_mbit': 50}]})

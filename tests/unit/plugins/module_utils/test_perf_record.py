@@ -154,3 +154,28 @@ def test_parse_time(text):
 def test_parse_time_rejects_garbage():
     with pytest.raises(RecordError):
         parse_time('yesterday')
+
+
+def test_identity_of_an_unshaped_path():
+    """rate_mbit null (a test's shaping: none) is kept: unshaped is not the same as a rate nobody recorded."""
+    s = summary(with_lab_paths=False)
+    test = dict(s['tests'][0], shaping=[{'rate_mbit': None}])
+    assert identity_of(s, test)[1]['shaping'] == [{'rate_mbit': None}]
+    unknown = identity_of(s, dict(s['tests'][0], shaping=[{}]))
+    assert unknown[1]['shaping'] == [{}] and unknown[0] != identity_of(s, test)[0]
+    shaped = identity_of(dict(s, lab_paths=[{'rate_mbit': 50}]), s['tests'][0])
+    assert shaped[0] != identity_of(s, test)[0]
+
+
+def test_identity_of_a_test_with_its_own_sysctls():
+    s = summary()
+    plain = identity_of(s, s['tests'][0])
+    csum = identity_of(s, dict(s['tests'][0], sysctls={'net.mptcp.checksum_enabled': '1'}))
+    assert csum[0] != plain[0] and csum[1]['sysctls'] == {'net.mptcp.checksum_enabled': '1'}
+    # white space as the kernel writes it does not make another test; none is the plain test
+    rmem = identity_of(s, dict(s['tests'][0], sysctls={'net.ipv4.tcp_rmem': '4096 131072  6291456'}))
+    assert rmem[0] == identity_of(s, dict(s['tests'][0], sysctls={'net.ipv4.tcp_rmem': '4096\t131072 6291456'}))[0]
+    assert identity_of(s, dict(s['tests'][0], sysctls=None))[0] == plain[0]
+    assert identity_of(s, dict(s['tests'][0], sysctls={}))[0] == plain[0]
+    with pytest.raises(RecordError, match="sysctls must be an object"):
+        identity_of(s, dict(s['tests'][0], sysctls='x'))

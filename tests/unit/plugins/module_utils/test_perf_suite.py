@@ -194,9 +194,17 @@ def test_shipped_suites_are_valid():
     root = os.path.join(os.path.dirname(__file__), '..', '..', '..', '..', 'roles', 'perf_suite', 'files', 'suites')
     with open(os.path.join(root, 'default.yml')) as f:
         default = ps.validate_suite(yaml.safe_load(f), 2)
-    assert [t['name'] for t in default['tests']] == ['tcp-upload', 'tcp-download', 'mptcp-upload', 'mptcp-download']
+    assert [t['name'] for t in default['tests']] == ['tcp-upload', 'tcp-download', 'mptcp-upload', 'mptcp-download',
+                                                     'tcp-unshaped', 'mptcp-unshaped']
     assert all(t['repetitions'] == 3 and t['congestion'] == 'cubic' for t in default['tests'])
-    assert [t['paths'] for t in default['tests']] == [1, 1, 2, 2]
+    assert [t['paths'] for t in default['tests']] == [1, 1, 2, 2, 1, 2]
+    assert [t.get('shaping') for t in default['tests'][4:]] == [[{'rate_mbit': None}] * 2] * 2
+    # make perf stays under 8 minutes: at most 5:30 of traffic (omit included) in the default suite
+    assert sum(i['planned_s'] for i in ps.plan(default, [{'rate_mbit': 50}] * 2)) <= 330
+    with open(os.path.join(root, 'kernel.yml')) as f:
+        kernel = ps.validate_suite(yaml.safe_load(f), 2)
+    assert all(t['shaping'] == [{'rate_mbit': None}] * 2 for t in kernel['tests'])
+    assert {t['protocol'] for t in kernel['tests']} == {'tcp', 'mptcp'} and {t['streams'] for t in kernel['tests']} == {1, 4}
     with open(os.path.join(root, 'smoke.yml')) as f:
         smoke = ps.validate_suite(yaml.safe_load(f), 2)
     assert {t['protocol'] for t in smoke['tests']} == {'tcp', 'mptcp'}
@@ -222,3 +230,218 @@ def test_capture_is_a_test_field_that_reaches_the_plan():
     assert [i['capture'] for i in ps.plan(s)] == [True]
     with pytest.raises(SuiteError, match=r"tests\[0\] 'a': capture must be true or false, got 'yes'"):
         ps.validate_suite(suite({'name': 'a', 'capture': 'yes'}), 2)
+
+
+# ---------------------------------------------------------------- per-test shaping (scenarios)
+
+LAB = [{'rate_mbit': 50}, {'rate_mbit': 50}]
+
+
+def test_shaping_forms():
+    s = ps.validate_suite(suite({'name': 'none', 'shaping': 'none'}, {'name': 'lab', 'shaping': 'lab'},
+                                {'name': 'plain'},
+                                {'name': 'own', 'shaping': [{'rate_mbit': 30.0, 'delay_ms': 5},
+                                                            {'rate_mbit': None, 'loss_pct': 0.5}]}), 2)
+    none, lab, plain, own = s['tests']
+    assert none['shaping'] == [{'rate_mbit': None}, {'rate_mbit': None}]
+    # the lab's shaping is no shaping of the test's own: the record and the plan read lab_paths
+    assert 'shaping' not in lab and 'shaping' not in plain
+    assert own['shaping'] == [{'rate_mbit': 30.0, 'delay_ms': 5}, {'rate_mbit': None, 'loss_pct': 0.5}]
+    # from the defaults too, and a test may go back to the lab's
+    s = ps.validate_suite(suite({'name': 'a'}, {'name': 'b', 'shaping': 'lab'}, defaults={'shaping': 'none'}), 1)
+    assert s['tests'][0]['shaping'] == [{'rate_mbit': None}] and 'shaping' not in s['tests'][1]
+
+
+@pytest.mark.parametrize('shaping, message', [
+    ('off', "tests[0] 'a': shaping must be \"lab\", \"none\" or a list of one {rate_mbit, delay_ms, loss_pct, "
+            "queue_limit} per path of the lab (2 paths; rate_mbit null = no rate limit), got 'off'"),
+    ([{'rate_mbit': 10}], "tests[0] 'a': shaping must be \"lab\", \"none\" or a list of one"),
+    ([{'rate_mbit': 10}], "got 1 entry"),
+    ([{'rate_mbit': 10}, 5], "tests[0] 'a': shaping[1] must be a mapping {rate_mbit, delay_ms, loss_pct, "
+                             "queue_limit}, got 5"),
+    ([{'rate_mbit': 10}, {'delay_ms': 5}], "tests[0] 'a': shaping[1].rate_mbit is required: the rate of the path "
+                                           "in Mbit/s, in [0.01, 34000], or null for no rate limit"),
+    ([{'rate_mbit': 10}, {'rate_mbit': 10, 'jitter_ms': 1}],
+     "tests[0] 'a': shaping[1] has unknown key(s) jitter_ms; allowed: rate_mbit, delay_ms, loss_pct, queue_limit"),
+    ([{'rate_mbit': 0}, {'rate_mbit': 10}], "tests[0] 'a': shaping[0].rate_mbit must be a finite number in "
+                                            "[0.01, 34000] Mbit/s (or null for no rate limit), got 0"),
+    ([{'rate_mbit': '10'}, {'rate_mbit': 10}], "tests[0] 'a': shaping[0].rate_mbit must be a finite number"),
+    ([{'rate_mbit': 10, 'loss_pct': 101}, {'rate_mbit': 10}],
+     "tests[0] 'a': shaping[0].loss_pct must be a finite number in [0, 100], got 101"),
+    ([{'rate_mbit': 10}, {'rate_mbit': None, 'queue_limit': 1.5}],
+     "tests[0] 'a': shaping[1].queue_limit must be an integer in [1, 1048576], got 1.5"),
+    ([{'rate_mbit': 10}, {'rate_mbit': 10, 'delay_ms': float('nan')}],
+     "tests[0] 'a': shaping[1].delay_ms must be a finite number in [0, 60000], got nan"),
+])
+def test_shaping_errors_name_the_test_and_the_field(shaping, message):
+    with pytest.raises(SuiteError) as e:
+        ps.validate_suite(suite({'name': 'a', 'shaping': shaping}), 2)
+    assert message in str(e.value), str(e.value)
+    assert str(e.value).startswith("tests[0] 'a': shaping")
+
+
+def test_shaping_errors_in_defaults_and_matrix():
+    with pytest.raises(SuiteError, match=r'^defaults: shaping must be "lab", "none" or a list'):
+        ps.validate_suite(suite({'name': 'a'}, defaults={'shaping': 'unshaped'}), 2)
+    with pytest.raises(SuiteError, match=r"^tests\[0\] 'a': matrix.shaping is not allowed"):
+        ps.validate_suite(suite({'name': 'a', 'matrix': {'shaping': ['none', 'lab']}}), 2)
+
+
+def test_expected_mbps_of_a_test_follows_its_own_shaping():
+    lab = [{'rate_mbit': 50}, {'rate_mbit': 50}]
+    s = ps.validate_suite(suite({'name': 'none', 'shaping': 'none'},
+                                {'name': 'slow', 'shaping': [{'rate_mbit': 10}, {'rate_mbit': 20}]},
+                                {'name': 'half', 'shaping': [{'rate_mbit': 10}, {'rate_mbit': None}]},
+                                {'name': 'half-tcp', 'protocol': 'tcp', 'paths': 1,
+                                 'shaping': [{'rate_mbit': 10}, {'rate_mbit': None}]},
+                                {'name': 'lab'}), 2)
+    none, slow, half, half_tcp, plain = s['tests']
+    assert ps.expected_mbps(none, lab) is None                 # unshaped: no ideal
+    assert ps.expected_mbps(slow, lab) == pytest.approx(30 * ps.GOODPUT_FACTOR, abs=0.001)
+    assert ps.expected_mbps(half, lab) is None                 # one of its paths is unshaped
+    assert ps.expected_mbps(half_tcp, lab) == pytest.approx(10 * ps.GOODPUT_FACTOR, abs=0.001)
+    assert ps.expected_mbps(plain, lab) == pytest.approx(100 * ps.GOODPUT_FACTOR, abs=0.001)
+
+
+def shaped_suite(**defaults):
+    return ps.validate_suite(suite(
+        {'name': 'tcp', 'protocol': 'tcp', 'paths': 1},
+        {'name': 'tcp-raw', 'protocol': 'tcp', 'paths': 1, 'shaping': 'none'},
+        {'name': 'mptcp'},
+        {'name': 'mptcp-raw', 'shaping': 'none'},
+        # the lab's own shaping spelled out: the lab's scenario
+        {'name': 'mptcp-same', 'shaping': [{'rate_mbit': 50.0}, {'rate_mbit': 50}]},
+        {'name': 'mptcp-slow', 'shaping': [{'rate_mbit': 10}, {'rate_mbit': 10, 'delay_ms': 20}]},
+        defaults=dict({'repetitions': 2}, **defaults)), 2)
+
+
+def test_scenarios_group_tests_by_effective_shaping():
+    groups = ps.scenarios(shaped_suite(), LAB)
+    assert [(g['index'], g['lab'], g['tests'], g['netem'], g['label']) for g in groups] == [
+        (1, True, ['tcp', 'mptcp', 'mptcp-same'], False, 'lab_paths'),
+        (2, False, ['tcp-raw', 'mptcp-raw'], False, "tests[1] 'tcp-raw': shaping"),
+        (3, False, ['mptcp-slow'], True, "tests[5] 'mptcp-slow': shaping"),
+    ]
+    assert groups[0]['shaping'] is None
+    assert groups[1]['shaping'] == [{'rate_mbit': None}, {'rate_mbit': None}]
+    assert groups[2]['shaping'] == [{'rate_mbit': 10}, {'rate_mbit': 10, 'delay_ms': 20}]
+    # a lab whose own paths need netem: its scenario is applied by provisioning, not here
+    assert not ps.scenarios(ps.validate_suite(suite({'name': 'a'}), 1), [{'rate_mbit': 5, 'delay_ms': 5}])[0]['netem']
+
+
+def test_plan_groups_by_scenario_and_interleaves_within_a_group():
+    items = ps.plan(shaped_suite(), LAB)
+    assert [(i['test'], i['rep'], i['scenario']) for i in items] == [
+        ('tcp', 1, 1), ('mptcp', 1, 1), ('mptcp-same', 1, 1),
+        ('tcp', 2, 1), ('mptcp', 2, 1), ('mptcp-same', 2, 1),
+        ('tcp-raw', 1, 2), ('mptcp-raw', 1, 2), ('tcp-raw', 2, 2), ('mptcp-raw', 2, 2),
+        ('mptcp-slow', 1, 3), ('mptcp-slow', 2, 3)]
+    assert [i['k'] for i in items] == list(range(1, 13)) and items[6]['label'] == '[7/12] tcp-raw rep 1/2'
+    # without a shaping of its own anywhere, the order is the rounds of old (one group)
+    s = ps.validate_suite(suite({'name': 'A', 'repetitions': 2}, {'name': 'B', 'repetitions': 1}), 2)
+    assert [(i['test'], i['rep'], i['scenario']) for i in ps.plan(s, LAB)] == [('A', 1, 1), ('B', 1, 1), ('A', 2, 1)]
+    # the first test's group comes first, whatever its shaping
+    s = ps.validate_suite(suite({'name': 'raw', 'shaping': 'none'}, {'name': 'lab'}, defaults={'repetitions': 1}), 2)
+    assert [(i['test'], i['scenario']) for i in ps.plan(s, LAB)] == [('raw', 1), ('lab', 2)]
+
+
+def test_segments_reshape_once_per_scenario():
+    s = shaped_suite()
+    groups = ps.scenarios(s, LAB)
+    segs = ps.segments(ps.plan(s, LAB), 2, groups)
+    assert [(g['scenario'], g['reshape'], g['shaping'], len(g['items'])) for g in segs] == [
+        (1, False, None, 6),
+        (2, True, [{'rate_mbit': None}, {'rate_mbit': None}], 4),
+        (3, True, [{'rate_mbit': 10}, {'rate_mbit': 10, 'delay_ms': 20}], 2)]
+    assert [g['label'] for g in segs] == ['lab_paths', "tests[1] 'tcp-raw': shaping", "tests[5] 'mptcp-slow': shaping"]
+    # an unshaped group first: the shaper changes at the start, then back to the lab's
+    s = ps.validate_suite(suite({'name': 'raw', 'shaping': 'none'}, {'name': 'lab'}, defaults={'repetitions': 1}), 2)
+    segs = ps.segments(ps.plan(s, LAB), 2, ps.scenarios(s, LAB))
+    assert [(g['scenario'], g['reshape'], g['shaping'] is None) for g in segs] == [(1, True, False), (2, True, True)]
+
+
+def test_segments_split_on_path_sets_within_a_scenario():
+    s = ps.validate_suite(suite({'name': 'p2', 'paths': [2], 'shaping': 'none'},
+                                {'name': 'all', 'shaping': 'none'},
+                                {'name': 'tcp', 'protocol': 'tcp', 'paths': 1},
+                                defaults={'repetitions': 1}), 2)
+    segs = ps.segments(ps.plan(s, LAB), 2, ps.scenarios(s, LAB))
+    assert [(g['scenario'], g['reshape'], g['mptcp_path_ids'], [i['test'] for i in g['items']]) for g in segs] == [
+        (1, True, [2], ['p2']), (1, False, [1, 2], ['all']),
+        # TCP alone keeps the announced set of the segment before it: no endpoint change
+        (2, True, [1, 2], ['tcp'])]
+    s = ps.validate_suite(suite({'name': 'p2', 'paths': [2]},
+                                {'name': 'tcp', 'protocol': 'tcp', 'paths': 1, 'shaping': 'none'},
+                                defaults={'repetitions': 1}), 2)
+    segs = ps.segments(ps.plan(s, LAB), 2, ps.scenarios(s, LAB))
+    assert [(g['mptcp_path_ids'], g['reshape']) for g in segs] == [([2], False), ([2], True)]
+
+
+# ---------------------------------------------------------------- per-test sysctls
+
+def test_sysctls_are_normalized_to_the_kernels_text():
+    s = ps.validate_suite(suite({'name': 'a', 'sysctls': {'net.mptcp.checksum_enabled': True,
+                                                          'net.ipv4.tcp_rmem': [4096, 131072, 6291456],
+                                                          'net.ipv4.tcp_congestion_control': 'bbr',
+                                                          'net.ipv4.tcp_wmem': ' 4096   16384 4194304 ',
+                                                          'net.mptcp.add_addr_timeout': 60.0}},
+                                {'name': 'b'}, {'name': 'c', 'sysctls': {}}), 2)
+    a, b, c = s['tests']
+    assert a['sysctls'] == {'net.mptcp.checksum_enabled': '1', 'net.ipv4.tcp_rmem': '4096 131072 6291456',
+                            'net.ipv4.tcp_congestion_control': 'bbr', 'net.ipv4.tcp_wmem': '4096 16384 4194304',
+                            'net.mptcp.add_addr_timeout': '60'}
+    assert 'sysctls' not in b and 'sysctls' not in c
+    # from the defaults; a test's own replace them
+    s = ps.validate_suite(suite({'name': 'a'}, {'name': 'b', 'sysctls': {'net.ipv4.tcp_ecn': 1}},
+                                defaults={'sysctls': {'net.mptcp.checksum_enabled': 1}}), 2)
+    assert [t['sysctls'] for t in s['tests']] == [{'net.mptcp.checksum_enabled': '1'}, {'net.ipv4.tcp_ecn': '1'}]
+
+
+@pytest.mark.parametrize('sysctls, message', [
+    ('checksum', "tests[0] 'a': sysctls must be a mapping of net.mptcp.* and net.ipv4.tcp_* names to values, "
+                 "got 'checksum'"),
+    ({'net.ipv4.ip_forward': 1}, "tests[0] 'a': sysctls: 'net.ipv4.ip_forward' is not allowed: only "
+                                 "net.mptcp.<name> and net.ipv4.tcp_<name>"),
+    ({'net.core.rmem_max': 1}, "tests[0] 'a': sysctls: 'net.core.rmem_max' is not allowed"),
+    ({'net.mptcp.../../x': 1}, "tests[0] 'a': sysctls: 'net.mptcp.../../x' is not allowed"),
+    ({'net.mptcp.Enabled': 1}, "tests[0] 'a': sysctls: 'net.mptcp.Enabled' is not allowed"),
+    ({'net.ipv4.tcp_ecn': 1.5}, "tests[0] 'a': sysctls.net.ipv4.tcp_ecn must be an integer, a word"),
+    ({'net.ipv4.tcp_ecn': None}, "tests[0] 'a': sysctls.net.ipv4.tcp_ecn must be an integer, a word"),
+    ({'net.ipv4.tcp_ecn': '1\n2'}, None),
+    ({'net.ipv4.tcp_ecn': '1; reboot'}, "tests[0] 'a': sysctls.net.ipv4.tcp_ecn must be an integer"),
+    ({'net.ipv4.tcp_ecn': {'a': 1}}, "tests[0] 'a': sysctls.net.ipv4.tcp_ecn must be an integer"),
+    ({'net.ipv4.tcp_rmem': [1, 2, True]}, "tests[0] 'a': sysctls.net.ipv4.tcp_rmem must be an integer"),
+    ({'net.ipv4.tcp_rmem': list(range(9))}, "tests[0] 'a': sysctls.net.ipv4.tcp_rmem must be an integer"),
+    ({'net.ipv4.tcp_rmem': []}, "tests[0] 'a': sysctls.net.ipv4.tcp_rmem must be an integer"),
+])
+def test_sysctls_errors_name_the_test_and_the_field(sysctls, message):
+    if message is None:
+        # white space inside a value is the kernel's separator: "1\n2" is the two words "1 2"
+        assert ps.validate_suite(suite({'name': 'a', 'sysctls': sysctls}), 2)['tests'][0]['sysctls'] == {
+            'net.ipv4.tcp_ecn': '1 2'}
+        return
+    with pytest.raises(SuiteError) as e:
+        ps.validate_suite(suite({'name': 'a', 'sysctls': sysctls}), 2)
+    assert str(e.value).startswith(message), str(e.value)
+
+
+def test_scenarios_and_segments_with_sysctls():
+    s = ps.validate_suite(suite(
+        {'name': 'plain'},
+        {'name': 'csum', 'sysctls': {'net.mptcp.checksum_enabled': 1}},
+        {'name': 'csum-raw', 'sysctls': {'net.mptcp.checksum_enabled': 1}, 'shaping': 'none'},
+        {'name': 'raw', 'shaping': 'none'},
+        {'name': 'csum2', 'sysctls': {'net.mptcp.checksum_enabled': True}},
+        defaults={'repetitions': 1}), 2)
+    groups = ps.scenarios(s, LAB)
+    assert [(g['tests'], g['lab'], g['sysctls'], g['sysctls_label']) for g in groups] == [
+        (['plain'], True, {}, "tests[0] 'plain': sysctls"),
+        (['csum', 'csum2'], True, {'net.mptcp.checksum_enabled': '1'}, "tests[1] 'csum': sysctls"),
+        (['csum-raw'], False, {'net.mptcp.checksum_enabled': '1'}, "tests[2] 'csum-raw': sysctls"),
+        (['raw'], False, {}, "tests[3] 'raw': sysctls")]
+    segs = ps.segments(ps.plan(s, LAB), 2, groups)
+    # the shaper changes only where the shaping does, the ends only where the sysctls do
+    assert [([i['test'] for i in g['items']], g['reshape'], g['retune']) for g in segs] == [
+        (['plain'], False, False), (['csum', 'csum2'], False, True), (['csum-raw'], True, False),
+        (['raw'], False, True)]
+    assert segs[3]['sysctls'] == {} and segs[2]['sysctls'] == {'net.mptcp.checksum_enabled': '1'}

@@ -242,3 +242,37 @@ def test_tags_and_notes_are_recorded_and_part_of_the_history_view():
     assert 'tags' not in normalize(untagged)['run']
     assert normalize(untagged)['content_hash'] != normalize(s)['content_hash']
     assert check.record_errors(dict(s, tags={'kernel': 6}))
+
+
+def test_a_test_with_its_own_shaping_records_it_and_is_a_test_of_its_own():
+    """tests[].shaping is the shaping the test ran under (its own, else the lab's), and part of its identity."""
+    suite = ps.validate_suite({'name': 's', 'defaults': {'repetitions': 1}, 'tests': [
+        {'name': 'mptcp', 'protocol': 'mptcp', 'paths': 'all'},
+        {'name': 'mptcp-raw', 'protocol': 'mptcp', 'paths': 'all', 'shaping': 'none'},
+        {'name': 'tcp-slow', 'protocol': 'tcp', 'paths': [2], 'shaping': [{'rate_mbit': 50}, {'rate_mbit': 10}]},
+    ]}, 2)
+    plan = ps.plan(suite, LAB)
+    expected = dict((t['name'], ps.expected_mbps(t, LAB)) for t in suite['tests'])
+    s = build_summary(suite, plan, [measured(plan[0], 94.0), measured(plan[1], 3000.0), measured(plan[2], 9.5)],
+                      LAB, 'rid', 0.0, 50.0, {}, expected=expected)
+    check.assert_valid_record(s)
+    lab, raw, slow = s['tests']
+    assert lab['shaping'] == LAB and lab['expected_mbps'] == pytest.approx(95.64, abs=0.01)
+    assert raw['shaping'] == [{'rate_mbit': None}, {'rate_mbit': None}]
+    # unshaped: no ideal, so no "of ideal" figure
+    assert raw['expected_mbps'] is None and raw['utilisation'] is None
+    assert slow['shaping'] == [{'rate_mbit': 10}]
+    assert slow['utilisation'] == pytest.approx(9.5 / (10 * ps.GOODPUT_FACTOR), abs=1e-4)
+    idents = dict((r['identity']['name'], r) for r in normalize(s)['results'])
+    assert idents['mptcp-raw']['identity']['shaping'] == [{'rate_mbit': None}, {'rate_mbit': None}]
+    assert idents['tcp-slow']['identity']['shaping'] == [{'rate_mbit': 10}]
+    # the same test under another shaping is another test: it never serves as the other's baseline
+    renamed = copy.deepcopy(s)
+    renamed['tests'][1]['name'] = 'mptcp'
+    renamed['tests'] = renamed['tests'][1:2]
+    assert normalize(renamed)['results'][0]['test_key'] != idents['mptcp']['test_key']
+    # a test whose shaping is the lab's, spelled out, is the plain test
+    same = ps.validate_suite({'name': 's', 'defaults': {'repetitions': 1}, 'tests': [
+        {'name': 'mptcp', 'protocol': 'mptcp', 'paths': 'all', 'shaping': [{'rate_mbit': 50.0}, {'rate_mbit': 50}]}]}, 2)
+    s2 = build_summary(same, ps.plan(same, LAB), [], LAB, 'rid2', 0.0, 1.0, {})
+    assert normalize(s2)['results'][0]['test_key'] == idents['mptcp']['test_key']

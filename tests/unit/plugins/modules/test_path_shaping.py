@@ -36,9 +36,43 @@ def test_netem_leaf_when_delay_loss_or_queue_limit():
     assert ps.needs_netem({'queue_limit': 10}) and not ps.needs_netem({'rate_mbit': 1, 'delay_ms': None})
 
 
+def test_unshaped_wants_the_kernels_default_or_netem_alone_as_the_labs_root():
+    want = ps.wanted({'dev': 'x', 'rate_mbit': None}, 'tbf', 6250, 100)
+    assert (want['root'], want['class'], want['leaf']) == (None, None, None)
+    # the kernel's default root (read_current's None) is what an unshaped interface should carry
+    assert ps.same({'root': None, 'class': None, 'leaf': None, 'root_handle': 0}, want)
+    lab = ps.wanted({'dev': 'x', 'rate_mbit': 50}, 'tbf', None, None)
+    assert not ps.same({'root': lab['root'], 'class': None, 'leaf': None, 'root_handle': ps.ROOT}, want)
+    assert ps.describe({'dev': 'x', 'rate_mbit': None}, want, 'tbf') == 'default'
+    for qdisc in ('tbf', 'htb'):
+        netem = ps.wanted({'dev': 'x', 'rate_mbit': None, 'delay_ms': 10, 'loss_pct': 1}, qdisc, None, None)
+        assert netem['root'] == {'kind': 'netem', 'latency': int(nl.tc_common.time2tick(10000)),
+                                 'loss': nl.tc_common.percent2u32(1), 'limit': 1000}
+        assert netem['class'] is None and netem['leaf'] is None
+    assert ps.describe({'dev': 'x', 'rate_mbit': None, 'delay_ms': 10}, netem, 'tbf') == \
+        'netem delay 10.0ms loss 0.0% limit 1000 (no rate limit)'
+    assert ps.validate([{'dev': 'x', 'rate_mbit': None, 'delay_ms': None, 'loss_pct': None,
+                         'queue_limit': None, 'label': None}], None, None) is None
+
+
+def test_a_netem_root_at_the_labs_handle_is_the_labs(monkeypatch):
+    options = {'limit': 1000, 'latency': 12, 'loss': 0}
+    monkeypatch.setattr(nl, 'qdiscs', lambda ipr, index: [
+        {'kind': 'netem', 'handle': ps.ROOT, 'parent': nl.TC_H_ROOT, 'options': dict(options)}])
+    current = ps.read_current(None, 3)
+    assert current['root'] == dict(options, kind='netem') and not ps.is_foreign(current)
+    monkeypatch.setattr(nl, 'qdiscs', lambda ipr, index: [
+        {'kind': 'netem', 'handle': 0x10000, 'parent': nl.TC_H_ROOT, 'options': dict(options)}])
+    assert ps.is_foreign(ps.read_current(None, 3))
+
+
 @pytest.mark.parametrize('devices, burst, queue, match', [
     ([{'dev': 'a', 'rate_mbit': 0}], None, None, r'devices\[0\].rate_mbit must be in'),
     ([{'dev': 'a', 'rate_mbit': 40000}], None, None, 'rate_mbit'),
+    ([{'dev': 'a', 'rate_mbit': 'fast'}], None, None,
+     r"devices\[0\].rate_mbit must be a number in \(0, 34000\] or null \(no rate limit\), got 'fast'"),
+    ([{'dev': 'a', 'rate_mbit': True}], None, None, r'devices\[0\].rate_mbit must be a number'),
+    ([{'dev': 'a', 'rate_mbit': float('nan')}], None, None, r'devices\[0\].rate_mbit must be a number'),
     ([{'dev': 'a', 'rate_mbit': 1, 'loss_pct': 120, 'label': 'lab_paths[3]'}], None, None, r'lab_paths\[3\].loss_pct'),
     ([{'dev': 'a', 'rate_mbit': 1}, {'dev': 'a', 'rate_mbit': 2}], None, None, 'listed twice'),
     ([], 1000, None, 'burst_bytes must be at least 1514'),

@@ -25,7 +25,7 @@ def run(monkeypatch, capsys, module, args):
 def test_find_suite_by_name_and_path(tmp_path, monkeypatch):
     path, name = perf_suite.find_suite('smoke', SUITES, None)
     assert name == 'smoke' and path.endswith('smoke.yml')
-    with pytest.raises(SuiteError, match="no shipped suite 'nope'; shipped: default, smoke"):
+    with pytest.raises(SuiteError, match="no shipped suite 'nope'; shipped: default, kernel, smoke"):
         perf_suite.find_suite('nope', SUITES, None)
     own = tmp_path / 'mine.yml'
     own.write_text('tests: [{name: a}]\n')
@@ -42,11 +42,23 @@ def test_perf_suite_module_plans_and_reports_errors(monkeypatch, capsys, tmp_pat
                                                 'lab_paths': [{'rate_mbit': 50}, {'rate_mbit': 50}],
                                                 'duration_s': '5', 'repetitions': ''})
     assert not out.get('failed') and not out['changed']
-    assert len(out['perf_plan']) == 12 and out['planned_s'] == 12 * 6 and out['perf_plan'][0]['congestion'] == 'cubic'
+    assert len(out['perf_plan']) == 18 and out['planned_s'] == 18 * 6 and out['perf_plan'][0]['congestion'] == 'cubic'
     first = [i['test'] for i in out['perf_plan'][:4]]
     assert first == ['tcp-upload', 'tcp-download', 'mptcp-upload', 'mptcp-download']
-    assert len(out['segments']) == 1 and out['segments'][0]['items'][-1]['seg_last']
+    # the shaped tests, then the unshaped pair: one reshape, and the lab's shaping back at the end
+    assert [i['test'] for i in out['perf_plan'][12:14]] == ['tcp-unshaped', 'mptcp-unshaped']
+    assert [(s['reshape'], s['shaping'], len(s['items'])) for s in out['segments']] == [
+        (False, None, 12), (True, [{'rate_mbit': None}, {'rate_mbit': None}], 6)]
+    assert all(s['items'][-1]['seg_last'] for s in out['segments'])
+    assert out['reshapes'] and [(g['lab'], g['netem']) for g in out['scenarios']] == [(True, False), (False, False)]
     assert out['expected_mbps']['mptcp-upload'] == pytest.approx(95.64, abs=0.01)
+    assert out['expected_mbps']['mptcp-unshaped'] is None
+    # without a shaper, a test's own shaping has nobody to apply it
+    out = run(monkeypatch, capsys, perf_suite, {'suite': 'default', 'suites_dir': SUITES, 'path_count': 2,
+                                                'lab_paths': [{'rate_mbit': 50}, {'rate_mbit': 50}], 'shapers': 0})
+    assert out['failed'] and out['msg'] == (
+        "tests[4] 'tcp-unshaped': shaping differs from the lab's, but the lab has no shaper (the shapers group "
+        "is empty) to apply it; remove the shaping or add a shaper")
 
     bad = tmp_path / 'bad.yml'
     bad.write_text('tests:\n  - {name: ok}\n  - {name: wide, paths: 3}\n')

@@ -1,0 +1,223 @@
+"""Per-test shaping (suite key shaping) end to end: perf.yml on a virtual lab of its own.
+
+One run measures a test under the lab's shaping, one under a shaping of its
+own (path 2 slower) and one unshaped; the shaper reshapes the paths between
+them and gives the lab's shaping back at the end. A run whose measurements
+fail (exit 42) restores it too, and a test asking for delay on this kernel
+(no sch_netem) stops the run before anything is measured or changed.
+"""
+
+import glob
+import json
+import os
+import subprocess
+import sys
+import uuid
+
+import pytest
+
+from conftest import ROOT, ansible_playbook
+from run_record_check import assert_valid_record
+
+GOODPUT = 1448.0 / 1514.0
+RATE = 20        # the lab's rate of each path, Mbit/s
+
+
+@pytest.fixture(scope='module')
+def lab(tmp_path_factory):
+    if os.geteuid() != 0:
+        pytest.skip('needs root (network namespaces)')
+    prefix = 'mp' + uuid.uuid4().hex[:6]
+    inv = str(tmp_path_factory.mktemp('inv'))
+    subprocess.run([sys.executable, os.path.join(ROOT, 'scripts', 'lab-inventory.py'), '--pairs', '1',
+                    '--prefix', prefix, '--rates', '%d,%d' % (RATE, RATE), '--out', inv],
+                   check=True, capture_output=True)
+    try:
+        yield prefix, inv
+    finally:
+        ansible_playbook('playbooks/teardown.yml', '-i', inv, check=False)
+        for name in glob.glob('/run/mptcp-lab/%s-*' % prefix):
+            os.unlink(name)
+        left = subprocess.run(['ip', 'netns', 'list'], capture_output=True, text=True, check=True).stdout
+        assert prefix not in left
+
+
+def shaper_qdiscs(prefix):
+    """{dev: [(kind, handle, parent, options)]} of the shaper's path interfaces, as the kernel has them."""
+    out = json.loads(subprocess.run(['ip', 'netns', 'exec', '%s-shaper' % prefix, 'tc', '-j', 'qdisc', 'show'],
+                                    capture_output=True, text=True, check=True).stdout)
+    found = {}
+    for q in out:
+        if q['dev'] == 'lo':
+            continue
+        found.setdefault(q['dev'], []).append((q['kind'], q['handle'], q.get('parent', 'root'),
+                                               json.dumps(q.get('options', {}), sort_keys=True)))
+    return found
+
+
+def write_suite(path, tests):
+    path.write_text('defaults: {duration_s: 2, omit_s: 1, repetitions: 1, congestion: cubic}\ntests:\n'
+                    + ''.join('  - %s\n' % json.dumps(t) for t in tests))
+    return str(path)
+
+
+@pytest.fixture(scope='module')
+def run(lab, tmp_path_factory):
+    """The lab's shaping, a shaping of its own and none, in one run that keeps the lab it creates."""
+    prefix, inv = lab
+    tmp = tmp_path_factory.mktemp('run')
+    suite = write_suite(tmp / 'scenarios.yml', [
+        {'name': 'tcp-lab', 'protocol': 'tcp', 'paths': 1},
+        {'name': 'tcp-raw', 'protocol': 'tcp', 'paths': 1, 'shaping': 'none'},
+        {'name': 'tcp-slow2', 'protocol': 'tcp', 'paths': [2],
+         'shaping': [{'rate_mbit': RATE}, {'rate_mbit': 5}]},
+        {'name': 'mptcp-raw', 'protocol': 'mptcp', 'paths': 'all', 'shaping': 'none'},
+    ])
+    results = tmp / 'r'
+    proc = ansible_playbook('playbooks/perf.yml', '-i', inv, '-e', 'perf_suite=%s' % suite,
+                            '-e', 'perf_results_dir=%s' % results, '-e', 'perf_keep_lab=true')
+    with open(str(results / 'latest' / 'summary.json')) as f:
+        summary = json.load(f)
+    return prefix, inv, summary, proc.stdout, shaper_qdiscs(prefix)
+
+
+def test_the_plan_groups_tests_by_shaping_and_reshapes_once_per_group(run):
+    _prefix, _inv, s, out, _after = run
+    # suite order tcp-lab, tcp-raw, tcp-slow2, mptcp-raw; run order grouped by shaping
+    assert [t['name'] for t in s['tests']] == ['tcp-lab', 'tcp-raw', 'tcp-slow2', 'mptcp-raw']
+    order = [out.index('] %s rep 1/1 \u2014 ETA' % name) for name in ('tcp-lab', 'tcp-raw', 'mptcp-raw', 'tcp-slow2')]
+    assert order == sorted(order)
+    # one reshape per group that is not the lab's, then the lab's back: three path_shaping calls
+    assert out.count("TASK [mptcp.lab.lab_shaper : Shape the paths as tests[1] 'tcp-raw': shaping]") == 2   # check + apply
+    assert out.count("TASK [mptcp.lab.lab_shaper : Shape the paths as tests[2] 'tcp-slow2': shaping]") == 2
+    assert out.count('TASK [mptcp.lab.lab_shaper : Shape the paths as lab_paths]') == 1
+
+
+def test_each_test_ran_under_its_own_shaping(run):
+    _prefix, _inv, s, _out, _after = run
+    assert_valid_record(s)
+    tests = dict((t['name'], t) for t in s['tests'])
+    for t in tests.values():
+        assert t['valid'], (t['name'], t['invalid_reason'])
+    lab, raw, slow, mraw = tests['tcp-lab'], tests['tcp-raw'], tests['tcp-slow2'], tests['mptcp-raw']
+    assert lab['shaping'] == [{'rate_mbit': RATE}] and lab['expected_mbps'] == pytest.approx(RATE * GOODPUT, abs=0.01)
+    assert lab['throughput_mbps']['median'] >= 0.95 * lab['expected_mbps']
+    assert lab['throughput_mbps']['median'] <= 1.05 * lab['expected_mbps']
+    # path 2 at 5 Mbit/s for this test only
+    assert slow['shaping'] == [{'rate_mbit': 5}]
+    assert slow['expected_mbps'] == pytest.approx(5 * GOODPUT, abs=0.01)
+    # (2 s measurements: the bucket and queue at the start weigh a little)
+    assert 0.9 * slow['expected_mbps'] <= slow['throughput_mbps']['median'] <= 1.05 * slow['expected_mbps']
+    # unshaped: no ideal, no "of ideal"; far beyond the shaped rate (CPU-bound)
+    for t in (raw, mraw):
+        assert t['expected_mbps'] is None and t['utilisation'] is None
+        assert all(p == {'rate_mbit': None} for p in t['shaping'])
+        assert t['throughput_mbps']['median'] > 10 * RATE, t['throughput_mbps']
+    run = mraw['runs'][0]
+    assert run['subflows'] == 2 and run['fallback'] is False
+    # both paths carry traffic, each well beyond the lab's rate
+    assert min(run['per_path_mbps']) > 2 * RATE, run['per_path_mbps']
+
+
+def test_the_labs_shaping_is_back_after_the_run(run):
+    prefix, _inv, _s, out, after = run
+    assert 'msg: lab left up (created by this run; perf_keep_lab=true)' in out
+    assert sorted(after) == sorted('%s-1%s%d' % (prefix, side, path) for side in 'gs' for path in (1, 2))
+    for dev, qdiscs in after.items():
+        assert len(qdiscs) == 1 and qdiscs[0][:3] == ('tbf', '1ab:', 'root'), (dev, qdiscs)
+        assert json.loads(qdiscs[0][3])['rate'] == RATE * 10 ** 6 // 8
+
+
+def test_a_failing_run_restores_the_labs_shaping(run, tmp_path):
+    """Its unshaped test's measurements fail (a congestion control the kernel lacks): exit 42, lab reshaped back."""
+    prefix, inv, _s, _out, before = run
+    suite = write_suite(tmp_path / 'failing.yml', [
+        {'name': 'raw', 'protocol': 'tcp', 'paths': 1, 'shaping': 'none', 'congestion': 'nosuchcc'}])
+    proc = ansible_playbook('playbooks/perf.yml', '-i', inv, '-e', 'perf_suite=%s' % suite,
+                            '-e', 'perf_results_dir=%s' % (tmp_path / 'r'), '-e', 'perf_provision=false',
+                            check=False)
+    assert proc.returncode == 42, proc.stdout[-3000:]
+    assert "TASK [mptcp.lab.lab_shaper : Shape the paths as tests[0] 'raw': shaping]" in proc.stdout
+    assert 'TASK [mptcp.lab.lab_shaper : Shape the paths as lab_paths]' in proc.stdout
+    with open(str(tmp_path / 'r' / 'latest' / 'summary.json')) as f:
+        test = json.load(f)['tests'][0]
+    assert not test['valid'] and test['shaping'] == [{'rate_mbit': None}]
+    assert shaper_qdiscs(prefix) == before
+
+
+@pytest.mark.skipif(os.path.isdir('/sys/module/sch_netem'), reason='this kernel has sch_netem')
+def test_delay_without_netem_stops_the_run_before_measuring(run, tmp_path):
+    prefix, inv, _s, _out, before = run
+    suite = write_suite(tmp_path / 'far.yml', [
+        {'name': 'raw', 'protocol': 'tcp', 'paths': 1, 'shaping': 'none'},
+        {'name': 'far', 'protocol': 'mptcp', 'paths': 'all',
+         'shaping': [{'rate_mbit': 10, 'delay_ms': 20}, {'rate_mbit': None, 'loss_pct': 1}]}])
+    proc = ansible_playbook('playbooks/perf.yml', '-i', inv, '-e', 'perf_suite=%s' % suite,
+                            '-e', 'perf_results_dir=%s' % (tmp_path / 'r'), '-e', 'perf_provision=false',
+                            check=False)
+    assert proc.returncode not in (0, 42)
+    assert "tests[1] 'far': shaping[0].delay_ms: this kernel has no netem qdisc (sch_netem)" in proc.stdout
+    # the message points at the VM lab, and ends the run
+    assert 'the VM lab can (its kernels have sch_netem)' in proc.stdout
+    assert 'failed before the measurements' in proc.stdout
+    assert 'Run the measurements' not in proc.stdout
+    assert not (tmp_path / 'r' / 'latest').exists()
+    assert shaper_qdiscs(prefix) == before
+
+
+def end_sysctl(ns, name):
+    return ' '.join(subprocess.run(['ip', 'netns', 'exec', ns, 'cat', '/proc/sys/' + name.replace('.', '/')],
+                                   capture_output=True, text=True, check=True).stdout.split())
+
+
+def test_a_tests_own_sysctls_apply_to_it_alone_and_are_put_back(run, tmp_path):
+    """The sender's default congestion control set by a test's sysctls shows in iperf3's report; checksums on."""
+    prefix, inv, _s, _out, _after = run
+    ends = ['%s-gen1' % prefix, '%s-sink1' % prefix]
+    names = ['net.ipv4.tcp_congestion_control', 'net.mptcp.checksum_enabled']
+    before = dict(((ns, name), end_sysctl(ns, name)) for ns in ends for name in names)
+    assert before[(ends[0], names[0])] != 'reno' and before[(ends[0], names[1])] == '0'
+    suite = write_suite(tmp_path / 'sysctls.yml', [
+        {'name': 'tcp-reno', 'protocol': 'tcp', 'paths': 1, 'shaping': 'none', 'congestion': None,
+         'sysctls': {'net.ipv4.tcp_congestion_control': 'reno'}},
+        {'name': 'tcp-default', 'protocol': 'tcp', 'paths': 1, 'shaping': 'none', 'congestion': None},
+        {'name': 'mptcp-csum', 'protocol': 'mptcp', 'paths': 'all', 'sysctls': {'net.mptcp.checksum_enabled': True}},
+    ])
+    proc = ansible_playbook('playbooks/perf.yml', '-i', inv, '-e', 'perf_suite=%s' % suite,
+                            '-e', 'perf_results_dir=%s' % (tmp_path / 'r'), '-e', 'perf_provision=false')
+    # both ends set them (check mode first), once per group where they change, and back at the end
+    assert proc.stdout.count("TASK [mptcp.lab.perf_suite : Check each test's own sysctls on this end (check mode)]") == 1
+    assert proc.stdout.count("TASK [mptcp.lab.perf_suite : Set the sysctls of tests[0] 'tcp-reno': sysctls]") == 1
+    assert proc.stdout.count("TASK [mptcp.lab.perf_suite : Set the sysctls of tests[1] 'tcp-default': sysctls]") == 1
+    assert proc.stdout.count("TASK [mptcp.lab.perf_suite : Set the sysctls of tests[2] 'mptcp-csum': sysctls]") == 1
+    assert "TASK [mptcp.lab.perf_suite : Put the ends' sysctls back]" in proc.stdout
+    with open(str(tmp_path / 'r' / 'latest' / 'summary.json')) as f:
+        s = json.load(f)
+    assert_valid_record(s)
+    tests = dict((t['name'], t) for t in s['tests'])
+    for t in tests.values():
+        assert t['valid'], (t['name'], t['invalid_reason'])
+    assert tests['tcp-reno']['sysctls'] == {'net.ipv4.tcp_congestion_control': 'reno'}
+    assert tests['tcp-reno']['runs'][0]['congestion'] == 'reno'
+    # the next group runs with the generator's own default again
+    assert tests['tcp-default']['sysctls'] is None
+    assert tests['tcp-default']['runs'][0]['congestion'] == before[(ends[0], names[0])]
+    csum = tests['mptcp-csum']
+    assert csum['sysctls'] == {'net.mptcp.checksum_enabled': '1'} and csum['shaping'] == [{'rate_mbit': RATE}] * 2
+    assert csum['runs'][0]['subflows'] == 2 and csum['runs'][0]['fallback'] is False
+    assert csum['throughput_mbps']['median'] >= 0.9 * csum['expected_mbps']
+    assert dict(((ns, name), end_sysctl(ns, name)) for ns in ends for name in names) == before
+
+
+def test_a_sysctl_the_namespace_lacks_stops_the_run_before_measuring(run, tmp_path):
+    prefix, inv, _s, _out, _after = run
+    suite = write_suite(tmp_path / 'global.yml', [
+        {'name': 'tcp-mem', 'protocol': 'tcp', 'paths': 1, 'sysctls': {'net.ipv4.tcp_mem': [1, 2, 3]}}])
+    proc = ansible_playbook('playbooks/perf.yml', '-i', inv, '-e', 'perf_suite=%s' % suite,
+                            '-e', 'perf_results_dir=%s' % (tmp_path / 'r'), '-e', 'perf_provision=false',
+                            check=False)
+    assert proc.returncode not in (0, 42)
+    assert ("%s-gen1: tests[0] 'tcp-mem': sysctls.net.ipv4.tcp_mem: this network namespace has no such sysctl"
+            % prefix) in proc.stdout
+    assert 'failed before the measurements' in proc.stdout and 'Run the measurements' not in proc.stdout
+    assert not (tmp_path / 'r' / 'latest').exists()
