@@ -37,15 +37,22 @@ RUN_ID_RE = re.compile(r'^[A-Za-z0-9._-]+$')
 # The metrics of a test: name -> (unit, which way is better, the run field it
 # is taken from). Adding a metric is one line here (and one in the schema's
 # enum): every run gets runs[].metrics.<name> and every test
-# tests[].metrics.<name> with the statistics of its valid runs.
+# tests[].metrics.<name> with the statistics of its valid runs. A metric
+# without a run field comes from the measurement's own result['metrics'],
+# and is in a run's and a test's metrics only when the measurement gave it
+# (the request/response ones of perf_latency).
 METRICS = (
     ('throughput_mbps', 'Mbit/s', 'higher', 'throughput_mbps'),
     ('retransmits', 'count', 'lower', 'retransmits'),
+    ('rr_tps', 'transactions/s', 'higher', None),
+    ('latency_p50_us', 'us', 'lower', None),
+    ('latency_p90_us', 'us', 'lower', None),
+    ('latency_p99_us', 'us', 'lower', None),
 )
 RUN_KEYS = ('throughput_mbps', 'per_path_mbps', 'subflows', 'fallback', 'ok', 'error')
 EXTRA_RUN_KEYS = ('duration_s', 'elapsed_s', 'per_path_bytes', 'per_path_wire_mbps', 'streams',
                   'fallback_reasons', 'retransmits', 'sent_mbps', 'congestion', 'cpu', 'started', 'argv',
-                  'launcher', 'sink_stats_error')
+                  'launcher', 'sink_stats_error', 'rr', 'load')
 
 
 TAG_KEY_RE = re.compile(r'^[A-Za-z0-9_.-]{1,64}$')
@@ -153,7 +160,8 @@ def test_identity(summary, test):
     # What the traffic was like also changes the figures: a congestion control
     # or a measurement window of its own makes another test, never a baseline.
     # (Only when recorded, so records without them keep their identity.)
-    for field in ('congestion', 'duration_s', 'omit_s'):
+    # (kind, load and msg_size are recorded for request/response tests only)
+    for field in ('congestion', 'duration_s', 'omit_s', 'kind', 'load', 'msg_size'):
         if test.get(field) not in (None, ''):
             identity[field] = _number(test[field])
     key = hashlib.sha256(canonical_json(identity).encode('utf-8')).hexdigest()[:16]
@@ -202,7 +210,7 @@ def test_validity(test, values=None):
         return False, '%d of %d repetitions failed: %s' % (len(failed), len(runs), '; '.join(errors))
     if str(test.get('protocol')) == 'mptcp' and any(r.get('fallback') for r in runs):
         return False, 'MPTCP fell back to TCP in %d repetition(s)' % sum(1 for r in runs if r.get('fallback'))
-    if not values:
+    if not values and not any(_is_number((r.get('metrics') or {}).get('rr_tps')) for r in runs if r.get('ok')):
         return False, 'no repetition produced a throughput'
     # wave-1 records: the runner's own mark (an older verdict step wrote
     # 'invalid' into the same field, with the same reason)
@@ -327,11 +335,17 @@ def raw_base(item):
     return '%03d-%s-rep%d' % (item['k'], slug(item['test']), item['rep'])
 
 
-def run_metrics(run):
-    """runs[].metrics: each metric's figure of one run (None when it has none)."""
+def run_metrics(run, measured=None):
+    """runs[].metrics: each metric's figure of one run (None when it has none).
+
+    ``measured`` is the measurement's own result['metrics'].
+    """
     out = {}
+    measured = measured if isinstance(measured, dict) else {}
     for name, _unit, _better, field in METRICS:
-        value = run.get(field)
+        if field is None and name not in measured:
+            continue
+        value = measured.get(name) if field is None else run.get(field)
         out[name] = value if _is_number(value) else None
     return out
 
@@ -339,7 +353,9 @@ def run_metrics(run):
 def test_metrics(ok_runs):
     """tests[].metrics: each metric's statistics over the valid runs, with unit and better."""
     out = {}
-    for name, unit, better, _field in METRICS:
+    for name, unit, better, field in METRICS:
+        if field is None and not any(name in (r.get('metrics') or {}) for r in ok_runs):
+            continue
         stats = summarize((r.get('metrics') or {}).get(name) for r in ok_runs)
         stats.update(unit=unit, better=better)
         out[name] = stats
@@ -366,7 +382,7 @@ def build_run(item, result):
                 rec[key] = result[key]
         rec['ok'] = bool(result.get('ok'))
         rec['error'] = result.get('error')
-    rec['metrics'] = run_metrics(rec)
+    rec['metrics'] = run_metrics(rec, result.get('metrics'))
     rec['raw'] = raw_base(item)
     return rec
 
@@ -399,6 +415,8 @@ def build_test(test, runs, expected, shaping):
         'shaping': shaping,
         'expected_mbps': expected,
         'utilisation': util,
+        # a request/response test (perf_latency): its kind, load and message size
+        **dict((k, test[k]) for k in ('kind', 'load', 'msg_size') if k in test),
         'runs': sorted(runs, key=lambda r: r['rep']),
         'throughput_mbps': stats,
         'metrics': test_metrics(ok_runs),

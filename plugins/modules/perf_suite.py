@@ -124,7 +124,7 @@ perf_plan:
   description:
     - The measurements in run order. Each item has k, n, label (C([k/N] test rep r/R)),
       test, rep, reps, protocol, path_ids, paths, direction, streams, duration_s, omit_s,
-      planned_s, segment and seg_last.
+      planned_s, segment and seg_last (the last of its batch); a latency test's also kind, load and msg_size.
   returned: success
   type: list
   elements: dict
@@ -132,6 +132,8 @@ segments:
   description:
     - Consecutive stretches of the plan with the same MPTCP path set; between two segments
       the sink's announced endpoints change. One segment when every MPTCP test uses all paths.
+    - Each has C(index), C(mptcp_path_ids), C(items) and C(batches) - its items split where the
+      kind changes (C(kind) V(throughput) or V(latency), C(items)), one measurement task each.
   returned: success
   type: list
   elements: dict
@@ -209,17 +211,20 @@ def load(p):
         ps.attach_links(items, p['links'])
     segs = ps.segments(items, p['path_count'])
     for seg in segs:
+        seg['batches'] = ps.batches(seg['items'])
         for item in seg['items']:
             item['segment'] = seg['index']
             item['seg_last'] = False
-        seg['items'][-1]['seg_last'] = True
+        # the next measurement starts in another task: after a segment, or a batch of another kind
+        for batch in seg['batches']:
+            batch['items'][-1]['seg_last'] = True
     return {
         'changed': False,
         'suite': suite,
         'suite_file': path,
         'perf_plan': items,
         'segments': [{'index': s['index'], 'mptcp_path_ids': s['mptcp_path_ids'],
-                      'items': s['items']} for s in segs],
+                      'items': s['items'], 'batches': s['batches']} for s in segs],
         'expected_mbps': dict((t['name'], ps.expected_mbps(t, p['lab_paths'])) for t in suite['tests']),
         'planned_s': sum(i['planned_s'] for i in items),
     }

@@ -103,3 +103,50 @@ def test_rr_connection_is_found_among_the_subflows():
     assert pl.rr_connection_port(subflows, '10.0.2.2', '10.0.3.2', 11211) is None
     assert pl.rr_connection_port(subflows, '10.9.9.9', None, 11111) is None
     assert pl.rr_connection_port(subflows, None, None, 11111) == 40010
+
+
+def test_latency_runs_in_the_run_record():
+    """What perf_latency returns becomes runs[].metrics and tests[].metrics of summary.json."""
+    import sys
+    sys.path.insert(0, os.path.join(os.path.dirname(__file__), '..', '..', '..'))
+    import run_record_check as check  # pylint: disable=import-outside-toplevel
+    from ansible_collections.mptcp.lab.plugins.module_utils import perf_record
+    from ansible_collections.mptcp.lab.plugins.module_utils import perf_suite as ps
+
+    suite = ps.validate_suite({'name': 's', 'defaults': {'repetitions': 2, 'duration_s': 5}, 'tests': [
+        {'name': 'up', 'protocol': 'tcp', 'paths': 1},
+        {'name': 'rr', 'kind': 'latency', 'load': 'bulk'}]}, 2)
+    plan = ps.plan(suite)
+
+    def rr_result(item, tps, p50):
+        return {'item': item, 'ok': True, 'error': None, 'throughput_mbps': None, 'per_path_mbps': [None, None],
+                'subflows': 2, 'fallback': False, 'duration_s': 4.55,
+                'metrics': {'rr_tps': tps, 'latency_p50_us': p50, 'latency_p90_us': p50 * 1.2,
+                            'latency_p99_us': p50 * 1.5},
+                'rr': {'valid_s': 4.55, 'msg_size': 64}, 'load': {'ok': True, 'throughput_mbps': 93.9}}
+
+    results = [{'item': plan[0], 'ok': True, 'error': None, 'throughput_mbps': 47.8, 'per_path_mbps': [47.8],
+                'subflows': None, 'fallback': None, 'duration_s': 5.0, 'retransmits': 0},
+               rr_result(plan[1], 80.0, 12000.0),
+               {'item': plan[2], 'ok': True, 'error': None, 'throughput_mbps': 47.7, 'per_path_mbps': [47.7],
+                'subflows': None, 'fallback': None, 'duration_s': 5.0, 'retransmits': 0},
+               rr_result(plan[3], 76.0, 13000.0)]
+    s = perf_record.build_summary(suite, plan, results, [{'rate_mbit': 50}] * 2, 'rid', 1000.0, 1050.0,
+                                  {'h': {'kernel': '6.18'}})
+    check.assert_valid_record(s)
+    up, rr = s['tests']
+    assert set(up['metrics']) == {'throughput_mbps', 'retransmits'} and 'kind' not in up
+    assert (rr['kind'], rr['load'], rr['msg_size'], rr['omit_s']) == ('latency', 'bulk', 64, 0)
+    assert rr['valid'] is True and rr['expected_mbps'] is None and rr['throughput_mbps']['n'] == 0
+    assert rr['runs'][0]['metrics'] == {'throughput_mbps': None, 'retransmits': None, 'rr_tps': 80.0,
+                                        'latency_p50_us': 12000.0, 'latency_p90_us': 14400.0,
+                                        'latency_p99_us': 18000.0}
+    assert rr['metrics']['rr_tps']['values'] == [80.0, 76.0] and rr['metrics']['rr_tps']['better'] == 'higher'
+    assert rr['metrics']['latency_p99_us']['median'] == 18750.0 and rr['metrics']['latency_p99_us']['unit'] == 'us'
+    assert rr['runs'][1]['load']['throughput_mbps'] == 93.9 and rr['runs'][0]['rr']['msg_size'] == 64
+    assert s['traffic_s'] == 2 * 5.0 + 2 * 4.55
+    # kind, load and msg_size are part of the test's identity (history): a load change is another test
+    key, identity = perf_record.test_identity(s, rr)
+    assert (identity['kind'], identity['load'], identity['msg_size']) == ('latency', 'bulk', 64)
+    assert perf_record.test_identity(s, dict(rr, load='none'))[0] != key
+    assert 'kind' not in perf_record.test_identity(s, up)[1]
