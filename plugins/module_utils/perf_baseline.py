@@ -81,6 +81,11 @@ def evaluate(store, record, named=None, last_n=10, alpha=0.05, min_effect_pct=1.
             verdict = {'verdict': 'invalid', 'reason': res['invalid_reason'], 'baseline_median': None,
                        'current_median': res['median'], 'change_pct': None, 'p_value': None,
                        'baseline': None}
+        elif not res['values']:
+            # a request/response test (kind: latency) has no throughput to judge
+            verdict = {'verdict': 'no-baseline', 'reason': 'no throughput to judge (a request/response test)',
+                       'baseline_median': None, 'current_median': None, 'change_pct': None, 'p_value': None,
+                       'baseline': None}
         else:
             values, description = baseline_for(store, run['run_id'], run['started_ts'],
                                                res['test_key'], named=named, last_n=last_n, tag=tag)

@@ -113,7 +113,8 @@ def assert_sane(res):
     # transactions/s and the round trips agree: one message in flight at a time
     assert m['rr_tps'] == pytest.approx(res['rr']['valid_received'] / res['duration_s'], rel=0.01)
     assert m['rr_tps'] <= 1e6 / res['rr']['min_us'] * 1.01
-    assert 2.4 < res['duration_s'] < 2.7            # --time 3 minus sockperf's 0.45 s
+    # --time 3 minus sockperf's 0.45 s (its window ends at the last reply: shorter when round trips are slow)
+    assert 1.5 < res['duration_s'] <= 2.6
     assert res['throughput_mbps'] is None and res['per_path_mbps'] == [None] * len(res['per_path_bytes'])
     assert res['rr']['dropped'] == 0 and res['rr']['msg_size'] == 64
     assert res['elapsed_s'] >= 5.0                  # 3 s, plus sockperf's own 2 s pause
