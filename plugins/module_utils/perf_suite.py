@@ -229,7 +229,8 @@ def _normalize_test(index, test, defaults, path_count):
         out['capture'] = True
     kind = _choice(merged.get('kind', 'throughput'), where, 'kind', KINDS)
     if kind == 'latency':
-        _latency_fields(out, test, merged, where)
+        # the defaults may hold what only some latency tests use (load: bulk)
+        _latency_fields(out, test if index is not None else {}, merged, where)
     else:
         for key in LATENCY_KEYS:
             if key in test:

@@ -315,3 +315,17 @@ def test_latency_items_in_the_plan_and_batches_by_kind():
     # a latency test has no ideal throughput; the segments are unchanged by it
     assert ps.expected_mbps(s['tests'][1], [{'rate_mbit': 50}, {'rate_mbit': 50}]) is None
     assert len(ps.segments(items, 2)) == 1
+
+
+def test_shipped_latency_suite():
+    import os
+    import yaml
+    root = os.path.join(os.path.dirname(__file__), '..', '..', '..', '..', 'roles', 'perf_suite', 'files', 'suites')
+    with open(os.path.join(root, 'latency.yml')) as f:
+        s = ps.validate_suite(yaml.safe_load(f), 2)
+    assert [(t['name'], t['protocol'], t['paths'], t['load'], t['congestion']) for t in s['tests']] == [
+        ('rr-tcp-idle', 'tcp', 1, 'none', None), ('rr-tcp-bulk', 'tcp', 1, 'bulk', 'cubic'),
+        ('rr-mptcp-idle', 'mptcp', 2, 'none', None), ('rr-mptcp-bulk', 'mptcp', 2, 'bulk', 'cubic')]
+    assert all(t['kind'] == 'latency' and t['repetitions'] == 3 and t['duration_s'] == 10 for t in s['tests'])
+    # 12 measurements of 10 s, each with sockperf's pause (and the load's extra second)
+    assert sum(i['planned_s'] for i in ps.plan(s)) == 12 * 13 + 6
