@@ -314,7 +314,11 @@ class Client(object):
 
     def _run(self, module):
         self.started = time.monotonic()
-        self.rc, self.out, self.err = module.run_command(self.argv, environ_update={'LC_ALL': 'C'})
+        try:
+            self.rc, self.out, self.err = module.run_command(self.argv, environ_update={'LC_ALL': 'C'})
+        except Exception as e:  # pylint: disable=broad-except
+            # kept as the run's error: the other client and the suite go on
+            self.rc, self.err = -1, 'could not run %s: %s' % (self.argv[0], e)
         self.ended = time.monotonic()
 
     def join(self):
