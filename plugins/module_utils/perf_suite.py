@@ -252,14 +252,14 @@ def _latency_fields(out, test, merged, where):
 
     What a latency test does not use is refused when the test itself sets it,
     and otherwise (a suite default meant for the bulk tests) set aside:
-    omit_s (sockperf drops its own first 2.4 s), capture; with load: none
-    also streams and congestion, which describe the bulk flow.
+    omit_s (sockperf drops its own first 2.4 s); with load: none also
+    streams and congestion, which describe the bulk flow.
     """
     out['kind'] = 'latency'
     out['load'] = _choice(merged.get('load', LATENCY_DEFAULTS['load']), where, 'load', LOADS)
     out['msg_size'] = _int(merged.get('msg_size', LATENCY_DEFAULTS['msg_size']), where, 'msg_size',
                            MIN_MSG_SIZE, MAX_MSG_SIZE)
-    unused = {'omit_s': 'sockperf drops its own first 2.4 s', 'capture': 'not supported for latency tests'}
+    unused = {'omit_s': 'sockperf drops its own first 2.4 s'}
     if out['load'] == 'none':
         unused.update(streams='it is the bulk flow\'s (load: bulk)', congestion='it is the bulk flow\'s (load: bulk)')
     for key, why in sorted(unused.items()):
@@ -268,7 +268,6 @@ def _latency_fields(out, test, merged, where):
                              % (where, key, ' with load: none' if key in ('streams', 'congestion') else '', why,
                                 test[key]))
     out['omit_s'] = 0
-    out.pop('capture', None)
     if out['load'] == 'none':
         out['streams'], out['congestion'] = 1, None
 

@@ -127,6 +127,15 @@ options:
   cpus:
     description: CPU list (C(3), C(2-3)) both clients are pinned to, through C(taskset); unpinned when omitted.
     type: str
+  capture_dir:
+    description:
+      - When set, a header-only capture (C(tcpdump -s 150), TCP only) runs on the interface of every path in
+        O(links) around the run, into C(<capture_dir>/<capture_name>.generator.<dev>.pcap), as with
+        M(mptcp.lab.perf_measure). RV(capture) reports it.
+    type: path
+  capture_name:
+    description: The capture files' name stem (the measurement's raw name); required with O(capture_dir).
+    type: str
 notes:
   - Nothing changes on the host; the module always reports C(changed=false). In check mode it does
     not measure and returns RV(ok=false) with C(skipped=true).
@@ -262,6 +271,12 @@ launcher:
   description: V(mptcpize) for MPTCP (sockperf has no MPTCP option), null for TCP.
   returned: always
   type: str
+capture:
+  description:
+    - With O(capture_dir), C(error) and C(files) (per interface C(dev), C(file), C(path), C(bytes), tcpdump's
+      counters and C(cpu_s)), as M(mptcp.lab.perf_measure) returns them. Null without O(capture_dir).
+  returned: always
+  type: dict
 raw:
   description:
     - Raw tool output, for the results directory - C(sockperf) (its output), C(iperf3) (the bulk
@@ -277,6 +292,7 @@ import threading
 import time
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.mptcp.lab.plugins.module_utils import packet_capture as pc
 from ansible_collections.mptcp.lab.plugins.module_utils import perf_latency as pl
 from ansible_collections.mptcp.lab.plugins.module_utils import perf_parse as pp
 
@@ -389,6 +405,9 @@ def validate(module, p):
                          % p['port'])
     if not p['links']:
         module.fail_json(msg='links: must list the generator links of at least one path')
+    if p['capture_dir'] and not (p['capture_name'] and pc.SAFE_RE.sub('', p['capture_name']) == p['capture_name']):
+        module.fail_json(msg='capture_name: required with capture_dir, letters, digits, ".", "_" or "-", got %r'
+                         % p['capture_name'])
     if p['protocol'] == 'tcp' and len(p['links']) != 1:
         module.fail_json(msg='links: protocol tcp uses exactly one path, got %d links' % len(p['links']))
 
@@ -462,6 +481,16 @@ def measure(module, p):
         rc2, out2, err2 = module.run_command([ss_bin, '-HMni'], environ_update={'LC_ALL': 'C'})
         snap.update(subflows=out1 if rc1 == 0 else err1, mptcp=out2 if rc2 == 0 else err2)
 
+    captures = capture = None
+    if p['capture_dir']:
+        # a capture that cannot run is reported with the run; the measurement goes on
+        tcpdump = module.get_bin_path('tcpdump', opt_dirs=['/usr/sbin', '/sbin'])
+        capture = {'error': None if tcpdump else 'tcpdump is not installed', 'files': []}
+        if tcpdump:
+            if not os.path.isdir(p['capture_dir']):
+                os.makedirs(p['capture_dir'], 0o755)
+            captures = pc.Captures(tcpdump, devs, p['capture_dir'], p['capture_name'], 'generator')
+            capture['error'] = captures.start()
     before = local_sample()
     started = time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())
     # the bulk flow first, then the request/response client inside its window
@@ -476,6 +505,8 @@ def measure(module, p):
     done.set()
     after = local_sample()
     watcher.join(10)
+    if captures is not None:
+        capture['files'] = captures.stop()
 
     parsed = pl.parse_sockperf(rr_client.out + '\n' + rr_client.err)
     if not parsed['ok'] and rr_client.rc == 124:
@@ -538,6 +569,7 @@ def measure(module, p):
         'started': started,
         'argv': rr_argv,
         'launcher': 'mptcpize' if p['protocol'] == 'mptcp' else None,
+        'capture': capture,
         'raw': {
             'sockperf': (rr_client.out + rr_client.err)[-20000:],
             'iperf3': report,
@@ -575,6 +607,8 @@ def main():
             mptcp_launcher=dict(type='str', default='auto', choices=['auto', 'native', 'mptcpize']),
             timeout=dict(type='int', default=30),
             cpus=dict(type='str'),
+            capture_dir=dict(type='path'),
+            capture_name=dict(type='str'),
         ),
         supports_check_mode=True,
     )

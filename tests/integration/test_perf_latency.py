@@ -217,6 +217,19 @@ def test_a_failed_load_makes_the_run_invalid(lab):
     assert res['metrics']['rr_tps'] > 0
 
 
+def test_capture_around_the_run(lab, tmp_path):
+    from ansible_collections.mptcp.lab.plugins.module_utils import packet_capture as pc
+    res = measure(lab, duration=1, capture_dir=str(tmp_path), capture_name='001-rr-rep1')
+    assert res['ok'], res['error']
+    assert res['capture']['error'] is None and [f['dev'] for f in res['capture']['files']] == ['g1', 'g2']
+    first = pc.mptcp_options(str(tmp_path / '001-rr-rep1.generator.g1.pcap'))
+    second = pc.mptcp_options(str(tmp_path / '001-rr-rep1.generator.g2.pcap'))
+    # sockperf's connection: MP_CAPABLE on path 1, MP_JOIN on path 2, data both ways
+    assert first['syn_mp_capable'] >= 1 and second['syn_mp_join'] >= 1
+    assert any(RR_MPTCP in pair for pair in first['ports']) and first['options'].get('DSS', 0) > 100
+    assert all(f['bytes'] > 0 and f['dropped'] == 0 for f in res['capture']['files'])
+
+
 def test_check_mode_measures_nothing(lab):
     res = run_module(lab.gen, 'perf_latency', dict(server='10.78.3.2', links=lab.links), check_mode=True)
     assert res['rc'] == 0 and res['skipped'] and not res['ok']
@@ -229,6 +242,7 @@ def test_check_mode_measures_nothing(lab):
     (dict(duration=0), 'duration: must be >= 1, got 0'),
     (dict(load='bulk', load_port=11111), 'load_port: must differ from port (11111): the bulk flow needs its own server'),
     (dict(load='heavy'), 'value of load must be one of: none, bulk, got: heavy'),
+    (dict(capture_dir='/tmp/x', capture_name='a/b'), 'capture_name: required with capture_dir'),
 ])
 def test_bad_input_fails_early(lab, args, message):
     res = run_module(lab.gen, 'perf_latency', dict(dict(server='10.78.3.2', links=lab.links), **args))

@@ -1,7 +1,8 @@
 """A suite with request/response (latency) tests, end to end through playbooks/perf.yml.
 
 A virtual lab of its own (a unique prefix), created and torn down by the
-run: a TCP latency test on path 1, an MPTCP bulk test, and an MPTCP latency
+run: a TCP latency test on path 1 (with packet captures, so its segment
+goes measurement by measurement), an MPTCP bulk test, and an MPTCP latency
 test under a bulk load on both paths, so the measurements switch between
 perf_latency and perf_measure and back. summary.json must carry the
 request/response metrics in runs[].metrics and tests[].metrics.
@@ -25,7 +26,7 @@ SUITE = """\
 name: latency-e2e
 defaults: {duration_s: 3, repetitions: 1, congestion: cubic}
 tests:
-  - {name: rr-tcp, kind: latency, protocol: tcp, paths: 1}
+  - {name: rr-tcp, kind: latency, protocol: tcp, paths: 1, capture: true}
   - {name: mptcp-up, protocol: mptcp, paths: all, omit_s: 0}
   - {name: rr-mptcp-bulk, kind: latency, protocol: mptcp, paths: all, load: bulk}
 """
@@ -109,6 +110,13 @@ def test_raw_outputs_and_progress(run):
     assert '003-rr-mptcp-bulk-rep1.iperf3.json' in names and '001-rr-tcp-rep1.iperf3.json' not in names
     with open(os.path.join(raw, '003-rr-mptcp-bulk-rep1.sockperf.txt')) as f:
         assert 'Valid Duration' in f.read()
+    # the captured latency test: a pcap of path 1 on both ends, holding sockperf's TCP port
+    pcaps = [n for n in names if n.startswith('001-rr-tcp-rep1.') and n.endswith('.pcap')]
+    assert sorted(n.split('.')[1] for n in pcaps) == ['generator', 'sink'], names
+    assert all(os.path.getsize(os.path.join(raw, n)) > 1000 for n in pcaps)
+    # the results table shows the latency figures
+    assert re.search(r'rr-mptcp-bulk +[0-9.]+ transactions/s, round trip p50 [0-9.]+ / p90 [0-9.]+ / p99 '
+                     r'[0-9.]+ us \(under a bulk load\)', out), out[-3000:]
     # one progress line per measurement, in plan order, whichever module runs it
     lines = re.findall(r'^\[(\d)/3\] (\S+) rep 1/1', out, re.M)
     assert lines == [('1', 'rr-tcp'), ('2', 'mptcp-up'), ('3', 'rr-mptcp-bulk')], lines

@@ -246,9 +246,9 @@ def test_bulk_defaults_do_not_leak_into_latency_tests():
     up, rr, loaded = s['tests']
     assert (up['omit_s'], up['streams'], up['congestion'], up['capture']) == (2, 4, 'cubic', True)
     assert 'kind' not in up and 'msg_size' not in up and 'load' not in up
-    # idle: one connection, the host's congestion control, nothing omitted, no capture
+    # idle: one connection, the host's congestion control, nothing omitted; captured like the others
     assert (rr['omit_s'], rr['streams'], rr['congestion'], rr['msg_size']) == (0, 1, None, 100)
-    assert 'capture' not in rr
+    assert rr['capture'] is True and [i['capture'] for i in ps.plan(s)[:3]] == [True, True, True]
     # under load: streams and congestion are the bulk flow's
     assert (loaded['omit_s'], loaded['streams'], loaded['congestion']) == (0, 4, 'cubic')
 
@@ -262,8 +262,6 @@ def test_bulk_defaults_do_not_leak_into_latency_tests():
     ({'name': 'a', 'kind': 'latency', 'msg_size': '64'}, "tests[0] 'a': msg_size must be an integer 14..65000"),
     ({'name': 'a', 'kind': 'latency', 'omit_s': 2},
      "tests[0] 'a': omit_s does not apply to kind: latency (sockperf drops its own first 2.4 s), got 2"),
-    ({'name': 'a', 'kind': 'latency', 'capture': True},
-     "tests[0] 'a': capture does not apply to kind: latency (not supported for latency tests), got True"),
     ({'name': 'a', 'kind': 'latency', 'streams': 4},
      "tests[0] 'a': streams does not apply to kind: latency with load: none (it is the bulk flow's (load: bulk)), got 4"),
     ({'name': 'a', 'kind': 'latency', 'congestion': 'cubic'},
