@@ -16,7 +16,7 @@ description:
     C([k/N] <test> rep r/R — ETA mm:ss), so whoever watches sees what is running
     and how long the rest will take.
   - It learns the plan from the result of M(mptcp.lab.perf_suite) (its C(perf_plan)),
-    prints the first line when a M(mptcp.lab.perf_measure) task starts, and the next
+    prints the first line when a M(mptcp.lab.perf_measure) (or M(mptcp.lab.perf_latency)) task starts, and the next
     line as soon as a measurement item finishes (the next item starts right then).
   - The ETA comes from the measured pace - the wall time per planned traffic second
     so far - times the planned traffic seconds left; before the first measurement
@@ -43,7 +43,7 @@ import time
 
 from ansible.plugins.callback import CallbackBase
 
-MEASURE_ACTIONS = ('mptcp.lab.perf_measure', 'perf_measure')
+MEASURE_ACTIONS = ('mptcp.lab.perf_measure', 'perf_measure', 'mptcp.lab.perf_latency', 'perf_latency')
 LEASE_ACTIONS = ('mptcp.lab.lab_lease', 'lab_lease')
 FAIL_ACTIONS = ('ansible.builtin.fail', 'fail', 'ansible.legacy.fail')
 FIRST_GUESS_OVERHEAD_S = 1.0

@@ -69,6 +69,8 @@ def write_raw(run_dir, items, results):
             write_atomic(base + '.ss.txt', _text('# ss -tni state established dport = :PORT (mid-run)\n%s'
                                                  '# ss -Mni (mid-run)\n%s' % (raw.get('ss_subflows') or '',
                                                                               raw.get('ss_mptcp') or '')))
+        if raw.get('sockperf') is not None:
+            write_atomic(base + '.sockperf.txt', _text(raw['sockperf']))
         if raw.get('sink'):
             write_atomic(base + '.sink.json', json_bytes(raw['sink']))
         if not raw and (res.get('failed') or res.get('unreachable')):

@@ -28,6 +28,10 @@ roles/perf_suite/README.md; in short::
         paths: all
         matrix:                    # expands into mptcp-upload and mptcp-download
           direction: [upload, download]
+      - name: rr-mptcp
+        kind: latency              # throughput (default, iperf3) | latency (sockperf ping-pong)
+        load: bulk                 # latency only: none (default) | bulk (an iperf3 flow meanwhile)
+        msg_size: 64               # latency only: request and reply bytes
 
 Every error names the test and the field:
 ``tests[2] 'mptcp-up': paths must be 1..2 (the lab has 2 paths), got 3``.
@@ -46,11 +50,21 @@ from ansible_collections.mptcp.lab.plugins.module_utils import lab_plan
 
 PROTOCOLS = ('tcp', 'mptcp')
 DIRECTIONS = ('upload', 'download', 'bidir')
+KINDS = ('throughput', 'latency')
+LOADS = ('none', 'bulk')
+# Fields of latency tests only; and what they default to.
+LATENCY_KEYS = ('load', 'msg_size')
+LATENCY_DEFAULTS = {'load': 'none', 'msg_size': 64}
+MIN_MSG_SIZE, MAX_MSG_SIZE = 14, 65000
+# A latency measurement's seconds beyond duration_s: sockperf's fixed 2 s
+# pause and its cleanup, and with load the bulk flow's extra second.
+LATENCY_EXTRA_S = 3
 NAME_RE = re.compile(r'^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$')
 CONGESTION_RE = re.compile(r'^[a-z][a-z0-9_]{0,15}$')
-MATRIX_KEYS = ('protocol', 'paths', 'direction', 'streams', 'congestion')
+MATRIX_KEYS = ('protocol', 'paths', 'direction', 'streams', 'congestion', 'load')
 TEST_KEYS = ('name', 'protocol', 'paths', 'direction', 'streams', 'congestion', 'duration_s', 'omit_s',
-             'repetitions', 'matrix', 'capture', 'shaping', 'sysctls')
+             'repetitions', 'matrix', 'capture', 'shaping', 'sysctls',
+             'kind', 'load', 'msg_size')
 SUITE_KEYS = ('name', 'description', 'defaults', 'tests')
 BUILTIN_DEFAULTS = {
     'protocol': 'mptcp',
@@ -289,6 +303,8 @@ def _suffix(key, value):
         if isinstance(value, int) and not isinstance(value, bool):
             return '%dpath%s' % (value, '' if value == 1 else 's')
         return '%spaths' % (value,)
+    if key == 'load' and value == 'none':
+        return 'idle'
     return str(value)
 
 
@@ -364,6 +380,14 @@ def _normalize_test(index, test, defaults, path_count):
     sysctls = check_sysctls(merged['sysctls'], where)
     if sysctls is not None:
         out['sysctls'] = sysctls
+    kind = _choice(merged.get('kind', 'throughput'), where, 'kind', KINDS)
+    if kind == 'latency':
+        # the defaults may hold what only some latency tests use (load: bulk)
+        _latency_fields(out, test if index is not None else {}, merged, where)
+    else:
+        for key in LATENCY_KEYS:
+            if key in test:
+                raise SuiteError('%s: %s applies to kind: latency only (this test is kind: %s)' % (where, key, kind))
     ids = parse_paths(merged['paths'], where, path_count)
     if out['protocol'] == 'tcp' and len(ids) != 1:
         raise SuiteError('%s: paths must select exactly one path for protocol tcp (TCP uses one path), '
@@ -374,6 +398,31 @@ def _normalize_test(index, test, defaults, path_count):
         raise SuiteError('%s: the name the matrix generates must be 1-64 letters, digits, ".", "_" or "-", '
                          'got %r: shorten the test name' % (where, name))
     return out
+
+
+def _latency_fields(out, test, merged, where):
+    """The fields of a request/response test (kind: latency), checked; ``out`` gains them.
+
+    What a latency test does not use is refused when the test itself sets it,
+    and otherwise (a suite default meant for the bulk tests) set aside:
+    omit_s (sockperf drops its own first 2.4 s); with load: none also
+    streams and congestion, which describe the bulk flow.
+    """
+    out['kind'] = 'latency'
+    out['load'] = _choice(merged.get('load', LATENCY_DEFAULTS['load']), where, 'load', LOADS)
+    out['msg_size'] = _int(merged.get('msg_size', LATENCY_DEFAULTS['msg_size']), where, 'msg_size',
+                           MIN_MSG_SIZE, MAX_MSG_SIZE)
+    unused = {'omit_s': 'sockperf drops its own first 2.4 s'}
+    if out['load'] == 'none':
+        unused.update(streams='it is the bulk flow\'s (load: bulk)', congestion='it is the bulk flow\'s (load: bulk)')
+    for key, why in sorted(unused.items()):
+        if key in test and test[key] not in (None, False, 1 if key == 'streams' else None):
+            raise SuiteError('%s: %s does not apply to kind: latency%s (%s), got %r'
+                             % (where, key, ' with load: none' if key in ('streams', 'congestion') else '', why,
+                                test[key]))
+    out['omit_s'] = 0
+    if out['load'] == 'none':
+        out['streams'], out['congestion'] = 1, None
 
 
 def validate_suite(data, path_count, duration_s=None, repetitions=None, default_name=None):
@@ -403,6 +452,14 @@ def validate_suite(data, path_count, duration_s=None, repetitions=None, default_
     # Validate the defaults on their own too, so their errors say "defaults".
     probe = dict(BUILTIN_DEFAULTS)
     probe.update(defaults)
+    if probe.get('kind', 'throughput') != 'latency':
+        # latency fields in the defaults are for the latency tests: checked on their own
+        for key in LATENCY_KEYS:
+            probe.pop(key, None)
+        if 'load' in defaults:
+            _choice(defaults['load'], 'defaults', 'load', LOADS)
+        if 'msg_size' in defaults:
+            _int(defaults['msg_size'], 'defaults', 'msg_size', MIN_MSG_SIZE, MAX_MSG_SIZE)
     _normalize_test(None, dict(probe, name='defaults', protocol='mptcp'), {}, path_count)
 
     tests = data.get('tests')
@@ -432,8 +489,11 @@ def expected_mbps(test, lab_paths):
     0.956 x the sum of the rates of the paths used (both directions count for
     bidir), from the test's own ``shaping`` when it has one, else from
     ``lab_paths``. None when a used path has no rate (unshaped: the test's
-    ``shaping: none``, or a bare-metal path without a shaper).
+    ``shaping: none``, or a bare-metal path without a shaper), and for a
+    request/response test (kind: latency), which has no bulk throughput.
     """
+    if test.get('kind') == 'latency':
+        return None
     paths = test['shaping'] if test.get('shaping') is not None else lab_paths
     rates = []
     for pid in test['path_ids']:
@@ -510,12 +570,31 @@ def plan(suite, lab_paths=None):
                     'capture': t.get('capture', False),
                     'scenario': group['index'],
                 })
+                if t.get('kind') == 'latency':
+                    items[-1].update(kind='latency', load=t['load'], msg_size=t['msg_size'],
+                                     planned_s=t['duration_s'] + LATENCY_EXTRA_S + (1 if t['load'] == 'bulk' else 0))
     total = len(items)
     for k, item in enumerate(items, 1):
         item['k'] = k
         item['n'] = total
         item['label'] = '[%d/%d] %s rep %d/%d' % (k, total, item['test'], item['rep'], item['reps'])
     return items
+
+
+def batches(items):
+    """Consecutive items of one kind: [{kind, items}], in plan order.
+
+    A kind has its own measurement module (throughput: perf_measure,
+    latency: perf_latency), so each batch is one looped task; the plan's
+    order is kept.
+    """
+    out = []
+    for item in items:
+        kind = item.get('kind', 'throughput')
+        if not out or out[-1]['kind'] != kind:
+            out.append({'kind': kind, 'items': []})
+        out[-1]['items'].append(item)
+    return out
 
 
 def attach_links(items, links):

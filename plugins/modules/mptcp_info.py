@@ -16,7 +16,7 @@ description:
     and has it enabled, every readable C(net.mptcp.*) setting, the path
     managers and schedulers the kernel offers, the endpoints (with decoded
     flag names) and limits of the path manager, the kernel release, and the
-    MPTCP tools installed (iproute2, iperf3, mptcpize, mptcpd).
+    MPTCP tools installed (iproute2, iperf3, mptcpize, sockperf, mptcpd).
   - Acts on the network namespace the module runs in. mptcpd counts as
     running only when an mptcpd process lives in that same namespace.
   - On a kernel without MPTCP it reports RV(ansible_facts.mptcp.supported=false)
@@ -26,8 +26,8 @@ description:
     namespace actually runs (C(/proc/<pid>/exe)), which differ when mptcpd was
     built into a custom prefix or upgraded without a restart.
   - Cheap enough to call on every host for run metadata; it runs at most
-    four short commands (C(ip mptcp help), C(iperf3 --version),
-    C(iperf3 --help), C(mptcpd --version)) and only for tools that exist,
+    five short commands (C(ip mptcp help), C(iperf3 --version),
+    C(iperf3 --help), C(sockperf --version), C(mptcpd --version)) and only for tools that exist,
     plus one C(--version) per distinct running mptcpd binary other than the
     one found.
 version_added: 0.1.0
@@ -169,6 +169,10 @@ ansible_facts:
               description: mptcpize, which runs a TCP program over MPTCP; path V(null) when absent.
               type: dict
               sample: {path: /usr/bin/mptcpize}
+            sockperf:
+              description: sockperf, the request/response tool of the latency tests; values V(null) when absent.
+              type: dict
+              sample: {version: '3.7', path: /usr/bin/sockperf}
             mptcpd:
               description:
                 - The mptcpd daemon found on the host, its version, and whether
@@ -407,6 +411,14 @@ def gather_tools(module, proc='/proc'):
     tools['iperf3'] = info
 
     tools['mptcpize'] = {'path': module.get_bin_path('mptcpize')}
+
+    # the client and server of the latency tests (request/response)
+    sockperf = module.get_bin_path('sockperf')
+    info = {'version': None, 'path': sockperf}
+    if sockperf:
+        _rc, text = run([sockperf, '--version'])
+        info['version'] = parse_version(text, 'version')
+    tools['sockperf'] = info
 
     tools['mptcpd'] = gather_mptcpd(module, run, proc)
     return tools

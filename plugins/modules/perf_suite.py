@@ -131,7 +131,7 @@ perf_plan:
   description:
     - The measurements in run order. Each item has k, n, label (C([k/N] test rep r/R)),
       test, rep, reps, protocol, path_ids, paths, direction, streams, duration_s, omit_s,
-      planned_s, segment and seg_last.
+      planned_s, segment and seg_last (the last of its batch); a latency test's also kind, load and msg_size.
   returned: success
   type: list
   elements: dict
@@ -142,7 +142,8 @@ segments:
       (C(retune) true) or the sink's announced endpoints change. One segment when every test runs under the
       lab's shaping without sysctls of its own and every MPTCP test uses all paths.
     - Each has index, scenario, shaping (null for the lab's), reshape, label, sysctls, retune, sysctls_label,
-      mptcp_path_ids and items.
+      mptcp_path_ids, items and batches - its items split where the kind changes
+      (kind V(throughput) or V(latency), items), one measurement task each.
   returned: success
   type: list
   elements: dict
@@ -245,10 +246,13 @@ def load(p):
         ps.attach_links(items, p['links'])
     segs = ps.segments(items, p['path_count'], groups)
     for seg in segs:
+        seg['batches'] = ps.batches(seg['items'])
         for item in seg['items']:
             item['segment'] = seg['index']
             item['seg_last'] = False
-        seg['items'][-1]['seg_last'] = True
+        # the next measurement starts in another task: after a segment, or a batch of another kind
+        for batch in seg['batches']:
+            batch['items'][-1]['seg_last'] = True
     return {
         'changed': False,
         'suite': suite,

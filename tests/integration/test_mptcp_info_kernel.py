@@ -68,6 +68,11 @@ def test_info_tools(netns):
     helptext = subprocess.run([iperf3, '--help'], capture_output=True, text=True, check=True).stdout
     assert tools['iperf3']['mptcp_option'] is ('--mptcp' in helptext)
     assert tools['mptcpize']['path'] == shutil.which('mptcpize')
+    sockperf = shutil.which('sockperf')
+    assert tools['sockperf']['path'] == sockperf
+    if sockperf:     # "sockperf, version 3.7-no.git"
+        text = subprocess.run([sockperf, '--version'], capture_output=True, text=True, check=False)
+        assert tools['sockperf']['version'] == (text.stdout + text.stderr).split('version ')[1].split('-')[0].split()[0]
     assert tools['mptcpd']['path'] == '/usr/libexec/mptcpd'
     assert tools['mptcpd']['version'] == '0.12'
     assert tools['mptcpd']['running'] is False and tools['mptcpd']['pids'] == []

@@ -252,6 +252,58 @@ def test_several_paths_one_server_per_address_joins_accepted_congestion_only_wit
     assert out.returncode == 0 and json.loads(out.stdout)['end']['receiver_tcp_congestion'] == cc
 
 
+def test_sockperf_servers_for_the_latency_tests(sink, netns_factory):
+    """traffic_sink_sockperf: an MPTCP and a TCP sockperf server per path address, unprivileged, really used."""
+    ns = sink['ns']
+    client = netns_factory()
+    for i in (1, 2):
+        ns.add_veth('mlts%d' % i, peer_ns=client, peer_name='mltc%d' % i)
+        ns.run('ip', 'addr', 'add', '10.202.%d.2/24' % i, 'dev', 'mlts%d' % i)
+        client.run('ip', 'addr', 'add', '10.202.%d.1/24' % i, 'dev', 'mltc%d' % i)
+    for side in (ns, client):
+        side.run('ip', 'mptcp', 'limits', 'set', 'subflows', '1', 'add_addr_accepted', '1')
+    ns.run('ip', 'mptcp', 'endpoint', 'add', '10.202.2.2', 'dev', 'mlts2', 'signal')
+    links = [dict(path=i, address='10.202.%d.2' % i, dev='mlts%d' % i) for i in (1, 2)]
+    args = dict(traffic_sink_stats_port=0, traffic_sink_tcp_port_offset=100, traffic_sink_sockperf=True,
+                lab_path_links=links)
+    names = ['iperf3-mptcp-5201-a1', 'iperf3-mptcp-5201-a2', 'iperf3-tcp-5301-a1', 'iperf3-tcp-5301-a2',
+             'sockperf-mptcp-11111-a1', 'sockperf-mptcp-11111-a2', 'sockperf-tcp-11211-a1', 'sockperf-tcp-11211-a2']
+
+    changed, _out = play(sink, '--check', **args)
+    assert changed == 2          # the user, the processes (no responder, so no run directory of its own)
+    assert not os.path.isdir(sink['run_dir']) or _processes(sink) == []
+    changed, _out = play(sink, **args)
+    assert changed == 2 and _processes(sink) == names
+    assert sink['service']['sockperf_ports'] == {'mptcp': 11111, 'tcp': 11211}
+    uid = _user(sink['user']).pw_uid
+    for name in names[4:]:
+        rec = _daemon_state(sink, name)
+        _assert_unprivileged(rec['pid'], uid)
+        assert rec['argv'][-2:] == ['--ip', links[int(name[-1]) - 1]['address']]
+    mptcp = sorted(line.split()[4] for line in ns.run('ss', '-HMltn').stdout.splitlines() if line.startswith('mptcp'))
+    assert mptcp == ['10.202.1.2:11111', '10.202.1.2:5201', '10.202.2.2:11111', '10.202.2.2:5201'], mptcp
+    tcp = sorted(line.split()[3] for line in ns.run('ss', '-Hltn', 'sport', '=', ':11211').stdout.splitlines())
+    assert tcp == ['10.202.1.2:11211', '10.202.2.2:11211']
+    assert play(sink, **args)[0] == 0
+    assert _processes(sink) == names
+
+    # a request/response measurement over both paths: the join lands on the server bound to path 2
+    client_links = [dict(path=i, address='10.202.%d.1' % i, dev='mltc%d' % i) for i in (1, 2)]
+    res = run_module(client, 'perf_latency', dict(server='10.202.1.2', bind='10.202.1.1', links=client_links,
+                                                  duration=1))
+    assert res['ok'], res['error']
+    assert res['subflows'] == 2 and res['streams'][0]['paths'] == [1, 2] and res['metrics']['rr_tps'] > 0
+    res = run_module(client, 'perf_latency', dict(server='10.202.2.2', bind='10.202.2.1', port=11211,
+                                                  protocol='tcp', links=client_links[1:], duration=1))
+    assert res['ok'], res['error']
+    assert res['metrics']['rr_tps'] > 0 and 'tcp-ulp-mptcp' not in res['raw']['ss_subflows']
+
+    # absent finds them by name, like every sink process
+    changed, _out = play(sink, '-e', 'traffic_sink_state=absent', traffic_sink_stats_port=0, lab_path_links=links)
+    assert changed == 3 and os.listdir(sink['run_dir']) == []
+    assert ns.run('ss', '-Hltn').stdout.strip() == ''
+
+
 def test_no_addresses_listens_everywhere_and_root_is_opt_in(sink):
     play(sink, traffic_sink_ports=[5201], traffic_sink_tcp_port_offset=0, traffic_sink_stats_port=0,
          traffic_sink_iperf3_addresses=[])

@@ -445,3 +445,106 @@ def test_scenarios_and_segments_with_sysctls():
         (['plain'], False, False), (['csum', 'csum2'], False, True), (['csum-raw'], True, False),
         (['raw'], False, True)]
     assert segs[3]['sysctls'] == {} and segs[2]['sysctls'] == {'net.mptcp.checksum_enabled': '1'}
+# ------------------------------------------------------------------ latency tests (kind: latency)
+
+def test_a_latency_test_gets_its_own_fields():
+    t = ps.validate_suite(suite({'name': 'rr', 'kind': 'latency'}), 2)['tests'][0]
+    assert t == {'name': 'rr', 'kind': 'latency', 'load': 'none', 'msg_size': 64, 'protocol': 'mptcp',
+                 'direction': 'upload', 'streams': 1, 'congestion': None, 'duration_s': 20, 'omit_s': 0,
+                 'repetitions': 3, 'path_ids': [1, 2], 'paths': 2}
+    t = ps.validate_suite(suite({'name': 'rr', 'kind': 'latency', 'load': 'bulk', 'msg_size': 1024,
+                                 'protocol': 'tcp', 'paths': [2], 'streams': 2, 'congestion': 'cubic',
+                                 'duration_s': 5}), 2)['tests'][0]
+    assert (t['load'], t['msg_size'], t['path_ids'], t['streams'], t['congestion'], t['duration_s']) == \
+        ('bulk', 1024, [2], 2, 'cubic', 5)
+
+
+def test_bulk_defaults_do_not_leak_into_latency_tests():
+    s = ps.validate_suite(suite({'name': 'up'}, {'name': 'rr', 'kind': 'latency'},
+                                {'name': 'rr-load', 'kind': 'latency', 'load': 'bulk'},
+                                defaults={'omit_s': 2, 'streams': 4, 'congestion': 'cubic', 'capture': True,
+                                          'msg_size': 100}), 2)
+    up, rr, loaded = s['tests']
+    assert (up['omit_s'], up['streams'], up['congestion'], up['capture']) == (2, 4, 'cubic', True)
+    assert 'kind' not in up and 'msg_size' not in up and 'load' not in up
+    # idle: one connection, the host's congestion control, nothing omitted; captured like the others
+    assert (rr['omit_s'], rr['streams'], rr['congestion'], rr['msg_size']) == (0, 1, None, 100)
+    assert rr['capture'] is True and [i['capture'] for i in ps.plan(s)[:3]] == [True, True, True]
+    # under load: streams and congestion are the bulk flow's
+    assert (loaded['omit_s'], loaded['streams'], loaded['congestion']) == (0, 4, 'cubic')
+
+
+@pytest.mark.parametrize('test, message', [
+    ({'name': 'a', 'kind': 'rr'}, "tests[0] 'a': kind must be one of throughput, latency, got 'rr'"),
+    ({'name': 'a', 'load': 'bulk'}, "tests[0] 'a': load applies to kind: latency only (this test is kind: throughput)"),
+    ({'name': 'a', 'msg_size': 64}, "tests[0] 'a': msg_size applies to kind: latency only"),
+    ({'name': 'a', 'kind': 'latency', 'load': 'heavy'}, "tests[0] 'a': load must be one of none, bulk, got 'heavy'"),
+    ({'name': 'a', 'kind': 'latency', 'msg_size': 10}, "tests[0] 'a': msg_size must be an integer 14..65000, got 10"),
+    ({'name': 'a', 'kind': 'latency', 'msg_size': '64'}, "tests[0] 'a': msg_size must be an integer 14..65000"),
+    ({'name': 'a', 'kind': 'latency', 'omit_s': 2},
+     "tests[0] 'a': omit_s does not apply to kind: latency (sockperf drops its own first 2.4 s), got 2"),
+    ({'name': 'a', 'kind': 'latency', 'streams': 4},
+     "tests[0] 'a': streams does not apply to kind: latency with load: none (it is the bulk flow's (load: bulk)), got 4"),
+    ({'name': 'a', 'kind': 'latency', 'congestion': 'cubic'},
+     "tests[0] 'a': congestion does not apply to kind: latency with load: none"),
+    ({'name': 'a', 'kind': 'latency', 'protocol': 'tcp'},
+     "tests[0] 'a': paths must select exactly one path for protocol tcp"),
+])
+def test_latency_errors_name_test_and_field(test, message):
+    with pytest.raises(SuiteError) as err:
+        ps.validate_suite(suite(test), 2)
+    assert str(err.value).startswith(message), str(err.value)
+
+
+@pytest.mark.parametrize('defaults, message', [
+    ({'load': 'heavy'}, "defaults: load must be one of none, bulk, got 'heavy'"),
+    ({'msg_size': 70000}, 'defaults: msg_size must be an integer 14..65000, got 70000'),
+    ({'kind': 'bulk'}, "defaults: kind must be one of throughput, latency, got 'bulk'"),
+])
+def test_latency_defaults_are_checked(defaults, message):
+    with pytest.raises(SuiteError) as err:
+        ps.validate_suite(suite({'name': 'a'}, defaults=defaults), 2)
+    assert str(err.value).startswith(message), str(err.value)
+
+
+def test_latency_matrix_over_protocol_and_load():
+    s = ps.validate_suite(suite({'name': 'rr', 'kind': 'latency', 'paths': 1,
+                                 'matrix': {'protocol': ['tcp', 'mptcp'], 'load': ['none', 'bulk']}}), 2)
+    assert [(t['name'], t['protocol'], t['load']) for t in s['tests']] == [
+        ('rr-tcp-idle', 'tcp', 'none'), ('rr-tcp-bulk', 'tcp', 'bulk'),
+        ('rr-mptcp-idle', 'mptcp', 'none'), ('rr-mptcp-bulk', 'mptcp', 'bulk')]
+
+
+def test_latency_items_in_the_plan_and_batches_by_kind():
+    s = ps.validate_suite(suite({'name': 'up', 'duration_s': 10},
+                                {'name': 'rr', 'kind': 'latency', 'duration_s': 5},
+                                {'name': 'rr-load', 'kind': 'latency', 'load': 'bulk', 'duration_s': 5},
+                                {'name': 'down', 'direction': 'download', 'duration_s': 10},
+                                defaults={'repetitions': 2}), 2)
+    items = ps.plan(s)
+    assert [i['test'] for i in items] == ['up', 'rr', 'rr-load', 'down'] * 2
+    up, rr, loaded = items[:3]
+    assert 'kind' not in up and up['planned_s'] == 11
+    assert (rr['kind'], rr['load'], rr['msg_size'], rr['omit_s'], rr['planned_s']) == ('latency', 'none', 64, 0, 8)
+    assert (loaded['load'], loaded['planned_s']) == ('bulk', 9)
+    got = ps.batches(items)
+    assert [(b['kind'], [i['k'] for i in b['items']]) for b in got] == [
+        ('throughput', [1]), ('latency', [2, 3]), ('throughput', [4, 5]), ('latency', [6, 7]), ('throughput', [8])]
+    assert ps.batches([]) == []
+    # a latency test has no ideal throughput; the segments are unchanged by it
+    assert ps.expected_mbps(s['tests'][1], [{'rate_mbit': 50}, {'rate_mbit': 50}]) is None
+    assert len(ps.segments(items, 2)) == 1
+
+
+def test_shipped_latency_suite():
+    import os
+    import yaml
+    root = os.path.join(os.path.dirname(__file__), '..', '..', '..', '..', 'roles', 'perf_suite', 'files', 'suites')
+    with open(os.path.join(root, 'latency.yml')) as f:
+        s = ps.validate_suite(yaml.safe_load(f), 2)
+    assert [(t['name'], t['protocol'], t['paths'], t['load'], t['congestion']) for t in s['tests']] == [
+        ('rr-tcp-idle', 'tcp', 1, 'none', None), ('rr-tcp-bulk', 'tcp', 1, 'bulk', 'cubic'),
+        ('rr-mptcp-idle', 'mptcp', 2, 'none', None), ('rr-mptcp-bulk', 'mptcp', 2, 'bulk', 'cubic')]
+    assert all(t['kind'] == 'latency' and t['repetitions'] == 3 and t['duration_s'] == 10 for t in s['tests'])
+    # 12 measurements of 10 s, each with sockperf's pause (and the load's extra second)
+    assert sum(i['planned_s'] for i in ps.plan(s)) == 12 * 13 + 6
