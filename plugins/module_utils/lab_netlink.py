@@ -393,6 +393,49 @@ class open_netns(_IPRouteContext):
             os.close(target)
 
 
+class in_netns(object):
+    """``with in_netns(name):`` the calling thread is in network namespace ``name`` until the block ends.
+
+    What the block opens there stays there: IPRoute and MPTCP netlink sockets, interface name lookups
+    (if_nametoindex), files under /proc/sys/net (their namespace is the opener's). So code written for
+    "the namespace I run in" configures another namespace of this machine unchanged, one setns() pair
+    per block instead of a process. ``name=None`` stays where the thread is. The thread goes back to
+    its own namespace at the end of the block, also when it raises.
+    """
+
+    def __init__(self, name=None):
+        self.name = name
+        self._home = None
+
+    def __enter__(self):
+        if self.name is None:
+            return self
+        try:
+            target = os.open(netns_path(self.name), os.O_RDONLY)
+        except OSError as exc:
+            raise LabNetlinkError('namespace %s: %s' % (self.name, exc.strerror))
+        try:
+            home = os.open('/proc/thread-self/ns/net', os.O_RDONLY)
+            try:
+                _check(_libc().setns(target, CLONE_NEWNET), 'enter namespace %s' % self.name)
+            except Exception:
+                os.close(home)
+                raise
+        finally:
+            os.close(target)
+        self._home = home
+        return self
+
+    def __exit__(self, *exc):
+        home, self._home = self._home, None
+        if home is not None:
+            try:
+                _check(_libc().setns(home, CLONE_NEWNET), 'return to the original namespace')
+            finally:
+                os.close(home)
+        return False
+
+
 class open_scratch_netns(_IPRouteContext):
     """``with open_scratch_netns() as ipr``: an IPRoute socket in a new, anonymous network namespace.
 
