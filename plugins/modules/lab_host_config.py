@@ -13,7 +13,7 @@ module: lab_host_config
 short_description: Path addresses, policy routing and MPTCP of lab hosts, in one call
 version_added: 0.2.0
 description:
-  - Configures a generator or a sink of the MPTCP lab, or many at once, in one module call: the
+  - Configures a generator or a sink of the MPTCP lab, or many at once, in one module call. It sets the
     addresses, policy routing and sysctls of its paths, exactly as M(mptcp.lab.path_routing) does, then
     its MPTCP limits and endpoints, exactly as M(mptcp.lab.mptcp_limits) and
     M(mptcp.lab.mptcp_endpoints) do. The same code decides what every option means in the four modules
@@ -21,13 +21,13 @@ description:
     netlink sessions.
   - Each item of O(hosts) is one host. Without O(hosts[].netns) it is the machine (or the network
     namespace) the module runs in - a real host over SSH, a VM, a namespace reached through the
-    C(mptcp.lab.netns) connection. With O(hosts[].netns) it is that network namespace of the machine the
+    C(mptcp.lab.netns) connection). With O(hosts[].netns) it is that network namespace of the machine the
     module runs on, entered with C(setns) for the time of its configuration; so the controller configures
     every generator and sink of the virtual lab in one call.
   - Every host is read and planned before anything changes. Bad input, a missing interface, a route that
     is not the lab's, or an endpoint the kernel would refuse, on any host, fails the call naming the host and
     the field, with nothing changed on any host.
-  - Ownership is the path_routing module's - by protocol number and place - and the endpoint list is
+  - Ownership is the path_routing module's (by protocol number and place), and the endpoint list is
     applied with the mptcp_endpoints module's semantics (O(hosts[].mptcp_endpoints_state)).
   - C(net.mptcp.*) settings are not this module's; M(mptcp.lab.mptcp_settings) sets them.
 options:
