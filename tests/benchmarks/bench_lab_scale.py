@@ -81,8 +81,8 @@ def playbook(playbook_path, inventory):
                           cwd=ROOT, env=env, capture_output=True, text=True, check=False)
     seconds = time.monotonic() - start
     if proc.returncode != 0:
-        raise StepFailed('%s failed (rc=%d)\n%s\n%s' % (os.path.basename(playbook_path), proc.returncode,
-                                                       proc.stdout[-4000:], proc.stderr[-2000:]))
+        raise StepFailed('%s failed (rc=%d)\n%s\n%s' % (
+            os.path.basename(playbook_path), proc.returncode, proc.stdout[-4000:], proc.stderr[-2000:]))
     return seconds, recap(proc.stdout), proc.stdout
 
 
@@ -132,8 +132,8 @@ def bench_size(pairs, prefix, workdir):
 
 def table(rows, reps):
     """The table: per size and step, the median over the repetitions (min-max beside it when reps > 1)."""
-    lines = ['%-6s %-9s %9s %-13s %6s %8s %8s %13s' % ('pairs', 'step', 'seconds', '(min-max)', 'tasks',
-                                                         'skipped', 'changed', 'load before/after')]
+    lines = ['%-6s %-9s %9s %-13s %6s %8s %8s %13s' % (
+        'pairs', 'step', 'seconds', '(min-max)', 'tasks', 'skipped', 'changed', 'load before/after')]
     keys = []
     for row in rows:
         if (row['pairs'], row['step']) not in keys:

@@ -82,8 +82,7 @@ def test_two_namespaces_in_one_call_check_mode_idempotence_and_diff(netns_factor
     gen.run('ip', 'mptcp', 'limits', 'set', 'subflows', '0', 'add_addr_accepted', '0')
     check = run_module(None, 'lab_host_config', {'hosts': hosts(gen, sink)}, check_mode=True)
     assert check['changed_hosts'] == ['gen', 'sink'] and state(sink)[3] == []
-    assert [h['limits'] for h in check['hosts']][0] == {'before': {'subflows': 0, 'add_addr_accepted': 0},
-                                                         'after': LIMITS}
+    assert check['hosts'][0]['limits'] == {'before': {'subflows': 0, 'add_addr_accepted': 0}, 'after': LIMITS}
     assert run_module(None, 'lab_host_config', {'hosts': hosts(gen, sink)})['changed_hosts'] == ['gen', 'sink']
     assert state(sink)[3] == ['1 10.251.1.2 signal', '2 10.251.3.2 signal']
 
@@ -163,7 +162,7 @@ def test_left_alone_when_not_given(netns_factory):
     gen, sink = lab(netns_factory)
     gen.run('ip', 'mptcp', 'limits', 'set', 'subflows', '3', 'add_addr_accepted', '2')
     gen.run('ip', 'mptcp', 'endpoint', 'add', '10.9.9.9', 'id', '7', 'subflow')
-    result = run_module(None, 'lab_host_config', {'hosts': [{'name': 'gen', 'netns': gen.name, 'links': GEN,
-                                                              'mptcp_limits': {}}]})
+    alone = {'name': 'gen', 'netns': gen.name, 'links': GEN, 'mptcp_limits': {}}
+    result = run_module(None, 'lab_host_config', {'hosts': [alone]})
     assert result['rc'] == 0 and 'limits' not in result['hosts'][0] and 'endpoints' not in result['hosts'][0]
     assert state(gen)[3] == ['7 10.9.9.9 subflow'] and state(gen)[4] == ['add_addr_accepted', '2', 'subflows', '3']
