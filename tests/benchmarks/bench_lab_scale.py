@@ -10,10 +10,12 @@ repository's ansible.cfg:
   * re-run:   playbooks/provision.yml again (asserted: changed=0 on every host);
   * teardown: playbooks/teardown.yml (asserted: no namespace of the lab left).
 
-It prints one table: seconds, task results executed (ok + failed from the
-PLAY RECAP, summed over hosts; `skipped` apart), changed, and the 1-minute
-load average before and after each step, with the machine's CPU count, so
-that a figure measured under load is read as such.
+It prints one table: seconds, the CPU seconds ansible-playbook and its
+children used (user + system: what the step costs whatever else runs on the
+machine), task results executed (ok + failed from the PLAY RECAP, summed over
+hosts; `skipped` apart), changed, and the 1-minute load average before and
+after each step, with the machine's CPU count, so that a figure measured
+under load is read as such.
 
 Every lab it builds is named m16p<pairs>-* by default and is torn down
 before it returns (also on failure or Ctrl-C). Run as root from the
@@ -28,6 +30,7 @@ import argparse
 import json
 import os
 import re
+import resource
 import statistics
 import subprocess
 import sys
@@ -76,23 +79,26 @@ def playbook(playbook_path, inventory):
     """Run one playbook; returns (seconds, recap, stdout)."""
     env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, 'ansible.cfg'), ANSIBLE_NOCOLOR='1',
                ANSIBLE_FORCE_COLOR='0', PATH=VENV_BIN + os.pathsep + os.environ.get('PATH', ''))
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.monotonic()
     proc = subprocess.run([os.path.join(VENV_BIN, 'ansible-playbook'), '-i', inventory, playbook_path],
                           cwd=ROOT, env=env, capture_output=True, text=True, check=False)
     seconds = time.monotonic() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = after.ru_utime - usage.ru_utime + after.ru_stime - usage.ru_stime
     if proc.returncode != 0:
         raise StepFailed('%s failed (rc=%d)\n%s\n%s' % (
             os.path.basename(playbook_path), proc.returncode, proc.stdout[-4000:], proc.stderr[-2000:]))
-    return seconds, recap(proc.stdout), proc.stdout
+    return seconds, cpu, recap(proc.stdout)
 
 
 def step(name, pairs, playbook_path, inventory):
     """Time one step; the row of the table."""
     load_before = loadavg()
-    seconds, hosts, dummy = playbook(playbook_path, inventory)
+    seconds, cpu, hosts = playbook(playbook_path, inventory)
     total = dict((key, sum(h.get(key, 0) for h in hosts.values()))
                  for key in ('ok', 'changed', 'failed', 'skipped', 'unreachable'))
-    return {'pairs': pairs, 'step': name, 'seconds': round(seconds, 2),
+    return {'pairs': pairs, 'step': name, 'seconds': round(seconds, 2), 'cpu_s': round(cpu, 2),
             'tasks': total['ok'] + total['failed'], 'skipped': total['skipped'], 'changed': total['changed'],
             'changed_hosts': sorted(h for h, c in hosts.items() if c.get('changed')),
             'hosts': len(hosts), 'load_before': load_before, 'load_after': loadavg()}
@@ -132,8 +138,8 @@ def bench_size(pairs, prefix, workdir):
 
 def table(rows, reps):
     """The table: per size and step, the median over the repetitions (min-max beside it when reps > 1)."""
-    lines = ['%-6s %-9s %9s %-13s %6s %8s %8s %13s' % (
-        'pairs', 'step', 'seconds', '(min-max)', 'tasks', 'skipped', 'changed', 'load before/after')]
+    lines = ['%-6s %-9s %9s %-13s %7s %6s %8s %8s %13s' % (
+        'pairs', 'step', 'seconds', '(min-max)', 'cpu_s', 'tasks', 'skipped', 'changed', 'load before/after')]
     keys = []
     for row in rows:
         if (row['pairs'], row['step']) not in keys:
@@ -142,8 +148,9 @@ def table(rows, reps):
         same = [r for r in rows if r['pairs'] == pairs and r['step'] == name]
         seconds = [r['seconds'] for r in same]
         spread = '(%.1f-%.1f)' % (min(seconds), max(seconds)) if reps > 1 else ''
-        lines.append('%-6d %-9s %9.2f %-13s %6d %8d %8d %6.2f/%-6.2f' % (
-            pairs, name, statistics.median(seconds), spread, same[-1]['tasks'], same[-1]['skipped'],
+        lines.append('%-6d %-9s %9.2f %-13s %7.2f %6d %8d %8d %6.2f/%-6.2f' % (
+            pairs, name, statistics.median(seconds), spread, statistics.median(r['cpu_s'] for r in same),
+            same[-1]['tasks'], same[-1]['skipped'],
             max(r['changed'] for r in same), same[0]['load_before'], same[-1]['load_after']))
     return '\n'.join(lines)
 
@@ -175,8 +182,8 @@ def main(argv=None):
                 for size in sizes:
                     new = bench_size(size, '%s%d' % (args.prefix, size), workdir)
                     for row in new:
-                        print('  %3d pairs %-8s %7.2f s  tasks %4d  changed %4d  load %.2f'
-                              % (size, row['step'], row['seconds'], row['tasks'], row['changed'],
+                        print('  %3d pairs %-8s %7.2f s  cpu %6.2f s  tasks %4d  changed %4d  load %.2f'
+                              % (size, row['step'], row['seconds'], row['cpu_s'], row['tasks'], row['changed'],
                                  row['load_before']), flush=True)
                     rows.extend(new)
         except StepFailed as exc:
