@@ -537,13 +537,18 @@ def delete_address(ipr, index, address, prefix):
 
 # ---------------------------------------------------------------- routes and rules
 
-def routes(ipr, proto):
-    """IPv4 routes carrying protocol ``proto``, in every table.
+def route_dump(ipr):
+    """Every IPv4 route message of every table, for routes() and route_protocols() to share one dump."""
+    return list(ipr.get_routes(family=AF_INET))
+
+
+def routes(ipr, proto, dump=None):
+    """IPv4 routes carrying protocol ``proto``, in every table (from ``dump`` when given: route_dump()).
 
     Each: ``{table, dst, gateway, oif, scope, prefsrc}`` (dst as ``a.b.c.d/len``).
     """
     found = []
-    for msg in ipr.get_routes(family=AF_INET):
+    for msg in ipr.get_routes(family=AF_INET) if dump is None else dump:
         if msg['proto'] != proto:
             continue
         found.append(_route_key(msg))
@@ -563,15 +568,15 @@ def _route_key(msg):
     }
 
 
-def route_protocols(ipr):
-    """Protocol of every IPv4 route, by the key the kernel tells routes apart by.
+def route_protocols(ipr, dump=None):
+    """Protocol of every IPv4 route, by the key the kernel tells routes apart by (``dump``: route_dump()).
 
     ``{(table, dst, metric, tos): proto}`` with dst as ``a.b.c.d/len``: two routes with the same key
     cannot coexist, so adding one whose key is taken fails (and replacing it would overwrite the
     other's owner).
     """
     found = {}
-    for msg in ipr.get_routes(family=AF_INET):
+    for msg in ipr.get_routes(family=AF_INET) if dump is None else dump:
         found[route_id(msg)] = msg['proto']
     return found
 
@@ -686,14 +691,21 @@ def psched_ticks(size, rate):
 
 
 def qdiscs(ipr, index):
-    """Qdiscs of one device: list of ``{kind, handle, parent, options}`` (options decoded)."""
-    found = []
-    for msg in ipr.get_qdiscs(index=index):
-        if msg['index'] != index:
-            continue
+    """Qdiscs of one device: list of ``{kind, handle, parent, options}`` (options decoded).
+
+    The kernel dumps the qdiscs of every device whatever is asked: for many devices, read them
+    once with qdiscs_by_index().
+    """
+    return qdiscs_by_index(ipr).get(index, [])
+
+
+def qdiscs_by_index(ipr):
+    """Qdiscs of every device of the namespace, in one dump: ``{index: [{kind, handle, parent, options}]}``."""
+    found = {}
+    for msg in ipr.get_qdiscs():
         kind = msg.get('TCA_KIND')
-        found.append({'kind': kind, 'handle': msg['handle'], 'parent': msg['parent'],
-                      'options': _decode_options(kind, msg.get('TCA_OPTIONS'))})
+        found.setdefault(msg['index'], []).append({'kind': kind, 'handle': msg['handle'], 'parent': msg['parent'],
+                                                   'options': _decode_options(kind, msg.get('TCA_OPTIONS'))})
     return found
 
 

@@ -155,11 +155,12 @@ class Host(object):
             self.addresses.append(addr)
         # everything carrying the protocol; lab_scope() keeps what is in the lab's places
         self.proto_routes = []
-        for route in nl.routes(ipr, protocol):
+        dump = nl.route_dump(ipr)
+        for route in nl.routes(ipr, protocol, dump):
             route['dev'] = self.names.get(route.pop('oif'), None)
             self.proto_routes.append(route)
         self.proto_rules = nl.rules(ipr, protocol)
-        self.route_protocols = nl.route_protocols(ipr)
+        self.route_protocols = nl.route_protocols(ipr, dump)
         self.rules = self.routes = self.devs = None
 
     def scope(self, links, rule_priority):
