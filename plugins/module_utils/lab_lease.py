@@ -373,13 +373,15 @@ def abort_cleanup(holder, run_dir):
             if remove:
                 nl.kill_netns_pids(remove, KILL_TIMEOUT_S)
             for name in remove:
-                try:
-                    with nl.open_netns(name) as ipr:
-                        for link, info in sorted(nl.links(ipr).items()):
-                            if link.startswith(prefix + '-'):
-                                nl.delete_link(ipr, info['index'], '%s/%s' % (name, link))
-                except (nl.LabNetlinkError, nl.NetlinkError, OSError):
-                    pass  # the namespace goes anyway, and its links with it
+                # as netns_wiring: when the whole lab goes, its links go with the namespaces (in one batch)
+                if not whole:
+                    try:
+                        with nl.open_netns(name) as ipr:
+                            for link, info in sorted(nl.links(ipr).items()):
+                                if link.startswith(prefix + '-'):
+                                    nl.delete_link(ipr, info['index'], '%s/%s' % (name, link))
+                    except (nl.LabNetlinkError, nl.NetlinkError, OSError):
+                        pass  # the namespace goes anyway, and its links with it
                 nl.delete_netns(name)
                 actions.append('remove namespace %s' % name)
             for name in stale:

@@ -393,6 +393,49 @@ class open_netns(_IPRouteContext):
             os.close(target)
 
 
+class in_netns(object):
+    """``with in_netns(name):`` the calling thread is in network namespace ``name`` until the block ends.
+
+    What the block opens there stays there: IPRoute and MPTCP netlink sockets, interface name lookups
+    (if_nametoindex), files under /proc/sys/net (their namespace is the opener's). So code written for
+    "the namespace I run in" configures another namespace of this machine unchanged, one setns() pair
+    per block instead of a process. ``name=None`` stays where the thread is. The thread goes back to
+    its own namespace at the end of the block, also when it raises.
+    """
+
+    def __init__(self, name=None):
+        self.name = name
+        self._home = None
+
+    def __enter__(self):
+        if self.name is None:
+            return self
+        try:
+            target = os.open(netns_path(self.name), os.O_RDONLY)
+        except OSError as exc:
+            raise LabNetlinkError('namespace %s: %s' % (self.name, exc.strerror))
+        try:
+            home = os.open('/proc/thread-self/ns/net', os.O_RDONLY)
+            try:
+                _check(_libc().setns(target, CLONE_NEWNET), 'enter namespace %s' % self.name)
+            except Exception:
+                os.close(home)
+                raise
+        finally:
+            os.close(target)
+        self._home = home
+        return self
+
+    def __exit__(self, *exc):
+        home, self._home = self._home, None
+        if home is not None:
+            try:
+                _check(_libc().setns(home, CLONE_NEWNET), 'return to the original namespace')
+            finally:
+                os.close(home)
+        return False
+
+
 class open_scratch_netns(_IPRouteContext):
     """``with open_scratch_netns() as ipr``: an IPRoute socket in a new, anonymous network namespace.
 
@@ -494,13 +537,18 @@ def delete_address(ipr, index, address, prefix):
 
 # ---------------------------------------------------------------- routes and rules
 
-def routes(ipr, proto):
-    """IPv4 routes carrying protocol ``proto``, in every table.
+def route_dump(ipr):
+    """Every IPv4 route message of every table, for routes() and route_protocols() to share one dump."""
+    return list(ipr.get_routes(family=AF_INET))
+
+
+def routes(ipr, proto, dump=None):
+    """IPv4 routes carrying protocol ``proto``, in every table (from ``dump`` when given: route_dump()).
 
     Each: ``{table, dst, gateway, oif, scope, prefsrc}`` (dst as ``a.b.c.d/len``).
     """
     found = []
-    for msg in ipr.get_routes(family=AF_INET):
+    for msg in ipr.get_routes(family=AF_INET) if dump is None else dump:
         if msg['proto'] != proto:
             continue
         found.append(_route_key(msg))
@@ -520,15 +568,15 @@ def _route_key(msg):
     }
 
 
-def route_protocols(ipr):
-    """Protocol of every IPv4 route, by the key the kernel tells routes apart by.
+def route_protocols(ipr, dump=None):
+    """Protocol of every IPv4 route, by the key the kernel tells routes apart by (``dump``: route_dump()).
 
     ``{(table, dst, metric, tos): proto}`` with dst as ``a.b.c.d/len``: two routes with the same key
     cannot coexist, so adding one whose key is taken fails (and replacing it would overwrite the
     other's owner).
     """
     found = {}
-    for msg in ipr.get_routes(family=AF_INET):
+    for msg in ipr.get_routes(family=AF_INET) if dump is None else dump:
         found[route_id(msg)] = msg['proto']
     return found
 
@@ -643,14 +691,21 @@ def psched_ticks(size, rate):
 
 
 def qdiscs(ipr, index):
-    """Qdiscs of one device: list of ``{kind, handle, parent, options}`` (options decoded)."""
-    found = []
-    for msg in ipr.get_qdiscs(index=index):
-        if msg['index'] != index:
-            continue
+    """Qdiscs of one device: list of ``{kind, handle, parent, options}`` (options decoded).
+
+    The kernel dumps the qdiscs of every device whatever is asked: for many devices, read them
+    once with qdiscs_by_index().
+    """
+    return qdiscs_by_index(ipr).get(index, [])
+
+
+def qdiscs_by_index(ipr):
+    """Qdiscs of every device of the namespace, in one dump: ``{index: [{kind, handle, parent, options}]}``."""
+    found = {}
+    for msg in ipr.get_qdiscs():
         kind = msg.get('TCA_KIND')
-        found.append({'kind': kind, 'handle': msg['handle'], 'parent': msg['parent'],
-                      'options': _decode_options(kind, msg.get('TCA_OPTIONS'))})
+        found.setdefault(msg['index'], []).append({'kind': kind, 'handle': msg['handle'], 'parent': msg['parent'],
+                                                   'options': _decode_options(kind, msg.get('TCA_OPTIONS'))})
     return found
 
 

@@ -78,34 +78,9 @@ diff:
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible_collections.mptcp.lab.plugins.module_utils import mptcp_netlink as nl
-
-LIMIT_NAMES = ('subflows', 'add_addr_accepted')
-
-
-class ValidationError(Exception):
-    """Bad input: the message names the field and the rule."""
-
-
-def validate(params):
-    """The wanted limits (only those given); raises ValidationError."""
-    wanted = {}
-    for name in LIMIT_NAMES:
-        value = params.get(name)
-        if value is None:
-            continue
-        if not 0 <= value <= nl.MAX_LIMIT:
-            raise ValidationError('%s: must be between 0 and %d (got %s)' % (name, nl.MAX_LIMIT, value))
-        wanted[name] = value
-    if not wanted:
-        raise ValidationError('one of subflows or add_addr_accepted is required')
-    return wanted
-
-
-def compute(current, wanted):
-    """The limits after the change, and whether that is a change."""
-    after = dict(current)
-    after.update(wanted)
-    return after, after != current
+from ansible_collections.mptcp.lab.plugins.module_utils.mptcp_config import ValidationError
+from ansible_collections.mptcp.lab.plugins.module_utils.mptcp_config import compute_limits as compute
+from ansible_collections.mptcp.lab.plugins.module_utils.mptcp_config import validate_limits as validate
 
 
 def main():

@@ -343,8 +343,13 @@ class Wiring(object):
         if plan['remove_ns']:
             with Step('stop the processes of namespace(s) %s' % ', '.join(plan['remove_ns'])):
                 killed = nl.kill_netns_pids(plan['remove_ns'], kill_timeout)
+        # When every namespace of the lab goes, each one's links go with it: the kernel unregisters the
+        # devices of dying namespaces in one batch, where deleting 128 veth pairs one by one costs one
+        # RCU grace period each (several seconds). When some stay, the links towards them are deleted
+        # first, so that their ends there are gone at once (and can be made again under the same name).
+        whole_lab = not set(self.have_ns) - set(plan['remove_ns'])
         for name in plan['remove_ns']:
-            self.remove_namespace(name)
+            self.remove_namespace(name, links_first=not whole_lab)
         by_ns = {}
         for ns, name in plan['remove_links']:
             by_ns.setdefault(ns, []).append(name)
@@ -365,13 +370,14 @@ class Wiring(object):
         self._create_links(plan['create_links'], plan['up_links'])
         return killed
 
-    def remove_namespace(self, name):
-        """Delete the lab's links of a namespace (their peers go at once), then the namespace."""
+    def remove_namespace(self, name, links_first=True):
+        """Delete the lab's links of a namespace (their peers go at once) if asked, then the namespace."""
         with Step('remove namespace %s' % name):
-            with nl.open_netns(name) as ipr:
-                for link_name, info in sorted(nl.links(ipr).items()):
-                    if link_name.startswith(self.owned):
-                        nl.delete_link(ipr, info['index'], '%s/%s' % (name, link_name))
+            if links_first:
+                with nl.open_netns(name) as ipr:
+                    for link_name, info in sorted(nl.links(ipr).items()):
+                        if link_name.startswith(self.owned):
+                            nl.delete_link(ipr, info['index'], '%s/%s' % (name, link_name))
             nl.delete_netns(name)
 
     @staticmethod

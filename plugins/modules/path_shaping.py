@@ -263,15 +263,16 @@ def wanted(item, qdisc, burst_bytes, queue_ms):
     return state
 
 
-def read_current(ipr, index):
+def read_current(ipr, index, qdiscs=None):
     """The shaping of one interface in the form wanted() returns.
 
     ``root`` is None for the kernel's default root (handle 0:, or no qdisc at all), the lab's root in
     wanted()'s form, or ``{'kind', 'foreign': True}`` for anybody else's; ``root_handle`` is the
-    handle of the root qdisc (0 for the default).
+    handle of the root qdisc (0 for the default). ``qdiscs``: the device's, when already read
+    (lab_netlink.qdiscs_by_index: one dump for every device).
     """
     current = {'root': None, 'class': None, 'leaf': None, 'root_handle': 0}
-    for q in nl.qdiscs(ipr, index):
+    for q in nl.qdiscs(ipr, index) if qdiscs is None else qdiscs:
         if q['parent'] == nl.TC_H_ROOT:
             current['root_handle'] = q['handle']
             if q['handle'] == 0:
@@ -509,7 +510,9 @@ def run(module):
             missing = [item['dev'] for item in devices if item['dev'] not in links]
             if missing:
                 module.fail_json(msg='devices: interface(s) %s do not exist on this host' % ', '.join(missing))
-            currents = [read_current(ipr, links[item['dev']]['index']) for item in devices]
+            dump = nl.qdiscs_by_index(ipr)
+            currents = [read_current(ipr, links[item['dev']]['index'], dump.get(links[item['dev']]['index'], []))
+                        for item in devices]
             foreign = [(item['dev'], label_of(i, item), root_name(current))
                        for i, (item, current) in enumerate(zip(devices, currents)) if is_foreign(current)]
             if not absent and foreign and not p['replace_foreign']:

@@ -329,7 +329,7 @@ def test_exit_code_42_for_an_invalid_test(lab, tmp_path):
     results = tmp_path / 'r'
     proc = ansible_playbook('playbooks/perf.yml', '-i', inv, '-e', 'perf_suite=%s' % _suite(tmp_path, ONE_MPTCP),
                             '-e', 'perf_results_dir=%s' % results,
-                            '-e', '{"mptcp_host_limits": {"subflows": 0, "add_addr_accepted": 0}}', check=False)
+                            '-e', '{"lab_host_mptcp_limits": {"subflows": 0, "add_addr_accepted": 0}}', check=False)
     assert proc.returncode == 42, proc.stdout[-4000:]
     with open(str(results / 'latest' / 'summary.json')) as f:
         summary = json.load(f)

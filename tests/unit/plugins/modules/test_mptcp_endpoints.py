@@ -2,6 +2,7 @@
 
 import pytest
 
+from ansible_collections.mptcp.lab.plugins.module_utils import mptcp_config
 from ansible_collections.mptcp.lab.plugins.modules import mptcp_endpoints as m
 
 ValidationError = m.ValidationError
@@ -359,7 +360,7 @@ def test_apply_deletes_then_changes_then_adds():
               {'address': '10.0.4.1', 'flags': ['signal']}]
     actions = plan(current, config, 'overridden')[0]
     pm = FakePM()
-    m.apply_actions(pm, actions)
+    mptcp_config.apply_actions(pm, actions)
     assert pm.calls == [('delete', 3), ('delete', 1), ('delete', 2),
                         ('add', '10.0.1.1', 2), ('add', '10.0.2.1', 1), ('add', '10.0.4.1', None)]
 
@@ -448,5 +449,5 @@ def test_run_overridden_keeps_implicit_and_is_unchanged(monkeypatch):
 
 def test_restore_keeps_implicit_endpoints_made_meanwhile():
     kernel = FakeNetlink([ep('10.0.1.1', 1, ['subflow']), IMPLICIT])
-    assert m.restore(kernel, [ep('10.0.1.1', 1, ['subflow'])]) is True
+    assert mptcp_config.restore(kernel, [ep('10.0.1.1', 1, ['subflow'])]) is True
     assert kernel.calls == []
