@@ -57,7 +57,8 @@ BETTER = ('higher', 'lower')
 RUN_KEYS = ('throughput_mbps', 'per_path_mbps', 'subflows', 'fallback', 'ok', 'error')
 EXTRA_RUN_KEYS = ('duration_s', 'elapsed_s', 'per_path_bytes', 'per_path_wire_mbps', 'streams',
                   'fallback_reasons', 'retransmits', 'sent_mbps', 'congestion', 'cpu', 'started', 'argv',
-                  'launcher', 'sink_stats_error', 'cpu_cost', 'flows', 'rr', 'load')
+                  'launcher', 'sink_stats_error', 'cpu_cost', 'flows', 'rr', 'load', 'mptcp_events',
+                  'retransmits_by_source', 'bytes_received')
 # The CPU seconds of a host in runs[].cpu_cost.hosts.<end> (COMMON contract).
 CPU_COST_KEYS = ('user_s', 'system_s', 'softirq_s', 'irq_s', 'busy_s', 'lab_s', 'other_s')
 
