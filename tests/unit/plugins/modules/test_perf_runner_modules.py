@@ -42,13 +42,16 @@ def test_perf_suite_module_plans_and_reports_errors(monkeypatch, capsys, tmp_pat
                                                 'lab_paths': [{'rate_mbit': 50}, {'rate_mbit': 50}],
                                                 'duration_s': '5', 'repetitions': ''})
     assert not out.get('failed') and not out['changed']
-    assert len(out['perf_plan']) == 18 and out['planned_s'] == 18 * 6 and out['perf_plan'][0]['congestion'] == 'cubic'
-    first = [i['test'] for i in out['perf_plan'][:4]]
-    assert first == ['tcp-upload', 'tcp-download', 'mptcp-upload', 'mptcp-download']
+    # 4 bulk tests and 2 latency tests (5 s + sockperf's 3 s each) shaped, 2 unshaped bulk tests; 3 reps
+    assert len(out['perf_plan']) == 24 and out['planned_s'] == 18 * 6 + 6 * 8
+    assert out['perf_plan'][0]['congestion'] == 'cubic'
+    first = [i['test'] for i in out['perf_plan'][:6]]
+    assert first == ['tcp-upload', 'tcp-download', 'mptcp-upload', 'mptcp-download', 'rr-tcp', 'rr-mptcp']
+    assert [i.get('kind') for i in out['perf_plan'][4:6]] == ['latency', 'latency']
     # the shaped tests, then the unshaped pair: one reshape, and the lab's shaping back at the end
-    assert [i['test'] for i in out['perf_plan'][12:14]] == ['tcp-unshaped', 'mptcp-unshaped']
+    assert [i['test'] for i in out['perf_plan'][18:20]] == ['tcp-unshaped', 'mptcp-unshaped']
     assert [(s['reshape'], s['shaping'], len(s['items'])) for s in out['segments']] == [
-        (False, None, 12), (True, [{'rate_mbit': None}, {'rate_mbit': None}], 6)]
+        (False, None, 18), (True, [{'rate_mbit': None}, {'rate_mbit': None}], 6)]
     assert all(s['items'][-1]['seg_last'] for s in out['segments'])
     assert out['reshapes'] and [(g['lab'], g['netem']) for g in out['scenarios']] == [(True, False), (False, False)]
     assert out['expected_mbps']['mptcp-upload'] == pytest.approx(95.64, abs=0.01)
@@ -57,7 +60,7 @@ def test_perf_suite_module_plans_and_reports_errors(monkeypatch, capsys, tmp_pat
     out = run(monkeypatch, capsys, perf_suite, {'suite': 'default', 'suites_dir': SUITES, 'path_count': 2,
                                                 'lab_paths': [{'rate_mbit': 50}, {'rate_mbit': 50}], 'shapers': 0})
     assert out['failed'] and out['msg'] == (
-        "tests[4] 'tcp-unshaped': shaping differs from the lab's, but the lab has no shaper (the shapers group "
+        "tests[6] 'tcp-unshaped': shaping differs from the lab's, but the lab has no shaper (the shapers group "
         "is empty) to apply it; remove the shaping or add a shaper")
 
     bad = tmp_path / 'bad.yml'
