@@ -482,12 +482,12 @@ def noise(run_values):
             'sd_between': between}
 
 
-def simulate(within, between, metric, min_effect, repetitions=5, baseline_runs=10, n=600, seed=1):
-    """(A/A alarm rate, {effect: power}) of the rule on normal noise of the measured size."""
+def simulate(within, between, metric, min_effect, repetitions=5, baseline_runs=10, n=600, seed=1, effects=None):
+    """{0: A/A alarm rate, effect: power} of the rule on normal noise of the measured size."""
     better = spec_of(metric).better
     sign = -1 if better == 'higher' else 1
     out = {}
-    for effect in (0.0,) + EFFECTS:
+    for effect in (0.0,) + tuple(effects or EFFECTS):
         rng = random.Random(seed)
         flags = 0
         for dummy in range(n):
@@ -583,25 +583,26 @@ def analyze(results_dir, baseline_runs=10, warmup=3, sim_trials=600, out_json=No
     return summary
 
 
-GRID = ((0.005, 0.0), (0.01, 0.005), (0.02, 0.01), (0.03, 0.015), (0.05, 0.02), (0.1, 0.05), (0.2, 0.1),
-        (0.3, 0.2))
+GRID = ((0.0025, 0.0), (0.005, 0.0025), (0.01, 0.005), (0.02, 0.01), (0.03, 0.015), (0.05, 0.025),
+        (0.1, 0.05), (0.2, 0.1))
+GRID_EFFECTS = (1, 1.5, 2, 2.5, 3, 4, 5, 6, 7.5, 10, 12.5, 15, 20, 30, 50)
 
 
-def grid(trials=400):
+def grid(trials=400, min_effects=(1.5, 2, 3, 5, 10), metric='cpu_s_per_gb'):
     """The smallest effect caught in >= 95% of the trials, and the A/A alarm rate, for a grid
-    of noise levels and each default minimum effect (normal model, 10 baseline runs x 5)."""
-    effects = sorted(set(m.min_effect_pct for m in metric_table().values() if m.name in JUDGED_HERE))
-    print('normal model, %d trials per cell: baseline 10 runs x 5 repetitions, current 5; '
-          'smallest effect (of %s) with >= 95%% power / A/A alarms' % (trials, ', '.join('%g%%' % e for e in EFFECTS)))
-    print('%-10s %-10s %s' % ('CV within', 'sd runs', '   '.join('min.effect %-5s' % ('%g%%' % e) for e in effects)))
+    of noise levels and minimum effects (normal model, 10 baseline runs x 5 repetitions,
+    5 current; the rule does not depend on the metric but for its direction)."""
+    print('normal model, %d trials per cell: baseline 10 runs x 5 repetitions, current 5; smallest effect '
+          'caught in >= 95%% of the trials (of %s) / A/A alarms' % (trials, ', '.join('%g%%' % e for e in GRID_EFFECTS)))
+    print('%-10s %-8s %s' % ('CV within', 'sd runs', ' '.join('%-15s' % ('min %g%%' % e) for e in min_effects)))
     for within, between in GRID:
         cells = []
-        for effect in effects:
-            metric = [m.name for m in metric_table().values() if m.min_effect_pct == effect][0]
-            sim = simulate(within, between, metric, effect, n=trials)
-            smallest = next((e for e in EFFECTS if sim[e] >= 0.95), None)
-            cells.append('%-6s %5.1f%%' % ('%g%%' % smallest if smallest else '>%g%%' % EFFECTS[-1], 100 * sim[0.0]))
-        print('%-10s %-10s %s' % ('%.1f%%' % (100 * within), '%.1f%%' % (100 * between), '      '.join(cells)))
+        for effect in min_effects:
+            sim = simulate(within, between, metric, effect, n=trials, effects=GRID_EFFECTS)
+            smallest = next((e for e in GRID_EFFECTS if sim[e] >= 0.95), None)
+            cells.append('%-15s' % ('%s / %.1f%%' % ('%g%%' % smallest if smallest else '>%g%%' % GRID_EFFECTS[-1],
+                                                      100 * sim[0.0])))
+        print('%-10s %-8s %s' % ('%.2f%%' % (100 * within), '%.2f%%' % (100 * between), ' '.join(cells)))
 
 
 def main():
@@ -622,9 +623,10 @@ def main():
     a.add_argument('--sim-trials', type=int, default=600)
     g = sub.add_parser('grid', help='the rule on normal noise of a grid of sizes (no lab)')
     g.add_argument('--trials', type=int, default=400)
+    g.add_argument('--min-effects', default='1.5,2,3,5,10', help='minimum effects (percent), comma-separated')
     args = parser.parse_args()
     if args.command == 'grid':
-        grid(args.trials)
+        grid(args.trials, [float(e) for e in args.min_effects.split(',')])
     elif args.command == 'collect':
         if args.repetitions > 5:
             parser.error('--repetitions: at most 5')
