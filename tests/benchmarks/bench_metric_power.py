@@ -25,13 +25,13 @@ benchmark measures for real, then judges exactly as the verdict does
             of the schedule's B condition set a sysctl in both namespaces (for
             example net.mptcp.checksum_enabled=1): a real kernel change.
             The lab is removed at the end, also on Ctrl-C or a failure.
-  grid      the same rule on normal noise of a grid of sizes, per default minimum effect.
+  grid      the same rule on log-normal noise of a grid of sizes, per default minimum effect.
   analyze   per test and metric: the noise (CV within a run, spread of run
             medians), A/A false alarms (each A run judged against the A runs
             before it), the power against a change injected into real runs
             (each A run's values moved by e% the wrong way, judged against the
             runs before it) for a grid of e, the smallest e caught in >= 95% of
-            the trials, and the same from the normal model with the measured
+            the trials, and the same from the log-normal model with the measured
             noise (--sim-trials trials per cell); and the power on the real B
             runs, if any.
 
@@ -483,9 +483,17 @@ def noise(run_values):
 
 
 def simulate(within, between, metric, min_effect, repetitions=5, baseline_runs=10, n=600, seed=1, effects=None):
-    """{0: A/A alarm rate, effect: power} of the rule on normal noise of the measured size."""
+    """{0: A/A alarm rate, effect: power} of the rule on noise of the measured size.
+
+    Log-normal: each run's level and each repetition vary by a factor exp(N(0, s)), s
+    chosen so that the coefficient of variation is ``between`` and ``within``: normal
+    noise for small spreads, and positive, skewed figures for large ones (as a latency
+    tail or a CPU cost under other load are).
+    """
     better = spec_of(metric).better
     sign = -1 if better == 'higher' else 1
+    within = math.sqrt(math.log(1 + within ** 2))
+    between = math.sqrt(math.log(1 + between ** 2))
     out = {}
     for effect in (0.0,) + tuple(effects or EFFECTS):
         rng = random.Random(seed)
@@ -493,10 +501,10 @@ def simulate(within, between, metric, min_effect, repetitions=5, baseline_runs=1
         for dummy in range(n):
             base = []
             for dummy2 in range(baseline_runs):
-                level = 100 * (1 + rng.gauss(0, between))
-                base.append([level * (1 + rng.gauss(0, within)) for dummy3 in range(repetitions)])
-            level = 100 * (1 + sign * effect / 100.0) * (1 + rng.gauss(0, between))
-            current = [level * (1 + rng.gauss(0, within)) for dummy3 in range(repetitions)]
+                level = 100 * math.exp(rng.gauss(0, between))
+                base.append([level * math.exp(rng.gauss(0, within)) for dummy3 in range(repetitions)])
+            level = 100 * (1 + sign * effect / 100.0) * math.exp(rng.gauss(0, between))
+            current = [level * math.exp(rng.gauss(0, within)) for dummy3 in range(repetitions)]
             verdict = compare([v for r in base for v in r], current, min_effect_pct=min_effect,
                               baseline_runs=base, better=better)['verdict']
             flags += (verdict != 'pass') if not effect else (verdict == 'regression')
@@ -590,9 +598,9 @@ GRID_EFFECTS = (1, 1.5, 2, 2.5, 3, 4, 5, 6, 7.5, 10, 12.5, 15, 20, 30, 50)
 
 def grid(trials=400, min_effects=(1.5, 2, 3, 5, 10), metric='cpu_s_per_gb'):
     """The smallest effect caught in >= 95% of the trials, and the A/A alarm rate, for a grid
-    of noise levels and minimum effects (normal model, 10 baseline runs x 5 repetitions,
+    of noise levels and minimum effects (log-normal model, 10 baseline runs x 5 repetitions,
     5 current; the rule does not depend on the metric but for its direction)."""
-    print('normal model, %d trials per cell: baseline 10 runs x 5 repetitions, current 5; smallest effect '
+    print('log-normal model, %d trials per cell: baseline 10 runs x 5 repetitions, current 5; smallest effect '
           'caught in >= 95%% of the trials (of %s) / A/A alarms' % (trials, ', '.join('%g%%' % e for e in GRID_EFFECTS)))
     print('%-10s %-8s %s' % ('CV within', 'sd runs', ' '.join('%-15s' % ('min %g%%' % e) for e in min_effects)))
     for within, between in GRID:
@@ -621,7 +629,7 @@ def main():
     a.add_argument('--baseline-runs', type=int, default=10)
     a.add_argument('--warmup', type=int, default=3)
     a.add_argument('--sim-trials', type=int, default=600)
-    g = sub.add_parser('grid', help='the rule on normal noise of a grid of sizes (no lab)')
+    g = sub.add_parser('grid', help='the rule on log-normal noise of a grid of sizes (no lab)')
     g.add_argument('--trials', type=int, default=400)
     g.add_argument('--min-effects', default='1.5,2,3,5,10', help='minimum effects (percent), comma-separated')
     args = parser.parse_args()
