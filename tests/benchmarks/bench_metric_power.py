@@ -359,12 +359,11 @@ def collect(args):
             write_record(os.path.join(results, run_id, 'summary.json'), summary)
             loads[run_id] = [load_before, os.getloadavg()[0]]
             failed = [r['error'] for r in measured if not r['ok']]
+            shown = ('throughput_mbps', 'cpu_s_per_gb', 'rr_tps', 'latency_p99_us')
+            figures = ['%s %s' % (t['name'], ' '.join('%s=%s' % (k, v['median']) for k, v in t['metrics'].items()
+                                                      if v['n'] and k in shown)) for t in summary['tests']]
             log('run %d/%d (%s) %.0f s, load %.1f: %s%s' % (
-                index + 1, len(schedule), cond, finished - started, load_before,
-                ', '.join('%s %s' % (t['name'], ' '.join('%s=%s' % (k, v['median']) for k, v in t['metrics'].items()
-                                                          if v['n'] and k in ('throughput_mbps', 'cpu_s_per_gb',
-                                                                              'rr_tps', 'latency_p99_us')))
-                          for t in summary['tests']),
+                index + 1, len(schedule), cond, finished - started, load_before, ', '.join(figures),
                 '; FAILED: %s' % failed if failed else ''))
     except KeyboardInterrupt as exc:
         log('stopping: %s' % exc)
@@ -524,8 +523,8 @@ def analyze(results_dir, baseline_runs=10, warmup=3, sim_trials=600, out_json=No
     runs = load_runs(results_dir)
     a_series = series(runs, 'A')
     loads = [r['summary'].get('notes', {}).get('load') for r in runs if r['summary'].get('notes', {}).get('load')]
-    print('=== %s: %d runs (%d A, %d B)' % (results_dir, len(runs), sum(r['condition'] == 'A' for r in runs),
-                                           sum(r['condition'] == 'B' for r in runs)))
+    counts = dict((c, sum(r['condition'] == c for r in runs)) for c in 'AB')
+    print('=== %s: %d runs (%d A, %d B)' % (results_dir, len(runs), counts['A'], counts['B']))
     if loads:
         print('load average (1 min) at the start of the runs: min %.1f, median %.1f, max %.1f (2 cores)'
               % (min(l[0] for l in loads), median([l[0] for l in loads]), max(l[0] for l in loads)))
@@ -608,8 +607,8 @@ def grid(trials=400, min_effects=(1.5, 2, 3, 5, 10), metric='cpu_s_per_gb'):
         for effect in min_effects:
             sim = simulate(within, between, metric, effect, n=trials, effects=GRID_EFFECTS)
             smallest = next((e for e in GRID_EFFECTS if sim[e] >= 0.95), None)
-            cells.append('%-15s' % ('%s / %.1f%%' % ('%g%%' % smallest if smallest else '>%g%%' % GRID_EFFECTS[-1],
-                                                      100 * sim[0.0])))
+            text = '%g%%' % smallest if smallest else '>%g%%' % GRID_EFFECTS[-1]
+            cells.append('%-15s' % ('%s / %.1f%%' % (text, 100 * sim[0.0])))
         print('%-10s %-8s %s' % ('%.2f%%' % (100 * within), '%.2f%%' % (100 * between), ' '.join(cells)))
 
 
