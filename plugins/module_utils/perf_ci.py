@@ -132,7 +132,7 @@ def _median_cell(value, metric):
 
 
 def min_effect_text(verdict):
-    """'1.5%' (throughput only), or each judged metric's: 'throughput_mbps 1.5%, cpu_s_per_gb 5%'."""
+    """'1.5%' (throughput only), or each judged metric's: 'throughput_mbps 1.5%, cpu_s_per_gb 2%'."""
     effects = verdict.get('metric_min_effect') or {}
     used = set(t.get('metric') or METRIC for t in verdict.get('tests') or [] if t.get('outcome') != 'invalid')
     names = [name for name in effects if name in used]

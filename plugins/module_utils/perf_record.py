@@ -45,9 +45,9 @@ RUN_ID_RE = re.compile(r'^[A-Za-z0-9._-]+$')
 Metric = collections.namedtuple('Metric', 'name unit better min_effect_pct judged field')
 METRICS = (
     Metric('throughput_mbps', 'Mbit/s', 'higher', 1.5, True, 'throughput_mbps'),
-    Metric('cpu_s_per_gb', 's/GB', 'lower', 5.0, True, None),
+    Metric('cpu_s_per_gb', 's/GB', 'lower', 2.0, True, None),
     Metric('retransmits', 'count', 'lower', 50.0, False, 'retransmits'),
-    Metric('rr_tps', 'transactions/s', 'higher', 5.0, True, None),
+    Metric('rr_tps', 'transactions/s', 'higher', 3.0, True, None),
     Metric('latency_p50_us', 'us', 'lower', 5.0, False, None),
     Metric('latency_p90_us', 'us', 'lower', 10.0, False, None),
     Metric('latency_p99_us', 'us', 'lower', 10.0, True, None),

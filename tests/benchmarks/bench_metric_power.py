@@ -25,13 +25,13 @@ benchmark measures for real, then judges exactly as the verdict does
             of the schedule's B condition set a sysctl in both namespaces (for
             example net.mptcp.checksum_enabled=1): a real kernel change.
             The lab is removed at the end, also on Ctrl-C or a failure.
-  grid      the same rule on normal noise of a grid of sizes, per default minimum effect.
+  grid      the same rule on log-normal noise of a grid of sizes, per default minimum effect.
   analyze   per test and metric: the noise (CV within a run, spread of run
             medians), A/A false alarms (each A run judged against the A runs
             before it), the power against a change injected into real runs
             (each A run's values moved by e% the wrong way, judged against the
             runs before it) for a grid of e, the smallest e caught in >= 95% of
-            the trials, and the same from the normal model with the measured
+            the trials, and the same from the log-normal model with the measured
             noise (--sim-trials trials per cell); and the power on the real B
             runs, if any.
 
@@ -359,12 +359,11 @@ def collect(args):
             write_record(os.path.join(results, run_id, 'summary.json'), summary)
             loads[run_id] = [load_before, os.getloadavg()[0]]
             failed = [r['error'] for r in measured if not r['ok']]
+            shown = ('throughput_mbps', 'cpu_s_per_gb', 'rr_tps', 'latency_p99_us')
+            figures = ['%s %s' % (t['name'], ' '.join('%s=%s' % (k, v['median']) for k, v in t['metrics'].items()
+                                                      if v['n'] and k in shown)) for t in summary['tests']]
             log('run %d/%d (%s) %.0f s, load %.1f: %s%s' % (
-                index + 1, len(schedule), cond, finished - started, load_before,
-                ', '.join('%s %s' % (t['name'], ' '.join('%s=%s' % (k, v['median']) for k, v in t['metrics'].items()
-                                                          if v['n'] and k in ('throughput_mbps', 'cpu_s_per_gb',
-                                                                              'rr_tps', 'latency_p99_us')))
-                          for t in summary['tests']),
+                index + 1, len(schedule), cond, finished - started, load_before, ', '.join(figures),
                 '; FAILED: %s' % failed if failed else ''))
     except KeyboardInterrupt as exc:
         log('stopping: %s' % exc)
@@ -482,21 +481,29 @@ def noise(run_values):
             'sd_between': between}
 
 
-def simulate(within, between, metric, min_effect, repetitions=5, baseline_runs=10, n=600, seed=1):
-    """(A/A alarm rate, {effect: power}) of the rule on normal noise of the measured size."""
+def simulate(within, between, metric, min_effect, repetitions=5, baseline_runs=10, n=600, seed=1, effects=None):
+    """{0: A/A alarm rate, effect: power} of the rule on noise of the measured size.
+
+    Log-normal: each run's level and each repetition vary by a factor exp(N(0, s)), s
+    chosen so that the coefficient of variation is ``between`` and ``within``: normal
+    noise for small spreads, and positive, skewed figures for large ones (as a latency
+    tail or a CPU cost under other load are).
+    """
     better = spec_of(metric).better
     sign = -1 if better == 'higher' else 1
+    within = math.sqrt(math.log(1 + within ** 2))
+    between = math.sqrt(math.log(1 + between ** 2))
     out = {}
-    for effect in (0.0,) + EFFECTS:
+    for effect in (0.0,) + tuple(effects or EFFECTS):
         rng = random.Random(seed)
         flags = 0
         for dummy in range(n):
             base = []
             for dummy2 in range(baseline_runs):
-                level = 100 * (1 + rng.gauss(0, between))
-                base.append([level * (1 + rng.gauss(0, within)) for dummy3 in range(repetitions)])
-            level = 100 * (1 + sign * effect / 100.0) * (1 + rng.gauss(0, between))
-            current = [level * (1 + rng.gauss(0, within)) for dummy3 in range(repetitions)]
+                level = 100 * math.exp(rng.gauss(0, between))
+                base.append([level * math.exp(rng.gauss(0, within)) for dummy3 in range(repetitions)])
+            level = 100 * (1 + sign * effect / 100.0) * math.exp(rng.gauss(0, between))
+            current = [level * math.exp(rng.gauss(0, within)) for dummy3 in range(repetitions)]
             verdict = compare([v for r in base for v in r], current, min_effect_pct=min_effect,
                               baseline_runs=base, better=better)['verdict']
             flags += (verdict != 'pass') if not effect else (verdict == 'regression')
@@ -516,8 +523,8 @@ def analyze(results_dir, baseline_runs=10, warmup=3, sim_trials=600, out_json=No
     runs = load_runs(results_dir)
     a_series = series(runs, 'A')
     loads = [r['summary'].get('notes', {}).get('load') for r in runs if r['summary'].get('notes', {}).get('load')]
-    print('=== %s: %d runs (%d A, %d B)' % (results_dir, len(runs), sum(r['condition'] == 'A' for r in runs),
-                                           sum(r['condition'] == 'B' for r in runs)))
+    counts = dict((c, sum(r['condition'] == c for r in runs)) for c in 'AB')
+    print('=== %s: %d runs (%d A, %d B)' % (results_dir, len(runs), counts['A'], counts['B']))
     if loads:
         print('load average (1 min) at the start of the runs: min %.1f, median %.1f, max %.1f (2 cores)'
               % (min(l[0] for l in loads), median([l[0] for l in loads]), max(l[0] for l in loads)))
@@ -583,25 +590,26 @@ def analyze(results_dir, baseline_runs=10, warmup=3, sim_trials=600, out_json=No
     return summary
 
 
-GRID = ((0.005, 0.0), (0.01, 0.005), (0.02, 0.01), (0.03, 0.015), (0.05, 0.02), (0.1, 0.05), (0.2, 0.1),
-        (0.3, 0.2))
+GRID = ((0.0025, 0.0), (0.005, 0.0025), (0.01, 0.005), (0.02, 0.01), (0.03, 0.015), (0.05, 0.025),
+        (0.1, 0.05), (0.2, 0.1))
+GRID_EFFECTS = (1, 1.5, 2, 2.5, 3, 4, 5, 6, 7.5, 10, 12.5, 15, 20, 30, 50)
 
 
-def grid(trials=400):
+def grid(trials=400, min_effects=(1.5, 2, 3, 5, 10), metric='cpu_s_per_gb'):
     """The smallest effect caught in >= 95% of the trials, and the A/A alarm rate, for a grid
-    of noise levels and each default minimum effect (normal model, 10 baseline runs x 5)."""
-    effects = sorted(set(m.min_effect_pct for m in metric_table().values() if m.name in JUDGED_HERE))
-    print('normal model, %d trials per cell: baseline 10 runs x 5 repetitions, current 5; '
-          'smallest effect (of %s) with >= 95%% power / A/A alarms' % (trials, ', '.join('%g%%' % e for e in EFFECTS)))
-    print('%-10s %-10s %s' % ('CV within', 'sd runs', '   '.join('min.effect %-5s' % ('%g%%' % e) for e in effects)))
+    of noise levels and minimum effects (log-normal model, 10 baseline runs x 5 repetitions,
+    5 current; the rule does not depend on the metric but for its direction)."""
+    print('log-normal model, %d trials per cell: baseline 10 runs x 5 repetitions, current 5; smallest effect '
+          'caught in >= 95%% of the trials (of %s) / A/A alarms' % (trials, ', '.join('%g%%' % e for e in GRID_EFFECTS)))
+    print('%-10s %-8s %s' % ('CV within', 'sd runs', ' '.join('%-15s' % ('min %g%%' % e) for e in min_effects)))
     for within, between in GRID:
         cells = []
-        for effect in effects:
-            metric = [m.name for m in metric_table().values() if m.min_effect_pct == effect][0]
-            sim = simulate(within, between, metric, effect, n=trials)
-            smallest = next((e for e in EFFECTS if sim[e] >= 0.95), None)
-            cells.append('%-6s %5.1f%%' % ('%g%%' % smallest if smallest else '>%g%%' % EFFECTS[-1], 100 * sim[0.0]))
-        print('%-10s %-10s %s' % ('%.1f%%' % (100 * within), '%.1f%%' % (100 * between), '      '.join(cells)))
+        for effect in min_effects:
+            sim = simulate(within, between, metric, effect, n=trials, effects=GRID_EFFECTS)
+            smallest = next((e for e in GRID_EFFECTS if sim[e] >= 0.95), None)
+            text = '%g%%' % smallest if smallest else '>%g%%' % GRID_EFFECTS[-1]
+            cells.append('%-15s' % ('%s / %.1f%%' % (text, 100 * sim[0.0])))
+        print('%-10s %-8s %s' % ('%.2f%%' % (100 * within), '%.2f%%' % (100 * between), ' '.join(cells)))
 
 
 def main():
@@ -620,11 +628,12 @@ def main():
     a.add_argument('--baseline-runs', type=int, default=10)
     a.add_argument('--warmup', type=int, default=3)
     a.add_argument('--sim-trials', type=int, default=600)
-    g = sub.add_parser('grid', help='the rule on normal noise of a grid of sizes (no lab)')
+    g = sub.add_parser('grid', help='the rule on log-normal noise of a grid of sizes (no lab)')
     g.add_argument('--trials', type=int, default=400)
+    g.add_argument('--min-effects', default='1.5,2,3,5,10', help='minimum effects (percent), comma-separated')
     args = parser.parse_args()
     if args.command == 'grid':
-        grid(args.trials)
+        grid(args.trials, [float(e) for e in args.min_effects.split(',')])
     elif args.command == 'collect':
         if args.repetitions > 5:
             parser.error('--repetitions: at most 5')

@@ -252,7 +252,7 @@ def test_every_judged_metric_gets_a_verdict_in_its_own_direction(tmp_path):
     assert 'name="mptcp-rr latency_p99_us"' in text and 'regression: latency_p99_us +' in text
     md = verdict_markdown(migrate(summary), document)
     assert '| mptcp-unshaped-up | mptcp | 2 | cpu_s_per_gb | **REGRESSION** |' in md
-    assert 'cpu_s_per_gb 5%' in md
+    assert 'cpu_s_per_gb 2%' in md
 
 
 def test_judged_metrics_and_minimum_effects_are_knobs(tmp_path):
