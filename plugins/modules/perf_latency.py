@@ -324,12 +324,14 @@ class Client(object):
         self.out = self.err = ''
         self.rc = None
         self.started = self.ended = None
+        self.launched = threading.Event()
         self.thread = threading.Thread(target=self._run, args=(module,))
         self.thread.daemon = True
         self.thread.start()
 
     def _run(self, module):
         self.started = time.monotonic()
+        self.launched.set()
         try:
             self.rc, self.out, self.err = module.run_command(self.argv, environ_update={'LC_ALL': 'C'})
         except Exception as e:  # pylint: disable=broad-except
@@ -495,6 +497,8 @@ def measure(module, p):
     started = time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())
     # the bulk flow first, then the request/response client inside its window
     load_client = Client(module, limited(module, load_limit, load_argv)) if load_argv else None
+    if load_client is not None:
+        load_client.launched.wait(5)
     rr_client = Client(module, limited(module, rr_limit, rr_argv))
     watcher = threading.Thread(target=snapshot, args=(time.monotonic(),))
     watcher.daemon = True
