@@ -725,7 +725,8 @@ def _decode_options(kind, options):
     if kind in ('pfifo', 'bfifo'):
         return {'limit': options.get('limit')}
     if kind == 'netem':
-        return {'limit': options.get('limit'), 'latency': options.get('latency'),
+        # pyroute2 names struct tc_netem_qopt's latency "delay" (psched ticks, as time2tick gives them)
+        return {'limit': options.get('limit'), 'latency': options.get('delay', options.get('latency')),
                 'loss': options.get('loss')}
     return {}
 
