@@ -195,15 +195,19 @@ def test_shipped_suites_are_valid():
     with open(os.path.join(root, 'default.yml')) as f:
         default = ps.validate_suite(yaml.safe_load(f), 2)
     assert [t['name'] for t in default['tests']] == ['tcp-upload', 'tcp-download', 'mptcp-upload', 'mptcp-download',
-                                                     'tcp-unshaped', 'mptcp-unshaped']
-    assert all(t['repetitions'] == 3 and t['congestion'] == 'cubic' for t in default['tests'])
-    assert [t['paths'] for t in default['tests']] == [1, 1, 2, 2, 1, 2]
-    assert [t.get('shaping') for t in default['tests'][4:]] == [[{'rate_mbit': None}] * 2] * 2
+                                                     'rr-tcp', 'rr-mptcp', 'tcp-unshaped', 'mptcp-unshaped']
+    assert all(t['repetitions'] == 3 for t in default['tests'])
+    # bulk tests pin cubic; an idle request/response test has no congestion of its own
+    assert all(t['congestion'] == 'cubic' for t in default['tests'] if t.get('kind') != 'latency')
+    assert [t['paths'] for t in default['tests']] == [1, 1, 2, 2, 1, 2, 1, 2]
+    assert [t.get('kind') for t in default['tests'][4:6]] == ['latency'] * 2
+    assert [t.get('shaping') for t in default['tests'][6:]] == [[{'rate_mbit': None}] * 2] * 2
     # make perf stays under 8 minutes: at most 5:30 of traffic (omit included) in the default suite
     assert sum(i['planned_s'] for i in ps.plan(default, [{'rate_mbit': 50}] * 2)) <= 330
     with open(os.path.join(root, 'kernel.yml')) as f:
         kernel = ps.validate_suite(yaml.safe_load(f), 2)
     assert all(t['shaping'] == [{'rate_mbit': None}] * 2 for t in kernel['tests'])
+    assert sum(1 for t in kernel['tests'] if t.get('kind') == 'latency') == 4
     assert {t['protocol'] for t in kernel['tests']} == {'tcp', 'mptcp'} and {t['streams'] for t in kernel['tests']} == {1, 4}
     with open(os.path.join(root, 'smoke.yml')) as f:
         smoke = ps.validate_suite(yaml.safe_load(f), 2)
