@@ -352,7 +352,7 @@ def timeseries_figure(test, run, data):
         ax.tick_params(labelsize=8)
         ax.set_ylim(bottom=0)
         if ax.get_legend_handles_labels()[0]:
-            ax.legend(fontsize=7, loc='lower right', frameon=True, framealpha=0.8)
+            ax.legend(fontsize=7, loc='best', frameon=True, framealpha=0.8)
     axes[2].set_xlabel('seconds since the measured window started', fontsize=8)
     fig.suptitle('%s (%s, %s path%s, %s), repetition %s' % (
         test.get('name'), str(test.get('protocol')).upper(), test.get('paths', 1),
