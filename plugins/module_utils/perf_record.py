@@ -57,7 +57,7 @@ BETTER = ('higher', 'lower')
 RUN_KEYS = ('throughput_mbps', 'per_path_mbps', 'subflows', 'fallback', 'ok', 'error')
 EXTRA_RUN_KEYS = ('duration_s', 'elapsed_s', 'per_path_bytes', 'per_path_wire_mbps', 'streams',
                   'fallback_reasons', 'retransmits', 'sent_mbps', 'congestion', 'cpu', 'started', 'argv',
-                  'launcher', 'sink_stats_error', 'cpu_cost', 'flows')
+                  'launcher', 'sink_stats_error', 'cpu_cost', 'flows', 'rr', 'load')
 # The CPU seconds of a host in runs[].cpu_cost.hosts.<end> (COMMON contract).
 CPU_COST_KEYS = ('user_s', 'system_s', 'softirq_s', 'irq_s', 'busy_s', 'lab_s', 'other_s')
 
@@ -199,7 +199,8 @@ def test_identity(summary, test):
     # What the traffic was like also changes the figures: a congestion control
     # or a measurement window of its own makes another test, never a baseline.
     # (Only when recorded, so records without them keep their identity.)
-    for field in ('congestion', 'duration_s', 'omit_s'):
+    # (kind, load and msg_size are recorded for request/response tests only)
+    for field in ('congestion', 'duration_s', 'omit_s', 'kind', 'load', 'msg_size'):
         if test.get(field) not in (None, ''):
             identity[field] = _number(test[field])
     key = hashlib.sha256(canonical_json(identity).encode('utf-8')).hexdigest()[:16]
@@ -520,6 +521,8 @@ def build_test(test, runs, expected, shaping):
         'shaping': shaping,
         'expected_mbps': expected,
         'utilisation': util,
+        # a request/response test (perf_latency): its kind, load and message size
+        **dict((k, test[k]) for k in ('kind', 'load', 'msg_size') if k in test),
         'runs': sorted(runs, key=lambda r: r['rep']),
         'throughput_mbps': stats,
         'metrics': test_metrics(runs),
@@ -528,8 +531,6 @@ def build_test(test, runs, expected, shaping):
             end: _median_or_none((((r.get('cpu') or {}).get(end) or {}).get('busy_pct') for r in ok_runs), 2)
             for end in ('generator', 'sink')},
     }
-    if test.get('kind'):
-        rec['kind'] = test['kind']
     cost = cpu_cost_medians(ok_runs)
     if cost:
         rec['cpu_cost'] = cost
