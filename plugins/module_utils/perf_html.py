@@ -203,7 +203,7 @@ def throughput_figure(tests):
         handles.append(ax.plot([], [], marker='x', color='#c62828', linestyle='none', label='failed repetition')[0])
     fig.suptitle('Throughput per test: bars = median, dots = each repetition', fontsize=11, y=0.98)
     fig.legend(handles=handles, loc='upper center', fontsize=8, ncol=5, frameon=False, bbox_to_anchor=(0.5, 0.93))
-    fig.tight_layout(rect=(0, 0, 1, 0.86))
+    fig.tight_layout(rect=(0, 0, 1, 0.86 if len(groups) > 1 else 0.89))
     return fig
 
 
@@ -267,7 +267,7 @@ def per_path_figure(tests):
     fig.suptitle('MPTCP throughput split per path, each repetition', fontsize=11, y=0.98)
     fig.legend(handles, labels, loc='upper center', fontsize=8, ncol=paths, frameon=False,
                bbox_to_anchor=(0.5, 0.93))
-    fig.tight_layout(rect=(0, 0, 1, 0.87))
+    fig.tight_layout(rect=(0, 0, 1, 0.87 if len(groups) > 1 else 0.89))
     return fig
 
 
