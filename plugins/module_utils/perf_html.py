@@ -203,7 +203,7 @@ def throughput_figure(tests):
         handles.append(ax.plot([], [], marker='x', color='#c62828', linestyle='none', label='failed repetition')[0])
     fig.suptitle('Throughput per test: bars = median, dots = each repetition', fontsize=11, y=0.98)
     fig.legend(handles=handles, loc='upper center', fontsize=8, ncol=5, frameon=False, bbox_to_anchor=(0.5, 0.93))
-    fig.tight_layout(rect=(0, 0, 1, 0.86))
+    fig.tight_layout(rect=(0, 0, 1, 0.86 if len(groups) > 1 else 0.89))
     return fig
 
 
@@ -267,7 +267,7 @@ def per_path_figure(tests):
     fig.suptitle('MPTCP throughput split per path, each repetition', fontsize=11, y=0.98)
     fig.legend(handles, labels, loc='upper center', fontsize=8, ncol=paths, frameon=False,
                bbox_to_anchor=(0.5, 0.93))
-    fig.tight_layout(rect=(0, 0, 1, 0.87))
+    fig.tight_layout(rect=(0, 0, 1, 0.87 if len(groups) > 1 else 0.89))
     return fig
 
 
@@ -352,7 +352,7 @@ def timeseries_figure(test, run, data):
         ax.tick_params(labelsize=8)
         ax.set_ylim(bottom=0)
         if ax.get_legend_handles_labels()[0]:
-            ax.legend(fontsize=7, loc='lower right', frameon=True, framealpha=0.8)
+            ax.legend(fontsize=7, loc='best', frameon=True, framealpha=0.8)
     axes[2].set_xlabel('seconds since the measured window started', fontsize=8)
     fig.suptitle('%s (%s, %s path%s, %s), repetition %s' % (
         test.get('name'), str(test.get('protocol')).upper(), test.get('paths', 1),

@@ -545,8 +545,6 @@ def build_test(test, runs, expected, shaping):
             end: _median_or_none((((r.get('cpu') or {}).get(end) or {}).get('busy_pct') for r in ok_runs), 2)
             for end in ('generator', 'sink')},
     }
-    if test.get('kind'):
-        rec['kind'] = test['kind']
     cost = cpu_cost_medians(ok_runs)
     if cost:
         rec['cpu_cost'] = cost

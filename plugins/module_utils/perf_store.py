@@ -477,7 +477,8 @@ def shaping_text(shaping):
     for path in shaping:
         bits = []
         if 'rate_mbit' in path:
-            bits.append('%smbit' % path['rate_mbit'])
+            # an explicit null rate is an unshaped path (a test's shaping: none)
+            bits.append('unshaped' if path['rate_mbit'] is None else '%smbit' % path['rate_mbit'])
         if 'delay_ms' in path:
             bits.append('%sms' % path['delay_ms'])
         if 'loss_pct' in path:

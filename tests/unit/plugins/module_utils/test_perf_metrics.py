@@ -380,3 +380,15 @@ def test_judged_before_writing_per_metric(tmp_path):
     assert [(r['test'], r['metric']) for r in regressions] == [('mptcp-unshaped-up', 'cpu_s_per_gb')]
     with pytest.raises(BaselineError, match='metrics'):
         judge_before_writing(summary, str(tmp_path / 'none.sqlite'), metrics=['nope'])
+
+
+def test_a_request_response_test_has_an_identity_of_its_own():
+    from ansible_collections.mptcp.lab.plugins.module_utils.perf_record import test_identity
+    s = record([])
+    bulk_test = dict(s['tests'][1])
+    idle = dict(bulk_test, kind='latency', load='none', msg_size=64)
+    loaded = dict(idle, load='bulk')
+    keys = set(test_identity(s, t)[0] for t in (bulk_test, idle, loaded))
+    assert len(keys) == 3
+    assert test_identity(s, idle)[1]['kind'] == 'latency' and test_identity(s, idle)[1]['msg_size'] == 64
+    assert 'kind' not in test_identity(s, bulk_test)[1]         # older records keep their identity

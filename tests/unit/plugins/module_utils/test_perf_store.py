@@ -166,6 +166,7 @@ def test_shaping_text():
     assert shaping_text([{'rate_mbit': 50, 'delay_ms': 10}, {'rate_mbit': 20, 'loss_pct': 0.5}]) == \
         '50mbit/10ms;20mbit/0.5loss'
     assert shaping_text(None) == ''
+    assert shaping_text([{'rate_mbit': None}, {'rate_mbit': 50}]) == 'unshaped;50mbit'
 
 
 def test_open_readonly_in_check_mode(tmp_path):
