@@ -158,8 +158,8 @@ def rr_window(started, ended):
 def load_covers(rr, load):
     """Whether the load ran over the whole RR window: (ok, error).
 
-    ``rr`` is the RR window (start, end); ``load`` is (start of the bulk
-    flow's counted window, end of the bulk flow). Both on one clock.
+    ``rr`` is the RR window (start, end); ``load`` is (when the bulk flow's
+    data began to flow, when it ended). Both on one clock.
     """
     if load[0] > rr[0]:
         return False, ('invalid: the bulk load started %.2f s after the request/response window'

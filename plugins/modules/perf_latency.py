@@ -21,11 +21,12 @@ description:
     measurement checks that its connection really is MPTCP, with a subflow on every path of
     O(links) and no fallback, with the same C(ss) parsers and validity gate as
     M(mptcp.lab.perf_measure).
-  - With O(load=bulk), an iperf3 bulk flow of the same protocol on the same paths starts first and the
-    request/response test runs inside its window; the bulk flow's throughput is returned in RV(load).
+  - With O(load=bulk), an iperf3 bulk flow of the same protocol on the same paths starts first, and the
+    request/response client once the bulk data flows (64 KiB on the paths, checked every 10 ms; not at
+    all when the bulk client exits first); the bulk flow's throughput is returned in RV(load).
     sockperf pauses 2 s after connecting and drops its first 400 ms (fixed in sockperf), so the bulk
     flow has 2.4 s to ramp up before the counted round trips begin; iperf3 omits its first 2 s and ends
-    1 s after sockperf's window would. The run is invalid when the bulk flow did not cover the window.
+    2 s after sockperf's window would. The run is invalid when the bulk flow did not cover the window.
   - Around the run it samples the generator's C(/proc/stat), interface counters and MPTcpExt counters;
     half-way through the window it lists the connections with C(ss -tni) and C(ss -Mni).
   - The module fails only on bad input; a failed or invalid run is returned with RV(ok=false) and
@@ -251,7 +252,8 @@ load:
     - With O(load=bulk), the bulk flow - C(ok), C(error), C(protocol), C(direction), C(streams),
       C(throughput_mbps) (receiver's goodput over iperf3's counted window), C(per_path_mbps),
       C(retransmits), C(congestion), C(duration_s), C(argv), C(launcher), C(covers) (whether it ran over
-      the whole request/response window). Null without load.
+      the whole request/response window), C(start_s) (seconds from its start to its data flowing). Null
+      without load.
   returned: always
   type: dict
 cpu:
@@ -263,7 +265,7 @@ started:
   returned: always
   type: str
 argv:
-  description: The sockperf command line that ran.
+  description: The sockperf command line that ran (null when it did not run).
   returned: always
   type: list
   elements: str
@@ -297,9 +299,15 @@ from ansible_collections.mptcp.lab.plugins.module_utils import perf_latency as p
 from ansible_collections.mptcp.lab.plugins.module_utils import perf_parse as pp
 
 # The bulk flow omits its first seconds (slow start) and outlasts the
-# request/response window by a second: see the module description.
+# request/response window by two: see the module description. The
+# request/response client starts once LOAD_START_BYTES of the bulk flow went
+# over its paths (checked every LOAD_POLL_S), or not at all when the bulk
+# client exits first.
 LOAD_OMIT_S = 2
-LOAD_EXTRA_S = 1
+LOAD_EXTRA_S = 2
+LOAD_START_BYTES = 64 * 1024
+LOAD_START_TIMEOUT_S = 10
+LOAD_POLL_S = 0.01
 
 
 def read_file(path):
@@ -414,16 +422,25 @@ def validate(module, p):
         module.fail_json(msg='links: protocol tcp uses exactly one path, got %d links' % len(p['links']))
 
 
-def iperf3_seconds(report):
-    """Seconds iperf3 sent data, omitted intervals included (its intervals' sum)."""
-    total = 0.0
-    for interval in (report or {}).get('intervals') or []:
-        total += float((interval.get('sum') or {}).get('seconds') or 0.0)
-    return total
+def wait_for_load(client, base, devs, direction):
+    """When the bulk flow's data began to flow on its paths (monotonic), or None.
+
+    None when its client exited first, or when nothing flowed within
+    LOAD_START_TIMEOUT_S. ``base`` is /proc/net/dev (parsed) before the start.
+    """
+    limit = time.monotonic() + LOAD_START_TIMEOUT_S
+    while time.monotonic() < limit:
+        now = pp.parse_net_dev(read_file('/proc/net/dev'))
+        if sum(b or 0 for b in pp.path_bytes(base, now, devs, direction)) >= LOAD_START_BYTES:
+            return time.monotonic()
+        client.thread.join(LOAD_POLL_S)       # returns at once when the client exits
+        if not client.thread.is_alive():
+            return None
+    return None
 
 
 def summarize_load(p, client, launcher, pbytes):
-    """The bulk flow's figures, its streams' ports and (start, end) of its counted window."""
+    """The bulk flow's figures and its streams' ports."""
     try:
         report = json.loads(client.out) if client.out.strip() else None
     except ValueError:
@@ -436,8 +453,6 @@ def summarize_load(p, client, launcher, pbytes):
         summary['error'] = 'iperf3 exited with code %d: %s' % (client.rc, (client.err or client.out).strip()[-500:])
     elif summary['ok'] and client.rc != 0:
         summary.update(ok=False, error='iperf3 exited with code %d: %s' % (client.rc, client.err.strip()[-500:]))
-    # iperf3 sends from its first interval to its exit; it counts after the omitted seconds
-    window = (client.ended - iperf3_seconds(report) + LOAD_OMIT_S, client.ended)
     tput = summary['throughput_mbps']
     known = [b for b in pbytes if b is not None]
     per_path = [round(tput * b / sum(known), 3) if (tput is not None and sum(known) and b is not None) else None
@@ -447,9 +462,9 @@ def summarize_load(p, client, launcher, pbytes):
         'direction': p['load_direction'], 'streams': p['load_streams'],
         'throughput_mbps': tput, 'per_path_mbps': per_path, 'retransmits': summary['retransmits'],
         'congestion': summary['congestion'], 'duration_s': summary['seconds'], 'argv': client.argv,
-        'launcher': launcher, 'covers': None,
+        'launcher': launcher, 'covers': None, 'start_s': None,
     }
-    return load, report, summary['stream_ports'], window
+    return load, report, summary['stream_ports']
 
 
 def measure(module, p):
@@ -495,25 +510,31 @@ def measure(module, p):
             capture['error'] = captures.start()
     before = local_sample()
     started = time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())
-    # the bulk flow first, then the request/response client inside its window
+    # the bulk flow first, then the request/response client once the bulk data flows
     load_client = Client(module, limited(module, load_limit, load_argv)) if load_argv else None
+    load_flowing = rr_client = None
     if load_client is not None:
         load_client.launched.wait(5)
-    rr_client = Client(module, limited(module, rr_limit, rr_argv))
-    watcher = threading.Thread(target=snapshot, args=(time.monotonic(),))
-    watcher.daemon = True
-    watcher.start()
-    rr_client.join()
+        load_flowing = wait_for_load(load_client, before['net_dev'], devs, p['load_direction'])
+    if load_client is None or load_flowing is not None or load_client.thread.is_alive():
+        rr_client = Client(module, limited(module, rr_limit, rr_argv))
+        watcher = threading.Thread(target=snapshot, args=(time.monotonic(),))
+        watcher.daemon = True
+        watcher.start()
+        rr_client.join()
     if load_client is not None:
         load_client.join()
     done.set()
     after = local_sample()
-    watcher.join(10)
+    if rr_client is not None:
+        watcher.join(10)
     if captures is not None:
         capture['files'] = captures.stop()
 
-    parsed = pl.parse_sockperf(rr_client.out + '\n' + rr_client.err)
-    if not parsed['ok'] and rr_client.rc == 124:
+    parsed = pl.parse_sockperf(rr_client.out + '\n' + rr_client.err if rr_client else '')
+    if rr_client is None:
+        parsed['error'] = 'sockperf did not run: the bulk load ended before its data flowed'
+    elif not parsed['ok'] and rr_client.rc == 124:
         parsed['error'] = 'sockperf did not finish within %ds and was killed' % rr_limit
     elif not parsed['ok'] and rr_client.rc not in (0, None) and not parsed['error']:
         parsed['error'] = 'sockperf exited with code %d' % rr_client.rc
@@ -525,11 +546,17 @@ def measure(module, p):
     load = report = None
     load_ports = []
     if load_client is not None:
-        load, report, load_ports, window = summarize_load(
+        load, report, load_ports = summarize_load(
             p, load_client, launcher, pp.path_bytes(before['net_dev'], after['net_dev'], devs, p['load_direction']))
-        covers, why = pl.load_covers(pl.rr_window(rr_client.started, rr_client.ended), window)
+        if load_flowing is not None:
+            load['start_s'] = round(load_flowing - load_client.started, 3)
+        if rr_client is not None and load_flowing is not None:
+            covers, why = pl.load_covers(pl.rr_window(rr_client.started, rr_client.ended),
+                                         (load_flowing, load_client.ended))
+        else:
+            covers, why = False, 'invalid: the bulk load sent no data within %ds' % LOAD_START_TIMEOUT_S
         load['covers'] = covers if load['ok'] else None
-        if tool_ok and not load['ok']:
+        if (tool_ok or rr_client is None) and not load['ok']:
             tool_ok, tool_error = False, 'load: %s' % (load['error'] or 'the bulk flow failed')
         elif tool_ok and not covers:
             tool_ok, tool_error = False, why
@@ -571,11 +598,11 @@ def measure(module, p):
         'load': load,
         'cpu': {'generator': pp.cpu_usage(before['cpu'], after['cpu']), 'sink': None},
         'started': started,
-        'argv': rr_argv,
+        'argv': rr_argv if rr_client is not None else None,
         'launcher': 'mptcpize' if p['protocol'] == 'mptcp' else None,
         'capture': capture,
         'raw': {
-            'sockperf': (rr_client.out + rr_client.err)[-20000:],
+            'sockperf': (rr_client.out + rr_client.err)[-20000:] if rr_client is not None else None,
             'iperf3': report,
             'iperf3_stderr': load_client.err[-4000:] if load_client is not None else None,
             'mptcp_counters': delta,

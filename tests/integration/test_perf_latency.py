@@ -8,82 +8,26 @@ mptcpize, and plain TCP), and iperf3 servers for the bulk load.
 """
 
 import os
-import subprocess
 
 import pytest
 
-from conftest import Netns, run_module, unique_name
+from conftest import run_module
+from latency_lab import BULK_MPTCP, BULK_TCP, LIMIT, RATE, RR_MPTCP, RR_TCP, LatencyLab
 
-RATE = 50
 IDEAL = RATE * 1448.0 / 1514.0
-LIMIT = 100 * 1024
 # A full tbf queue in the shaper: what a round trip waits behind a cubic bulk flow.
 QUEUE_US = LIMIT * 8.0 / (RATE * 1e6) * 1e6
-RR_MPTCP, RR_TCP, BULK_MPTCP, BULK_TCP = 11111, 11211, 5201, 5301
-
-
-class Lab(object):
-    pass
 
 
 @pytest.fixture(scope='module')
-def lab(tmp_path_factory):
+def lab():
     if os.geteuid() != 0:
         pytest.skip('needs root (network namespaces)')
-    nss = [Netns(unique_name('mlt')) for dummy in range(3)]
-    for ns in nss:
-        subprocess.run(['ip', 'netns', 'add', ns.name], check=True)
-        ns.run('ip', 'link', 'set', 'lo', 'up')
-    gen, mid, sink = nss
-    run_dir = str(tmp_path_factory.mktemp('run'))
-    names = []
+    built = LatencyLab('mlt')
     try:
-        mid.run('sysctl', '-qw', 'net.ipv4.ip_forward=1')
-        links = []
-        for i in (1, 2):
-            ga, sa = '10.78.%d.2' % (2 * i), '10.78.%d.2' % (2 * i + 1)
-            gen.add_veth('g%d' % i, peer_ns=mid, peer_name='mg%d' % i)
-            sink.add_veth('s%d' % i, peer_ns=mid, peer_name='ms%d' % i)
-            gen.run('ip', 'addr', 'add', ga + '/24', 'dev', 'g%d' % i)
-            sink.run('ip', 'addr', 'add', sa + '/24', 'dev', 's%d' % i)
-            mid.run('ip', 'addr', 'add', '10.78.%d.1/24' % (2 * i), 'dev', 'mg%d' % i)
-            mid.run('ip', 'addr', 'add', '10.78.%d.1/24' % (2 * i + 1), 'dev', 'ms%d' % i)
-            for ns, addr, dev, gw, table in ((gen, ga, 'g%d' % i, '10.78.%d.1' % (2 * i), 100 + i),
-                                             (sink, sa, 's%d' % i, '10.78.%d.1' % (2 * i + 1), 100 + i)):
-                ns.run('ip', 'rule', 'add', 'from', addr, 'table', str(table))
-                ns.run('ip', 'route', 'add', 'default', 'via', gw, 'dev', dev, 'table', str(table))
-            gen.run('ip', 'route', 'add', '10.78.%d.0/24' % (2 * i + 1), 'via', '10.78.%d.1' % (2 * i))
-            sink.run('ip', 'route', 'add', '10.78.%d.0/24' % (2 * i), 'via', '10.78.%d.1' % (2 * i + 1))
-            for dev in ('mg%d' % i, 'ms%d' % i):
-                mid.run('tc', 'qdisc', 'add', 'dev', dev, 'root', 'tbf', 'rate', '%dmbit' % RATE,
-                        'burst', '15k', 'limit', str(LIMIT))
-            links.append({'path': i, 'dev': 'g%d' % i, 'address': ga, 'peer_address': sa})
-        for i, link in enumerate(links, 1):
-            sink.run('ip', 'mptcp', 'endpoint', 'add', link['peer_address'], 'dev', 's%d' % i, 'signal')
-        for ns in (gen, sink):
-            ns.run('ip', 'mptcp', 'limits', 'set', 'subflows', '1', 'add_addr_accepted', '1')
-        # as the traffic sink runs them: one server per path address (joins arrive at the second)
-        for i, link in enumerate(links, 1):
-            addr = link['peer_address']
-            for name, port, argv in (
-                    ('rr-mptcp', RR_MPTCP, ['mptcpize', 'run', 'sockperf', 'server', '--tcp', '-i', addr,
-                                            '-p', str(RR_MPTCP)]),
-                    ('rr-tcp', RR_TCP, ['sockperf', 'server', '--tcp', '-i', addr, '-p', str(RR_TCP)]),
-                    ('bulk-mptcp', BULK_MPTCP, ['mptcpize', 'run', 'iperf3', '--server', '--port', str(BULK_MPTCP),
-                                                '--bind', addr]),
-                    ('bulk-tcp', BULK_TCP, ['iperf3', '--server', '--port', str(BULK_TCP), '--bind', addr])):
-                names.append('%s-a%d' % (name, i))
-                res = run_module(sink, 'daemon', dict(name=names[-1], argv=argv, wait_for_port=port,
-                                                      run_dir=run_dir))
-                assert res['rc'] == 0, res
-        obj = Lab()
-        obj.gen, obj.sink, obj.links, obj.run_dir = gen, sink, links, run_dir
-        yield obj
+        yield built.build()
     finally:
-        for name in names:
-            run_module(sink, 'daemon', dict(name=name, state='stopped', run_dir=run_dir))
-        for ns in nss:
-            subprocess.run(['ip', 'netns', 'del', ns.name], check=False)
+        built.destroy()
 
 
 def measure(lab, **kwargs):
@@ -156,6 +100,7 @@ def test_mptcp_under_load(lab):
     assert_sane(res)
     load = res['load']
     assert load['ok'] and load['covers'] is True and load['protocol'] == 'mptcp'
+    assert 0 < load['start_s'] < 2
     # the bulk flow fills both paths meanwhile (what is left after the round trips)
     assert load['throughput_mbps'] > 0.7 * 2 * IDEAL
     assert len(load['per_path_mbps']) == 2 and all(v > 0.2 * load['throughput_mbps'] for v in load['per_path_mbps'])
@@ -213,8 +158,10 @@ def test_a_failed_load_makes_the_run_invalid(lab):
     res = measure(lab, load='bulk', load_port=5999)
     assert not res['ok']
     assert res['error'] == 'load: iperf3: unable to connect to server: Connection refused'
-    assert res['load']['ok'] is False and res['load']['covers'] is None
-    assert res['metrics']['rr_tps'] > 0
+    assert res['load']['ok'] is False and res['load']['covers'] is None and res['load']['start_s'] is None
+    # no round trip is measured without the load that was asked for
+    assert res['metrics'] == dict.fromkeys(res['metrics']) and res['argv'] is None
+    assert res['elapsed_s'] < 3
 
 
 def test_capture_around_the_run(lab, tmp_path):
