@@ -449,6 +449,8 @@ def test_scenarios_and_segments_with_sysctls():
         (['plain'], False, False), (['csum', 'csum2'], False, True), (['csum-raw'], True, False),
         (['raw'], False, True)]
     assert segs[3]['sysctls'] == {} and segs[2]['sysctls'] == {'net.mptcp.checksum_enabled': '1'}
+
+
 # ------------------------------------------------------------------ latency tests (kind: latency)
 
 def test_a_latency_test_gets_its_own_fields():
