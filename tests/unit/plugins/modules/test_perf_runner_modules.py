@@ -25,7 +25,7 @@ def run(monkeypatch, capsys, module, args):
 def test_find_suite_by_name_and_path(tmp_path, monkeypatch):
     path, name = perf_suite.find_suite('smoke', SUITES, None)
     assert name == 'smoke' and path.endswith('smoke.yml')
-    with pytest.raises(SuiteError, match="no shipped suite 'nope'; shipped: default, smoke"):
+    with pytest.raises(SuiteError, match="no shipped suite 'nope'; shipped: default, latency, smoke"):
         perf_suite.find_suite('nope', SUITES, None)
     own = tmp_path / 'mine.yml'
     own.write_text('tests: [{name: a}]\n')
