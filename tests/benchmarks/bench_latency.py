@@ -48,7 +48,7 @@ def loadavg():
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser = argparse.ArgumentParser(description=__doc__.split('\n', maxsplit=1)[0])
     parser.add_argument('--reps', type=int, default=5)
     parser.add_argument('--duration', type=int, default=5)
     parser.add_argument('--prefix', default='mlb')
