@@ -108,7 +108,9 @@ def test_record_follows_the_schema_and_is_written_once(smoke):
     assert all(t['verdict'] in ('ok', 'invalid') and 'outcome' not in t for t in s['tests'])
     with open(os.path.join(run_dir, 'verdict.json')) as f:
         verdict = json.load(f)
-    assert [t['outcome'] for t in verdict['tests']] == ['no-baseline'] * 3
+    # every test judged on each default metric its runs measured (throughput and CPU cost per GB)
+    assert [(t['name'], t['metric'], t['outcome']) for t in verdict['tests']] == [
+        (t['name'], metric, 'no-baseline') for t in s['tests'] for metric in ('throughput_mbps', 'cpu_s_per_gb')]
     with open(os.path.join(run_dir, 'junit.xml')) as f:
         assert_junit_matches(f.read(), s, verdict)
     with open(os.path.join(run_dir, 'verdict.md')) as f:
