@@ -89,10 +89,28 @@ def test_tcp_transfer_on_the_plain_server(host):
     assert 40e6 < json.loads(res.stdout)['end']['sum_received']['bits_per_second'] < 50e6
 
 
-def test_stats_responder_answers_with_the_sink_counters(host):
+def _ask_stats_responder(host, request):
     s = links('sink')
-    code = ('import socket,json; c=socket.create_connection(("%s",5199),2); c.sendall(b"stats\\n");'
-            'd=b"".join(iter(lambda: c.recv(65536), b"")); print(json.dumps(sorted(json.loads(d))))' % s[0]['address'])
+    code = ('import socket,json; c=socket.create_connection(("%s",5199),2); c.sendall(b"%s\\n");'
+            'd=b"".join(iter(lambda: c.recv(65536), b"")); print(d.decode())' % (s[0]['address'], request))
     res = in_ns(host, GEN, sys.executable, '-c', "'%s'" % code)
     assert res.rc == 0, res.stderr
-    assert json.loads(res.stdout) == ['net_dev', 'netstat', 'stat']
+    return json.loads(res.stdout)
+
+
+def test_stats_responder_answers_with_the_sink_counters(host):
+    reply = _ask_stats_responder(host, 'stats')
+    assert sorted(reply) == ['boot_id', 'clk_tck', 'lab_cpu_s', 'lab_processes', 'net_dev',
+                             'netstat', 'self_cpu_s', 'snmp', 'stat', 'version']
+    assert reply['version'] == 2
+    assert reply['stat'].startswith('cpu ')
+    assert 'MPTcpExt:' in reply['netstat'] and 'Tcp:' in reply['snmp']
+    # the same machine: the sink's boot_id is this host's (namespaces share one kernel)
+    assert reply['boot_id'] == host.file('/proc/sys/kernel/random/boot_id').content_string.strip()
+
+
+def test_stats_responder_light_cpu_request_lists_sockets_on_a_port(host):
+    reply = _ask_stats_responder(host, 'cpu 5201')
+    assert sorted(reply) == ['lab_cpu_s', 'self_cpu_s', 'snmp', 'stat', 'tcp', 'version']
+    assert reply['snmp'].startswith('Tcp:')
+    assert isinstance(reply['tcp'], list)
