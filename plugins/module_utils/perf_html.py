@@ -31,6 +31,7 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
     HAS_MATPLOTLIB = False
     MATPLOTLIB_IMPORT_ERROR = exc
 
+from ansible_collections.mptcp.lab.plugins.module_utils import perf_timeseries
 from ansible_collections.mptcp.lab.plugins.module_utils.perf_baseline import figure
 from ansible_collections.mptcp.lab.plugins.module_utils.perf_record import METRIC, format_time, metric_table
 from ansible_collections.mptcp.lab.plugins.module_utils.perf_stats import median
@@ -40,7 +41,6 @@ PROTOCOL_COLOURS = {'tcp': '#4c72b0', 'mptcp': '#dd8452'}
 PATH_COLOURS = ('#55a868', '#8172b3', '#c44e52', '#937860', '#da8bc3', '#8c8c8c', '#ccb974', '#64b5cd')
 VERDICT_COLOURS = {'pass': '#2e7d32', 'regression': '#c62828', 'improvement': '#1565c0',
                    'no-baseline': '#6d6d6d', 'invalid': '#ef6c00'}
-SUBFLOW_STYLES = ('-', '--', ':', '-.')
 METRIC_COLOUR = '#6a5acd'        # the other metrics' figure
 DPI = 100
 # Figures at most this wide (inches; x DPI = pixels) fit the page's column unscaled.
@@ -313,52 +313,9 @@ def metrics_figure(tests):
     return fig
 
 
-def _series(values, length):
-    """A time series as floats of the given length (None and non-numbers: gaps)."""
-    values = list(values or [])[:length]
-    return [float(v) if _finite(v) else float('nan') for v in values] + [float('nan')] * (length - len(values))
-
-
 def timeseries_figure(test, run, data):
-    """Time series of one run of an MPTCP test: Mbit/s per path, then cwnd and RTT per subflow.
-
-    ``data`` is the run's raw timeseries document (docs/run-record.md).
-    """
-    t = [float(v) for v in data.get('t') or [] if _finite(v)]
-    if not t:
-        return None
-    n = len(t)
-    fig = Figure(figsize=(10.5, 7.4))
-    axes = [fig.add_subplot(3, 1, i + 1) for i in range(3)]
-    for ax in axes[1:]:
-        ax.sharex(axes[0])
-    for i, path in enumerate(p for p in data.get('paths') or [] if isinstance(p, dict)):
-        number = path.get('path') if isinstance(path.get('path'), int) else i + 1
-        axes[0].plot(t, _series(path.get('mbps'), n), '-', color=PATH_COLOURS[(number - 1) % len(PATH_COLOURS)],
-                     linewidth=1.6, label='path %s%s' % (number, ' (%s)' % path['dev'] if path.get('dev') else ''))
-    per_path = {}
-    for sub in (s for s in data.get('subflows') or [] if isinstance(s, dict)):
-        number = sub.get('path') if isinstance(sub.get('path'), int) and sub.get('path') > 0 else 0
-        style = SUBFLOW_STYLES[per_path.get(number, 0) % len(SUBFLOW_STYLES)]
-        per_path[number] = per_path.get(number, 0) + 1
-        colour = PATH_COLOURS[(number - 1) % len(PATH_COLOURS)] if number else '#555555'
-        label = '%s -> %s (path %s)' % (sub.get('local') or '?', sub.get('remote') or '?', number or '?')
-        axes[1].plot(t, _series(sub.get('cwnd'), n), style, color=colour, linewidth=1.3, label=label)
-        axes[2].plot(t, _series(sub.get('rtt_ms'), n), style, color=colour, linewidth=1.3, label=label)
-    titles = ('Mbit/s per path (interface counters)', 'cwnd per subflow (segments)', 'RTT per subflow (ms)')
-    for ax, title in zip(axes, titles):
-        ax.set_title(title, fontsize=9, loc='left')
-        ax.grid(alpha=0.3)
-        ax.tick_params(labelsize=8)
-        ax.set_ylim(bottom=0)
-        if ax.get_legend_handles_labels()[0]:
-            ax.legend(fontsize=7, loc='best', frameon=True, framealpha=0.8)
-    axes[2].set_xlabel('seconds since the measured window started', fontsize=8)
-    fig.suptitle('%s (%s, %s path%s, %s), repetition %s' % (
-        test.get('name'), str(test.get('protocol')).upper(), test.get('paths', 1),
-        '' if test.get('paths', 1) == 1 else 's', test.get('direction', ''), run.get('rep', '?')), fontsize=10)
-    fig.tight_layout()
-    return fig
+    """Time series of one run of an MPTCP test (perf_timeseries.figure), in the report's colours."""
+    return perf_timeseries.figure(test, run, data, PATH_COLOURS)
 
 
 def trend_figure(trends, min_effect_pct):

@@ -92,3 +92,24 @@ def test_metrics_figure_has_a_panel_per_other_metric():
                       'latency_p90_us (us, lower is better)', 'latency_p99_us (us, lower is better)']
     assert perf_html.metrics_figure(record(perf_fixtures.DEFAULT_TESTS)['tests']) is None
     perf_html.close_all()
+
+
+def test_the_run_shown_over_time_is_the_median_one_with_a_file(tmp_path):
+    import json
+    from ansible_collections.mptcp.lab.plugins.module_utils.perf_timeseries import load_timeseries
+    test = record()['tests'][2]
+    values = [r['metrics']['throughput_mbps'] for r in test['runs']]
+    middle = sorted(values)[len(values) // 2]
+    chosen = [r for r in test['runs'] if r['metrics']['throughput_mbps'] == middle][0]
+    assert load_timeseries(str(tmp_path), test) == (None, None, 'no raw/*.timeseries.json file')
+    raw = tmp_path / 'raw'
+    raw.mkdir()
+    for run in test['runs']:
+        (raw / (run['raw'] + '.timeseries.json')).write_text(json.dumps(perf_fixtures.timeseries(run)))
+    run, data, name = load_timeseries(str(tmp_path), test)
+    assert run is chosen and name == chosen['raw'] + '.timeseries.json' and len(data['t']) == 10
+    (raw / name).write_text('{"t": []}')                 # no time axis: the next closest one
+    run, data, other = load_timeseries(str(tmp_path), test)
+    assert run is not chosen and other != name
+    assert load_timeseries(str(tmp_path), dict(test, runs=[dict(r, ok=False) for r in test['runs']]))[2] == \
+        'no successful repetition'
