@@ -586,6 +586,42 @@ def verdict_table(tests, judging=None):
     return ''.join(out)
 
 
+COST_COLUMNS = ('user', 'system', 'softirq', 'irq', 'busy', 'lab', 'other')
+OTHER_LOAD_SHARE = 0.5
+
+
+def cpu_cost_table(tests):
+    """A row per test and host of tests[].cpu_cost (s/GB), with the share of other load."""
+    rows = []
+    for t in tests:
+        cost = t.get('cpu_cost') or {}
+        for host, figures in sorted((cost.get('hosts') or {}).items()):
+            busy, other = figures.get('busy_s_per_gb'), figures.get('other_s_per_gb')
+            share = other / busy if _finite(busy) and busy > 0 and _finite(other) else None
+            rows.append([esc(t.get('name')), esc(host)] + [
+                esc(figure(figures.get('%s_s_per_gb' % c))) if _finite(figures.get('%s_s_per_gb' % c))
+                else '&mdash;' for c in COST_COLUMNS] + [fmt(share * 100 if share is not None else None, 0, '%'),
+                                                         'yes' if cost.get('same_machine') else 'no'])
+    if not rows:
+        return ''
+    return _table_from_rows(['test', 'host'] + ['%s s/GB' % c for c in COST_COLUMNS] + ['other share', 'one machine'],
+                            rows, numeric=tuple(range(2, 2 + len(COST_COLUMNS) + 1)))
+
+
+def other_load(tests):
+    """Text naming the tests whose CPU time was mostly other work (None when none was)."""
+    busy = []
+    for t in tests:
+        for host, figures in sorted(((t.get('cpu_cost') or {}).get('hosts') or {}).items()):
+            total, other = figures.get('busy_s_per_gb'), figures.get('other_s_per_gb')
+            if _finite(total) and total > 0 and _finite(other) and other / total > OTHER_LOAD_SHARE:
+                busy.append('%s (%s: %.0f%% of the busy time)' % (t.get('name'), host, 100.0 * other / total))
+                break
+    if not busy:
+        return None
+    return 'most of the CPU time during %s was outside the lab' % ', '.join(busy)
+
+
 def banner(summary):
     regs = summary.get('regressions') or []
     counts = (summary.get('judgement') or {}).get('counts') or {}
@@ -653,6 +689,11 @@ def render(summary, trends, history_db, csv_path=None, timeseries=None):
                    '(last-runs baseline) the change exceeds the run-to-run noise of the baseline runs. '
                    'See docs/statistics.md.</p>' % (
                        esc(verdict.get('baseline')), esc(verdict.get('alpha')), effect_text))
+    busy = other_load(tests)
+    if busy:
+        out.append('<p class="note"><b>Other load:</b> %s. CPU cost and throughput are less steady on a '
+                   'busy machine; a flag there may be the machine, not the kernel (docs/statistics.md).</p>'
+                   % esc(busy))
     out.append(verdict_table(tests, verdict.get('metrics')))
     regs = summary.get('regressions') or []
     if regs:
@@ -693,6 +734,15 @@ def render(summary, trends, history_db, csv_path=None, timeseries=None):
         out.append('<p class="note">Each metric measured beside the throughput (docs/run-record.md): '
                    'bars = median, dots = each successful repetition.</p>')
         out.append(img(fig, 'CPU cost, request/response rate, latency and the other metrics of each test'))
+    table = cpu_cost_table(tests)
+    if table:
+        out.append('<h3 id="cpu">CPU cost per host</h3>')
+        out.append('<p class="note">CPU seconds per GB delivered over the measured window, median of the '
+                   'repetitions (<code>tests[].cpu_cost</code>): <em>lab</em> is the lab\'s own processes '
+                   'and the kernel\'s softirq/irq time, <em>other</em> the busy time the lab does not '
+                   'explain (other work on the machine). On one machine (the netns lab) both ends see the '
+                   'same counters, counted once in <code>cpu_s_per_gb</code>.</p>')
+        out.append(table)
 
     out.append('<h2 id="paths">MPTCP per-path split</h2>')
     fig = per_path_figure(bulk)

@@ -113,3 +113,17 @@ def test_the_run_shown_over_time_is_the_median_one_with_a_file(tmp_path):
     assert run is not chosen and other != name
     assert load_timeseries(str(tmp_path), dict(test, runs=[dict(r, ok=False) for r in test['runs']]))[2] == \
         'no successful repetition'
+
+
+def test_cpu_cost_per_host_and_other_load():
+    s = record()
+    html = perf_html.cpu_cost_table(s['tests'])
+    rows = rows_of(html)
+    assert len(rows) == 4                    # the two unshaped tests, generator and sink each
+    assert 'tcp-unshaped-up' in rows[0] and 'generator' in rows[0] and '10%' in rows[0]
+    assert perf_html.other_load(s['tests']) is None        # 10% other load: not worth a word
+    busy = dict(s['tests'][1], cpu_cost={'same_machine': True, 'hosts': {
+        'generator': {'busy_s_per_gb': 3.0, 'lab_s_per_gb': 0.6, 'other_s_per_gb': 2.4}}})
+    assert perf_html.other_load([busy]) == \
+        'most of the CPU time during tcp-unshaped-up (generator: 80% of the busy time) was outside the lab'
+    assert perf_html.cpu_cost_table(record(perf_fixtures.DEFAULT_TESTS)['tests']) == ''
