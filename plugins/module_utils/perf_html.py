@@ -31,6 +31,7 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
     HAS_MATPLOTLIB = False
     MATPLOTLIB_IMPORT_ERROR = exc
 
+from ansible_collections.mptcp.lab.plugins.module_utils import perf_timeseries
 from ansible_collections.mptcp.lab.plugins.module_utils.perf_baseline import figure
 from ansible_collections.mptcp.lab.plugins.module_utils.perf_record import METRIC, format_time, metric_table
 from ansible_collections.mptcp.lab.plugins.module_utils.perf_stats import median
@@ -40,7 +41,6 @@ PROTOCOL_COLOURS = {'tcp': '#4c72b0', 'mptcp': '#dd8452'}
 PATH_COLOURS = ('#55a868', '#8172b3', '#c44e52', '#937860', '#da8bc3', '#8c8c8c', '#ccb974', '#64b5cd')
 VERDICT_COLOURS = {'pass': '#2e7d32', 'regression': '#c62828', 'improvement': '#1565c0',
                    'no-baseline': '#6d6d6d', 'invalid': '#ef6c00'}
-SUBFLOW_STYLES = ('-', '--', ':', '-.')
 METRIC_COLOUR = '#6a5acd'        # the other metrics' figure
 DPI = 100
 # Figures at most this wide (inches; x DPI = pixels) fit the page's column unscaled.
@@ -313,52 +313,9 @@ def metrics_figure(tests):
     return fig
 
 
-def _series(values, length):
-    """A time series as floats of the given length (None and non-numbers: gaps)."""
-    values = list(values or [])[:length]
-    return [float(v) if _finite(v) else float('nan') for v in values] + [float('nan')] * (length - len(values))
-
-
 def timeseries_figure(test, run, data):
-    """Time series of one run of an MPTCP test: Mbit/s per path, then cwnd and RTT per subflow.
-
-    ``data`` is the run's raw timeseries document (docs/run-record.md).
-    """
-    t = [float(v) for v in data.get('t') or [] if _finite(v)]
-    if not t:
-        return None
-    n = len(t)
-    fig = Figure(figsize=(10.5, 7.4))
-    axes = [fig.add_subplot(3, 1, i + 1) for i in range(3)]
-    for ax in axes[1:]:
-        ax.sharex(axes[0])
-    for i, path in enumerate(p for p in data.get('paths') or [] if isinstance(p, dict)):
-        number = path.get('path') if isinstance(path.get('path'), int) else i + 1
-        axes[0].plot(t, _series(path.get('mbps'), n), '-', color=PATH_COLOURS[(number - 1) % len(PATH_COLOURS)],
-                     linewidth=1.6, label='path %s%s' % (number, ' (%s)' % path['dev'] if path.get('dev') else ''))
-    per_path = {}
-    for sub in (s for s in data.get('subflows') or [] if isinstance(s, dict)):
-        number = sub.get('path') if isinstance(sub.get('path'), int) and sub.get('path') > 0 else 0
-        style = SUBFLOW_STYLES[per_path.get(number, 0) % len(SUBFLOW_STYLES)]
-        per_path[number] = per_path.get(number, 0) + 1
-        colour = PATH_COLOURS[(number - 1) % len(PATH_COLOURS)] if number else '#555555'
-        label = '%s -> %s (path %s)' % (sub.get('local') or '?', sub.get('remote') or '?', number or '?')
-        axes[1].plot(t, _series(sub.get('cwnd'), n), style, color=colour, linewidth=1.3, label=label)
-        axes[2].plot(t, _series(sub.get('rtt_ms'), n), style, color=colour, linewidth=1.3, label=label)
-    titles = ('Mbit/s per path (interface counters)', 'cwnd per subflow (segments)', 'RTT per subflow (ms)')
-    for ax, title in zip(axes, titles):
-        ax.set_title(title, fontsize=9, loc='left')
-        ax.grid(alpha=0.3)
-        ax.tick_params(labelsize=8)
-        ax.set_ylim(bottom=0)
-        if ax.get_legend_handles_labels()[0]:
-            ax.legend(fontsize=7, loc='best', frameon=True, framealpha=0.8)
-    axes[2].set_xlabel('seconds since the measured window started', fontsize=8)
-    fig.suptitle('%s (%s, %s path%s, %s), repetition %s' % (
-        test.get('name'), str(test.get('protocol')).upper(), test.get('paths', 1),
-        '' if test.get('paths', 1) == 1 else 's', test.get('direction', ''), run.get('rep', '?')), fontsize=10)
-    fig.tight_layout()
-    return fig
+    """Time series of one run of an MPTCP test (perf_timeseries.figure), in the report's colours."""
+    return perf_timeseries.figure(test, run, data, PATH_COLOURS)
 
 
 def trend_figure(trends, min_effect_pct):
@@ -629,6 +586,42 @@ def verdict_table(tests, judging=None):
     return ''.join(out)
 
 
+COST_COLUMNS = ('user', 'system', 'softirq', 'irq', 'busy', 'lab', 'other')
+OTHER_LOAD_SHARE = 0.5
+
+
+def cpu_cost_table(tests):
+    """A row per test and host of tests[].cpu_cost (s/GB), with the share of other load."""
+    rows = []
+    for t in tests:
+        cost = t.get('cpu_cost') or {}
+        for host, figures in sorted((cost.get('hosts') or {}).items()):
+            busy, other = figures.get('busy_s_per_gb'), figures.get('other_s_per_gb')
+            share = other / busy if _finite(busy) and busy > 0 and _finite(other) else None
+            rows.append([esc(t.get('name')), esc(host)] + [
+                esc(figure(figures.get('%s_s_per_gb' % c))) if _finite(figures.get('%s_s_per_gb' % c))
+                else '&mdash;' for c in COST_COLUMNS] + [fmt(share * 100 if share is not None else None, 0, '%'),
+                                                         'yes' if cost.get('same_machine') else 'no'])
+    if not rows:
+        return ''
+    return _table_from_rows(['test', 'host'] + ['%s s/GB' % c for c in COST_COLUMNS] + ['other share', 'one machine'],
+                            rows, numeric=tuple(range(2, 2 + len(COST_COLUMNS) + 1)))
+
+
+def other_load(tests):
+    """Text naming the tests whose CPU time was mostly other work (None when none was)."""
+    busy = []
+    for t in tests:
+        for host, figures in sorted(((t.get('cpu_cost') or {}).get('hosts') or {}).items()):
+            total, other = figures.get('busy_s_per_gb'), figures.get('other_s_per_gb')
+            if _finite(total) and total > 0 and _finite(other) and other / total > OTHER_LOAD_SHARE:
+                busy.append('%s (%s: %.0f%% of the busy time)' % (t.get('name'), host, 100.0 * other / total))
+                break
+    if not busy:
+        return None
+    return 'most of the CPU time during %s was outside the lab' % ', '.join(busy)
+
+
 def banner(summary):
     regs = summary.get('regressions') or []
     counts = (summary.get('judgement') or {}).get('counts') or {}
@@ -696,6 +689,11 @@ def render(summary, trends, history_db, csv_path=None, timeseries=None):
                    '(last-runs baseline) the change exceeds the run-to-run noise of the baseline runs. '
                    'See docs/statistics.md.</p>' % (
                        esc(verdict.get('baseline')), esc(verdict.get('alpha')), effect_text))
+    busy = other_load(tests)
+    if busy:
+        out.append('<p class="note"><b>Other load:</b> %s. CPU cost and throughput are less steady on a '
+                   'busy machine; a flag there may be the machine, not the kernel (docs/statistics.md).</p>'
+                   % esc(busy))
     out.append(verdict_table(tests, verdict.get('metrics')))
     regs = summary.get('regressions') or []
     if regs:
@@ -736,6 +734,15 @@ def render(summary, trends, history_db, csv_path=None, timeseries=None):
         out.append('<p class="note">Each metric measured beside the throughput (docs/run-record.md): '
                    'bars = median, dots = each successful repetition.</p>')
         out.append(img(fig, 'CPU cost, request/response rate, latency and the other metrics of each test'))
+    table = cpu_cost_table(tests)
+    if table:
+        out.append('<h3 id="cpu">CPU cost per host</h3>')
+        out.append('<p class="note">CPU seconds per GB delivered over the measured window, median of the '
+                   'repetitions (<code>tests[].cpu_cost</code>): <em>lab</em> is the lab\'s own processes '
+                   'and the kernel\'s softirq/irq time, <em>other</em> the busy time the lab does not '
+                   'explain (other work on the machine). On one machine (the netns lab) both ends see the '
+                   'same counters, counted once in <code>cpu_s_per_gb</code>.</p>')
+        out.append(table)
 
     out.append('<h2 id="paths">MPTCP per-path split</h2>')
     fig = per_path_figure(bulk)

@@ -659,6 +659,9 @@ def migrate(summary):
                     test['runs'] = runs
                     if 'metrics' not in test:
                         test['metrics'] = test_metrics(runs)
+                    cost = cpu_cost_medians([r for r in runs if isinstance(r, dict) and r.get('ok')])
+                    if cost and 'cpu_cost' not in test:
+                        test['cpu_cost'] = cost
             migrated.append(test)
         out['tests'] = migrated
     return out

@@ -118,9 +118,10 @@ from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible_collections.mptcp.lab.plugins.module_utils import perf_html
 from ansible_collections.mptcp.lab.plugins.module_utils.perf_baseline import judged_metrics, judged_view
 from ansible_collections.mptcp.lab.plugins.module_utils.perf_record import (
-    METRIC, RecordError, metric_values, open_run, primary_metric, read_bytes, slug, write_atomic)
+    METRIC, RecordError, open_run, read_bytes, slug, write_atomic)
 from ansible_collections.mptcp.lab.plugins.module_utils.perf_store import (
     csv_metrics, csv_text, open_readonly, otava_config, run_module)
+from ansible_collections.mptcp.lab.plugins.module_utils.perf_timeseries import load_timeseries
 
 
 def _digest(data):
@@ -162,52 +163,6 @@ def load_verdict(run_dir):
         return json.loads(data.decode('utf-8'))
     except ValueError as exc:
         raise RecordError('%s is not valid JSON: %s' % (os.path.join(run_dir, 'verdict.json'), exc))
-
-
-TIMESERIES_SUFFIX = '.timeseries.json'
-MAX_TIMESERIES_BYTES = 16 * 1024 * 1024
-
-
-def load_timeseries(run_dir, test):
-    """(run, document, file name) of the run of a test to plot over time, or (None, None, why).
-
-    The run is the successful one whose figure (of the test's primary metric)
-    is closest to the median of the repetitions, among those with a
-    ``raw/<run>.timeseries.json`` (docs/run-record.md); a file that cannot be
-    read as that format is passed over.
-    """
-    ok = [r for r in test.get('runs') or [] if isinstance(r, dict) and r.get('ok')]
-    runs = [r for r in ok if r.get('raw')]
-    if not runs:
-        return None, None, 'no successful repetition' if not ok else 'the record names no raw files of its runs'
-    primary = primary_metric(test)
-    values = metric_values(runs, primary)
-    centre = sorted(values)[len(values) // 2] if values else None
-
-    def distance(run):
-        value = (run.get('metrics') or {}).get(primary)
-        if centre is None or not isinstance(value, (int, float)):
-            return (1, run.get('rep') or 0)
-        return (0, abs(value - centre), run.get('rep') or 0)
-    problems = []
-    for run in sorted(runs, key=distance):
-        name = os.path.basename(str(run['raw'])) + TIMESERIES_SUFFIX
-        path = os.path.join(run_dir, 'raw', name)
-        if not os.path.isfile(path):
-            continue
-        if os.path.getsize(path) > MAX_TIMESERIES_BYTES:
-            problems.append('%s is larger than %d bytes' % (name, MAX_TIMESERIES_BYTES))
-            continue
-        try:
-            data = json.loads(read_bytes(path).decode('utf-8'))
-        except (ValueError, UnicodeDecodeError) as exc:
-            problems.append('%s is not JSON: %s' % (name, exc))
-            continue
-        if not isinstance(data, dict) or not isinstance(data.get('t'), list) or not data['t']:
-            problems.append('%s has no time axis (t)' % name)
-            continue
-        return run, data, name
-    return None, None, '; '.join(problems) or 'no raw/*%s file' % TIMESERIES_SUFFIX
 
 
 def report(params, check_mode, warn=None):

@@ -92,3 +92,38 @@ def test_metrics_figure_has_a_panel_per_other_metric():
                       'latency_p90_us (us, lower is better)', 'latency_p99_us (us, lower is better)']
     assert perf_html.metrics_figure(record(perf_fixtures.DEFAULT_TESTS)['tests']) is None
     perf_html.close_all()
+
+
+def test_the_run_shown_over_time_is_the_median_one_with_a_file(tmp_path):
+    import json
+    from ansible_collections.mptcp.lab.plugins.module_utils.perf_timeseries import load_timeseries
+    test = record()['tests'][2]
+    values = [r['metrics']['throughput_mbps'] for r in test['runs']]
+    middle = sorted(values)[len(values) // 2]
+    chosen = [r for r in test['runs'] if r['metrics']['throughput_mbps'] == middle][0]
+    assert load_timeseries(str(tmp_path), test) == (None, None, 'no raw/*.timeseries.json file')
+    raw = tmp_path / 'raw'
+    raw.mkdir()
+    for run in test['runs']:
+        (raw / (run['raw'] + '.timeseries.json')).write_text(json.dumps(perf_fixtures.timeseries(run)))
+    run, data, name = load_timeseries(str(tmp_path), test)
+    assert run is chosen and name == chosen['raw'] + '.timeseries.json' and len(data['t']) == 10
+    (raw / name).write_text('{"t": []}')                 # no time axis: the next closest one
+    run, data, other = load_timeseries(str(tmp_path), test)
+    assert run is not chosen and other != name
+    assert load_timeseries(str(tmp_path), dict(test, runs=[dict(r, ok=False) for r in test['runs']]))[2] == \
+        'no successful repetition'
+
+
+def test_cpu_cost_per_host_and_other_load():
+    s = record()
+    html = perf_html.cpu_cost_table(s['tests'])
+    rows = rows_of(html)
+    assert len(rows) == 4                    # the two unshaped tests, generator and sink each
+    assert 'tcp-unshaped-up' in rows[0] and 'generator' in rows[0] and '10%' in rows[0]
+    assert perf_html.other_load(s['tests']) is None        # 10% other load: not worth a word
+    busy = dict(s['tests'][1], cpu_cost={'same_machine': True, 'hosts': {
+        'generator': {'busy_s_per_gb': 3.0, 'lab_s_per_gb': 0.6, 'other_s_per_gb': 2.4}}})
+    assert perf_html.other_load([busy]) == \
+        'most of the CPU time during tcp-unshaped-up (generator: 80% of the busy time) was outside the lab'
+    assert perf_html.cpu_cost_table(record(perf_fixtures.DEFAULT_TESTS)['tests']) == ''

@@ -416,7 +416,7 @@ def test_report_shows_every_metric_and_the_time_series(metric_results, capsys):
     for text in ('Other metrics', 'Time series (MPTCP tests)', 'raw/016-mptcp-unshaped-up-rep', 'cwnd',
                  'mptcp-2paths-up</b>: no time series (the record names no raw files of its runs)',
                  'recorded, not judged', 'latency_p99_us', 's/GB', 'transactions/s',
-                 'cpu_s_per_gb 2%', 'latency_p99_us 10%'):
+                 'cpu_s_per_gb 2%', 'latency_p99_us 10%', 'CPU cost per host', 'other share'):
         assert text in html, text
     # a row per test and metric: the verdict table has them all, a verdict on each judged one
     table = html[html.index('<table class="verdict">'):]
