@@ -58,7 +58,9 @@ options:
     elements: dict
     required: true
   lab_paths:
-    description: The lab's paths, recorded and used for each test's shaping and ideal goodput.
+    description:
+      - The lab's paths, recorded and used for each test's shaping and ideal goodput; a test with a shaping of
+        its own (its C(shaping) in O(suite)) records and uses that instead.
     type: list
     elements: dict
     default: []

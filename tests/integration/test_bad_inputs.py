@@ -123,6 +123,12 @@ CASES = [
     ('suite-not-yaml', PERF, None, 'tests: [ {name: a\n', 'is not valid YAML'),
     ('suite-no-tests', PERF, None, 'name: x\ntests: []\n', 'suite: tests must be a non-empty list'),
     ('suite-dup-name', PERF, None, 'tests:\n  - {name: a}\n  - {name: a}\n', "name 'a' is used twice"),
+    ('suite-shaping-rate-nan', PERF, None, 'tests:\n  - {name: a, shaping: [{rate_mbit: .nan}, {rate_mbit: 5}]}\n',
+     "tests[0] 'a': shaping[0].rate_mbit must be a finite number"),
+    ('suite-shaping-count', PERF, None, 'tests:\n  - {name: a, shaping: [{rate_mbit: null}]}\n',
+     "tests[0] 'a': shaping must be \"lab\", \"none\" or a list of one"),
+    ('suite-sysctls-name', PERF, None, 'tests:\n  - {name: a, sysctls: {kernel.panic: 1}}\n',
+     "tests[0] 'a': sysctls: 'kernel.panic' is not allowed"),
     # lab knobs, provision.yml
     ('provision-rate-nan', PROVISION, lab_paths({'rate_mbit': float('nan')}), None, 'lab_paths[0].rate_mbit'),
     ('provision-rate-string', PROVISION, lab_paths({'rate_mbit': '50'}), None, 'lab_paths[0].rate_mbit'),

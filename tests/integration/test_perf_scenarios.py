@@ -68,12 +68,18 @@ def run(lab, tmp_path_factory):
     tmp = tmp_path_factory.mktemp('run')
     suite = write_suite(tmp / 'scenarios.yml', [
         {'name': 'tcp-lab', 'protocol': 'tcp', 'paths': 1},
-        {'name': 'tcp-raw', 'protocol': 'tcp', 'paths': 1, 'shaping': 'none'},
+        # the sender's default congestion control, set by the test's sysctls, shows in iperf3's report
+        {'name': 'tcp-reno', 'protocol': 'tcp', 'paths': 1, 'shaping': 'none', 'congestion': None,
+         'sysctls': {'net.ipv4.tcp_congestion_control': 'reno'}},
+        # unshaped too, but the sender's own default congestion control: the shaper stays, the ends change
+        {'name': 'tcp-raw', 'protocol': 'tcp', 'paths': 1, 'shaping': 'none', 'congestion': None},
         {'name': 'tcp-slow2', 'protocol': 'tcp', 'paths': [2],
          'shaping': [{'rate_mbit': RATE}, {'rate_mbit': 5}]},
         {'name': 'mptcp-raw', 'protocol': 'mptcp', 'paths': 'all', 'shaping': 'none'},
+        {'name': 'mptcp-csum', 'protocol': 'mptcp', 'paths': 'all', 'sysctls': {'net.mptcp.checksum_enabled': True}},
     ])
     results = tmp / 'r'
+    # created by this run (no lab yet), kept for the runs after it
     proc = ansible_playbook('playbooks/perf.yml', '-i', inv, '-e', 'perf_suite=%s' % suite,
                             '-e', 'perf_results_dir=%s' % results, '-e', 'perf_keep_lab=true')
     with open(str(results / 'latest' / 'summary.json')) as f:
@@ -81,16 +87,37 @@ def run(lab, tmp_path_factory):
     return prefix, inv, summary, proc.stdout, shaper_qdiscs(prefix)
 
 
-def test_the_plan_groups_tests_by_shaping_and_reshapes_once_per_group(run):
+def end_sysctl(ns, name):
+    return ' '.join(subprocess.run(['ip', 'netns', 'exec', ns, 'cat', '/proc/sys/' + name.replace('.', '/')],
+                                   capture_output=True, text=True, check=True).stdout.split())
+
+
+SYSCTLS = ['net.ipv4.tcp_congestion_control', 'net.mptcp.checksum_enabled']
+
+
+def test_the_plan_groups_tests_by_scenario_and_changes_the_lab_once_per_group(run):
     _prefix, _inv, s, out, _after = run
-    # suite order tcp-lab, tcp-raw, tcp-slow2, mptcp-raw; run order grouped by shaping
-    assert [t['name'] for t in s['tests']] == ['tcp-lab', 'tcp-raw', 'tcp-slow2', 'mptcp-raw']
-    order = [out.index('] %s rep 1/1 \u2014 ETA' % name) for name in ('tcp-lab', 'tcp-raw', 'mptcp-raw', 'tcp-slow2')]
+    names = ['tcp-lab', 'tcp-reno', 'tcp-raw', 'tcp-slow2', 'mptcp-raw', 'mptcp-csum']
+    assert [t['name'] for t in s['tests']] == names
+    # run order grouped by scenario (shaping and sysctls), groups in suite order
+    order = [out.index('] %s rep 1/1 \u2014 ETA' % name)
+             for name in ('tcp-lab', 'tcp-reno', 'tcp-raw', 'mptcp-raw', 'tcp-slow2', 'mptcp-csum')]
     assert order == sorted(order)
-    # one reshape per group that is not the lab's, then the lab's back: three path_shaping calls
-    assert out.count("TASK [mptcp.lab.lab_shaper : Shape the paths as tests[1] 'tcp-raw': shaping]") == 2   # check + apply
-    assert out.count("TASK [mptcp.lab.lab_shaper : Shape the paths as tests[2] 'tcp-slow2': shaping]") == 2
-    assert out.count('TASK [mptcp.lab.lab_shaper : Shape the paths as lab_paths]') == 1
+    # the shaper: a check of every group whose shaping is not the lab's, a reshape where the shaping
+    # differs from the group before (tcp-raw's group has tcp-reno's shaping: none)
+    assert out.count("TASK [mptcp.lab.lab_shaper : Shape the paths as tests[1] 'tcp-reno': shaping]") == 2   # check + apply
+    assert out.count("TASK [mptcp.lab.lab_shaper : Shape the paths as tests[2] 'tcp-raw': shaping]") == 1    # check
+    assert out.count("TASK [mptcp.lab.lab_shaper : Shape the paths as tests[3] 'tcp-slow2': shaping]") == 2
+    # mptcp-csum's group has the lab's shaping, then the end of the run puts it back (a no-op there)
+    assert out.count('TASK [mptcp.lab.lab_shaper : Shape the paths as lab_paths]') == 2
+    # the role's entry point checks its inputs
+    assert "TASK [mptcp.lab.lab_shaper : Validating arguments against arg spec 'paths'" in out
+    # the ends: a check of every group with sysctls, a call where they change, and back at the end
+    assert out.count("TASK [mptcp.lab.perf_suite : Check each test's own sysctls on this end (check mode)]") == 1
+    assert out.count("TASK [mptcp.lab.perf_suite : Set the sysctls of tests[1] 'tcp-reno': sysctls]") == 1
+    assert out.count("TASK [mptcp.lab.perf_suite : Set the sysctls of tests[2] 'tcp-raw': sysctls]") == 1
+    assert out.count("TASK [mptcp.lab.perf_suite : Set the sysctls of tests[5] 'mptcp-csum': sysctls]") == 1
+    assert "TASK [mptcp.lab.perf_suite : Put the ends' sysctls back]" in out
 
 
 def test_each_test_ran_under_its_own_shaping(run):
@@ -117,6 +144,28 @@ def test_each_test_ran_under_its_own_shaping(run):
     assert run['subflows'] == 2 and run['fallback'] is False
     # both paths carry traffic, each well beyond the lab's rate
     assert min(run['per_path_mbps']) > 2 * RATE, run['per_path_mbps']
+    # the tests without sysctls of their own record none
+    assert all(t['sysctls'] is None for t in (lab, raw, slow, mraw))
+    assert tests['tcp-reno']['shaping'] == [{'rate_mbit': None}]
+
+
+def test_a_tests_own_sysctls_apply_to_it_alone_and_are_put_back(run):
+    prefix, _inv, s, _out, _after = run
+    tests = dict((t['name'], t) for t in s['tests'])
+    reno, raw, csum = tests['tcp-reno'], tests['tcp-raw'], tests['mptcp-csum']
+    assert reno['sysctls'] == {'net.ipv4.tcp_congestion_control': 'reno'}
+    assert reno['runs'][0]['congestion'] == 'reno'
+    # the group after it runs with the generator's own default again
+    default_cc = end_sysctl('%s-gen1' % prefix, SYSCTLS[0])
+    assert default_cc != 'reno' and raw['sysctls'] is None and raw['runs'][0]['congestion'] == default_cc
+    # checksums on, on the lab's shaping
+    assert csum['sysctls'] == {'net.mptcp.checksum_enabled': '1'} and csum['shaping'] == [{'rate_mbit': RATE}] * 2
+    assert csum['runs'][0]['subflows'] == 2 and csum['runs'][0]['fallback'] is False
+    assert csum['throughput_mbps']['median'] >= 0.9 * csum['expected_mbps']
+    # after the run, both ends are as the lab left them (a new namespace's values)
+    for end in ('gen1', 'sink1'):
+        assert end_sysctl('%s-%s' % (prefix, end), SYSCTLS[1]) == '0'
+        assert end_sysctl('%s-%s' % (prefix, end), SYSCTLS[0]) == default_cc
 
 
 def test_the_labs_shaping_is_back_after_the_run(run):
@@ -136,7 +185,7 @@ def test_a_failing_run_restores_the_labs_shaping(run, tmp_path):
     proc = ansible_playbook('playbooks/perf.yml', '-i', inv, '-e', 'perf_suite=%s' % suite,
                             '-e', 'perf_results_dir=%s' % (tmp_path / 'r'), '-e', 'perf_provision=false',
                             check=False)
-    assert proc.returncode == 42, proc.stdout[-3000:]
+    assert proc.returncode == 42, proc.stdout[-12000:]
     assert "TASK [mptcp.lab.lab_shaper : Shape the paths as tests[0] 'raw': shaping]" in proc.stdout
     assert 'TASK [mptcp.lab.lab_shaper : Shape the paths as lab_paths]' in proc.stdout
     with open(str(tmp_path / 'r' / 'latest' / 'summary.json')) as f:
@@ -146,78 +195,30 @@ def test_a_failing_run_restores_the_labs_shaping(run, tmp_path):
 
 
 @pytest.mark.skipif(os.path.isdir('/sys/module/sch_netem'), reason='this kernel has sch_netem')
-def test_delay_without_netem_stops_the_run_before_measuring(run, tmp_path):
+def test_what_the_lab_cannot_apply_stops_the_run_before_measuring(run, tmp_path):
+    """Delay without sch_netem on the shaper, a sysctl the ends' namespaces lack: both named, nothing changed."""
     prefix, inv, _s, _out, before = run
-    suite = write_suite(tmp_path / 'far.yml', [
-        {'name': 'raw', 'protocol': 'tcp', 'paths': 1, 'shaping': 'none'},
-        {'name': 'far', 'protocol': 'mptcp', 'paths': 'all',
-         'shaping': [{'rate_mbit': 10, 'delay_ms': 20}, {'rate_mbit': None, 'loss_pct': 1}]}])
-    proc = ansible_playbook('playbooks/perf.yml', '-i', inv, '-e', 'perf_suite=%s' % suite,
-                            '-e', 'perf_results_dir=%s' % (tmp_path / 'r'), '-e', 'perf_provision=false',
-                            check=False)
-    assert proc.returncode not in (0, 42)
-    assert "tests[1] 'far': shaping[0].delay_ms: this kernel has no netem qdisc (sch_netem)" in proc.stdout
-    # the message points at the VM lab, and ends the run
-    assert 'the VM lab can (its kernels have sch_netem)' in proc.stdout
-    assert 'failed before the measurements' in proc.stdout
-    assert 'Run the measurements' not in proc.stdout
-    assert not (tmp_path / 'r' / 'latest').exists()
-    assert shaper_qdiscs(prefix) == before
-
-
-def end_sysctl(ns, name):
-    return ' '.join(subprocess.run(['ip', 'netns', 'exec', ns, 'cat', '/proc/sys/' + name.replace('.', '/')],
-                                   capture_output=True, text=True, check=True).stdout.split())
-
-
-def test_a_tests_own_sysctls_apply_to_it_alone_and_are_put_back(run, tmp_path):
-    """The sender's default congestion control set by a test's sysctls shows in iperf3's report; checksums on."""
-    prefix, inv, _s, _out, _after = run
     ends = ['%s-gen1' % prefix, '%s-sink1' % prefix]
-    names = ['net.ipv4.tcp_congestion_control', 'net.mptcp.checksum_enabled']
-    before = dict(((ns, name), end_sysctl(ns, name)) for ns in ends for name in names)
-    assert before[(ends[0], names[0])] != 'reno' and before[(ends[0], names[1])] == '0'
-    suite = write_suite(tmp_path / 'sysctls.yml', [
-        {'name': 'tcp-reno', 'protocol': 'tcp', 'paths': 1, 'shaping': 'none', 'congestion': None,
-         'sysctls': {'net.ipv4.tcp_congestion_control': 'reno'}},
-        {'name': 'tcp-default', 'protocol': 'tcp', 'paths': 1, 'shaping': 'none', 'congestion': None},
-        {'name': 'mptcp-csum', 'protocol': 'mptcp', 'paths': 'all', 'sysctls': {'net.mptcp.checksum_enabled': True}},
-    ])
-    proc = ansible_playbook('playbooks/perf.yml', '-i', inv, '-e', 'perf_suite=%s' % suite,
-                            '-e', 'perf_results_dir=%s' % (tmp_path / 'r'), '-e', 'perf_provision=false')
-    # both ends set them (check mode first), once per group where they change, and back at the end
-    assert proc.stdout.count("TASK [mptcp.lab.perf_suite : Check each test's own sysctls on this end (check mode)]") == 1
-    assert proc.stdout.count("TASK [mptcp.lab.perf_suite : Set the sysctls of tests[0] 'tcp-reno': sysctls]") == 1
-    assert proc.stdout.count("TASK [mptcp.lab.perf_suite : Set the sysctls of tests[1] 'tcp-default': sysctls]") == 1
-    assert proc.stdout.count("TASK [mptcp.lab.perf_suite : Set the sysctls of tests[2] 'mptcp-csum': sysctls]") == 1
-    assert "TASK [mptcp.lab.perf_suite : Put the ends' sysctls back]" in proc.stdout
-    with open(str(tmp_path / 'r' / 'latest' / 'summary.json')) as f:
-        s = json.load(f)
-    assert_valid_record(s)
-    tests = dict((t['name'], t) for t in s['tests'])
-    for t in tests.values():
-        assert t['valid'], (t['name'], t['invalid_reason'])
-    assert tests['tcp-reno']['sysctls'] == {'net.ipv4.tcp_congestion_control': 'reno'}
-    assert tests['tcp-reno']['runs'][0]['congestion'] == 'reno'
-    # the next group runs with the generator's own default again
-    assert tests['tcp-default']['sysctls'] is None
-    assert tests['tcp-default']['runs'][0]['congestion'] == before[(ends[0], names[0])]
-    csum = tests['mptcp-csum']
-    assert csum['sysctls'] == {'net.mptcp.checksum_enabled': '1'} and csum['shaping'] == [{'rate_mbit': RATE}] * 2
-    assert csum['runs'][0]['subflows'] == 2 and csum['runs'][0]['fallback'] is False
-    assert csum['throughput_mbps']['median'] >= 0.9 * csum['expected_mbps']
-    assert dict(((ns, name), end_sysctl(ns, name)) for ns in ends for name in names) == before
-
-
-def test_a_sysctl_the_namespace_lacks_stops_the_run_before_measuring(run, tmp_path):
-    prefix, inv, _s, _out, _after = run
-    suite = write_suite(tmp_path / 'global.yml', [
+    sysctls_before = dict(((ns, name), end_sysctl(ns, name)) for ns in ends for name in SYSCTLS)
+    suite = write_suite(tmp_path / 'far.yml', [
+        {'name': 'raw', 'protocol': 'tcp', 'paths': 1, 'shaping': 'none',
+         'sysctls': {'net.mptcp.checksum_enabled': 1}},
+        {'name': 'far', 'protocol': 'mptcp', 'paths': 'all',
+         'shaping': [{'rate_mbit': 10, 'delay_ms': 20}, {'rate_mbit': None, 'loss_pct': 1}]},
+        # net.ipv4.tcp_mem is the machine's: a namespace other than the first has none
         {'name': 'tcp-mem', 'protocol': 'tcp', 'paths': 1, 'sysctls': {'net.ipv4.tcp_mem': [1, 2, 3]}}])
     proc = ansible_playbook('playbooks/perf.yml', '-i', inv, '-e', 'perf_suite=%s' % suite,
                             '-e', 'perf_results_dir=%s' % (tmp_path / 'r'), '-e', 'perf_provision=false',
                             check=False)
     assert proc.returncode not in (0, 42)
-    assert ("%s-gen1: tests[0] 'tcp-mem': sysctls.net.ipv4.tcp_mem: this network namespace has no such sysctl"
+    assert "tests[1] 'far': shaping[0].delay_ms: this kernel has no netem qdisc (sch_netem)" in proc.stdout
+    # the message points at the VM lab
+    assert 'the VM lab can (its kernels have sch_netem)' in proc.stdout
+    assert ("%s-gen1: tests[2] 'tcp-mem': sysctls.net.ipv4.tcp_mem: this network namespace has no such sysctl"
             % prefix) in proc.stdout
-    assert 'failed before the measurements' in proc.stdout and 'Run the measurements' not in proc.stdout
+    # and ends the run: nothing measured, recorded or changed
+    assert 'failed before the measurements' in proc.stdout
+    assert 'Run the measurements' not in proc.stdout
     assert not (tmp_path / 'r' / 'latest').exists()
+    assert shaper_qdiscs(prefix) == before
+    assert dict(((ns, name), end_sysctl(ns, name)) for ns in ends for name in SYSCTLS) == sysctls_before
