@@ -183,53 +183,61 @@ def validate(p):
     return None
 
 
-def run(module):
-    p = dict(module.params)
+ARGUMENT_SPEC = dict(
+    prefix=dict(type='str', required=True),
+    state=dict(type='str', choices=['acquired', 'released'], default='acquired'),
+    purpose=dict(type='str', choices=['perf', 'provision', 'teardown'], default='perf'),
+    run_id=dict(type='str'),
+    results_dir=dict(type='path'),
+    virtual=dict(type='bool', default=True),
+    keep_lab=dict(type='bool', default=False),
+    on_abort=dict(type='str', choices=list(lab_lease.ABORT_ACTIONS), default='remove_created'),
+    run_dir=dict(type='path', default=lab_lease.RUN_DIR),
+    lock_dir=dict(type='path', default=lab_lease.LOCK_DIR),
+    owner_pid=dict(type='int'),
+)
+
+
+def run(params, check_mode=False):
+    """Take or give back the lease: ``(result, warnings)``; raises lab_lease.LeaseError.
+
+    The module and its action plugin (plugins/action/lab_lease.py: on the controller, in the
+    ansible-playbook worker, without a module process) both run this.
+    """
+    p = dict(params)
     error = validate(p)
     if error:
-        module.fail_json(msg=error)
+        raise lab_lease.LeaseError(error)
     if p['owner_pid']:
         owner = (p['owner_pid'], lab_lease.proc_start(p['owner_pid']))
         if owner[1] is None:
-            module.fail_json(msg='owner_pid: no process %d' % p['owner_pid'])
+            raise lab_lease.LeaseError('owner_pid: no process %d' % p['owner_pid'])
     else:
         owner = lab_lease.find_playbook()
         if owner is None:
-            module.fail_json(msg='lab_lease runs under ansible-playbook on the controller: '
-                                 'no ansible-playbook among its parent processes (or give owner_pid)')
-    try:
-        if p['state'] == 'released':
-            return lab_lease.release(p, owner, module.check_mode)
-        result = lab_lease.acquire(p, owner, module.check_mode)
-    except lab_lease.LeaseError as exc:
-        module.fail_json(msg=str(exc))
-    for stale in result['took_over']:
-        module.warn('%s: took over the lease of %s, which is dead (%s)'
-                    % (stale['lock'], lab_lease.describe(stale['holder']), stale['state']))
+            raise lab_lease.LeaseError('lab_lease runs under ansible-playbook on the controller: '
+                                       'no ansible-playbook among its parent processes (or give owner_pid)')
+    if p['state'] == 'released':
+        return lab_lease.release(p, owner, check_mode), []
+    result = lab_lease.acquire(p, owner, check_mode)
+    warnings = ['%s: took over the lease of %s, which is dead (%s)'
+                % (stale['lock'], lab_lease.describe(stale['holder']), stale['state'])
+                for stale in result['took_over']]
     if result.get('orphans'):
-        module.warn('lab %s: namespaces %s were created by a run that died; this run owns them now'
-                    % (p['prefix'], ', '.join(result['orphans'])))
-    return result
+        warnings.append('lab %s: namespaces %s were created by a run that died; this run owns them now'
+                        % (p['prefix'], ', '.join(result['orphans'])))
+    return result, warnings
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            prefix=dict(type='str', required=True),
-            state=dict(type='str', choices=['acquired', 'released'], default='acquired'),
-            purpose=dict(type='str', choices=['perf', 'provision', 'teardown'], default='perf'),
-            run_id=dict(type='str'),
-            results_dir=dict(type='path'),
-            virtual=dict(type='bool', default=True),
-            keep_lab=dict(type='bool', default=False),
-            on_abort=dict(type='str', choices=list(lab_lease.ABORT_ACTIONS), default='remove_created'),
-            run_dir=dict(type='path', default=lab_lease.RUN_DIR),
-            lock_dir=dict(type='path', default=lab_lease.LOCK_DIR),
-            owner_pid=dict(type='int'),
-        ),
-        supports_check_mode=True,
-    )
-    module.exit_json(**run(module))
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
+    try:
+        result, warnings = run(module.params, module.check_mode)
+    except lab_lease.LeaseError as exc:
+        module.fail_json(msg=str(exc))
+    for warning in warnings:
+        module.warn(warning)
+    module.exit_json(**result)
 
 
 if __name__ == '__main__':
