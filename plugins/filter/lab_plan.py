@@ -92,14 +92,22 @@ def lab_wiring(groups, hostvars, path_count, prefix='mlab', address_base=lab_pla
                  subnet_prefix=_int(subnet_prefix, 'lab_subnet_prefix'))
 
 
-def lab_endpoints(path_links, flags=None):
-    """MPTCP endpoints for a host's path links: ``[{address, id, dev, flags}]``, id = path number."""
+def lab_endpoints(path_links, flags=None, backup=None):
+    """MPTCP endpoints for a host's path links: ``[{address, id, dev, flags}]``, id = path number.
+
+    The paths listed in ``backup`` (path numbers) also get the ``backup`` flag.
+    """
     flags = list(flags if flags is not None else ['signal'])
+    try:
+        backup = set(_int(path, 'backup') for path in backup or [])
+    except TypeError:
+        raise AnsibleFilterError('lab_endpoints: backup must list path numbers, got %r' % (backup,))
     endpoints = []
     for link in path_links or []:
         try:
-            endpoints.append({'address': link['address'], 'id': _int(link['path'], 'path'),
-                              'dev': link['dev'], 'flags': list(flags)})
+            path = _int(link['path'], 'path')
+            endpoints.append({'address': link['address'], 'id': path, 'dev': link['dev'],
+                              'flags': list(flags) + (['backup'] if path in backup and 'backup' not in flags else [])})
         except (KeyError, TypeError):
             raise AnsibleFilterError('lab_endpoints: every path link needs path, dev and address, got %r' % (link,))
     return endpoints

@@ -216,6 +216,17 @@ def test_identity(summary, test):
         if not isinstance(sysctls, dict):
             raise RecordError('test %r: sysctls must be an object, got %r' % (test.get('name'), sysctls))
         identity['sysctls'] = dict((str(k), ' '.join(str(v).split())) for k, v in sysctls.items())
+    # and its own offloads and backup paths (suite keys offloads, backup_paths)
+    offloads = test.get('offloads')
+    if offloads:
+        if not isinstance(offloads, dict):
+            raise RecordError('test %r: offloads must be an object, got %r' % (test.get('name'), offloads))
+        identity['offloads'] = dict((str(k), bool(v)) for k, v in offloads.items())
+    backup = test.get('backup_paths')
+    if backup:
+        if not isinstance(backup, list):
+            raise RecordError('test %r: backup_paths must be a list, got %r' % (test.get('name'), backup))
+        identity['backup_paths'] = sorted(_number(v) for v in backup)
     key = hashlib.sha256(canonical_json(identity).encode('utf-8')).hexdigest()[:16]
     return key, identity
 
@@ -533,6 +544,8 @@ def build_test(test, runs, expected, shaping):
         'repetitions': test['repetitions'],
         'shaping': shaping,
         'sysctls': test.get('sysctls') or None,
+        'offloads': test.get('offloads') or None,
+        'backup_paths': test.get('backup_paths') or None,
         'expected_mbps': expected,
         'utilisation': util,
         # a request/response test (perf_latency): its kind, load and message size

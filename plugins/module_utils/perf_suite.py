@@ -23,6 +23,10 @@ roles/perf_suite/README.md; in short::
         shaping: none              # the paths' shaping for this test: none, lab, or one entry per path
         sysctls:                   # net.mptcp.* and net.ipv4.tcp_* on both ends for this test
           net.mptcp.checksum_enabled: 1
+        scheduler: default         # net.mptcp.scheduler on both ends (a sysctl by its own name)
+        path_manager: kernel       # net.mptcp.path_manager on both ends (kernel | userspace)
+        backup_paths: [2]          # MPTCP only: the sink announces these paths as backup
+        offloads: {gso: false}     # gro, gso, tso of both ends' path interfaces for this test
       - name: mptcp
         protocol: mptcp
         paths: all
@@ -61,10 +65,10 @@ MIN_MSG_SIZE, MAX_MSG_SIZE = 14, 65000
 LATENCY_EXTRA_S = 3
 NAME_RE = re.compile(r'^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$')
 CONGESTION_RE = re.compile(r'^[a-z][a-z0-9_]{0,15}$')
-MATRIX_KEYS = ('protocol', 'paths', 'direction', 'streams', 'congestion', 'load')
+MATRIX_KEYS = ('protocol', 'paths', 'direction', 'streams', 'congestion', 'load', 'scheduler', 'path_manager')
 TEST_KEYS = ('name', 'protocol', 'paths', 'direction', 'streams', 'congestion', 'duration_s', 'omit_s',
-             'repetitions', 'matrix', 'capture', 'shaping', 'sysctls',
-             'kind', 'load', 'msg_size')
+             'repetitions', 'matrix', 'capture', 'shaping', 'sysctls', 'scheduler', 'path_manager',
+             'backup_paths', 'offloads', 'kind', 'load', 'msg_size')
 SUITE_KEYS = ('name', 'description', 'defaults', 'tests')
 BUILTIN_DEFAULTS = {
     'protocol': 'mptcp',
@@ -78,6 +82,10 @@ BUILTIN_DEFAULTS = {
     'capture': False,
     'shaping': None,
     'sysctls': None,
+    'scheduler': None,
+    'path_manager': None,
+    'backup_paths': None,
+    'offloads': None,
 }
 MAX_STREAMS = 128
 MAX_DURATION_S = 86400
@@ -292,6 +300,68 @@ def check_sysctls(value, where):
     return out or None
 
 
+# Test keys that are sysctls of both ends by a name of their own.
+SYSCTL_ALIASES = (('scheduler', 'net.mptcp.scheduler'), ('path_manager', 'net.mptcp.path_manager'))
+ALIAS_RE = re.compile(r'^[a-z][a-z0-9_]{0,31}$')
+
+
+def check_sysctl_aliases(sysctls, merged, where):
+    """``sysctls`` (or {}) with the test's ``scheduler`` and ``path_manager`` folded in, checked."""
+    out = dict(sysctls or {})
+    for key, name in SYSCTL_ALIASES:
+        value = merged.get(key)
+        if value is None:
+            continue
+        if not isinstance(value, str) or not ALIAS_RE.match(value):
+            raise SuiteError('%s: %s must be the name of one the kernel offers (net.mptcp.available_%ss, '
+                             'e.g. %s), got %r' % (where, key, 'scheduler' if key == 'scheduler' else 'path_manager',
+                                                    'default' if key == 'scheduler' else 'kernel, userspace', value))
+        if name in out and out[name] != value:
+            raise SuiteError('%s: %s: %r and sysctls.%s: %r disagree: state it once'
+                             % (where, key, value, name, out[name]))
+        out[name] = value
+    return out or None
+
+
+# Offloads a test may set on both ends' path interfaces (mptcp.lab.nic_offloads names).
+OFFLOAD_KEYS = ('gro', 'gso', 'tso')
+
+
+def check_offloads(value, where):
+    """A test's ``offloads``: None (as provisioning left them) or {gro|gso|tso: bool}."""
+    if value is None:
+        return None
+    rule = ('%s: offloads must be a mapping of %s to true/false (both ends\' path interfaces), got %r'
+            % (where, ', '.join(OFFLOAD_KEYS), value))
+    if not isinstance(value, dict) or not value:
+        raise SuiteError(rule)
+    for key in value:
+        if key not in OFFLOAD_KEYS or not isinstance(value[key], bool):
+            raise SuiteError(rule)
+    return dict((k, value[k]) for k in OFFLOAD_KEYS if k in value)
+
+
+def check_backup_paths(value, where, protocol, path_ids):
+    """A test's ``backup_paths``: None or the ids (ascending) of some of its paths, MPTCP only."""
+    if value is None:
+        return None
+    if protocol != 'mptcp':
+        raise SuiteError('%s: backup_paths applies to protocol mptcp only (TCP uses one path), got %r'
+                         % (where, value))
+    rule = ('%s: backup_paths must list some, not all, of the test\'s paths %s (the sink announces them '
+            'as backup), got %r' % (where, path_ids, value))
+    if not isinstance(value, (list, tuple)) or not value:
+        raise SuiteError(rule)
+    ids = []
+    for v in value:
+        if isinstance(v, bool) or not isinstance(v, int) or v not in path_ids or v in ids:
+            raise SuiteError(rule)
+        ids.append(v)
+    if len(ids) >= len(path_ids):
+        raise SuiteError(rule)
+    return sorted(ids)
+
+
 def _suffix(key, value):
     """The name suffix of a matrix value: P4 (streams), 2paths, allpaths, paths1_3, or the value."""
     if key == 'streams' and isinstance(value, int) and not isinstance(value, bool):
@@ -377,9 +447,12 @@ def _normalize_test(index, test, defaults, path_count):
     shaping = check_shaping(merged['shaping'], where, path_count)
     if shaping is not None:
         out['shaping'] = shaping
-    sysctls = check_sysctls(merged['sysctls'], where)
+    sysctls = check_sysctl_aliases(check_sysctls(merged['sysctls'], where), merged, where)
     if sysctls is not None:
         out['sysctls'] = sysctls
+    offloads = check_offloads(merged['offloads'], where)
+    if offloads is not None:
+        out['offloads'] = offloads
     kind = _choice(merged.get('kind', 'throughput'), where, 'kind', KINDS)
     if kind == 'latency':
         # the defaults may hold what only some latency tests use (load: bulk)
@@ -394,6 +467,9 @@ def _normalize_test(index, test, defaults, path_count):
                          'got %r' % (where, merged['paths']))
     out['path_ids'] = ids
     out['paths'] = len(ids)
+    backup = check_backup_paths(merged['backup_paths'], where, out['protocol'], ids)
+    if backup is not None:
+        out['backup_paths'] = backup
     if generated and not NAME_RE.match(name):
         raise SuiteError('%s: the name the matrix generates must be 1-64 letters, digits, ".", "_" or "-", '
                          'got %r: shorten the test name' % (where, name))
@@ -491,12 +567,16 @@ def expected_mbps(test, lab_paths):
     ``lab_paths``. None when a used path has no rate (unshaped: the test's
     ``shaping: none``, or a bare-metal path without a shaper), and for a
     request/response test (kind: latency), which has no bulk throughput.
+    A backup path (``backup_paths``) carries nothing while the others work:
+    its rate does not count.
     """
     if test.get('kind') == 'latency':
         return None
     paths = test['shaping'] if test.get('shaping') is not None else lab_paths
     rates = []
     for pid in test['path_ids']:
+        if pid in (test.get('backup_paths') or []):
+            continue
         path = paths[pid - 1] if paths and pid <= len(paths) else None
         rate = (path or {}).get('rate_mbit')
         if isinstance(rate, bool) or not isinstance(rate, (int, float)) or rate <= 0:
@@ -511,14 +591,17 @@ def expected_mbps(test, lab_paths):
 def scenarios(suite, lab_paths=None):
     """The suite's tests grouped by the scenario they run under, in order of first appearance.
 
-    A test's scenario is its effective shaping (effective_shaping) and its
-    sysctls: tests without ``shaping``, and tests whose ``shaping`` equals
-    the lab's, run on the lab's shaping. Each scenario is ``{index
-    (1-based), lab (True when the shaping is the lab's own), shaping (None
-    for the lab's, else one entry per path), netem (whether that shaping
-    needs sch_netem), sysctls ({} for none), tests: [names], label,
-    sysctls_label}``; the labels name the suite fields of its first test
-    (``lab_paths`` for the lab's shaping), for error messages.
+    A test's scenario is its effective shaping (effective_shaping), its
+    sysctls (with ``scheduler`` and ``path_manager``) and its offloads: tests
+    without ``shaping``, and tests whose ``shaping`` equals the lab's, run on
+    the lab's shaping. Each scenario is ``{index (1-based), lab (True when
+    the shaping is the lab's own), shaping (None for the lab's, else one
+    entry per path), netem (whether that shaping needs sch_netem), sysctls
+    ({} for none), offloads ({} for none), tests: [names], label,
+    sysctls_label, offloads_label}``; the labels name the suite fields of its
+    first test (``lab_paths`` for the lab's shaping), for error messages.
+    (Backup paths are an endpoint change, like a subset of the paths:
+    segments(), not a scenario.)
     """
     lab = normalize_shaping(lab_paths)
     lab_key = json.dumps(lab, sort_keys=True)
@@ -527,15 +610,17 @@ def scenarios(suite, lab_paths=None):
         shaping = effective_shaping(t, lab_paths)
         shaping_key = json.dumps(shaping, sort_keys=True)
         sysctls = dict(t.get('sysctls') or {})
-        key = json.dumps([shaping, sysctls], sort_keys=True)
+        offloads = dict(t.get('offloads') or {})
+        key = json.dumps([shaping, sysctls, offloads], sort_keys=True)
         if key not in by_key:
             is_lab = shaping_key == lab_key
             where = "tests[%d] '%s'" % (index, t['name'])
             by_key[key] = len(out)
             out.append({'index': len(out) + 1, 'lab': is_lab, 'shaping': None if is_lab else shaping,
-                        'netem': needs_netem(shaping) and not is_lab, 'sysctls': sysctls, 'tests': [],
+                        'netem': needs_netem(shaping) and not is_lab, 'sysctls': sysctls,
+                        'offloads': offloads, 'tests': [],
                         'label': 'lab_paths' if is_lab else '%s: shaping' % where,
-                        'sysctls_label': '%s: sysctls' % where})
+                        'sysctls_label': '%s: sysctls' % where, 'offloads_label': '%s: offloads' % where})
         out[by_key[key]]['tests'].append(t['name'])
     return out
 
@@ -564,6 +649,7 @@ def plan(suite, lab_paths=None):
                 items.append({
                     'test': t['name'], 'test_index': index, 'rep': rep, 'reps': t['repetitions'],
                     'protocol': t['protocol'], 'path_ids': list(t['path_ids']), 'paths': t['paths'],
+                    'backup_path_ids': list(t.get('backup_paths') or []),
                     'direction': t['direction'], 'streams': t['streams'], 'congestion': t['congestion'],
                     'duration_s': t['duration_s'], 'omit_s': t['omit_s'],
                     'planned_s': t['duration_s'] + t['omit_s'],
@@ -613,19 +699,22 @@ def attach_links(items, links):
 
 
 def segments(items, path_count, groups=None):
-    """Split the plan where the scenario or the MPTCP path set changes.
+    """Split the plan where the scenario, the MPTCP path set or its backup paths change.
 
     A new scenario (its own shaping or sysctls) starts a segment: the shaper
     reshapes the paths there, or the ends change their sysctls, once. MPTCP over a subset of the paths needs the sink to
     announce only those paths, which is an endpoint change; TCP does not
-    care. Consecutive items of one scenario share a segment while the MPTCP
-    path set stays the same, so endpoints change only when needed. Each
-    segment is {index, scenario, mptcp_path_ids, items} and, with ``groups``
+    care. Backup paths (``backup_paths``) are announced with the backup
+    flag: the same kind of change. Consecutive items of one scenario share a
+    segment while the MPTCP path set and its backup paths stay the same, so
+    endpoints change only when needed. Each segment is {index, scenario,
+    mptcp_path_ids, backup_path_ids, items} and, with ``groups``
     (scenarios()), also ``shaping`` (None: the lab's) and ``reshape`` (True
     where the shaper must change: the shaping differs from the segment
     before, the lab's at the start), ``sysctls`` and ``retune`` (True where
     the ends' sysctls must change: they differ from the segment before, none
-    at the start), and the labels of both. A segment with only TCP keeps the path set of the
+    at the start), ``offloads`` and ``reoffload`` (the same for the ends'
+    offloads), and their labels. A segment with only TCP keeps the path set of the
     segment before it (all paths at the start), so nothing changes for it.
     With only full-path MPTCP tests under one shaping (the usual case) there
     is exactly one segment.
@@ -633,25 +722,28 @@ def segments(items, path_count, groups=None):
     full = list(range(1, path_count + 1))
     out = []
     for item in items:
-        wanted = item['path_ids'] if item['protocol'] == 'mptcp' else None
+        wanted = None
+        if item['protocol'] == 'mptcp':
+            wanted = (item['path_ids'], item.get('backup_path_ids') or [])
         scenario = item.get('scenario', 1)
         if out and out[-1]['scenario'] == scenario:
-            current = out[-1]['mptcp_path_ids']
+            current = out[-1]['announced']
             if wanted is None or wanted == current or current is None:
                 # same set, TCP riding along, or a TCP-only stretch adopting this set
                 if current is None:
-                    out[-1]['mptcp_path_ids'] = wanted
+                    out[-1]['announced'] = wanted
                 out[-1]['items'].append(item)
                 continue
-        out.append({'scenario': scenario, 'mptcp_path_ids': wanted, 'items': [item]})
-    previous = full
+        out.append({'scenario': scenario, 'announced': wanted, 'items': [item]})
+    previous = (full, [])
     for seg in out:
-        if seg['mptcp_path_ids'] is None:
-            seg['mptcp_path_ids'] = previous
-        previous = seg['mptcp_path_ids']
+        announced = seg.pop('announced') or previous
+        seg['mptcp_path_ids'], seg['backup_path_ids'] = announced
+        previous = announced
     by_index = dict((g['index'], g) for g in groups or [])
     shaped = None       # the shaping the paths carry: the lab's (None) at the start
     tuned = {}          # the test sysctls the ends carry: none at the start
+    offloaded = {}      # the test offloads the ends carry: none at the start
     for i, seg in enumerate(out, 1):
         seg['index'] = i
         if groups is not None:
@@ -664,4 +756,8 @@ def segments(items, path_count, groups=None):
             seg['sysctls_label'] = group['sysctls_label']
             seg['retune'] = seg['sysctls'] != tuned
             tuned = seg['sysctls']
+            seg['offloads'] = group.get('offloads') or {}
+            seg['offloads_label'] = group.get('offloads_label', '')
+            seg['reoffload'] = seg['offloads'] != offloaded
+            offloaded = seg['offloads']
     return out

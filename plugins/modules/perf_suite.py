@@ -137,22 +137,25 @@ perf_plan:
   elements: dict
 segments:
   description:
-    - Consecutive stretches of the plan with the same scenario (shaping and sysctls) and the same MPTCP path
-      set; between two segments the shaper reshapes the paths (C(reshape) true), the ends change their sysctls
-      (C(retune) true) or the sink's announced endpoints change. One segment when every test runs under the
-      lab's shaping without sysctls of its own and every MPTCP test uses all paths.
+    - Consecutive stretches of the plan with the same scenario (shaping, sysctls and offloads) and the same MPTCP
+      path set and backup paths; between two segments the shaper reshapes the paths (C(reshape) true), the ends
+      change their sysctls (C(retune) true) or offloads (C(reoffload) true), or the sink's announced endpoints
+      change. One segment when every test runs under the lab's shaping without sysctls or offloads of its own and
+      every MPTCP test uses all paths, none as backup.
     - Each has index, scenario, shaping (null for the lab's), reshape, label, sysctls, retune, sysctls_label,
-      mptcp_path_ids, items and batches - its items split where the kind changes
+      offloads, reoffload, offloads_label, mptcp_path_ids, backup_path_ids (announced as backup), items and
+      batches - its items split where the kind changes
       (kind V(throughput) or V(latency), items), one measurement task each.
   returned: success
   type: list
   elements: dict
 scenarios:
   description:
-    - The scenarios the suite's tests run under (their shaping and sysctls), in plan order; each has index,
-      lab (true when the shaping is the lab's own C(lab_paths)), shaping (null for the lab's, else one entry per
-      path), netem (needs C(sch_netem)), sysctls (a test's own, {} for none), tests (names), label and
-      sysctls_label (the suite fields of its first test).
+    - The scenarios the suite's tests run under (their shaping, sysctls and offloads), in plan order; each has
+      index, lab (true when the shaping is the lab's own C(lab_paths)), shaping (null for the lab's, else one
+      entry per path), netem (needs C(sch_netem)), sysctls (a test's own, with its scheduler and path manager,
+      {} for none), offloads (a test's own, {} for none), tests (names), label, sysctls_label and
+      offloads_label (the suite fields of its first test).
   returned: success
   type: list
   elements: dict
@@ -162,6 +165,10 @@ reshapes:
   type: bool
 retunes:
   description: Whether a test sets sysctls of its own on the ends (then the run puts the old values back at the end).
+  returned: success
+  type: bool
+reoffloads:
+  description: Whether a test sets offloads of its own on the ends (then the run puts the old ones back at the end).
   returned: success
   type: bool
 expected_mbps:
@@ -262,6 +269,7 @@ def load(p):
         'scenarios': groups,
         'reshapes': any(not g['lab'] for g in groups),
         'retunes': any(g['sysctls'] for g in groups),
+        'reoffloads': any(g['offloads'] for g in groups),
         'expected_mbps': dict((t['name'], ps.expected_mbps(t, p['lab_paths'])) for t in suite['tests']),
         'planned_s': sum(i['planned_s'] for i in items),
     }

@@ -4,7 +4,9 @@ One run measures a test under the lab's shaping, one under a shaping of its
 own (path 2 slower) and one unshaped; the shaper reshapes the paths between
 them and gives the lab's shaping back at the end. A run whose measurements
 fail (exit 42) restores it too, and a test asking for delay on this kernel
-(no sch_netem) stops the run before anything is measured or changed.
+(no sch_netem) stops the run before anything is measured or changed. A
+further run has a test with path 2 announced as backup, one with GSO and
+TSO off, and one with its own scheduler.
 """
 
 import glob
@@ -191,6 +193,73 @@ def test_a_failing_run_restores_the_labs_shaping(run, tmp_path):
     with open(str(tmp_path / 'r' / 'latest' / 'summary.json')) as f:
         test = json.load(f)['tests'][0]
     assert not test['valid'] and test['shaping'] == [{'rate_mbit': None}]
+    assert shaper_qdiscs(prefix) == before
+
+
+def sink_endpoints(prefix):
+    out = subprocess.run(['ip', 'netns', 'exec', '%s-sink1' % prefix, 'ip', 'mptcp', 'endpoint', 'show'],
+                         capture_output=True, text=True, check=True).stdout
+    return sorted(line.split() for line in out.splitlines() if line.strip())
+
+
+def end_offloads(prefix):
+    """{(end, dev): {feature: on/off}} of the ends' path interfaces, as ethtool -k shows them."""
+    found = {}
+    for end, side in (('gen1', 'g'), ('sink1', 's')):
+        for path in (1, 2):
+            dev = '%s-1%s%d' % (prefix, side, path)
+            out = subprocess.run(['ip', 'netns', 'exec', '%s-%s' % (prefix, end), 'ethtool', '-k', dev],
+                                 capture_output=True, text=True, check=True).stdout
+            features = found[(end, dev)] = {}
+            for line in out.splitlines()[1:]:
+                name, _colon, value = line.strip().partition(':')
+                if value.strip():
+                    features[name] = value.split()[0]
+    return found
+
+
+def test_backup_paths_offloads_and_scheduler_per_test(run, tmp_path):
+    """A backup path carries nothing while path 1 works; offloads and the scheduler apply to their test only."""
+    prefix, inv, _s, _out, before = run
+    endpoints_before, offloads_before = sink_endpoints(prefix), end_offloads(prefix)
+    assert all(f['generic-segmentation-offload'] == 'on' for f in offloads_before.values())
+    suite = write_suite(tmp_path / 'flags.yml', [
+        {'name': 'both', 'protocol': 'mptcp', 'paths': 'all'},
+        {'name': 'backup2', 'protocol': 'mptcp', 'paths': 'all', 'backup_paths': [2]},
+        {'name': 'nogso', 'protocol': 'mptcp', 'paths': 'all', 'offloads': {'gso': False, 'tso': False}},
+        {'name': 'sched', 'protocol': 'mptcp', 'paths': 'all', 'scheduler': 'default'}])
+    proc = ansible_playbook('playbooks/perf.yml', '-i', inv, '-e', 'perf_suite=%s' % suite,
+                            '-e', 'perf_results_dir=%s' % (tmp_path / 'r'), '-e', 'perf_provision=false')
+    out = proc.stdout
+    with open(str(tmp_path / 'r' / 'latest' / 'summary.json')) as f:
+        s = json.load(f)
+    assert_valid_record(s)
+    tests = dict((t['name'], t) for t in s['tests'])
+    for t in tests.values():
+        assert t['valid'], (t['name'], t['invalid_reason'])
+        assert t['runs'][0]['subflows'] == 2 and t['runs'][0]['fallback'] is False
+    both, backup = tests['both'], tests['backup2']
+    # both paths work in the plain test; with path 2 announced as backup, path 1 carries the data alone
+    assert min(both['runs'][0]['per_path_mbps']) > 0.8 * RATE * GOODPUT, both['runs'][0]['per_path_mbps']
+    assert backup['backup_paths'] == [2] and both['backup_paths'] is None
+    assert backup['expected_mbps'] == pytest.approx(RATE * GOODPUT, abs=0.01)
+    p1, p2 = backup['runs'][0]['per_path_mbps']
+    assert p1 >= 0.9 * RATE * GOODPUT and p2 < 0.05 * p1, backup['runs'][0]['per_path_mbps']
+    assert "Announce the sink's paths 1,2 (backup: 2)" in out
+    # offloads: recorded, set for their test, and put back at the end
+    assert tests['nogso']['offloads'] == {'gso': False, 'tso': False}
+    setting = out.split("TASK [mptcp.lab.perf_suite : Set the offloads of tests[2] 'nogso': offloads]")[-1]
+    setting = setting.split('TASK [')[0]
+    assert 'changed: [%s-gen1]' % prefix in setting and 'changed: [%s-sink1]' % prefix in setting, setting
+    restoring = out.split("TASK [mptcp.lab.perf_suite : Put the ends' offloads back]")[1].split('TASK [')[0]
+    assert 'changed: [%s-gen1]' % prefix in restoring and 'changed: [%s-sink1]' % prefix in restoring, restoring
+    assert end_offloads(prefix) == offloads_before
+    assert not glob.glob('/run/mptcp-lab/%s-*.perf-offloads.json' % prefix)
+    # the scheduler is a sysctl of the test
+    assert tests['sched']['sysctls'] == {'net.mptcp.scheduler': 'default'}
+    # the sink announces every path again, none as backup, and the shaper kept the lab's shaping
+    assert sink_endpoints(prefix) == endpoints_before
+    assert not any('backup' in e for e in sink_endpoints(prefix))
     assert shaper_qdiscs(prefix) == before
 
 

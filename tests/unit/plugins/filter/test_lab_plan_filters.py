@@ -65,5 +65,10 @@ def test_endpoints_of_a_sink():
         {'address': '10.200.3.2', 'id': 2, 'dev': 'mlab-p2', 'flags': ['signal']},
     ]
     assert filters.lab_endpoints(links, ['subflow'])[0]['flags'] == ['subflow']
+    # a path announced as backup (suite key backup_paths), given as numbers or digits
+    assert [e['flags'] for e in filters.lab_endpoints(links, ['signal'], [2])] == [['signal'], ['signal', 'backup']]
+    assert [e['flags'] for e in filters.lab_endpoints(links, ['signal'], ['1'])] == [['signal', 'backup'], ['signal']]
+    with pytest.raises(AnsibleFilterError, match='backup must be an integer'):
+        filters.lab_endpoints(links, ['signal'], ['two'])
     with pytest.raises(AnsibleFilterError, match='needs path, dev and address'):
         filters.lab_endpoints([{'dev': 'x'}])

@@ -179,3 +179,17 @@ def test_identity_of_a_test_with_its_own_sysctls():
     assert identity_of(s, dict(s['tests'][0], sysctls={}))[0] == plain[0]
     with pytest.raises(RecordError, match="sysctls must be an object"):
         identity_of(s, dict(s['tests'][0], sysctls='x'))
+
+
+def test_identity_of_a_test_with_its_own_offloads_or_backup_paths():
+    s = summary()
+    plain = identity_of(s, s['tests'][0])
+    nogso = identity_of(s, dict(s['tests'][0], offloads={'gso': False}))
+    assert nogso[0] != plain[0] and nogso[1]['offloads'] == {'gso': False}
+    backup = identity_of(s, dict(s['tests'][0], backup_paths=[2]))
+    assert backup[0] not in (plain[0], nogso[0]) and backup[1]['backup_paths'] == [2]
+    assert identity_of(s, dict(s['tests'][0], offloads=None, backup_paths=[]))[0] == plain[0]
+    with pytest.raises(RecordError, match="offloads must be an object"):
+        identity_of(s, dict(s['tests'][0], offloads=['gso']))
+    with pytest.raises(RecordError, match="backup_paths must be a list"):
+        identity_of(s, dict(s['tests'][0], backup_paths=2))

@@ -451,6 +451,84 @@ def test_scenarios_and_segments_with_sysctls():
     assert segs[3]['sysctls'] == {} and segs[2]['sysctls'] == {'net.mptcp.checksum_enabled': '1'}
 
 
+# ------------------------------------------- scheduler, path manager, offloads and backup paths per test
+
+def test_scheduler_and_path_manager_are_sysctls_of_both_ends():
+    s = ps.validate_suite(suite({'name': 'a', 'scheduler': 'burst', 'path_manager': 'userspace'},
+                                {'name': 'b', 'scheduler': 'default',
+                                 'sysctls': {'net.mptcp.scheduler': 'default', 'net.mptcp.checksum_enabled': 1}},
+                                {'name': 'c'}, defaults={'repetitions': 1}), 2)
+    a, b, c = s['tests']
+    assert a['sysctls'] == {'net.mptcp.scheduler': 'burst', 'net.mptcp.path_manager': 'userspace'}
+    assert b['sysctls'] == {'net.mptcp.scheduler': 'default', 'net.mptcp.checksum_enabled': '1'}
+    assert 'sysctls' not in c and 'scheduler' not in a
+    # so they make scenarios (and history identities) like any sysctl
+    assert [g['tests'] for g in ps.scenarios(s, LAB)] == [['a'], ['b'], ['c']]
+    # a matrix over schedulers names its tests by them
+    s = ps.validate_suite(suite({'name': 'm', 'matrix': {'scheduler': ['default', 'burst']}}), 2)
+    assert [(t['name'], t['sysctls']) for t in s['tests']] == [
+        ('m-default', {'net.mptcp.scheduler': 'default'}), ('m-burst', {'net.mptcp.scheduler': 'burst'})]
+
+
+@pytest.mark.parametrize('test, message', [
+    ({'scheduler': 'Bad name'}, "tests[0] 'a': scheduler must be the name of one the kernel offers"),
+    ({'scheduler': 3}, "tests[0] 'a': scheduler must be the name"),
+    ({'path_manager': '../x'}, "tests[0] 'a': path_manager must be the name of one the kernel offers"),
+    ({'scheduler': 'burst', 'sysctls': {'net.mptcp.scheduler': 'default'}},
+     "tests[0] 'a': scheduler: 'burst' and sysctls.net.mptcp.scheduler: 'default' disagree"),
+    ({'offloads': {'gso': 'off'}}, "tests[0] 'a': offloads must be a mapping of gro, gso, tso to true/false"),
+    ({'offloads': {'lro': False}}, "tests[0] 'a': offloads must be a mapping of gro, gso, tso"),
+    ({'offloads': {}}, "tests[0] 'a': offloads must be a mapping"),
+    ({'offloads': 'off'}, "tests[0] 'a': offloads must be a mapping"),
+    ({'backup_paths': [2], 'protocol': 'tcp', 'paths': 1}, "tests[0] 'a': backup_paths applies to protocol mptcp only"),
+    ({'backup_paths': [1, 2]}, "tests[0] 'a': backup_paths must list some, not all, of the test's paths [1, 2]"),
+    ({'backup_paths': [3]}, "tests[0] 'a': backup_paths must list some, not all"),
+    ({'backup_paths': [2], 'paths': [1]}, "tests[0] 'a': backup_paths must list some, not all, of the test's paths [1]"),
+    ({'backup_paths': 2}, "tests[0] 'a': backup_paths must list some"),
+    ({'backup_paths': [True]}, "tests[0] 'a': backup_paths must list some"),
+])
+def test_scenario_key_errors_name_the_test_and_the_field(test, message):
+    with pytest.raises(SuiteError) as e:
+        ps.validate_suite(suite(dict({'name': 'a'}, **test)), 2)
+    assert str(e.value).startswith(message), str(e.value)
+
+
+def test_offloads_make_a_scenario_and_segments_set_them_where_they_change():
+    s = ps.validate_suite(suite({'name': 'plain'},
+                                {'name': 'nogso', 'offloads': {'tso': False, 'gso': False}},
+                                {'name': 'nogso2', 'offloads': {'gso': False, 'tso': False}},
+                                {'name': 'nogro', 'offloads': {'gro': False}},
+                                defaults={'repetitions': 1}), 2)
+    assert s['tests'][1]['offloads'] == {'gso': False, 'tso': False}
+    groups = ps.scenarios(s, LAB)
+    assert [(g['tests'], g['offloads'], g['offloads_label']) for g in groups] == [
+        (['plain'], {}, "tests[0] 'plain': offloads"),
+        (['nogso', 'nogso2'], {'gso': False, 'tso': False}, "tests[1] 'nogso': offloads"),
+        (['nogro'], {'gro': False}, "tests[3] 'nogro': offloads")]
+    segs = ps.segments(ps.plan(s, LAB), 2, groups)
+    assert [(g['offloads'], g['reoffload'], g['reshape'], g['retune']) for g in segs] == [
+        ({}, False, False, False), ({'gso': False, 'tso': False}, True, False, False),
+        ({'gro': False}, True, False, False)]
+
+
+def test_backup_paths_are_an_endpoint_change_and_leave_the_ideal_to_the_others():
+    s = ps.validate_suite(suite({'name': 'both'}, {'name': 'backup2', 'backup_paths': [2]},
+                                {'name': 'tcp', 'protocol': 'tcp', 'paths': 1},
+                                {'name': 'bidir', 'backup_paths': [1], 'direction': 'bidir'},
+                                defaults={'repetitions': 2}), 2)
+    both, backup2, _tcp, bidir = s['tests']
+    assert backup2['backup_paths'] == [2] and 'backup_paths' not in both
+    assert ps.expected_mbps(backup2, LAB) == round(ps.GOODPUT_FACTOR * LAB[0]['rate_mbit'], 3)
+    assert ps.expected_mbps(bidir, LAB) == round(2 * ps.GOODPUT_FACTOR * LAB[1]['rate_mbit'], 3)
+    # one scenario (the shaping and sysctls are the lab's), split where the announced flags change
+    groups = ps.scenarios(s, LAB)
+    assert len(groups) == 1
+    segs = ps.segments(ps.plan(s, LAB), 2, groups)
+    assert [(g['mptcp_path_ids'], g['backup_path_ids'], [i['test'] for i in g['items']]) for g in segs] == [
+        ([1, 2], [], ['both']), ([1, 2], [2], ['backup2', 'tcp']), ([1, 2], [1], ['bidir']),
+        ([1, 2], [], ['both']), ([1, 2], [2], ['backup2', 'tcp']), ([1, 2], [1], ['bidir'])]
+
+
 # ------------------------------------------------------------------ latency tests (kind: latency)
 
 def test_a_latency_test_gets_its_own_fields():
