@@ -226,8 +226,9 @@ def test_backup_paths_offloads_and_scheduler_per_test(run, tmp_path):
     suite = write_suite(tmp_path / 'flags.yml', [
         {'name': 'both', 'protocol': 'mptcp', 'paths': 'all'},
         {'name': 'backup2', 'protocol': 'mptcp', 'paths': 'all', 'backup_paths': [2]},
-        {'name': 'nogso', 'protocol': 'mptcp', 'paths': 'all', 'offloads': {'gso': False, 'tso': False}},
-        {'name': 'sched', 'protocol': 'mptcp', 'paths': 'all', 'scheduler': 'default'}])
+        {'name': 'sched', 'protocol': 'mptcp', 'paths': 'all', 'scheduler': 'default'},
+        # the last group: the end of the run puts the offloads back
+        {'name': 'nogso', 'protocol': 'mptcp', 'paths': 'all', 'offloads': {'gso': False, 'tso': False}}])
     proc = ansible_playbook('playbooks/perf.yml', '-i', inv, '-e', 'perf_suite=%s' % suite,
                             '-e', 'perf_results_dir=%s' % (tmp_path / 'r'), '-e', 'perf_provision=false')
     out = proc.stdout
@@ -248,7 +249,7 @@ def test_backup_paths_offloads_and_scheduler_per_test(run, tmp_path):
     assert "Announce the sink's paths 1,2 (backup: 2)" in out
     # offloads: recorded, set for their test, and put back at the end
     assert tests['nogso']['offloads'] == {'gso': False, 'tso': False}
-    setting = out.split("TASK [mptcp.lab.perf_suite : Set the offloads of tests[2] 'nogso': offloads]")[-1]
+    setting = out.split("TASK [mptcp.lab.perf_suite : Set the offloads of tests[3] 'nogso': offloads]")[-1]
     setting = setting.split('TASK [')[0]
     assert 'changed: [%s-gen1]' % prefix in setting and 'changed: [%s-sink1]' % prefix in setting, setting
     restoring = out.split("TASK [mptcp.lab.perf_suite : Put the ends' offloads back]")[1].split('TASK [')[0]
