@@ -205,9 +205,9 @@ def sink_endpoints(prefix):
 def end_offloads(prefix):
     """{(end, dev): {feature: on/off}} of the ends' path interfaces, as ethtool -k shows them."""
     found = {}
-    for end, side in (('gen1', 'g'), ('sink1', 's')):
+    for end in ('gen1', 'sink1'):
         for path in (1, 2):
-            dev = '%s-1%s%d' % (prefix, side, path)
+            dev = '%s-p%d' % (prefix, path)
             out = subprocess.run(['ip', 'netns', 'exec', '%s-%s' % (prefix, end), 'ethtool', '-k', dev],
                                  capture_output=True, text=True, check=True).stdout
             features = found[(end, dev)] = {}
