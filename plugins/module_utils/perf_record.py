@@ -59,6 +59,8 @@ EXTRA_RUN_KEYS = ('duration_s', 'elapsed_s', 'per_path_bytes', 'per_path_wire_mb
                   'fallback_reasons', 'retransmits', 'sent_mbps', 'congestion', 'cpu', 'started', 'argv',
                   'launcher', 'sink_stats_error', 'cpu_cost', 'flows', 'rr', 'load', 'mptcp_events',
                   'retransmits_by_source', 'bytes_received')
+# What the record keeps of each command around a measurement (runs[].commands).
+COMMAND_RUN_KEYS = ('host', 'phase', 'name', 'argv', 'rc', 'timed_out', 'duration_s', 'ok', 'ignored')
 # The CPU seconds of a host in runs[].cpu_cost.hosts.<end> (COMMON contract).
 CPU_COST_KEYS = ('user_s', 'system_s', 'softirq_s', 'irq_s', 'busy_s', 'lab_s', 'other_s')
 
@@ -173,8 +175,9 @@ def test_identity(summary, test):
     the test uses (``path_ids``, by default the first ``paths`` paths), read
     from the test's own ``shaping``, else picked from the record's
     ``lab_paths``. The congestion control, duration, omitted seconds and the
-    test's own sysctls are part of it when the record has them. The kernel never is: a baseline is
-    the same test on another kernel.
+    test's own sysctls, offloads, backup paths and commands are part of it
+    when the record has them. The kernel never is: a baseline is the same
+    test on another kernel.
     """
     paths = _int_field(test, 'paths', 1) or 1
     path_ids = test.get('path_ids') or list(range(1, paths + 1))
@@ -227,6 +230,15 @@ def test_identity(summary, test):
         if not isinstance(backup, list):
             raise RecordError('test %r: backup_paths must be a list, got %r' % (test.get('name'), backup))
         identity['backup_paths'] = sorted(_number(v) for v in backup)
+    # and the commands run around its measurements (a script by its content)
+    commands = test.get('commands')
+    if commands:
+        if not isinstance(commands, dict):
+            raise RecordError('test %r: commands must be an object, got %r' % (test.get('name'), commands))
+        identity['commands'] = dict(
+            (phase, [dict((k, c[k]) for k in ('host', 'argv', 'sha256', 'args') if k in c)
+                     for c in commands[phase] if isinstance(c, dict)])
+            for phase in sorted(commands) if isinstance(commands[phase], list))
     key = hashlib.sha256(canonical_json(identity).encode('utf-8')).hexdigest()[:16]
     return key, identity
 
@@ -512,6 +524,14 @@ def build_run(item, result):
                 rec[key] = result[key]
         rec['ok'] = bool(result.get('ok'))
         rec['error'] = result.get('error')
+    # the test's own commands around the measurement (suite key commands):
+    # what ran, and a failure of one makes the run fail (its output is in raw/)
+    if result.get('commands'):
+        rec['commands'] = [dict((k, c.get(k)) for k in COMMAND_RUN_KEYS) for c in result['commands']
+                           if isinstance(c, dict)]
+    if result.get('commands_error') and rec.get('ok'):
+        rec['ok'] = False
+        rec['error'] = str(result['commands_error'])
     rec['metrics'] = run_metrics(rec, result.get('metrics'))
     rec['raw'] = raw_base(item)
     return rec
@@ -546,6 +566,7 @@ def build_test(test, runs, expected, shaping):
         'sysctls': test.get('sysctls') or None,
         'offloads': test.get('offloads') or None,
         'backup_paths': test.get('backup_paths') or None,
+        'commands': test.get('commands') or None,
         'expected_mbps': expected,
         'utilisation': util,
         # a request/response test (perf_latency): its kind, load and message size

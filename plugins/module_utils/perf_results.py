@@ -35,6 +35,22 @@ def _nstat(counters):
     return _text(''.join('%s %d\n' % (k, v) for k, v in sorted(counters.items())))
 
 
+def _command_text(cmd):
+    """One command of a test's own (suite key commands) as raw/<stem>.commands.txt shows it."""
+    status = ('timed out' if cmd.get('timed_out') else 'did not start' if cmd.get('rc') is None
+              else 'rc %s' % cmd.get('rc'))
+    return ('# %s %s %s on %s: %s, %.3f s%s\n%s%s' % (
+        cmd.get('phase'), cmd.get('name'), ' '.join(str(a) for a in cmd.get('argv') or []), cmd.get('host'),
+        status, float(cmd.get('duration_s') or 0), ' (ignored)' if cmd.get('ignored') else '',
+        _section('stdout', cmd.get('stdout')), _section('stderr', cmd.get('stderr'))))
+
+
+def _section(name, text):
+    if not text:
+        return ''
+    return '## %s\n%s%s' % (name, text, '' if text.endswith('\n') else '\n')
+
+
 def write_raw(run_dir, items, results):
     """Raw outputs of every run beside summary.json, under raw/; returns file names."""
     raw_dir = os.path.join(run_dir, 'raw')
@@ -73,6 +89,9 @@ def write_raw(run_dir, items, results):
             write_atomic(base + '.sockperf.txt', _text(raw['sockperf']))
         if raw.get('sink'):
             write_atomic(base + '.sink.json', json_bytes(raw['sink']))
+        if res.get('commands'):
+            write_atomic(base + '.commands.txt', _text(''.join(_command_text(c) for c in res['commands']
+                                                               if isinstance(c, dict))))
         if not raw and (res.get('failed') or res.get('unreachable')):
             write_atomic(base + '.task.json', json_bytes(dict((k, v) for k, v in res.items() if k != 'invocation')))
         written.append(raw_base(item))

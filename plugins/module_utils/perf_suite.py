@@ -27,6 +27,11 @@ roles/perf_suite/README.md; in short::
         path_manager: kernel       # net.mptcp.path_manager on both ends (kernel | userspace)
         backup_paths: [2]          # MPTCP only: the sink announces these paths as backup
         offloads: {gso: false}     # gro, gso, tso of both ends' path interfaces for this test
+        commands:                  # around each measurement of the test, on generator, sink or all
+          pre:
+            - {host: sink, argv: [ip, mptcp, endpoint, show]}
+          post:
+            - {host: all, script: scripts/collect.sh, args: [--quick], timeout_s: 30}
       - name: mptcp
         protocol: mptcp
         paths: all
@@ -68,7 +73,7 @@ CONGESTION_RE = re.compile(r'^[a-z][a-z0-9_]{0,15}$')
 MATRIX_KEYS = ('protocol', 'paths', 'direction', 'streams', 'congestion', 'load', 'scheduler', 'path_manager')
 TEST_KEYS = ('name', 'protocol', 'paths', 'direction', 'streams', 'congestion', 'duration_s', 'omit_s',
              'repetitions', 'matrix', 'capture', 'shaping', 'sysctls', 'scheduler', 'path_manager',
-             'backup_paths', 'offloads', 'kind', 'load', 'msg_size')
+             'backup_paths', 'offloads', 'commands', 'kind', 'load', 'msg_size')
 SUITE_KEYS = ('name', 'description', 'defaults', 'tests')
 BUILTIN_DEFAULTS = {
     'protocol': 'mptcp',
@@ -86,6 +91,7 @@ BUILTIN_DEFAULTS = {
     'path_manager': None,
     'backup_paths': None,
     'offloads': None,
+    'commands': None,
 }
 MAX_STREAMS = 128
 MAX_DURATION_S = 86400
@@ -362,6 +368,92 @@ def check_backup_paths(value, where, protocol, path_ids):
     return sorted(ids)
 
 
+# A test's own commands (suite key commands): argument lists or scripts run
+# around each of its measurements, never through a shell.
+COMMAND_PHASES = ('pre', 'post')
+COMMAND_HOSTS = ('generator', 'sink', 'all')
+COMMAND_KEYS = ('host', 'argv', 'script', 'args', 'timeout_s', 'ignore_errors')
+MAX_COMMANDS = 16
+MAX_ARGS = 64
+MAX_ARG_CHARS = 4096
+DEFAULT_COMMAND_TIMEOUT_S = 60
+MAX_COMMAND_TIMEOUT_S = 3600
+
+
+def _arguments(value, field, minimum):
+    """A list of command arguments: strings or integers, each 1..4096 characters, no NUL."""
+    rule = ('%s must be a list of %d to %d arguments (strings or integers, each 1-%d characters, no NUL byte; '
+            'no shell: one list item per argument), got %r' % (field, minimum, MAX_ARGS, MAX_ARG_CHARS, value))
+    if not isinstance(value, (list, tuple)) or not minimum <= len(value) <= MAX_ARGS:
+        raise SuiteError(rule)
+    out = []
+    for arg in value:
+        if isinstance(arg, bool) or not isinstance(arg, (str, int)):
+            raise SuiteError(rule)
+        arg = str(arg)
+        if not 1 <= len(arg) <= MAX_ARG_CHARS or '\0' in arg:
+            raise SuiteError(rule)
+        out.append(arg)
+    return out
+
+
+def check_commands(value, where):
+    """A test's ``commands``: None or {pre: [...], post: [...]}, each command checked and filled in.
+
+    A command is ``{host, argv}`` or ``{host, script, args}`` with
+    ``timeout_s`` and ``ignore_errors``; ``host`` is generator, sink or all
+    (both ends). A script is a file on the controller (a path relative to
+    the suite file's directory), run on the host as its own program with
+    ``args``: its shebang decides the interpreter, no shell string is built.
+    """
+    if value is None:
+        return None
+    if not isinstance(value, dict) or not value or any(k not in COMMAND_PHASES for k in value):
+        raise SuiteError('%s: commands must be a mapping of pre and/or post to lists of commands '
+                         '({host, argv} or {host, script, args}), got %r' % (where, value))
+    out = {}
+    for phase in COMMAND_PHASES:
+        if phase not in value:
+            continue
+        entries = value[phase]
+        if not isinstance(entries, list) or not 1 <= len(entries) <= MAX_COMMANDS:
+            raise SuiteError('%s: commands.%s must be a list of 1 to %d commands, got %r'
+                             % (where, phase, MAX_COMMANDS, entries))
+        normalized = []
+        for i, cmd in enumerate(entries):
+            field = '%s: commands.%s[%d]' % (where, phase, i)
+            if not isinstance(cmd, dict):
+                raise SuiteError('%s must be a mapping {host, argv} or {host, script, args}, got %r' % (field, cmd))
+            _check_keys(cmd, COMMAND_KEYS, field)
+            host = cmd.get('host', 'all')
+            if host not in COMMAND_HOSTS:
+                raise SuiteError('%s.host must be one of %s, got %r' % (field, ', '.join(COMMAND_HOSTS), host))
+            entry = {'host': host}
+            if ('argv' in cmd) == ('script' in cmd):
+                raise SuiteError('%s must have exactly one of argv (an argument list) and script (a file), got %r'
+                                 % (field, cmd))
+            if 'argv' in cmd:
+                if 'args' in cmd:
+                    raise SuiteError('%s.args goes with script; put the arguments in argv' % field)
+                entry['argv'] = _arguments(cmd['argv'], field + '.argv', 1)
+            else:
+                script = cmd['script']
+                if not isinstance(script, str) or not script.strip() or '\0' in script:
+                    raise SuiteError('%s.script must be the path of a file on the controller (relative to the '
+                                     'suite file\'s directory), got %r' % (field, script))
+                entry['script'] = script
+                entry['args'] = _arguments(cmd.get('args') or [], field + '.args', 0)
+            entry['timeout_s'] = _int(cmd.get('timeout_s', DEFAULT_COMMAND_TIMEOUT_S), field, 'timeout_s', 1,
+                                      MAX_COMMAND_TIMEOUT_S)
+            ignore = cmd.get('ignore_errors', False)
+            if not isinstance(ignore, bool):
+                raise SuiteError('%s.ignore_errors must be true or false, got %r' % (field, ignore))
+            entry['ignore_errors'] = ignore
+            normalized.append(entry)
+        out[phase] = normalized
+    return out
+
+
 def _suffix(key, value):
     """The name suffix of a matrix value: P4 (streams), 2paths, allpaths, paths1_3, or the value."""
     if key == 'streams' and isinstance(value, int) and not isinstance(value, bool):
@@ -453,6 +545,9 @@ def _normalize_test(index, test, defaults, path_count):
     offloads = check_offloads(merged['offloads'], where)
     if offloads is not None:
         out['offloads'] = offloads
+    commands = check_commands(merged['commands'], where)
+    if commands is not None:
+        out['commands'] = commands
     kind = _choice(merged.get('kind', 'throughput'), where, 'kind', KINDS)
     if kind == 'latency':
         # the defaults may hold what only some latency tests use (load: bulk)
@@ -656,6 +751,8 @@ def plan(suite, lab_paths=None):
                     'capture': t.get('capture', False),
                     'scenario': group['index'],
                 })
+                if t.get('commands'):
+                    items[-1]['commands'] = t['commands']
                 if t.get('kind') == 'latency':
                     items[-1].update(kind='latency', load=t['load'], msg_size=t['msg_size'],
                                      planned_s=t['duration_s'] + LATENCY_EXTRA_S + (1 if t['load'] == 'bulk' else 0))

@@ -177,12 +177,19 @@ expected_mbps:
       no rate, as in an unshaped test).
   returned: success
   type: dict
+scripts:
+  description:
+    - The text of every script the tests' commands run (suite key C(commands), C(script)), by absolute path on the
+      controller; the hosts get it from here.
+  returned: success
+  type: dict
 planned_s:
   description: Planned traffic seconds of the whole plan (omit + duration of every item).
   returned: success
   type: int
 '''
 
+import hashlib
 import os
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
@@ -215,6 +222,42 @@ def find_suite(name, suites_dir, base_dir):
     raise ps.SuiteError('perf_suite: suite file %s not found' % ' or '.join(candidates))
 
 
+MAX_SCRIPT_BYTES = 65536
+
+
+def load_scripts(suite, suite_path):
+    """Read the scripts of the tests' commands (paths relative to the suite file's directory).
+
+    Each script entry gets its absolute path and sha256 (recorded, and part
+    of the test's identity); returns {absolute path: text} for the hosts.
+    """
+    scripts = {}
+    for index, test in enumerate(suite['tests']):
+        for phase, commands in sorted((test.get('commands') or {}).items()):
+            for i, cmd in enumerate(commands):
+                if 'script' not in cmd:
+                    continue
+                field = "tests[%d] '%s': commands.%s[%d].script" % (index, test['name'], phase, i)
+                path = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(suite_path)), cmd['script']))
+                if not os.path.isfile(path):
+                    raise ps.SuiteError('%s: %s is not a file' % (field, path))
+                if os.path.getsize(path) > MAX_SCRIPT_BYTES:
+                    raise ps.SuiteError('%s: %s is larger than %d bytes' % (field, path, MAX_SCRIPT_BYTES))
+                try:
+                    with open(path, 'rb') as f:
+                        data = f.read()
+                    text = data.decode('utf-8')
+                except (IOError, OSError, UnicodeDecodeError) as e:
+                    raise ps.SuiteError('%s: %s cannot be read as UTF-8 text: %s' % (field, path, e))
+                if not text.startswith('#!'):
+                    raise ps.SuiteError('%s: %s must start with a #! line naming its interpreter (it runs as '
+                                        'a program of its own, never through a shell string)' % (field, path))
+                cmd['script'] = path
+                cmd['sha256'] = hashlib.sha256(data).hexdigest()
+                scripts[path] = text
+    return scripts
+
+
 def _override(value):
     return None if value is None or (isinstance(value, str) and not value.strip()) else value
 
@@ -242,6 +285,7 @@ def load(p):
         raise ps.SuiteError('perf_suite: %s is not UTF-8 text: %s' % (path, e))
     suite = ps.validate_suite(data, p['path_count'], duration_s=_override(p['duration_s']),
                               repetitions=_override(p['repetitions']), default_name=default_name)
+    scripts = load_scripts(suite, path)
     groups = ps.scenarios(suite, p['lab_paths'])
     if p['shapers'] == 0:
         for group in groups:
@@ -272,6 +316,7 @@ def load(p):
         'reoffloads': any(g['offloads'] for g in groups),
         'expected_mbps': dict((t['name'], ps.expected_mbps(t, p['lab_paths'])) for t in suite['tests']),
         'planned_s': sum(i['planned_s'] for i in items),
+        'scripts': scripts,
     }
 
 

@@ -6,7 +6,8 @@ them and gives the lab's shaping back at the end. A run whose measurements
 fail (exit 42) restores it too, and a test asking for delay on this kernel
 (no sch_netem) stops the run before anything is measured or changed. A
 further run has a test with path 2 announced as backup, one with GSO and
-TSO off, and one with its own scheduler.
+TSO off, one with its own scheduler and commands around its measurement,
+and one whose pre command fails.
 """
 
 import glob
@@ -218,24 +219,38 @@ def end_offloads(prefix):
     return found
 
 
-def test_backup_paths_offloads_and_scheduler_per_test(run, tmp_path):
-    """A backup path carries nothing while path 1 works; offloads and the scheduler apply to their test only."""
+def test_backup_paths_offloads_scheduler_and_commands_per_test(run, tmp_path):
+    """A backup path carries nothing while path 1 works; offloads, the scheduler and commands apply to their test."""
     prefix, inv, _s, _out, before = run
+    (tmp_path / 'probe.sh').write_text('#!/bin/sh\necho "$MPTCP_LAB_TEST $MPTCP_LAB_ROLE $MPTCP_LAB_PHASE $1"\n')
     endpoints_before, offloads_before = sink_endpoints(prefix), end_offloads(prefix)
     assert all(f['generic-segmentation-offload'] == 'on' for f in offloads_before.values())
     suite = write_suite(tmp_path / 'flags.yml', [
         {'name': 'both', 'protocol': 'mptcp', 'paths': 'all'},
         {'name': 'backup2', 'protocol': 'mptcp', 'paths': 'all', 'backup_paths': [2]},
-        {'name': 'sched', 'protocol': 'mptcp', 'paths': 'all', 'scheduler': 'default'},
+        # commands of its own around its measurement: an argument list, a script, one failing but ignored
+        {'name': 'sched', 'protocol': 'mptcp', 'paths': 'all', 'scheduler': 'default', 'commands': {
+            'pre': [{'host': 'sink', 'argv': ['ip', 'mptcp', 'endpoint', 'show']}],
+            'post': [{'host': 'all', 'script': 'probe.sh', 'args': ['x y']},
+                     {'host': 'generator', 'argv': ['false'], 'ignore_errors': True}]}},
+        # a pre command that fails: no measurement, the test is invalid (exit 42)
+        {'name': 'precheck', 'protocol': 'tcp', 'paths': 1, 'commands': {
+            'pre': [{'host': 'generator', 'argv': ['sh', '-c', 'echo not ready >&2; exit 7']}]}},
         # the last group: the end of the run puts the offloads back
         {'name': 'nogso', 'protocol': 'mptcp', 'paths': 'all', 'offloads': {'gso': False, 'tso': False}}])
     proc = ansible_playbook('playbooks/perf.yml', '-i', inv, '-e', 'perf_suite=%s' % suite,
-                            '-e', 'perf_results_dir=%s' % (tmp_path / 'r'), '-e', 'perf_provision=false')
+                            '-e', 'perf_results_dir=%s' % (tmp_path / 'r'), '-e', 'perf_provision=false',
+                            check=False)
     out = proc.stdout
+    assert proc.returncode == 42, out[-8000:]
     with open(str(tmp_path / 'r' / 'latest' / 'summary.json')) as f:
         s = json.load(f)
     assert_valid_record(s)
     tests = dict((t['name'], t) for t in s['tests'])
+    precheck = tests.pop('precheck')
+    assert not precheck['valid'] and precheck['runs'][0]['throughput_mbps'] is None
+    assert "%s-gen1: precheck rep 1 pre: pre[0] ['sh', '-c', 'echo not ready >&2; exit 7'] exited with 7: " \
+        "not ready" % prefix in precheck['runs'][0]['error']
     for t in tests.values():
         assert t['valid'], (t['name'], t['invalid_reason'])
         assert t['runs'][0]['subflows'] == 2 and t['runs'][0]['fallback'] is False
@@ -258,6 +273,14 @@ def test_backup_paths_offloads_and_scheduler_per_test(run, tmp_path):
     assert not glob.glob('/run/mptcp-lab/%s-*.perf-offloads.json' % prefix)
     # the scheduler is a sysctl of the test
     assert tests['sched']['sysctls'] == {'net.mptcp.scheduler': 'default'}
+    # its commands ran where they were asked, in order, and their output is in raw/
+    ran = tests['sched']['runs'][0]['commands']
+    assert [(c['host'], c['phase'], c['name'], c['rc'], c['ignored']) for c in ran] == [
+        ('%s-sink1' % prefix, 'pre', 'pre[0]', 0, False), ('%s-gen1' % prefix, 'post', 'post[0]', 0, False),
+        ('%s-gen1' % prefix, 'post', 'post[1]', 1, True), ('%s-sink1' % prefix, 'post', 'post[0]', 0, False)]
+    text = (tmp_path / 'r' / 'latest' / 'raw' / (tests['sched']['runs'][0]['raw'] + '.commands.txt')).read_text()
+    assert 'sched generator post x y\n' in text and 'sched sink post x y\n' in text
+    assert '10.' in text.split('# post')[0] and 'signal' in text.split('# post')[0]      # the sink's endpoints
     # the sink announces every path again, none as backup, and the shaper kept the lab's shaping
     assert sink_endpoints(prefix) == endpoints_before
     assert not any('backup' in e for e in sink_endpoints(prefix))

@@ -149,3 +149,42 @@ def test_write_raw_nstat_of_both_ends_and_timeseries(tmp_path):
     assert not (raw / '004-mptcp-rep2.sink.nstat.txt').exists()
     assert not (raw / '004-mptcp-rep2.timeseries.json').exists()
     assert not (raw / '001-tcp-rep1.timeseries.json').exists()
+
+
+def test_commands_around_a_measurement_go_into_the_run_and_raw(tmp_path):
+    res = results()
+    ran = [{'host': 'g1', 'phase': 'pre', 'name': 'pre[0]', 'argv': ['ip', 'mptcp', 'endpoint', 'show'], 'rc': 0,
+            'timed_out': False, 'duration_s': 0.01, 'ok': True, 'ignored': False, 'stdout': '10.0.0.1 id 1\n',
+            'stderr': ''},
+           {'host': 's1', 'phase': 'post', 'name': 'post[0]', 'argv': ['script:/s/p.sh'], 'rc': 2,
+            'timed_out': False, 'duration_s': 0.02, 'ok': False, 'ignored': False, 'stdout': '', 'stderr': 'no'}]
+    res[1].update(commands=ran, commands_error="commands failed: s1 post: post[0] exited with 2")
+    res[0].update(commands=ran[:1])
+    s = pr.build_summary(SUITE, PLAN, res, LAB, 'rid', 1000.0, 1050.0, {})
+    tcp, mptcp = s['tests']
+    # what ran is recorded, without its output; a failed post command fails a run that measured fine
+    assert tcp['runs'][0]['commands'] == [dict((k, ran[0][k]) for k in pr.COMMAND_RUN_KEYS)]
+    assert tcp['runs'][0]['ok']
+    assert not mptcp['runs'][0]['ok'] and mptcp['runs'][0]['error'].startswith('commands failed: s1 post')
+    assert mptcp['runs'][0]['throughput_mbps'] == 94.0
+    run_dir = tmp_path / 'rid'
+    run_dir.mkdir()
+    files.write_raw(str(run_dir), PLAN, res)
+    text = (run_dir / 'raw' / '002-mptcp-rep1.commands.txt').read_text()
+    assert text == ('# pre pre[0] ip mptcp endpoint show on g1: rc 0, 0.010 s\n## stdout\n10.0.0.1 id 1\n'
+                    '# post post[0] script:/s/p.sh on s1: rc 2, 0.020 s\n## stderr\nno\n')
+    assert not (run_dir / 'raw' / '003-tcp-rep2.commands.txt').exists()
+
+
+def test_a_tests_commands_are_recorded_and_part_of_its_identity():
+    suite = ps.validate_suite({'name': 's', 'tests': [
+        {'name': 'a', 'commands': {'pre': [{'host': 'sink', 'argv': ['ip', 'mptcp', 'endpoint', 'show']}]}},
+        {'name': 'b'}]}, 2)
+    s = pr.build_summary(suite, ps.plan(suite), [], LAB, 'rid', 0.0, 1.0, {})
+    a, b = s['tests']
+    assert a['commands'] == {'pre': [{'host': 'sink', 'argv': ['ip', 'mptcp', 'endpoint', 'show'],
+                                      'timeout_s': 60, 'ignore_errors': False}]}
+    assert b['commands'] is None
+    key_a = pr.test_identity(s, a)
+    assert key_a[1]['commands'] == {'pre': [{'host': 'sink', 'argv': ['ip', 'mptcp', 'endpoint', 'show']}]}
+    assert key_a[0] != pr.test_identity(s, dict(a, commands=None))[0]

@@ -529,6 +529,46 @@ def test_backup_paths_are_an_endpoint_change_and_leave_the_ideal_to_the_others()
         ([1, 2], [], ['both']), ([1, 2], [2], ['backup2', 'tcp']), ([1, 2], [1], ['bidir'])]
 
 
+def test_commands_are_checked_filled_in_and_go_with_every_measurement_of_their_test():
+    s = ps.validate_suite(suite({'name': 'a', 'repetitions': 2, 'commands': {
+        'pre': [{'host': 'sink', 'argv': ['ip', 'mptcp', 'endpoint', 'show', 1]}],
+        'post': [{'script': 'probe.sh', 'args': ['-q'], 'timeout_s': 5, 'ignore_errors': True}]}},
+        {'name': 'b', 'repetitions': 1}), 2)
+    a = s['tests'][0]
+    assert a['commands'] == {
+        'pre': [{'host': 'sink', 'argv': ['ip', 'mptcp', 'endpoint', 'show', '1'], 'timeout_s': 60,
+                 'ignore_errors': False}],
+        'post': [{'host': 'all', 'script': 'probe.sh', 'args': ['-q'], 'timeout_s': 5, 'ignore_errors': True}]}
+    items = ps.plan(s, LAB)
+    assert [(i['test'], 'commands' in i) for i in items] == [('a', True), ('b', False), ('a', True)]
+    # commands are no scenario: one group, one segment
+    assert len(ps.segments(items, 2, ps.scenarios(s, LAB))) == 1
+
+
+@pytest.mark.parametrize('commands, message', [
+    ([], "tests[0] 'a': commands must be a mapping of pre and/or post"),
+    ({'during': []}, "tests[0] 'a': commands must be a mapping of pre and/or post"),
+    ({'pre': []}, "tests[0] 'a': commands.pre must be a list of 1 to 16 commands"),
+    ({'pre': ['ls -l']}, "tests[0] 'a': commands.pre[0] must be a mapping {host, argv}"),
+    ({'pre': [{'argv': 'ls -l'}]}, "tests[0] 'a': commands.pre[0].argv must be a list of 1 to 64 arguments"),
+    ({'pre': [{'argv': []}]}, "tests[0] 'a': commands.pre[0].argv must be a list of 1 to 64 arguments"),
+    ({'pre': [{'argv': ['a\0b']}]}, "tests[0] 'a': commands.pre[0].argv must be a list"),
+    ({'pre': [{'argv': [True]}]}, "tests[0] 'a': commands.pre[0].argv must be a list"),
+    ({'pre': [{'host': 'shaper', 'argv': ['ls']}]}, "tests[0] 'a': commands.pre[0].host must be one of generator, sink, all"),
+    ({'pre': [{'argv': ['ls'], 'script': 'x'}]}, "tests[0] 'a': commands.pre[0] must have exactly one of argv"),
+    ({'pre': [{'host': 'all'}]}, "tests[0] 'a': commands.pre[0] must have exactly one of argv"),
+    ({'pre': [{'argv': ['ls'], 'args': ['-l']}]}, "tests[0] 'a': commands.pre[0].args goes with script"),
+    ({'pre': [{'script': ''}]}, "tests[0] 'a': commands.pre[0].script must be the path of a file"),
+    ({'pre': [{'argv': ['ls'], 'timeout_s': 0}]}, "tests[0] 'a': commands.pre[0]: timeout_s must be an integer 1..3600"),
+    ({'pre': [{'argv': ['ls'], 'ignore_errors': 'yes'}]}, "tests[0] 'a': commands.pre[0].ignore_errors must be true or false"),
+    ({'pre': [{'argv': ['ls'], 'shell': True}]}, "tests[0] 'a': commands.pre[0]: unknown field(s) shell"),
+])
+def test_command_errors_name_the_test_and_the_field(commands, message):
+    with pytest.raises(SuiteError) as e:
+        ps.validate_suite(suite({'name': 'a', 'commands': commands}), 2)
+    assert str(e.value).startswith(message), str(e.value)
+
+
 # ------------------------------------------------------------------ latency tests (kind: latency)
 
 def test_a_latency_test_gets_its_own_fields():

@@ -1,5 +1,6 @@
 """Unit tests for the perf modules' own logic (perf_suite, perf_host_info, perf_results)."""
 
+import hashlib
 import json
 import os
 
@@ -35,6 +36,23 @@ def test_find_suite_by_name_and_path(tmp_path, monkeypatch):
     assert perf_suite.find_suite('mine.yml', SUITES, str(tmp_path)) == (str(own), 'mine')
     with pytest.raises(SuiteError, match='not found'):
         perf_suite.find_suite('./other.yml', SUITES, str(tmp_path))
+
+
+def test_scripts_of_commands_are_read_beside_the_suite_and_identified_by_content(tmp_path):
+    from ansible_collections.mptcp.lab.plugins.module_utils import perf_suite as ps
+    (tmp_path / 'probe.sh').write_text('#!/bin/sh\necho hi\n')
+    (tmp_path / 'plain.txt').write_text('echo hi\n')
+    suite_file = tmp_path / 'mine.yml'
+    suite = ps.validate_suite({'name': 'x', 'tests': [
+        {'name': 'a', 'commands': {'post': [{'script': 'probe.sh'}, {'argv': ['true']}]}}]}, 2)
+    scripts = perf_suite.load_scripts(suite, str(suite_file))
+    cmd = suite['tests'][0]['commands']['post'][0]
+    assert cmd['script'] == str(tmp_path / 'probe.sh') and scripts == {cmd['script']: '#!/bin/sh\necho hi\n'}
+    assert cmd['sha256'] == hashlib.sha256(b'#!/bin/sh\necho hi\n').hexdigest()
+    for script, message in (('nope.sh', 'is not a file'), ('plain.txt', 'must start with a #! line')):
+        bad = ps.validate_suite({'name': 'x', 'tests': [{'name': 'a', 'commands': {'pre': [{'script': script}]}}]}, 2)
+        with pytest.raises(SuiteError, match="tests\\[0\\] 'a': commands.pre\\[0\\].script: .*%s" % message):
+            perf_suite.load_scripts(bad, str(suite_file))
 
 
 def test_perf_suite_module_plans_and_reports_errors(monkeypatch, capsys, tmp_path):
