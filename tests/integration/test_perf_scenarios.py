@@ -264,10 +264,13 @@ def test_backup_paths_offloads_scheduler_and_commands_per_test(run, tmp_path):
     assert "Announce the sink's paths 1,2 (backup: 2)" in out
     # offloads: recorded, set for their test, and put back at the end
     assert tests['nogso']['offloads'] == {'gso': False, 'tso': False}
-    setting = out.split("TASK [mptcp.lab.perf_suite : Set the offloads of tests[3] 'nogso': offloads]")[-1]
-    setting = setting.split('TASK [')[0]
+    header = "TASK [mptcp.lab.perf_suite : Set the offloads of tests[4] 'nogso': offloads]"
+    assert header in out
+    setting = out.split(header)[-1].split('TASK [')[0]
     assert 'changed: [%s-gen1]' % prefix in setting and 'changed: [%s-sink1]' % prefix in setting, setting
-    restoring = out.split("TASK [mptcp.lab.perf_suite : Put the ends' offloads back]")[1].split('TASK [')[0]
+    header = "TASK [mptcp.lab.perf_suite : Put the ends' offloads back]"
+    assert header in out
+    restoring = out.split(header)[1].split('TASK [')[0]
     assert 'changed: [%s-gen1]' % prefix in restoring and 'changed: [%s-sink1]' % prefix in restoring, restoring
     assert end_offloads(prefix) == offloads_before
     assert not glob.glob('/run/mptcp-lab/%s-*.perf-offloads.json' % prefix)
