@@ -319,9 +319,9 @@ def check_sysctl_aliases(sysctls, merged, where):
         if value is None:
             continue
         if not isinstance(value, str) or not ALIAS_RE.match(value):
+            example = 'default' if key == 'scheduler' else 'kernel, userspace'
             raise SuiteError('%s: %s must be the name of one the kernel offers (net.mptcp.available_%ss, '
-                             'e.g. %s), got %r' % (where, key, 'scheduler' if key == 'scheduler' else 'path_manager',
-                                                    'default' if key == 'scheduler' else 'kernel, userspace', value))
+                             'e.g. %s), got %r' % (where, key, key, example, value))
         if name in out and out[name] != value:
             raise SuiteError('%s: %s: %r and sysctls.%s: %r disagree: state it once'
                              % (where, key, value, name, out[name]))

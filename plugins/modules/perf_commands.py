@@ -106,22 +106,9 @@ results:
   elements: dict
 '''
 
-import os
-import shutil
-import signal
-import subprocess
-import tempfile
-import time
-
 from ansible.module_utils.basic import AnsibleModule
 
-
-def clip(data, limit):
-    """Text of ``data`` (bytes), its start and end kept when longer than ``limit`` bytes."""
-    if len(data) > limit:
-        half = limit // 2
-        data = data[:half] + b'\n[... %d bytes cut ...]\n' % (len(data) - 2 * half) + data[-half:]
-    return data.decode('utf-8', 'replace')
+from ansible_collections.mptcp.lab.plugins.module_utils.perf_commands import run_commands, shown
 
 
 def check(params):
@@ -144,68 +131,12 @@ def check(params):
     return None
 
 
-def shown(cmd):
-    return (['script:' + cmd['script']] + list(cmd['args'] or [])) if cmd.get('script') else list(cmd['argv'])
-
-
-def run_one(cmd, argv, env, limit):
-    """Run ``argv``; returns the result entry of ``cmd``."""
-    started = time.monotonic()
-    entry = {'name': cmd['name'], 'argv': shown(cmd), 'rc': None, 'timed_out': False, 'stdout': '', 'stderr': ''}
-    try:
-        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                env=env, start_new_session=True)
-    except OSError as e:
-        entry.update(stderr='cannot start: %s' % e, duration_s=round(time.monotonic() - started, 3), ok=False)
-        return entry
-    try:
-        out, err = proc.communicate(timeout=cmd['timeout_s'])
-    except subprocess.TimeoutExpired:
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except OSError:
-            pass
-        out, err = proc.communicate()
-        entry['timed_out'] = True
-    else:
-        entry['rc'] = proc.returncode
-    entry.update(stdout=clip(out, limit), stderr=clip(err, limit), duration_s=round(time.monotonic() - started, 3),
-                 ok=entry['rc'] == 0)
-    return entry
-
-
-def failure(label, entry):
-    why = ('ran longer than its timeout_s (killed)' if entry['timed_out'] else
-           'could not start' if entry['rc'] is None else 'exited with %d' % entry['rc'])
-    tail = (entry['stderr'] or entry['stdout']).strip().splitlines()[-3:]
-    return '%s: %s %s %s%s' % (label, entry['name'], entry['argv'], why, (': ' + ' | '.join(tail)) if tail else '')
-
-
 def run(p, check_mode):
     """Run the commands of ``p`` (the module's parameters); the module's result."""
     diff = {'before': {'ran': []}, 'after': {'ran': [shown(c) for c in p['commands']]}}
     if check_mode:
         return dict(changed=bool(p['commands']), results=[], diff=diff)
-    env = dict(os.environ, **dict((str(k), str(v)) for k, v in p['env'].items()))
-    results, error = [], None
-    workdir = tempfile.mkdtemp(prefix='mptcp-lab-commands.')
-    try:
-        for i, cmd in enumerate(p['commands']):
-            argv = cmd['argv']
-            if cmd.get('script'):
-                path = os.path.join(workdir, 'script-%d' % i)
-                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o700)
-                with os.fdopen(fd, 'w') as handle:
-                    handle.write(p['scripts'][cmd['script']])
-                argv = [path] + list(cmd['args'] or [])
-            entry = run_one(cmd, argv, env, p['output_limit'])
-            entry['ignored'] = not entry['ok'] and cmd['ignore_errors']
-            results.append(entry)
-            if not entry['ok'] and not cmd['ignore_errors']:
-                error = failure(p['label'], entry)
-                break
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
+    results, error = run_commands(p['commands'], p['scripts'], p['env'], p['output_limit'], p['label'])
     result = dict(changed=bool(results), results=results, diff=diff)
     if error:
         result.update(failed=True, msg=error)

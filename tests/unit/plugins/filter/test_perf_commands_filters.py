@@ -48,8 +48,8 @@ def test_errors_of_a_phase_name_the_host():
 def test_a_measurement_carries_what_ran_and_fails_with_a_failed_command():
     run = {'item': ITEM, 'ok': True, 'throughput_mbps': 90.0}
     out = f.perf_with_commands(run, ['g', 's'], [{'skipped': True}, OK], [OK, {'skipped': True}])
-    assert [(c['host'], c['phase'], c['name']) for c in out['commands']] == [('s', 'pre', 'pre[0]'),
-                                                                               ('g', 'post', 'pre[0]')]
+    ran = [(c['host'], c['phase'], c['name']) for c in out['commands']]
+    assert ran == [('s', 'pre', 'pre[0]'), ('g', 'post', 'pre[0]')]
     assert 'commands_error' not in out and out['throughput_mbps'] == 90.0 and 'commands' not in run
     out = f.perf_with_commands(run, ['g', 's'], [OK, OK], [FAILED, {'skipped': True}])
     assert out['commands_error'] == "commands failed: g post: t pre: pre[0] ['false'] exited with 1"
