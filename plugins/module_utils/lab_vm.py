@@ -32,7 +32,7 @@ MGMT_ADDRESS = '10.0.2.15/24'
 GUEST_PYTHON = '/run/mptcp-lab-vm/python'
 GUEST_RUN = '/run/mptcp-lab-vm'
 # Modules the lab needs, loaded at boot (no udev in the guest): NICs, shaping, ss -M.
-GUEST_MODULES = ('virtio_net', 'sch_netem', 'sch_tbf', 'sch_htb', 'inet_diag', 'tcp_diag', 'mptcp_diag')
+GUEST_MODULES = ('overlay', 'virtio_net', 'sch_netem', 'sch_tbf', 'sch_htb', 'inet_diag', 'tcp_diag', 'mptcp_diag')
 # Paths the guest does not see from the host (virtme-ng mounts tmpfs there, or we do).
 HIDDEN_IN_GUEST = ('/tmp', '/run', '/var/cache', '/var/log', '/var/tmp', '/dev', '/proc', '/sys')
 CONFIG_OPTIONS = ('CONFIG_MPTCP', 'CONFIG_MPTCP_IPV6', 'CONFIG_INET_MPTCP_DIAG', 'CONFIG_NET_SCH_NETEM',
@@ -159,8 +159,13 @@ chmod 755 "$R/modprobe"
 # A writable /tmp, and a root account whose shell reads no dotfile of the host's.
 mount -t tmpfs -o mode=1777 tmpfs /tmp
 mkdir -m 0700 "$R/home"
-sed 's|^root:.*|root:x:0:0:root:'"$R"'/home:/bin/sh|' /etc/passwd > "$R/passwd" && mount --bind "$R/passwd" /etc/passwd
-{ grep -v '^root:' /etc/shadow; echo 'root:*:1::::::'; } > "$R/shadow" && mount --bind "$R/shadow" /etc/shadow
+# A writable /etc in RAM over the host's (useradd locks and renames files in /etc): an
+# overlay, or a copy where the kernel has no overlayfs.
+mkdir -p "$R/etc/upper" "$R/etc/work" "$R/etc/copy"
+mount -t overlay overlay -o lowerdir=/etc,upperdir="$R/etc/upper",workdir="$R/etc/work" /etc ||
+  { cp -a /etc/. "$R/etc/copy/" && mount --bind "$R/etc/copy" /etc; }
+sed 's|^root:.*|root:x:0:0:root:'"$R"'/home:/bin/sh|' /etc/passwd > "$R/passwd" && cat "$R/passwd" > /etc/passwd
+{ grep -v '^root:' /etc/shadow; echo 'root:*:1::::::'; } > "$R/shadow" && cat "$R/shadow" > /etc/shadow
 # The interpreter, its standard library and pyroute2 in RAM: over 9p under TCG, every
 # import costs a round trip to the host, and a module run took minutes.
 mkdir "$R/py" && tar -C "$R/py" -xf %(tar)s
