@@ -275,7 +275,7 @@ def test_outcome(outcomes):
 
 
 def verdict_document(record, verdicts, named, last_n, alpha, min_effect_pct, tag=None, metrics=None,
-                     metric_min_effect=None):
+                     metric_min_effect=None, baseline_kernel=None):
     """verdict.json: the judgement of a run, beside (never inside) its summary.json.
 
     ``tests`` has one entry per test and judged metric (the contract's
@@ -305,6 +305,8 @@ def verdict_document(record, verdicts, named, last_n, alpha, min_effect_pct, tag
         'run_id': record['run']['run_id'],
         'baseline': describe_baseline(named, last_n, tag),
         'baseline_run': named or None,
+        'kernel': record['run'].get('kernel') or None,
+        'baseline_kernel': baseline_kernel or None,
         'baseline_tag': '%s=%s' % tag if tag else None,
         'baseline_runs': last_n,
         'alpha': alpha,

@@ -150,9 +150,12 @@ def verdict_markdown(summary, verdict):
              '',
              '%s against the %s (alpha %s, minimum effect %s).' % (
                  headline or 'no test', verdict.get('baseline'), verdict.get('alpha'), min_effect_text(verdict)),
-             '',
-             '| test | protocol | paths | metric | outcome | baseline median | current median | change | p | why |',
-             '|---|---|---:|---|---|---:|---:|---:|---:|---|']
+             '']
+    if verdict.get('baseline_kernel'):
+        lines += ['Kernel A (baseline): `%s`; kernel B (this run): `%s`.' % (
+            verdict.get('baseline_kernel'), verdict.get('kernel') or 'unknown'), '']
+    lines += ['| test | protocol | paths | metric | outcome | baseline median | current median | change | p | why |',
+              '|---|---|---:|---|---|---:|---:|---:|---:|---|']
     for test, v in cases(summary, verdict):
         v = v or {}
         outcome = v.get('outcome') or ('invalid' if not test.get('valid') else 'no-baseline')

@@ -63,6 +63,7 @@ td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 .badge{display:inline-block;padding:1px 8px;border-radius:10px;color:#fff;font-weight:600;font-size:13px}
 .banner{display:inline-block;margin-top:8px;padding:6px 14px;border-radius:6px;font-weight:700;color:#fff}
 .note{color:#555;font-size:13px}
+.compare{font-size:15px;background:#eef3f8;padding:6px 10px;border-left:4px solid #455a64}
 table.verdict td:last-child{min-width:240px}
 table.verdict td:first-child{min-width:150px}
 img{max-width:100%;height:auto;background:#fff;border:1px solid #d0d7de;margin:6px 0}
@@ -682,6 +683,13 @@ def render(summary, trends, history_db, csv_path=None, timeseries=None):
     if verdict:
         effects = verdict.get('metric_min_effect') or {}
         effect_text = ', '.join('%s %g%%' % (esc(k), v) for k, v in effects.items()) or '%s%%' % esc(min_effect)
+        if verdict.get('baseline_kernel'):
+            # make compare: kernel A (the named baseline run) against kernel B (this run)
+            out.append('<p class="compare"><b>Kernel A</b> (baseline, %s): %s &middot; <b>kernel B</b> '
+                       '(this run): %s. The table shows A\'s median (baseline median) beside B\'s '
+                       '(median) for every test and metric.</p>' % (
+                           esc(verdict.get('baseline')), esc(verdict.get('baseline_kernel')),
+                           esc(verdict.get('kernel') or 'unknown')))
         out.append('<p class="note">Baseline: %s. Each judged metric is compared on its own, in its '
                    'own direction (&uarr; higher is better, &darr; lower): a change is flagged when the '
                    'exact two-sided Mann-Whitney U test on the repetition values gives p &lt; %s, the '

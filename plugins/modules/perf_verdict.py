@@ -318,6 +318,8 @@ def judge(params, check_mode, warn=None):
                              'mptcp.lab.perf_history first' % (run_id, db_path))
         if named and not store.has_run(named):
             raise BaselineError(unknown_run_message(store, named, opened.results_dir))
+        # the named baseline's kernels (make compare: kernel A), shown beside this run's
+        baseline_kernel = (store.get_run(named) or {}).get('kernel') if named else None
         verdicts = evaluate(store, record, named=named, last_n=params['baseline_runs'],
                             alpha=params['alpha'], min_effect_pct=params['min_effect_pct'], tag=tag,
                             metrics=params['metrics'], metric_min_effect=params['metric_min_effect'])
@@ -326,7 +328,8 @@ def judge(params, check_mode, warn=None):
 
     document = verdict_document(record, verdicts, named, params['baseline_runs'],
                                 params['alpha'], params['min_effect_pct'], tag,
-                                metrics=params['metrics'], metric_min_effect=params['metric_min_effect'])
+                                metrics=params['metrics'], metric_min_effect=params['metric_min_effect'],
+                                baseline_kernel=baseline_kernel)
     files = {paths['verdict.json']: json_bytes(document),
              paths['junit.xml']: junit_xml(opened.summary, document).encode('utf-8'),
              paths['verdict.md']: verdict_markdown(opened.summary, document).encode('utf-8')}

@@ -212,6 +212,12 @@ def test_shipped_suites_are_valid():
     with open(os.path.join(root, 'smoke.yml')) as f:
         smoke = ps.validate_suite(yaml.safe_load(f), 2)
     assert {t['protocol'] for t in smoke['tests']} == {'tcp', 'mptcp'}
+    # the VM lab's (make compare): as the smoke suite, with the repetitions a verdict needs
+    with open(os.path.join(root, 'vm.yml')) as f:
+        vm = ps.validate_suite(yaml.safe_load(f), 2)
+    assert [(t['name'], t['repetitions']) for t in vm['tests']] == [
+        ('tcp-up', 3), ('mptcp-up', 3), ('mptcp-down', 3)]
+    assert sum(i['planned_s'] for i in ps.plan(vm, [{'rate_mbit': 10}] * 2)) <= 90
 
 
 def test_attach_links_gives_each_item_its_addresses():

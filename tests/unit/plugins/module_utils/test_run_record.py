@@ -7,6 +7,7 @@ import sys
 
 import pytest
 
+from ansible_collections.mptcp.lab.plugins.module_utils import perf_html
 from ansible_collections.mptcp.lab.plugins.module_utils import perf_record
 from ansible_collections.mptcp.lab.plugins.module_utils import perf_suite as ps
 from ansible_collections.mptcp.lab.plugins.module_utils.perf_baseline import verdict_document
@@ -215,6 +216,21 @@ def test_verdict_markdown_is_a_table_a_ci_step_can_post():
     assert len(rows) == 4 and all(row.count(' | ') == 9 for row in rows)
     assert '| mptcp-2paths-up | mptcp | 2 | throughput_mbps | **REGRESSION** | 93.90 |' in text
     assert 'Regressions:' in text and '- **mptcp-2paths-up**: throughput_mbps -3.05%' in text
+
+
+def test_a_named_baseline_shows_kernel_a_beside_kernel_b():
+    summary = migrate(perf_fixtures.make_summary('rid', '2026-11-25T08:00:00Z'))
+    record = normalize(summary)
+    plain = verdict_document(record, {}, None, 10, 0.05, 1.5)
+    assert plain['baseline_kernel'] is None and plain['kernel'] == record['run']['kernel']
+    assert 'Kernel A' not in verdict_markdown(summary, plain)
+    named = verdict_document(record, {}, 'runA', 10, 0.05, 1.5, baseline_kernel='6.1.0-57-amd64')
+    assert named['baseline'] == 'run runA' and named['baseline_kernel'] == '6.1.0-57-amd64'
+    assert ('Kernel A (baseline): `6.1.0-57-amd64`; kernel B (this run): `%s`.' % record['run']['kernel']
+            in verdict_markdown(summary, named))
+    html = perf_html.render(dict(summary, judgement=named), [], 'history.db')
+    assert '<b>Kernel A</b> (baseline, run runA): 6.1.0-57-amd64' in html
+    assert '<b>Kernel A</b>' not in perf_html.render(dict(summary, judgement=plain), [], 'history.db')
 
 
 # ---- tags and notes --------------------------------------------------------------
