@@ -53,10 +53,22 @@ options:
         so that the next collection's C(nstat) shows what moved since (the reproduce mode).
     type: bool
     default: false
+  forget_nstat:
+    description:
+      - After collecting, remove the lab's nstat history of this network namespace (the
+        reproduce mode's last collection), so that nothing of the collection stays behind.
+    type: bool
+    default: false
   state_dir:
     description: Where the lab keeps nstat's history of this network namespace.
     type: path
     default: /run/mptcp-lab/debug
+  history_name:
+    description:
+      - Names the history file C(<state_dir>/<history_name>-nstat.hist), e.g. the lab host's name,
+        so that the lab's teardown, which removes its hosts' files in C(/run/mptcp-lab), removes it
+        too. Without it the file is named by the network namespace's inode.
+    type: str
   max_item_bytes:
     description: Largest output kept per item; longer ones keep their tail and are marked C(truncated).
     type: int
@@ -158,8 +170,10 @@ def netns_identity():
         return 'net:[unknown]'
 
 
-def nstat_history(state_dir):
+def nstat_history(state_dir, name=None):
     """The lab's nstat history file of this network namespace (nstat's own is per user, not per namespace)."""
+    if name:
+        return os.path.join(state_dir, '%s-nstat.hist' % name)
     ident = netns_identity()
     digits = ''.join(c for c in ident if c.isdigit()) or 'unknown'
     return os.path.join(state_dir, 'nstat-net%s.hist' % digits)
@@ -228,7 +242,7 @@ def interfaces():
 
 
 def collect(module, p):
-    history = nstat_history(p['state_dir'])
+    history = nstat_history(p['state_dir'], p['history_name'])
     base_env = {'LC_ALL': 'C'}
     history_env = dict(base_env, NSTAT_HISTORY=history)
     systemd = os.path.isdir('/run/systemd/system')
@@ -282,6 +296,13 @@ def run(module):
     for table in p['tables']:
         if not 0 < table < 2 ** 32:
             module.fail_json(msg='tables: must be routing table numbers 1..4294967295, got %d' % table)
+    name = p['history_name']
+    if name is not None and (not name or name.startswith('.') or '/' in name or len(name) > 200):
+        module.fail_json(msg='history_name: must be a file name part (no "/", not starting with "."), got %r'
+                         % name)
+    if p['reset_nstat'] and p['forget_nstat']:
+        module.fail_json(msg='reset_nstat and forget_nstat: one collection cannot both reset and forget '
+                         'the nstat history')
     items, history = collect(module, p)
     result = {'changed': False, 'items': items, 'phase': p['phase'], 'nstat_history': history,
               'netns': netns_identity()}
@@ -289,6 +310,10 @@ def run(module):
         result['changed'] = True
         if not module.check_mode:
             result['nstat_reset_error'] = reset_nstat(module, history)
+    elif p['forget_nstat'] and os.path.lexists(history):
+        result['changed'] = True
+        if not module.check_mode:
+            os.unlink(history)
     return result
 
 
@@ -300,6 +325,8 @@ def main():
             phase=dict(type='str'),
             reset_nstat=dict(type='bool', default=False),
             state_dir=dict(type='path', default='/run/mptcp-lab/debug'),
+            history_name=dict(type='str'),
+            forget_nstat=dict(type='bool', default=False),
             max_item_bytes=dict(type='int', default=1048576),
             timeout=dict(type='int', default=20),
         ),

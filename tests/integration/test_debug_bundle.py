@@ -160,6 +160,8 @@ def test_reproduce_runs_the_command_between_two_collections_and_stops_the_monito
     assert monitor['events'] >= 6 and monitor['stopped_by'] == 'stopped'
     assert monitors_in(prefix) == []
     assert glob.glob('/run/mptcp-lab/%s-*-debug-monitor.*' % prefix) == []
+    # the nstat history of the reset is the lab's, and goes with the last collection
+    assert glob.glob('/run/mptcp-lab/%s-*-nstat.hist' % prefix) == []
 
 
 def test_reproduce_interrupted_with_sigint_leaves_no_monitor(lab, tmp_path):
