@@ -359,7 +359,7 @@ def judged_view(summary, verdict):
     view['improvements'] = verdict.get('improvements') or []
     view['judgement'] = dict((k, verdict.get(k)) for k in (
         'baseline', 'baseline_run', 'baseline_tag', 'baseline_runs', 'alpha', 'min_effect_pct', 'metrics',
-        'metric_min_effect', 'test', 'counts'))
+        'metric_min_effect', 'test', 'counts', 'kernel', 'baseline_kernel'))
     return view
 
 

@@ -10,7 +10,7 @@ import pytest
 from ansible_collections.mptcp.lab.plugins.module_utils import perf_html
 from ansible_collections.mptcp.lab.plugins.module_utils import perf_record
 from ansible_collections.mptcp.lab.plugins.module_utils import perf_suite as ps
-from ansible_collections.mptcp.lab.plugins.module_utils.perf_baseline import verdict_document
+from ansible_collections.mptcp.lab.plugins.module_utils.perf_baseline import judged_view, verdict_document
 from ansible_collections.mptcp.lab.plugins.module_utils.perf_ci import junit_xml, verdict_markdown
 from ansible_collections.mptcp.lab.plugins.module_utils.perf_record import (
     RecordError, SCHEMA_VERSION, build_summary, migrate, normalize, write_record)
@@ -228,9 +228,10 @@ def test_a_named_baseline_shows_kernel_a_beside_kernel_b():
     assert named['baseline'] == 'run runA' and named['baseline_kernel'] == '6.1.0-57-amd64'
     assert ('Kernel A (baseline): `6.1.0-57-amd64`; kernel B (this run): `%s`.' % record['run']['kernel']
             in verdict_markdown(summary, named))
-    html = perf_html.render(dict(summary, judgement=named), [], 'history.db')
+    # the report reads the verdict through judged_view, as perf_report does
+    html = perf_html.render(judged_view(summary, named), [], 'history.db')
     assert '<b>Kernel A</b> (baseline, run runA): 6.1.0-57-amd64' in html
-    assert '<b>Kernel A</b>' not in perf_html.render(dict(summary, judgement=plain), [], 'history.db')
+    assert '<b>Kernel A</b>' not in perf_html.render(judged_view(summary, plain), [], 'history.db')
 
 
 # ---- tags and notes --------------------------------------------------------------
