@@ -180,9 +180,12 @@ def alive(pid, start):
     return bool(pid) and start is not None and starttime(pid) == start
 
 
-def _prctl_pdeathsig():
-    import ctypes
-    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+def _prctl_pdeathsig(libc, parent):
+    """In a forked child: die with the parent. A parent that died before the call is
+    not signalled any more (the child was reparented): then exit at once."""
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != parent:
+        os._exit(1)
 
 
 def guardian(argv, env, log_path, owner_pid, owner_start):
@@ -191,10 +194,13 @@ def guardian(argv, env, log_path, owner_pid, owner_start):
     signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
     signal.signal(signal.SIGINT, lambda *_: stop.append(1))
     log = os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    import ctypes
+    libc = ctypes.CDLL(None, use_errno=True)
+    parent = os.getpid()
     child = os.fork()
     if child == 0:
         try:
-            _prctl_pdeathsig()
+            _prctl_pdeathsig(libc, parent)
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
             signal.signal(signal.SIGINT, signal.SIG_DFL)
             os.dup2(log, 1)
