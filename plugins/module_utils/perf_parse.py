@@ -324,6 +324,24 @@ def summarize_iperf3(report, direction):
     return out
 
 
+def failed_before_measuring(result):
+    """Whether a failed measurement ended before iperf3 measured anything.
+
+    True when iperf3 printed its JSON report with an error and no interval at
+    all: the test never started (the control connection closed at once, the
+    server was still busy with the last test...). iperf3 fails that way now
+    and then for reasons of its own; a measurement that failed during the
+    test, gave no report (crashed, killed) or passed iperf3 but failed a
+    gate (fallback, subflows) is not one.
+    """
+    if result.get('ok'):
+        return False
+    report = (result.get('raw') or {}).get('iperf3')
+    if not isinstance(report, dict) or not report.get('error'):
+        return False
+    return not report.get('intervals')
+
+
 def iperf3_window(report):
     """The client's own timeline from its ``intervals`` (omitted ones are flagged).
 

@@ -58,7 +58,7 @@ RUN_KEYS = ('throughput_mbps', 'per_path_mbps', 'subflows', 'fallback', 'ok', 'e
 EXTRA_RUN_KEYS = ('duration_s', 'elapsed_s', 'per_path_bytes', 'per_path_wire_mbps', 'streams',
                   'fallback_reasons', 'retransmits', 'sent_mbps', 'congestion', 'cpu', 'started', 'argv',
                   'launcher', 'sink_stats_error', 'cpu_cost', 'flows', 'rr', 'load', 'mptcp_events',
-                  'retransmits_by_source', 'bytes_received')
+                  'retransmits_by_source', 'bytes_received', 'attempts', 'retried_error')
 # What the record keeps of each command around a measurement (runs[].commands).
 COMMAND_RUN_KEYS = ('host', 'phase', 'name', 'argv', 'rc', 'timed_out', 'duration_s', 'ok', 'ignored')
 # The CPU seconds of a host in runs[].cpu_cost.hosts.<end> (COMMON contract).

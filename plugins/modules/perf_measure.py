@@ -58,6 +58,12 @@ description:
     or for MPTCP when it fell back to TCP, has fewer subflows than paths, or has
     subflows from addresses outside the paths in O(links). The
     module itself fails only on bad input, so a suite goes on after a bad run.
+  - B(One retry.) When iperf3 fails before it measured anything (its report
+    has an error and no interval: the control connection closed at once, the
+    server was still busy), the measurement is made again once, a second
+    later. RV(attempts) says so and RV(retried_error) keeps the first error, so
+    a flaky start is visible in the record without costing a repetition.
+    A failure during the test, a missing report or a failed gate is not retried.
 options:
   server:
     description: Address of the iperf3 server (the sink's address on the first path used).
@@ -290,6 +296,16 @@ retransmits_by_source:
   returned: always
   type: dict
   sample: {iperf3: 3, nstat: 4, used: nstat}
+attempts:
+  description: How many times iperf3 was started (2 when the first attempt failed before measuring).
+  returned: always
+  type: int
+  sample: 1
+retried_error:
+  description: The error of the first attempt when RV(attempts) is 2, else null.
+  returned: always
+  type: str
+  sample: "iperf3: control socket has closed unexpectedly"
 bytes_received:
   description: Bytes the receiver counted over iperf3's measured window (both directions for bidir).
   returned: always
@@ -391,6 +407,9 @@ from ansible_collections.mptcp.lab.plugins.module_utils import perf_sampler as p
 
 # The metrics a run of this module has figures for (names: perf_record.METRICS).
 METRICS = ('throughput_mbps', 'cpu_s_per_gb', 'retransmits')
+# Seconds between a measurement that failed before measuring and its retry:
+# time for the sink's iperf3 server to finish with the connection it dropped.
+RETRY_PAUSE_S = 1.0
 
 
 def iperf3_argv(module, p, launcher):
@@ -619,6 +638,19 @@ def measure(module, p):
     }
 
 
+def measure_with_retry(module, p, measure_once=None, pause=None):
+    """measure(), made again once when iperf3 failed before measuring anything."""
+    measure_once = measure_once or measure
+    result = measure_once(module, p)
+    result.update(attempts=1, retried_error=None)
+    if pp.failed_before_measuring(result):
+        first_error = result['error']
+        time.sleep(RETRY_PAUSE_S if pause is None else pause)
+        result = measure_once(module, p)
+        result.update(attempts=2, retried_error=first_error)
+    return result
+
+
 def main():
     module = AnsibleModule(
         argument_spec=dict(
@@ -660,7 +692,7 @@ def main():
                          metrics=dict((name, None) for name in METRICS), cpu_cost=None, mptcp_events=None)
     if not os.path.exists('/proc/net/netstat'):
         module.fail_json(msg='/proc/net/netstat is missing: a Linux host is required')
-    module.exit_json(**measure(module, p))
+    module.exit_json(**measure_with_retry(module, p))
 
 
 if __name__ == '__main__':
