@@ -24,6 +24,8 @@ benchmark measures for real, then judges exactly as the verdict does
             analysis reads them as the history does. With --b-sysctl the runs
             of the schedule's B condition set a sysctl in both namespaces (for
             example net.mptcp.checksum_enabled=1): a real kernel change.
+            With --pin G,S the generator's processes run on CPU G and the
+            sink's on CPU S (taskset), so they do not move between CPUs.
             The lab is removed at the end, also on Ctrl-C or a failure.
   grid      the same rule on log-normal noise of a grid of sizes, per default minimum effect.
   analyze   per test and metric: the noise (CV within a run, spread of run
@@ -89,14 +91,19 @@ def run(argv, **kwargs):
 class Lab:
     """Two namespaces, two veth links (one per path), MPTCP on both paths; servers in the sink."""
 
-    def __init__(self, prefix):
+    def __init__(self, prefix, pin=None):
         self.prefix = prefix
+        # --pin: the generator's and the sink's processes each on a CPU of their own
+        self.pin = pin
         self.gen, self.sink = '%s-gen' % prefix, '%s-sink' % prefix
         self.servers = []
         self.made = []
 
     def ns(self, name, *argv):
-        return ['ip', 'netns', 'exec', name] + list(argv)
+        taskset = []
+        if self.pin:
+            taskset = ['taskset', '--cpu-list', self.pin[0 if name == self.gen else 1]]
+        return ['ip', 'netns', 'exec', name] + taskset + list(argv)
 
     def up(self):
         for name in (self.gen, self.sink):
@@ -324,7 +331,10 @@ def collect(args):
                                                                 repetitions=args.repetitions)), 2)
     items = perf_suite.plan(suite)
     schedule = list(args.schedule.replace(',', '')) if args.schedule else ['A'] * args.runs
-    lab = Lab(prefix)
+    pin = args.pin.split(',') if args.pin else None
+    if pin and (len(pin) != 2 or not all(cpu.isdigit() for cpu in pin)):
+        sys.exit('--pin: two CPU numbers, the generator\'s and the sink\'s, e.g. 0,1')
+    lab = Lab(prefix, pin)
 
     def on_signal(signum, frame):
         raise KeyboardInterrupt('signal %d' % signum)
@@ -332,7 +342,8 @@ def collect(args):
     loads = {}
     try:
         lab.up()
-        log('lab %s up; %d runs of %d measurements, results in %s' % (prefix, len(schedule), len(items), results))
+        log('lab %s up; %d runs of %d measurements, results in %s%s' % (
+            prefix, len(schedule), len(items), results, '; generator on CPU %s, sink on CPU %s' % tuple(pin) if pin else ''))
         condition = 'A'
         for index, cond in enumerate(schedule):
             if cond != condition and args.b_sysctl:
@@ -352,7 +363,7 @@ def collect(args):
             summary = build_summary(suite, items, measured, [{'rate_mbit': None}, {'rate_mbit': None}], run_id,
                                     started, finished, {'machine': {'kernel': os.uname().release}},
                                     tags={'condition': cond, 'bench': 'metric-power'},
-                                    notes={'b_sysctl': args.b_sysctl if cond == 'B' else None,
+                                    notes={'b_sysctl': args.b_sysctl if cond == 'B' else None, 'pin': args.pin,
                                            'load': [load_before, os.getloadavg()[0]],
                                            'lab_cpu_s_per_gb': [[r.get('lab_cpu_s_per_gb') for r in measured]]})
             os.makedirs(os.path.join(results, run_id))
@@ -622,6 +633,7 @@ def main():
     c.add_argument('--a-sysctl', help='back to A, e.g. net.mptcp.checksum_enabled=0')
     c.add_argument('--repetitions', type=int, default=5)
     c.add_argument('--duration', type=int, default=5, help='seconds of traffic per repetition')
+    c.add_argument('--pin', help="the generator's and the sink's CPU, e.g. 0,1 (default: not pinned)")
     c.add_argument('--out', help='working directory (default a new one under /tmp)')
     a = sub.add_parser('analyze', help='judge the runs of a collection')
     a.add_argument('results_dir')
