@@ -590,6 +590,53 @@ def build_test(test, runs, expected, shaping):
     return rec
 
 
+# The cpu_tuning facts a host's metadata keeps (mptcp.lab.cpu_tuning's result).
+CPU_TUNING_KEYS = ('cpus_online', 'governor', 'governors_available', 'irq_affinity', 'irqbalance',
+                   'process_cpus')
+
+
+def host_metadata(role, mptcp=None, info=None, path_links=None, vm=None, cpu_tuning=None,
+                  traffic_sink=None):
+    """One host's entry of the record's ``metadata``, from what the run gathered on it.
+
+    ``role``: generator, sink or shaper. ``mptcp``: the host's mptcp facts
+    (mptcp.lab.mptcp_info: kernel, settings, endpoints, limits, tools; none on
+    a shaper); ``info``: mptcp.lab.perf_host_info's result (kernel, offloads,
+    sysctls, cpu, cmdline, qdiscs); ``vm``: the VM's boot record (VM lab);
+    ``cpu_tuning``: mptcp.lab.cpu_tuning's result; ``traffic_sink``: the
+    sink's service as it was while the run measured. Missing parts are
+    empty, never an error: a host that failed a task still gets its entry.
+    """
+    mptcp = mptcp or {}
+    info = info or {}
+    return {
+        'role': role,
+        'kernel': mptcp.get('kernel', info.get('kernel')),
+        'mptcp_settings': mptcp.get('settings') or {},
+        'endpoints': mptcp.get('endpoints') or [],
+        'limits': mptcp.get('limits'),
+        'tools': mptcp.get('tools') or {},
+        'offloads': info.get('offloads') or {},
+        'sysctls': info.get('sysctls') or {},
+        'cpu': info.get('cpu'),
+        'cmdline': info.get('cmdline'),
+        'qdiscs': info.get('qdiscs') or {},
+        'path_links': path_links or [],
+        'vm': vm,
+        'cpu_tuning': dict((k, v) for k, v in (cpu_tuning or {}).items() if k in CPU_TUNING_KEYS),
+        'traffic_sink': traffic_sink,
+    }
+
+
+def hosts_metadata(hosts):
+    """{name: host_metadata(...)} of a list of {name, role, mptcp, info, path_links, vm, cpu_tuning, traffic_sink}."""
+    out = {}
+    for host in hosts:
+        fields = dict((k, v) for k, v in host.items() if k != 'name')
+        out[host['name']] = host_metadata(**fields)
+    return out
+
+
 def build_summary(suite, items, results, lab_paths, run_id, started, finished, metadata,
                   measure_started=None, measure_finished=None, extra=None, expected=None,
                   tags=None, notes=None):

@@ -59,7 +59,7 @@ description:
     subflows from addresses outside the paths in O(links). The
     module itself fails only on bad input, so a suite goes on after a bad run.
   - B(One retry.) When iperf3 fails before it measured anything (its report
-    has an error and no interval: the control connection closed at once, the
+    has an error and no interval - the control connection closed at once, the
     server was still busy), the measurement is made again once, a second
     later. RV(attempts) says so and RV(retried_error) keeps the first error, so
     a flaky start is visible in the record without costing a repetition.

@@ -84,9 +84,48 @@ options:
     type: dict
     default: {}
   metadata:
-    description: Metadata of every host, by inventory hostname.
+    description:
+      - Metadata of hosts, by inventory hostname, as the record keeps it. An entry of O(hosts)
+        of the same name replaces it.
     type: dict
     default: {}
+  hosts:
+    description:
+      - What the run gathered on each host, built into its entry of the record's C(metadata)
+        here (perf_record.host_metadata, docs/run-record.md) - the shape of that entry is this
+        module's business, not the playbook's.
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      name:
+        description: Inventory hostname.
+        type: str
+        required: true
+      role:
+        description: What the host is in the run.
+        type: str
+        required: true
+        choices: [generator, sink, shaper]
+      mptcp:
+        description: The host's C(ansible_facts.mptcp) (M(mptcp.lab.mptcp_info)); none on a shaper.
+        type: dict
+      info:
+        description: M(mptcp.lab.perf_host_info)'s result (kernel, offloads, sysctls, cpu, cmdline, qdiscs).
+        type: dict
+      path_links:
+        description: The host's C(lab_path_links).
+        type: list
+        elements: dict
+      vm:
+        description: The VM's boot record and C(uname -a) (VM lab).
+        type: dict
+      cpu_tuning:
+        description: M(mptcp.lab.cpu_tuning)'s result; the record keeps its governor, IRQ and CPU figures.
+        type: dict
+      traffic_sink:
+        description: The sink's service as it was while the run measured.
+        type: dict
   started:
     description: Start of the perf run, seconds since the epoch.
     type: float
@@ -190,6 +229,14 @@ traffic_s:
   description: Sum of the measured traffic windows, seconds.
   returned: success
   type: float
+lines:
+  description:
+    - The run's table for the console - per test its median throughput, CV, utilisation and
+      validity; per request/response test its transactions per second and round-trip
+      percentiles; last the run's wall and traffic time and where summary.json is.
+  returned: success
+  type: list
+  elements: str
 '''
 
 import os
@@ -208,6 +255,35 @@ def brief(summary):
     return out
 
 
+def _figure(value, fmt, scale=1):
+    return '-' if value is None else fmt % (value * scale)
+
+
+def table_lines(summary, summary_path):
+    """The run's results as console lines (RV(lines))."""
+    lines = ['%-22s %-6s %5s %10s %7s %6s  %s' % ('test', 'proto', 'paths', 'median Mb/s', 'CV', 'util',
+                                                 'verdict')]
+    for test in summary['tests']:
+        tput = test.get('throughput_mbps') or {}
+        cv = tput.get('cv') if (tput.get('n') or 0) >= 2 else None
+        lines.append('%-22s %-6s %5d %10s %7s %6s  %s' % (
+            test['name'], test['protocol'], test['paths'], _figure(tput.get('median'), '%.2f'),
+            _figure(cv, '%.2f%%', 100), _figure(test.get('utilisation'), '%.1f%%', 100), test.get('verdict')))
+    # request/response tests: their own figures (medians of the valid runs)
+    for test in summary['tests']:
+        if test.get('kind') != 'latency':
+            continue
+        metrics = test.get('metrics') or {}
+        medians = [_figure((metrics.get(name) or {}).get('median'), '%.1f')
+                   for name in ('rr_tps', 'latency_p50_us', 'latency_p90_us', 'latency_p99_us')]
+        lines.append('%-22s %s transactions/s, round trip p50 %s / p90 %s / p99 %s us%s' % tuple(
+            [test['name']] + medians + [' (under a bulk load)' if test.get('load') == 'bulk' else '']))
+    lines.append('run %s: wall %.1f s, traffic %.1f s (ratio %s), %s' % (
+        summary['run_id'], summary['wall_s'], summary['traffic_s'],
+        _figure(summary.get('wall_per_traffic'), '%.3f'), summary_path))
+    return lines
+
+
 def main():
     module = AnsibleModule(
         argument_spec=dict(
@@ -221,6 +297,16 @@ def main():
             tags=dict(type='list', elements='str', default=[]),
             notes=dict(type='dict', default={}),
             metadata=dict(type='dict', default={}),
+            hosts=dict(type='list', elements='dict', default=[], options=dict(
+                name=dict(type='str', required=True),
+                role=dict(type='str', required=True, choices=['generator', 'sink', 'shaper']),
+                mptcp=dict(type='dict'),
+                info=dict(type='dict'),
+                path_links=dict(type='list', elements='dict'),
+                vm=dict(type='dict'),
+                cpu_tuning=dict(type='dict'),
+                traffic_sink=dict(type='dict'),
+            )),
             started=dict(type='float', required=True),
             finished=dict(type='float'),
             measure_started=dict(type='float'),
@@ -251,8 +337,9 @@ def main():
     except perf_record.RecordError as e:
         module.fail_json(msg=str(e))
     finished = p['finished'] or time.time()
+    metadata = dict(p['metadata'], **perf_record.hosts_metadata(p['hosts']))
     summary = perf_record.build_summary(p['suite'], p['plan'], p['results'], p['lab_paths'], p['run_id'],
-                                        p['started'], finished, p['metadata'],
+                                        p['started'], finished, metadata,
                                         measure_started=p['measure_started'], measure_finished=finished,
                                         extra=p['extra'], expected=p['expected_mbps'],
                                         tags=tags, notes=p['notes'])
@@ -271,6 +358,7 @@ def main():
             module.fail_json(msg='verdict: %s' % e)
     result = dict(changed=not module.check_mode, run_dir=run_dir, summary_path=path,
                   wall_s=summary['wall_s'], traffic_s=summary['traffic_s'], summary=brief(summary),
+                  lines=table_lines(summary, path),
                   latest=os.path.join(p['results_dir'], 'latest'))
     if module.check_mode:
         module.exit_json(**result)

@@ -6,6 +6,7 @@ import sys
 
 import pytest
 
+from ansible_collections.mptcp.lab.plugins.module_utils import perf_record
 from ansible_collections.mptcp.lab.plugins.module_utils.perf_record import (
     RecordError, format_time, normalize, parse_time, per_path_medians, test_identity as identity_of,
     test_validity as validity_of, test_values as values_of)
@@ -193,3 +194,45 @@ def test_identity_of_a_test_with_its_own_offloads_or_backup_paths():
         identity_of(s, dict(s['tests'][0], offloads=['gso']))
     with pytest.raises(RecordError, match="backup_paths must be a list"):
         identity_of(s, dict(s['tests'][0], backup_paths=2))
+
+
+# ------------------------------------------------------------------ host metadata
+
+def test_host_metadata_takes_the_kernel_from_the_mptcp_facts_and_keeps_the_cpu_figures_only():
+    facts = {'kernel': '6.18.1', 'settings': {'enabled': '1'}, 'endpoints': [{'id': 1}],
+             'limits': {'subflows': 2}, 'tools': {'iperf3': {'version': '3.12'}}}
+    info = {'changed': False, 'kernel': 'ignored: the facts have it', 'offloads': {'p1': {'gso': True}},
+            'sysctls': {'net.ipv4.tcp_congestion_control': 'cubic'}, 'cpu': {'model': 'x'}, 'cmdline': 'ro',
+            'qdiscs': {}}
+    tuning = {'changed': False, 'governor': 'performance', 'process_cpus': '0', 'irq_affinity': {},
+              'invocation': {'module_args': {}}}
+    meta = perf_record.host_metadata('generator', facts, info, [{'path': 1, 'dev': 'p1'}], None, tuning,
+                                     None)
+    assert meta == {
+        'role': 'generator', 'kernel': '6.18.1', 'mptcp_settings': {'enabled': '1'},
+        'endpoints': [{'id': 1}], 'limits': {'subflows': 2}, 'tools': {'iperf3': {'version': '3.12'}},
+        'offloads': {'p1': {'gso': True}}, 'sysctls': {'net.ipv4.tcp_congestion_control': 'cubic'},
+        'cpu': {'model': 'x'}, 'cmdline': 'ro', 'qdiscs': {}, 'path_links': [{'path': 1, 'dev': 'p1'}],
+        'vm': None, 'cpu_tuning': {'governor': 'performance', 'process_cpus': '0', 'irq_affinity': {}},
+        'traffic_sink': None}
+
+
+def test_a_shaper_without_mptcp_facts_gets_its_kernel_from_the_host_info_and_empty_parts():
+    meta = perf_record.host_metadata('shaper', None, {'kernel': '6.1.0', 'qdiscs': {'s1': ['tbf']}},
+                                     None, None, {'skipped': True, 'changed': False}, None)
+    assert meta['kernel'] == '6.1.0' and meta['qdiscs'] == {'s1': ['tbf']}
+    assert meta['mptcp_settings'] == {} and meta['endpoints'] == [] and meta['limits'] is None
+    assert meta['path_links'] == [] and meta['cpu_tuning'] == {}
+
+
+def test_hosts_metadata_is_keyed_by_name_and_a_host_that_gathered_nothing_still_has_an_entry():
+    out = perf_record.hosts_metadata([
+        {'name': 'gen1', 'role': 'generator', 'mptcp': {'kernel': '6.18'}, 'info': None, 'path_links': None,
+         'vm': None, 'cpu_tuning': None, 'traffic_sink': None},
+        {'name': 'sink1', 'role': 'sink', 'mptcp': None, 'info': None, 'path_links': None,
+         'vm': {'accel': 'tcg'}, 'cpu_tuning': None, 'traffic_sink': {'servers': []}},
+    ])
+    assert sorted(out) == ['gen1', 'sink1']
+    assert out['gen1']['kernel'] == '6.18' and out['gen1']['role'] == 'generator'
+    assert out['sink1']['kernel'] is None and out['sink1']['vm'] == {'accel': 'tcg'}
+    assert out['sink1']['traffic_sink'] == {'servers': []}

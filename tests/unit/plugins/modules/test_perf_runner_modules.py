@@ -137,3 +137,29 @@ def test_perf_suite_module_refuses_bad_files_and_locations_without_a_traceback(m
     out = run(monkeypatch, capsys, perf_suite, dict(located, run_id='r2', results_dir='.',
                                                     results_path=str(tmp_path)))
     assert out['failed'] and out['msg'].startswith("perf_results_dir must not be '.'")
+
+
+def test_the_console_table_of_a_run():
+    stats = {'median': 94.021, 'cv': 0.00012, 'n': 3}
+    summary = {'run_id': '20261207T120000Z-abc123', 'wall_s': 377.44, 'traffic_s': 291.9, 'wall_per_traffic': 1.2931,
+               'tests': [
+                   {'name': 'mptcp-upload', 'protocol': 'mptcp', 'paths': 2, 'throughput_mbps': stats,
+                    'utilisation': 0.9832, 'verdict': 'ok'},
+                   # one repetition: no CV; failed: no median
+                   {'name': 'tcp-once', 'protocol': 'tcp', 'paths': 1, 'utilisation': None, 'verdict': 'invalid',
+                    'throughput_mbps': {'median': None, 'cv': None, 'n': 0}},
+                   {'name': 'rr-mptcp', 'protocol': 'mptcp', 'paths': 2, 'kind': 'latency', 'load': 'bulk',
+                    'throughput_mbps': {'median': None, 'cv': None, 'n': 0}, 'utilisation': None, 'verdict': 'ok',
+                    'metrics': {'rr_tps': {'median': 28091.04}, 'latency_p50_us': {'median': 30.81},
+                                'latency_p90_us': {'median': None}, 'latency_p99_us': {'median': 71.6}}},
+               ]}
+    lines = perf_results.table_lines(summary, '/r/20261207T120000Z-abc123/summary.json')
+    assert lines == [
+        'test                   proto  paths median Mb/s      CV   util  verdict',
+        'mptcp-upload           mptcp      2      94.02   0.01%  98.3%  ok',
+        'tcp-once               tcp        1          -       -      -  invalid',
+        'rr-mptcp               mptcp      2          -       -      -  ok',
+        'rr-mptcp               28091.0 transactions/s, round trip p50 30.8 / p90 - / p99 71.6 us (under a bulk load)',
+        'run 20261207T120000Z-abc123: wall 377.4 s, traffic 291.9 s (ratio 1.293), '
+        '/r/20261207T120000Z-abc123/summary.json',
+    ]
