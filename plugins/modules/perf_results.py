@@ -261,8 +261,8 @@ def _figure(value, fmt, scale=1):
 
 def table_lines(summary, summary_path):
     """The run's results as console lines (RV(lines))."""
-    lines = ['%-22s %-6s %5s %10s %7s %6s  %s' % ('test', 'proto', 'paths', 'median Mb/s', 'CV', 'util',
-                                                 'verdict')]
+    header = ('test', 'proto', 'paths', 'median Mb/s', 'CV', 'util', 'verdict')
+    lines = ['%-22s %-6s %5s %10s %7s %6s  %s' % header]
     for test in summary['tests']:
         tput = test.get('throughput_mbps') or {}
         cv = tput.get('cv') if (tput.get('n') or 0) >= 2 else None
