@@ -20,6 +20,7 @@ __metaclass__ = type
 
 import contextlib
 import csv
+import fcntl
 import io
 import json
 import os
@@ -157,8 +158,24 @@ class Store:
             directory = os.path.dirname(os.path.abspath(path))
             if not os.path.isdir(directory):
                 os.makedirs(directory)
-            self.conn = sqlite3.connect(sqlite_uri(path, 'rwc'), uri=True, timeout=BUSY_TIMEOUT_S,
-                                        isolation_level=None)
+            # Writers set the database up one at a time (journal mode, tables),
+            # under an flock of its directory: a fresh file being switched to
+            # WAL by one writer is no state for another to read. Not a lock of
+            # the database file: closing another descriptor of that file would
+            # drop the POSIX locks SQLite holds on it.
+            setup_lock = os.open(directory, os.O_RDONLY)
+            try:
+                fcntl.flock(setup_lock, fcntl.LOCK_EX)
+                self.conn = sqlite3.connect(sqlite_uri(path, 'rwc'), uri=True, timeout=BUSY_TIMEOUT_S,
+                                            isolation_level=None)
+                try:
+                    self._setup()
+                except BaseException:
+                    self.conn.close()
+                    raise
+            finally:
+                os.close(setup_lock)
+            return
         try:
             self._setup()
         except BaseException:
