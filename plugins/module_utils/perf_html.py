@@ -272,6 +272,61 @@ def per_path_figure(tests):
     return fig
 
 
+def _concurrent_runs(tests):
+    """(test, repetition number, run) of every run over several pairs at once (runs[].flows)."""
+    return [(test, k + 1, run) for test in tests for k, run in enumerate(test.get('runs') or [])
+            if isinstance(run, dict) and run.get('flows')]
+
+
+def flows_figure(tests):
+    """Each flow's throughput of every run over several pairs at once: one cluster of bars per run
+    (one bar per pair, coloured by protocol), Jain's index and the start skew above it."""
+    runs = _concurrent_runs(tests)
+    if not runs:
+        return None
+    width = sum(len(run['flows']) for dummy, dummy2, run in runs) + len(runs)
+    fig = Figure(figsize=(min(MAX_WIDTH_IN, max(7.0, 0.35 * width + 2)), 4.2))
+    ax = fig.add_subplot(1, 1, 1)
+    x, ticks, labels = 0.0, [], []
+    for test, rep, run in runs:
+        xs = [x + i for i in range(len(run['flows']))]
+        heights = [f.get('throughput_mbps') if _finite(f.get('throughput_mbps')) else 0.0 for f in run['flows']]
+        colours = [PROTOCOL_COLOURS.get(str(f.get('protocol')).lower(), '#777777') for f in run['flows']]
+        ax.bar(xs, heights, width=0.8, color=colours, edgecolor='white', linewidth=0.5)
+        for xpos, f in zip(xs, run['flows']):
+            if not f.get('ok'):
+                ax.annotate('x', (xpos, 0), ha='center', va='bottom', color='#c44e52', fontsize=9)
+        jain = (run.get('metrics') or {}).get('jain_index')
+        note = 'J %s' % ('%.3f' % jain if _finite(jain) else '-')
+        if _finite(run.get('start_skew_ms')):
+            note += ', skew %.0f ms' % run['start_skew_ms']
+        ax.annotate(note, ((xs[0] + xs[-1]) / 2.0, max(heights or [0])), textcoords='offset points',
+                    xytext=(0, 4), ha='center', fontsize=7, color='#333333')
+        ticks.append((xs[0] + xs[-1]) / 2.0)
+        labels.append('%s #%d' % (test.get('name'), rep))
+        x = xs[-1] + 2.0
+    ax.set_xticks(ticks)
+    ax.set_xticklabels(labels, fontsize=7, rotation=15, ha='right')
+    ax.set_ylabel('throughput per flow (Mbit/s)')
+    ax.grid(axis='y', alpha=0.3)
+    ax.set_title('Each flow of the runs over several pairs at once (one bar per pair, in pair order)', fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def flows_table(tests):
+    """Per run over several pairs at once: aggregate, Jain's index, start skew, and each flow."""
+    rows = []
+    for test, rep, run in _concurrent_runs(tests):
+        flows = ', '.join('%s&rarr;%s %s %s%s' % (
+            esc(f.get('generator')), esc(f.get('sink')), esc(f.get('protocol')), fmt(f.get('throughput_mbps'), 1),
+            '' if f.get('ok') else ' (%s)' % esc(f.get('error') or 'failed')) for f in run['flows'])
+        rows.append([esc(test.get('name')), fmt(rep, 0), fmt(len(run['flows']), 0), fmt(run.get('throughput_mbps'), 1),
+                     fmt((run.get('metrics') or {}).get('jain_index'), 4), fmt(run.get('start_skew_ms'), 1), flows])
+    return _table_from_rows(['test', 'rep', 'flows', 'aggregate Mbit/s', 'Jain', 'start skew ms',
+                             'each flow (generator&rarr;sink, protocol, Mbit/s)'], rows, numeric=(1, 2, 3, 4, 5))
+
+
 def metric_rows(test):
     """The metrics of a test that have figures (table order): [(name, stats)]."""
     metrics = test.get('metrics') or {}
@@ -751,6 +806,17 @@ def render(summary, trends, history_db, csv_path=None, timeseries=None):
                    'explain (other work on the machine). On one machine (the netns lab) both ends see the '
                    'same counters, counted once in <code>cpu_s_per_gb</code>.</p>')
         out.append(table)
+
+    fig = flows_figure(tests)
+    if fig:
+        out.append('<h2 id="flows">Several pairs at once</h2>')
+        out.append('<p class="note">Tests on several generator/sink pairs at once (suite key <code>pairs</code>): '
+                   'every pair\'s iperf3 started at one time, measured over the same seconds. The run\'s '
+                   'throughput is the flows\' aggregate; Jain\'s index (J) is 1 when every flow got the same, '
+                   '1/n when one got everything; the start skew is how far apart the flows started '
+                   '(<code>runs[].flows</code>, <code>start_skew_ms</code>).</p>')
+        out.append(img(fig, 'Throughput of each flow of the runs over several pairs'))
+        out.append(flows_table(tests))
 
     out.append('<h2 id="paths">MPTCP per-path split</h2>')
     fig = per_path_figure(bulk)

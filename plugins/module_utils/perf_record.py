@@ -58,7 +58,8 @@ RUN_KEYS = ('throughput_mbps', 'per_path_mbps', 'subflows', 'fallback', 'ok', 'e
 EXTRA_RUN_KEYS = ('duration_s', 'elapsed_s', 'per_path_bytes', 'per_path_wire_mbps', 'streams',
                   'fallback_reasons', 'retransmits', 'sent_mbps', 'congestion', 'cpu', 'started', 'argv',
                   'launcher', 'sink_stats_error', 'cpu_cost', 'flows', 'rr', 'load', 'mptcp_events',
-                  'retransmits_by_source', 'bytes_received', 'attempts', 'retried_error')
+                  'retransmits_by_source', 'bytes_received', 'attempts', 'retried_error', 'started_at',
+                  'start_late_s')
 # What the record keeps of each command around a measurement (runs[].commands).
 COMMAND_RUN_KEYS = ('host', 'phase', 'name', 'argv', 'rc', 'timed_out', 'duration_s', 'ok', 'ignored')
 # The CPU seconds of a host in runs[].cpu_cost.hosts.<end> (COMMON contract).
@@ -174,8 +175,9 @@ def test_identity(summary, test):
     Identity comes from the record alone. The shaping is that of the paths
     the test uses (``path_ids``, by default the first ``paths`` paths), read
     from the test's own ``shaping``, else picked from the record's
-    ``lab_paths``. The congestion control, duration, omitted seconds and the
-    test's own sysctls, offloads, backup paths and commands are part of it
+    ``lab_paths``. The congestion control, duration, omitted seconds, the
+    pairs it runs on at once and the test's own sysctls, offloads, backup
+    paths and commands are part of it
     when the record has them. The kernel never is: a baseline is the same
     test on another kernel.
     """
@@ -213,6 +215,9 @@ def test_identity(summary, test):
     for field in ('congestion', 'duration_s', 'omit_s', 'kind', 'load', 'msg_size'):
         if test.get(field) not in (None, ''):
             identity[field] = _number(test[field])
+    # several pairs at once (suite key pairs) is another test (one pair: absent, as before)
+    if _is_number(test.get('pairs')) and test['pairs'] > 1:
+        identity['pairs'] = _number(test['pairs'])
     # so do the test's own sysctls (suite key sysctls), as the kernel writes them
     sysctls = test.get('sysctls')
     if sysctls:
@@ -537,6 +542,88 @@ def build_run(item, result):
     return rec
 
 
+# A measurement over several pairs at once is valid when its flows started
+# within this fraction of their measured seconds of each other.
+MAX_SKEW_FRACTION = 0.1
+# What the record keeps of each flow of a measurement over several pairs (runs[].flows).
+FLOW_KEYS = ('throughput_mbps', 'per_path_mbps', 'subflows', 'fallback', 'ok', 'error', 'retransmits',
+             'duration_s', 'started_at', 'start_late_s', 'attempts', 'retried_error')
+
+
+def jain_index(values):
+    """Jain's fairness index of the flows' figures: (sum x)^2 / (n sum x^2), 1 when all are equal,
+    1/n when one flow has everything; None without figures (or all zero)."""
+    values = [float(v) for v in values if _finite(v)]
+    squares = sum(v * v for v in values)
+    if not values or squares <= 0:
+        return None
+    return round(sum(values) ** 2 / (len(values) * squares), 5)
+
+
+def _sum_or_none(values, digits=3):
+    """The sum of the figures, None when one is missing."""
+    values = list(values)
+    if not values or not all(_finite(v) for v in values):
+        return None
+    return round(sum(values), digits)
+
+
+def build_flow(item, flow, index, result):
+    """One flow of a measurement over several pairs: its pair, protocol and figures (build_run's)."""
+    one = build_run(item, result)
+    rec = {'generator': flow['generator'], 'sink': flow['sink'], 'protocol': flow['protocol']}
+    rec.update((k, one.get(k)) for k in FLOW_KEYS)
+    # the first flow's raw outputs are the measurement's own; the others carry their number
+    rec['raw'] = raw_base(item) if index == 1 else '%s.flow%d' % (raw_base(item), index)
+    return rec
+
+
+def build_concurrent_run(item, results):
+    """One run of a measurement over several pairs at once (``item['flows']``, ``results`` in that order).
+
+    The run's throughput is the flows' aggregate, per path too (path i of
+    every pair), its subflows the fewest of any flow, and it is ok when
+    every flow is. Its metrics: the aggregate throughput, Jain's fairness
+    index over the flows and the retransmits of all. The CPU cost per GB is
+    not given: the ends of several pairs share CPUs (the netns lab) or not
+    (other labs), so no one figure means the same in both. ``start_skew_ms``
+    is the spread of the flows' start times; more than MAX_SKEW_FRACTION of
+    their measured seconds makes the run invalid (they did not run at once).
+    """
+    flows = [build_flow(item, flow, i, res) for i, (flow, res) in enumerate(zip(item['flows'], results), 1)]
+    paths = [f['per_path_mbps'] or [] for f in flows]
+    per_path = [_sum_or_none(p[i] if len(p) > i else None for p in paths) for i in range(item['paths'])]
+    errors = ['flow %d (%s -> %s): %s' % (i, f['generator'], f['sink'], f['error'] or 'not valid')
+              for i, f in enumerate(flows, 1) if not f['ok']]
+    subflows = [f['subflows'] for f in flows]
+    fallbacks = [f['fallback'] for f in flows]
+    starts = [f['started_at'] for f in flows if _finite(f.get('started_at'))]
+    skew = round((max(starts) - min(starts)) * 1000.0, 1) if len(starts) == len(flows) else None
+    measured = [f['duration_s'] for f in flows if _finite(f['duration_s'])]
+    if not errors and skew is not None and measured and skew > MAX_SKEW_FRACTION * 1000.0 * min(measured):
+        errors.append('the flows started %.0f ms apart, more than %d %% of the %.1f s they measured: not at once'
+                      % (skew, MAX_SKEW_FRACTION * 100, min(measured)))
+    rec = {
+        'rep': item['rep'], 'k': item['k'],
+        'throughput_mbps': _sum_or_none(f['throughput_mbps'] for f in flows),
+        'per_path_mbps': per_path,
+        'subflows': None if None in subflows else min(subflows),
+        'fallback': True if True in fallbacks else None if None in fallbacks else False,
+        'ok': not errors,
+        'error': '; '.join(errors) or None,
+        'retransmits': _sum_or_none((f['retransmits'] for f in flows), 0),
+        'duration_s': max([f['duration_s'] for f in flows if _finite(f['duration_s'])] or [0]),
+        'start_skew_ms': skew,
+        'flows': flows,
+    }
+    if rec['retransmits'] is not None:
+        rec['retransmits'] = int(rec['retransmits'])
+    rec['metrics'] = {'throughput_mbps': rec['throughput_mbps'], 'retransmits': rec['retransmits'],
+                      'jain_index': jain_index(f['throughput_mbps'] for f in flows) if not errors else None}
+    rec['raw'] = raw_base(item)
+    return rec
+
+
 def _median_or_none(values, digits):
     values = [v for v in values if _is_number(v)]
     return round(median(values), digits) if values else None
@@ -567,6 +654,8 @@ def build_test(test, runs, expected, shaping):
         'offloads': test.get('offloads') or None,
         'backup_paths': test.get('backup_paths') or None,
         'commands': test.get('commands') or None,
+        # several pairs at once (suite key pairs): how many (one pair: absent)
+        **({'pairs': test['pairs']} if test.get('pairs', 1) > 1 else {}),
         'expected_mbps': expected,
         'utilisation': util,
         # a request/response test (perf_latency): its kind, load and message size
@@ -637,9 +726,19 @@ def hosts_metadata(hosts):
     return out
 
 
+def results_by_k(results):
+    """{plan item k: task result} of a looped measurement task's results (skipped items included)."""
+    by_k = {}
+    for res in results or []:
+        item = (res or {}).get('item') or (res or {}).get('perf_item')
+        if isinstance(item, dict) and 'k' in item:
+            by_k[item['k']] = res
+    return by_k
+
+
 def build_summary(suite, items, results, lab_paths, run_id, started, finished, metadata,
                   measure_started=None, measure_finished=None, extra=None, expected=None,
-                  tags=None, notes=None):
+                  tags=None, notes=None, flow_results=None):
     """summary.json as a dict, complete: it is written once.
 
     ``items`` is the plan, ``results`` the task result of each item (matched
@@ -648,16 +747,21 @@ def build_summary(suite, items, results, lab_paths, run_id, started, finished, m
     the planner's ideal goodput of each test (by name); without it, it is
     computed from ``lab_paths`` the planner's way. ``tags`` ({key: value})
     and ``notes`` (any JSON object) are the user's, to tell runs apart.
+    ``flow_results`` ({generator: its task results}) holds the other
+    generators' results of the measurements over several pairs at once
+    (items with ``flows``; the first flow's result is in ``results``).
     """
-    by_k = {}
-    for res in results:
-        item = (res or {}).get('item') or (res or {}).get('perf_item')
-        if isinstance(item, dict) and 'k' in item:
-            by_k[item['k']] = res
+    by_k = results_by_k(results)
+    flows_by_k = dict((gen, results_by_k(res)) for gen, res in (flow_results or {}).items())
     runs_by_test = dict((t['name'], []) for t in suite['tests'])
     traffic = 0.0
     for item in items:
-        rec = build_run(item, by_k.get(item['k']))
+        if item.get('flows'):
+            rec = build_concurrent_run(item, [by_k.get(item['k']) if i == 0 else
+                                              flows_by_k.get(flow['generator'], {}).get(item['k'])
+                                              for i, flow in enumerate(item['flows'])])
+        else:
+            rec = build_run(item, by_k.get(item['k']))
         runs_by_test[item['test']].append(rec)
         traffic += float(rec.get('duration_s') or 0)
     tests = []

@@ -13,7 +13,7 @@ __metaclass__ = type
 
 import os
 
-from ansible_collections.mptcp.lab.plugins.module_utils.perf_record import json_bytes, raw_base, write_atomic
+from ansible_collections.mptcp.lab.plugins.module_utils.perf_record import json_bytes, raw_base, results_by_k, write_atomic
 
 
 def point_latest(results_dir, run_id):
@@ -51,21 +51,35 @@ def _section(name, text):
     return '## %s\n%s%s' % (name, text, '' if text.endswith('\n') else '\n')
 
 
-def write_raw(run_dir, items, results):
-    """Raw outputs of every run beside summary.json, under raw/; returns file names."""
+def write_raw(run_dir, items, results, flow_results=None):
+    """Raw outputs of every run beside summary.json, under raw/; returns file names.
+
+    A measurement over several pairs at once (an item with ``flows``) has
+    its first flow's outputs under the measurement's name and each other
+    flow's under ``<name>.flow<N>`` (``flow_results``: {generator: results}).
+    """
     raw_dir = os.path.join(run_dir, 'raw')
     if not os.path.isdir(raw_dir):
         os.makedirs(raw_dir)
-    by_k = {}
-    for res in results:
-        item = (res or {}).get('item') or (res or {}).get('perf_item')
-        if isinstance(item, dict) and 'k' in item:
-            by_k[item['k']] = res
+    by_k = results_by_k(results)
+    flows_by_k = dict((gen, results_by_k(res)) for gen, res in (flow_results or {}).items())
     written = []
     for item in items:
-        res = by_k.get(item['k']) or {}
+        stem = raw_base(item)
+        _write_one(os.path.join(raw_dir, stem), by_k.get(item['k']) or {})
+        written.append(stem)
+        for i, flow in enumerate(item.get('flows') or [], 1):
+            if i > 1:
+                _write_one(os.path.join(raw_dir, '%s.flow%d' % (stem, i)),
+                           flows_by_k.get(flow['generator'], {}).get(item['k']) or {})
+                written.append('%s.flow%d' % (stem, i))
+    return written
+
+
+def _write_one(base, res):
+    """The raw outputs of one measurement's task result, as files ``<base>.*``."""
+    if res:
         raw = res.get('raw') or {}
-        base = os.path.join(raw_dir, raw_base(item))
         if raw.get('iperf3') is not None:
             write_atomic(base + '.iperf3.json', json_bytes(raw['iperf3']))
         elif raw.get('iperf3_stdout') or raw.get('iperf3_stderr'):
@@ -94,5 +108,3 @@ def write_raw(run_dir, items, results):
                                                                if isinstance(c, dict))))
         if not raw and (res.get('failed') or res.get('unreachable')):
             write_atomic(base + '.task.json', json_bytes(dict((k, v) for k, v in res.items() if k != 'invocation')))
-        written.append(raw_base(item))
-    return written

@@ -70,10 +70,11 @@ MIN_MSG_SIZE, MAX_MSG_SIZE = 14, 65000
 LATENCY_EXTRA_S = 3
 NAME_RE = re.compile(r'^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$')
 CONGESTION_RE = re.compile(r'^[a-z][a-z0-9_]{0,15}$')
-MATRIX_KEYS = ('protocol', 'paths', 'direction', 'streams', 'congestion', 'load', 'scheduler', 'path_manager')
+MATRIX_KEYS = ('protocol', 'paths', 'direction', 'streams', 'congestion', 'load', 'scheduler', 'path_manager',
+               'pairs')
 TEST_KEYS = ('name', 'protocol', 'paths', 'direction', 'streams', 'congestion', 'duration_s', 'omit_s',
              'repetitions', 'matrix', 'capture', 'shaping', 'sysctls', 'scheduler', 'path_manager',
-             'backup_paths', 'offloads', 'commands', 'kind', 'load', 'msg_size')
+             'backup_paths', 'offloads', 'commands', 'kind', 'load', 'msg_size', 'pairs')
 SUITE_KEYS = ('name', 'description', 'defaults', 'tests')
 BUILTIN_DEFAULTS = {
     'protocol': 'mptcp',
@@ -92,10 +93,12 @@ BUILTIN_DEFAULTS = {
     'backup_paths': None,
     'offloads': None,
     'commands': None,
+    'pairs': 1,
 }
 MAX_STREAMS = 128
 MAX_DURATION_S = 86400
 MAX_REPETITIONS = 1000
+MAX_PAIRS = 256
 # Ideal goodput over a rate-shaped Ethernet path: MSS 1448 (1500 - IP 20 -
 # TCP 20 - timestamps 12) out of a 1514-byte frame (tbf counts the Ethernet
 # header of the veth skb).
@@ -368,6 +371,31 @@ def check_backup_paths(value, where, protocol, path_ids):
     return sorted(ids)
 
 
+def check_pairs(value, where, pair_count):
+    """A test's ``pairs``: how many generator/sink pairs run it at once (``all``: every pair of the lab)."""
+    rule = ('%s: pairs must be all or a count of generator/sink pairs from 1 to the lab\'s %d, got %r'
+            % (where, pair_count, value))
+    if value == 'all':
+        return pair_count
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= min(pair_count, MAX_PAIRS):
+        raise SuiteError(rule)
+    return value
+
+
+def check_concurrent(out, where, path_count):
+    """What a test over several pairs at once cannot have (each pair's sink announces all its paths,
+    every generator measures bulk traffic with perf_measure)."""
+    for key, why in (('kind', 'a request/response test runs on one pair'),
+                     ('capture', 'the captures are the first pair\'s'),
+                     ('commands', 'the commands run on the first pair'),
+                     ('backup_paths', 'only the first pair\'s sink changes its announced endpoints')):
+        if out.get(key) not in (None, False, 'throughput'):
+            raise SuiteError('%s: %s does not apply with pairs %d (%s)' % (where, key, out['pairs'], why))
+    if out['protocol'] == 'mptcp' and out['path_ids'] != list(range(1, path_count + 1)):
+        raise SuiteError('%s: paths must be all with pairs %d and protocol mptcp (only the first pair\'s '
+                         'sink changes its announced endpoints), got %r' % (where, out['pairs'], out['path_ids']))
+
+
 # A test's own commands (suite key commands): argument lists or scripts run
 # around each of its measurements, never through a shell.
 COMMAND_PHASES = ('pre', 'post')
@@ -455,7 +483,7 @@ def check_commands(value, where):
 
 
 def _suffix(key, value):
-    """The name suffix of a matrix value: P4 (streams), 2paths, allpaths, paths1_3, or the value."""
+    """The name suffix of a matrix value: P4 (streams), 2paths, allpaths, paths1_3, x4 (pairs), or the value."""
     if key == 'streams' and isinstance(value, int) and not isinstance(value, bool):
         return 'P%d' % value
     if key == 'paths':
@@ -467,6 +495,9 @@ def _suffix(key, value):
         return '%spaths' % (value,)
     if key == 'load' and value == 'none':
         return 'idle'
+    if key == 'pairs':
+        # pairs 4 -> "x4", all -> "xall"
+        return 'x%s' % (value,)
     return str(value)
 
 
@@ -510,7 +541,7 @@ def expand(tests):
     return out
 
 
-def _normalize_test(index, test, defaults, path_count):
+def _normalize_test(index, test, defaults, path_count, pair_count=1):
     name = test.get('name')
     where = _where(index, name)
     generated = test.get('_generated', False)
@@ -565,6 +596,11 @@ def _normalize_test(index, test, defaults, path_count):
     backup = check_backup_paths(merged['backup_paths'], where, out['protocol'], ids)
     if backup is not None:
         out['backup_paths'] = backup
+    pairs = check_pairs(merged['pairs'], where, pair_count)
+    if pairs > 1:
+        # one pair (the usual case) is left out: records and identities stay as they were
+        out['pairs'] = pairs
+        check_concurrent(out, where, path_count)
     if generated and not NAME_RE.match(name):
         raise SuiteError('%s: the name the matrix generates must be 1-64 letters, digits, ".", "_" or "-", '
                          'got %r: shorten the test name' % (where, name))
@@ -596,17 +632,21 @@ def _latency_fields(out, test, merged, where):
         out['streams'], out['congestion'] = 1, None
 
 
-def validate_suite(data, path_count, duration_s=None, repetitions=None, default_name=None):
+def validate_suite(data, path_count, duration_s=None, repetitions=None, default_name=None, pair_count=1):
     """Validate a suite definition (parsed YAML) and return it normalized.
 
-    ``path_count`` is how many paths the lab has; ``duration_s`` and
+    ``path_count`` is how many paths the lab has, ``pair_count`` how many
+    generator/sink pairs (suite key ``pairs``: all, or up to that many);
+    ``duration_s`` and
     ``repetitions`` override every test (perf_duration_s, perf_repetitions).
     Returns {name, description, tests: [...]} with every test field filled in:
     name, protocol, paths (count), path_ids, direction, streams, duration_s,
-    omit_s, repetitions.
+    omit_s, repetitions; and pairs (a count) when more than one.
     """
     if isinstance(path_count, bool) or not isinstance(path_count, int) or path_count < 1:
         raise SuiteError('the lab must have at least one path, got %r' % (path_count,))
+    if isinstance(pair_count, bool) or not isinstance(pair_count, int) or pair_count < 1:
+        raise SuiteError('the lab must have at least one generator/sink pair, got %r' % (pair_count,))
     if not isinstance(data, dict):
         raise SuiteError('suite: must be a mapping with a "tests" list, got %s' % type(data).__name__)
     _check_keys(data, SUITE_KEYS, 'suite')
@@ -631,7 +671,7 @@ def validate_suite(data, path_count, duration_s=None, repetitions=None, default_
             _choice(defaults['load'], 'defaults', 'load', LOADS)
         if 'msg_size' in defaults:
             _int(defaults['msg_size'], 'defaults', 'msg_size', MIN_MSG_SIZE, MAX_MSG_SIZE)
-    _normalize_test(None, dict(probe, name='defaults', protocol='mptcp'), {}, path_count)
+    _normalize_test(None, dict(probe, name='defaults', protocol='mptcp'), {}, path_count, pair_count)
 
     tests = data.get('tests')
     if not isinstance(tests, list) or not tests:
@@ -641,7 +681,7 @@ def validate_suite(data, path_count, duration_s=None, repetitions=None, default_
             _check_keys(test, TEST_KEYS, _where(index, test.get('name')))
     normalized, seen = [], {}
     for index, test in expand(tests):
-        t = _normalize_test(index, test, defaults, path_count)
+        t = _normalize_test(index, test, defaults, path_count, pair_count)
         if t['name'] in seen:
             raise SuiteError("%s: name %r is used twice (also by tests[%d])"
                              % (_where(index, t['name']), t['name'], seen[t['name']]))
@@ -663,7 +703,8 @@ def expected_mbps(test, lab_paths):
     ``shaping: none``, or a bare-metal path without a shaper), and for a
     request/response test (kind: latency), which has no bulk throughput.
     A backup path (``backup_paths``) carries nothing while the others work:
-    its rate does not count.
+    its rate does not count. A test over several pairs at once (``pairs``)
+    counts every pair: each pair's paths are its own, shaped alike.
     """
     if test.get('kind') == 'latency':
         return None
@@ -677,7 +718,7 @@ def expected_mbps(test, lab_paths):
         if isinstance(rate, bool) or not isinstance(rate, (int, float)) or rate <= 0:
             return None
         rates.append(float(rate))
-    total = GOODPUT_FACTOR * sum(rates)
+    total = GOODPUT_FACTOR * sum(rates) * test.get('pairs', 1)
     if test['direction'] == 'bidir':
         total *= 2
     return round(total, 3)
@@ -751,6 +792,8 @@ def plan(suite, lab_paths=None):
                     'capture': t.get('capture', False),
                     'scenario': group['index'],
                 })
+                if t.get('pairs', 1) > 1:
+                    items[-1]['pairs'] = t['pairs']
                 if t.get('commands'):
                     items[-1]['commands'] = t['commands']
                 if t.get('kind') == 'latency':
@@ -769,29 +812,53 @@ def batches(items):
 
     A kind has its own measurement module (throughput: perf_measure,
     latency: perf_latency), so each batch is one looped task; the plan's
-    order is kept.
+    order is kept. A measurement over several pairs at once (``pairs`` > 1)
+    is a batch of its own, ``concurrent``: its task runs on every generator
+    of its flows together (a looped task would let each host go through its
+    items at its own pace).
     """
     out = []
     for item in items:
         kind = item.get('kind', 'throughput')
-        if not out or out[-1]['kind'] != kind:
-            out.append({'kind': kind, 'items': []})
+        concurrent = item.get('pairs', 1) > 1
+        if concurrent or not out or out[-1]['kind'] != kind or out[-1]['concurrent']:
+            out.append({'kind': kind, 'concurrent': concurrent, 'items': []})
         out[-1]['items'].append(item)
     return out
 
 
-def attach_links(items, links):
-    """Give each plan item the generator links of its paths, its bind and server addresses."""
+def _flow_links(item, links, generator):
+    """The links, bind and server address of ``item``'s paths among one generator's ``links``."""
     by_path = dict((int(link['path']), link) for link in links)
+    missing = [i for i in item['path_ids'] if i not in by_path]
+    if missing:
+        raise SuiteError('%s: the generator %shas no link for path(s) %s'
+                         % (item['test'], generator + ' ' if generator else '', ', '.join(str(i) for i in missing)))
+    used = [by_path[i] for i in item['path_ids']]
+    return {'links': used, 'bind': used[0].get('address'), 'server': used[0].get('peer_address')}
+
+
+def attach_links(items, links, pairs=None):
+    """Give each plan item the generator links of its paths, its bind and server addresses.
+
+    ``pairs`` lists the lab's generator/sink pairs, the measuring pair first:
+    ``[{generator, sink, links}]``. An item over several pairs at once
+    (``pairs`` > 1) gets ``flows``: one per pair it uses, in that order, each
+    ``{generator, sink, protocol, links, bind, server}``.
+    """
     for item in items:
-        missing = [i for i in item['path_ids'] if i not in by_path]
-        if missing:
-            raise SuiteError('%s: the generator has no link for path(s) %s'
-                             % (item['test'], ', '.join(str(i) for i in missing)))
-        used = [by_path[i] for i in item['path_ids']]
-        item['links'] = used
-        item['bind'] = used[0].get('address')
-        item['server'] = used[0].get('peer_address')
+        item.update(_flow_links(item, links, None))
+        count = item.get('pairs', 1)
+        if count == 1:
+            continue
+        if not pairs or len(pairs) < count:
+            raise SuiteError('%s: pairs %d, but the lab has %d generator/sink pair(s)'
+                             % (item['test'], count, len(pairs or [])))
+        item['flows'] = []
+        for pair in pairs[:count]:
+            flow = {'generator': pair['generator'], 'sink': pair['sink'], 'protocol': item['protocol']}
+            flow.update(_flow_links(item, pair['links'], pair['generator']))
+            item['flows'].append(flow)
     return items
 
 

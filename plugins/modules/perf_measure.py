@@ -179,6 +179,14 @@ options:
   capture_name:
     description: The capture files' name stem (the measurement's raw name); required with O(capture_dir).
     type: str
+  start_at:
+    description:
+      - Start iperf3 at this time (seconds since the epoch), not at once - the barrier of a measurement that
+        several generators make together (suite key C(pairs)), each told the same time. The wait comes right
+        before iperf3 starts (the counters are read before it, so RV(elapsed_s) and the CPU figures of RV(cpu)
+        include it). A time already past starts at once (RV(start_late_s) says by how much); one more than 600 seconds
+        ahead is refused.
+    type: float
 notes:
   - Nothing changes on the host; the module always reports C(changed=false). In check
     mode it does not measure and returns RV(ok=false) with C(skipped=true).
@@ -363,6 +371,14 @@ started:
   description: UTC start time (ISO 8601).
   returned: always
   type: str
+started_at:
+  description: When iperf3 was started (seconds since the epoch, to the 0.1 ms), for the start skew between flows.
+  returned: always
+  type: float
+start_late_s:
+  description: How late iperf3 started after O(start_at) (the module arrived after it, or waited too long); null without O(start_at).
+  returned: always
+  type: float
 argv:
   description: The iperf3 command line that ran.
   returned: always
@@ -396,6 +412,7 @@ raw:
 '''
 
 import json
+import math
 import os
 import time
 
@@ -410,6 +427,8 @@ METRICS = ('throughput_mbps', 'cpu_s_per_gb', 'retransmits')
 # Seconds between a measurement that failed before measuring and its retry:
 # time for the sink's iperf3 server to finish with the connection it dropped.
 RETRY_PAUSE_S = 1.0
+# The longest wait for start_at (a barrier set by the controller seconds before).
+MAX_START_WAIT_S = 600
 
 
 def iperf3_argv(module, p, launcher):
@@ -459,6 +478,10 @@ def validate(module, p):
                          % p['capture_name'])
     if p['protocol'] == 'tcp' and len(p['links']) != 1:
         module.fail_json(msg='links: protocol tcp uses exactly one path, got %d links' % len(p['links']))
+    if p['start_at'] is not None and not (math.isfinite(p['start_at']) and p['start_at'] > 0
+                                          and p['start_at'] - time.time() <= MAX_START_WAIT_S):
+        module.fail_json(msg='start_at: must be a time (seconds since the epoch) at most %d s ahead, got %r'
+                         % (MAX_START_WAIT_S, p['start_at']))
 
 
 def sink_deltas(before, after):
@@ -538,9 +561,21 @@ def measure(module, p):
     before['boot_id'] = ps.boot_id()
     sampler = ps.Sampler(devs, sink if sink_before else None, ss_argv, [ss_bin, '-HMni'],
                          p['omit'] + p['duration'] / 2.0, env, port=p['port'], direction=p['direction'])
+    start_late = None
+    if p['start_at'] is not None:
+        # The barrier of a measurement several generators make at once: all
+        # start iperf3 at start_at, nothing between the wait and the start (the
+        # counters above were read before it; no traffic of this pair meanwhile).
+        wait = p['start_at'] - time.time()
+        if wait > 0:
+            time.sleep(wait)
+        start_late = max(0.0, time.time() - p['start_at'])
     started = time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())
     client = ps.Client(argv, env, limit)
     rc, out, err = client.run(sampler)
+    started_at = time.time() - (time.monotonic() - client.t_spawn) if client.t_spawn is not None else None
+    if start_late is not None and started_at is not None:
+        start_late = max(0.0, started_at - p['start_at'])
     after = ps.local_full()
     sink_after, err2 = sink.ask('stats') if sink else (None, None)
     sink_err = sink_err or err2
@@ -621,6 +656,8 @@ def measure(module, p):
         'mptcp_events': pcost.mptcp_events(nstat) if p['protocol'] == 'mptcp' else None,
         'sink_stats_error': sink_err,
         'started': started,
+        'started_at': round(started_at, 4) if started_at is not None else None,
+        'start_late_s': round(start_late, 4) if start_late is not None else None,
         'argv': argv,
         'launcher': launcher,
         'capture': capture,
@@ -681,6 +718,7 @@ def main():
             cpus=dict(type='str'),
             capture_dir=dict(type='path'),
             capture_name=dict(type='str'),
+            start_at=dict(type='float'),
         ),
         supports_check_mode=True,
     )

@@ -57,6 +57,13 @@ options:
     type: list
     elements: dict
     required: true
+  flow_results:
+    description:
+      - The other generators' task results of the measurements over several pairs at once (suite key
+        C(pairs)), by generator name; the first flow's are in O(results). Each such measurement becomes one run
+        with its flows (C(runs[].flows)), their aggregate, Jain's index and start skew.
+    type: dict
+    default: {}
   lab_paths:
     description:
       - The lab's paths, recorded and used for each test's shaping and ideal goodput; a test with a shaping of
@@ -278,6 +285,15 @@ def table_lines(summary, summary_path):
                    for name in ('rr_tps', 'latency_p50_us', 'latency_p90_us', 'latency_p99_us')]
         lines.append('%-22s %s transactions/s, round trip p50 %s / p90 %s / p99 %s us%s' % tuple(
             [test['name']] + medians + [' (under a bulk load)' if test.get('load') == 'bulk' else '']))
+    # tests on several pairs at once: the flows' fairness and how far apart they started
+    for test in summary['tests']:
+        if not test.get('pairs'):
+            continue
+        metrics = test.get('metrics') or {}
+        skews = [r['start_skew_ms'] for r in test.get('runs') or [] if isinstance(r.get('start_skew_ms'), (int, float))]
+        lines.append('%-22s %d pairs at once: Jain\'s index %s, start skew up to %s ms' % (
+            test['name'], test['pairs'], _figure((metrics.get('jain_index') or {}).get('median'), '%.4f'),
+            _figure(max(skews) if skews else None, '%.1f')))
     lines.append('run %s: wall %.1f s, traffic %.1f s (ratio %s), %s' % (
         summary['run_id'], summary['wall_s'], summary['traffic_s'],
         _figure(summary.get('wall_per_traffic'), '%.3f'), summary_path))
@@ -292,6 +308,7 @@ def main():
             suite=dict(type='dict', required=True),
             plan=dict(type='list', elements='dict', required=True),
             results=dict(type='list', elements='dict', required=True),
+            flow_results=dict(type='dict', default={}),
             lab_paths=dict(type='list', elements='dict', default=[]),
             expected_mbps=dict(type='dict'),
             tags=dict(type='list', elements='str', default=[]),
@@ -342,7 +359,7 @@ def main():
                                         p['started'], finished, metadata,
                                         measure_started=p['measure_started'], measure_finished=finished,
                                         extra=p['extra'], expected=p['expected_mbps'],
-                                        tags=tags, notes=p['notes'])
+                                        tags=tags, notes=p['notes'], flow_results=p['flow_results'])
     if p['verdict'] is not None:
         # The record is written once, complete: its regressions are judged now,
         # from the history alone (perf_baseline.judge_before_writing).
@@ -365,7 +382,7 @@ def main():
     try:
         if not os.path.isdir(run_dir):
             os.makedirs(run_dir)
-        perf_results.write_raw(run_dir, p['plan'], p['results'])
+        perf_results.write_raw(run_dir, p['plan'], p['results'], p['flow_results'])
         perf_record.write_record(path, summary)
         perf_results.point_latest(p['results_dir'], p['run_id'])
     except perf_record.RecordError as e:

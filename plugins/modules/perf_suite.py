@@ -47,6 +47,30 @@ options:
     type: list
     elements: dict
     default: []
+  pairs:
+    description:
+      - The lab's generator/sink pairs, the measuring one (C(perf_generator)) first, each with the
+        generator's C(lab_path_links). A test may run on several of them at once (suite key
+        C(pairs) - V(all) or a count up to how many are listed here; one when this is empty). Each
+        plan item of such a test carries C(flows) - per pair its generator, sink, protocol, links,
+        bind and server.
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      generator:
+        description: The generator's inventory name.
+        type: str
+        required: true
+      sink:
+        description: Its sink's inventory name (the generator's C(lab_peer)).
+        type: str
+        required: true
+      links:
+        description: The generator's C(lab_path_links).
+        type: list
+        elements: dict
+        required: true
   lab_paths:
     description:
       - The lab's paths (C(lab_paths)), for the ideal goodput of each test and to tell which tests run
@@ -131,7 +155,8 @@ perf_plan:
   description:
     - The measurements in run order. Each item has k, n, label (C([k/N] test rep r/R)),
       test, rep, reps, protocol, path_ids, paths, direction, streams, duration_s, omit_s,
-      planned_s, segment and seg_last (the last of its batch); a latency test's also kind, load and msg_size.
+      planned_s, segment and seg_last (the last of its batch); a latency test's also kind, load and msg_size;
+      one over several pairs at once also pairs (the count) and flows (one per pair).
   returned: success
   type: list
   elements: dict
@@ -144,8 +169,8 @@ segments:
       every MPTCP test uses all paths, none as backup.
     - Each has index, scenario, shaping (null for the lab's), reshape, label, sysctls, retune, sysctls_label,
       offloads, reoffload, offloads_label, mptcp_path_ids, backup_path_ids (announced as backup), items and
-      batches - its items split where the kind changes
-      (kind V(throughput) or V(latency), items), one measurement task each.
+      batches - its items split where the kind changes, a measurement over several pairs at once a batch of its own
+      (kind V(throughput) or V(latency), concurrent, items), one measurement task each.
   returned: success
   type: list
   elements: dict
@@ -183,6 +208,13 @@ scripts:
       controller; the hosts get it from here.
   returned: success
   type: dict
+pair_hosts:
+  description:
+    - The hosts that take part in the run - the measuring generator and its sink first, then the other
+      pairs a test runs on at once (suite key C(pairs)), generator before sink.
+  returned: success
+  type: list
+  elements: str
 planned_s:
   description: Planned traffic seconds of the whole plan (omit + duration of every item).
   returned: success
@@ -284,7 +316,8 @@ def load(p):
     except UnicodeDecodeError as e:
         raise ps.SuiteError('perf_suite: %s is not UTF-8 text: %s' % (path, e))
     suite = ps.validate_suite(data, p['path_count'], duration_s=_override(p['duration_s']),
-                              repetitions=_override(p['repetitions']), default_name=default_name)
+                              repetitions=_override(p['repetitions']), default_name=default_name,
+                              pair_count=max(1, len(p['pairs'])))
     scripts = load_scripts(suite, path)
     groups = ps.scenarios(suite, p['lab_paths'])
     if p['shapers'] == 0:
@@ -294,7 +327,9 @@ def load(p):
                                     'is empty) to apply it; remove the shaping or add a shaper' % group['label'])
     items = ps.plan(suite, p['lab_paths'])
     if p['links']:
-        ps.attach_links(items, p['links'])
+        ps.attach_links(items, p['links'], p['pairs'])
+    used = max([t.get('pairs', 1) for t in suite['tests']])
+    pair_hosts = [h for pair in p['pairs'][:used] for h in (pair['generator'], pair['sink'])]
     segs = ps.segments(items, p['path_count'], groups)
     for seg in segs:
         seg['batches'] = ps.batches(seg['items'])
@@ -316,6 +351,7 @@ def load(p):
         'reoffloads': any(g['offloads'] for g in groups),
         'expected_mbps': dict((t['name'], ps.expected_mbps(t, p['lab_paths'])) for t in suite['tests']),
         'planned_s': sum(i['planned_s'] for i in items),
+        'pair_hosts': pair_hosts,
         'scripts': scripts,
     }
 
@@ -328,6 +364,11 @@ def main():
             base_dir=dict(type='path'),
             path_count=dict(type='int', required=True),
             links=dict(type='list', elements='dict', default=[]),
+            pairs=dict(type='list', elements='dict', default=[], options=dict(
+                generator=dict(type='str', required=True),
+                sink=dict(type='str', required=True),
+                links=dict(type='list', elements='dict', required=True),
+            )),
             lab_paths=dict(type='list', elements='dict', default=[]),
             shapers=dict(type='int'),
             duration_s=dict(type='raw'),

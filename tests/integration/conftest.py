@@ -6,6 +6,8 @@ fail. Modules run for real inside them, either directly (fast, one process)
 or through ansible-playbook.
 """
 
+import contextlib
+import glob
 import json
 import os
 import re
@@ -116,6 +118,30 @@ def ansible_playbook(playbook, *args, env=None, check=True):
         raise AssertionError('ansible-playbook %s failed (rc=%d)\n%s\n%s'
                              % (playbook, proc.returncode, proc.stdout[-6000:], proc.stderr[-3000:]))
     return proc
+
+
+@contextlib.contextmanager
+def virtual_lab(inv, prefix, pairs=1, rates='50,50', sink_user=None):
+    """A virtual-lab inventory of its own in ``inv`` (scripts/lab-inventory.py, a unique ``prefix``),
+    torn down afterwards whatever happened, and checked gone. ``sink_user``: the traffic sink's user
+    (labs of other tests on this machine create and remove the default one); it is gone after too."""
+    subprocess.run([sys.executable, os.path.join(ROOT, 'scripts', 'lab-inventory.py'), '--pairs', str(pairs),
+                    '--prefix', prefix, '--rates', rates, '--out', inv], check=True, capture_output=True)
+    if sink_user:
+        with open(os.path.join(inv, 'group_vars', 'all', 'zz-sink-user.yml'), 'w') as f:
+            f.write('traffic_sink_user: %s\n' % sink_user)
+    try:
+        yield
+    finally:
+        ansible_playbook('playbooks/teardown.yml', '-i', inv, check=False)
+        # the sink's logs stay after a stop (for post-mortems); this lab is gone
+        for name in glob.glob('/run/mptcp-lab/%s-*' % prefix):
+            os.unlink(name)
+        left = subprocess.run(['ip', 'netns', 'list'], capture_output=True, text=True, check=True).stdout
+        assert prefix not in left
+        if sink_user:
+            users = subprocess.run(['getent', 'passwd', sink_user], capture_output=True, check=False)
+            assert users.returncode == 2, users.stdout
 
 
 def recap(proc):

@@ -8,17 +8,14 @@ perf_latency and perf_measure and back. summary.json must carry the
 request/response metrics in runs[].metrics and tests[].metrics.
 """
 
-import glob
 import json
 import os
 import re
-import subprocess
-import sys
 import uuid
 
 import pytest
 
-from conftest import ROOT, ansible_playbook
+from conftest import ansible_playbook, virtual_lab
 from run_record_check import assert_valid_record
 
 GOODPUT = 1448.0 / 1514.0
@@ -40,26 +37,16 @@ def run(tmp_path_factory):
     prefix = 'm13c' + uuid.uuid4().hex[:4]
     tmp = tmp_path_factory.mktemp('latency')
     inv = str(tmp / 'inv')
-    subprocess.run([sys.executable, os.path.join(ROOT, 'scripts', 'lab-inventory.py'), '--pairs', '1',
-                    '--prefix', prefix, '--rates', '50,50', '--out', inv], check=True, capture_output=True)
     suite = tmp / 'suite.yml'
     suite.write_text(SUITE)
     results = str(tmp / 'results')
-    try:
-        # a sink user of its own: labs of other runs on this machine create and remove theirs
+    # a sink user of its own: labs of other runs on this machine create and remove theirs
+    with virtual_lab(inv, prefix, sink_user='%s-sink' % prefix):
         proc = ansible_playbook('playbooks/perf.yml', '-i', inv, '-e', 'perf_suite=%s' % suite,
-                                '-e', 'perf_results_dir=%s' % results, '-e', 'traffic_sink_user=%s-sink' % prefix)
+                                '-e', 'perf_results_dir=%s' % results)
         with open(os.path.join(results, 'latest', 'summary.json')) as f:
             summary = json.load(f)
         yield prefix, results, summary, proc.stdout
-    finally:
-        ansible_playbook('playbooks/teardown.yml', '-i', inv, '-e', 'traffic_sink_user=%s-sink' % prefix, check=False)
-        for name in glob.glob('/run/mptcp-lab/%s-*' % prefix):
-            os.unlink(name)
-        left = subprocess.run(['ip', 'netns', 'list'], capture_output=True, text=True, check=True).stdout
-        assert prefix not in left
-        users = subprocess.run(['getent', 'passwd', '%s-sink' % prefix], capture_output=True, check=False)
-        assert users.returncode == 2, users.stdout
 
 
 def test_record_carries_the_request_response_metrics(run):

@@ -7,6 +7,8 @@ announces its path addresses, both ends accept/create one more subflow).
 """
 
 import os
+import threading
+import time
 
 import pytest
 
@@ -235,3 +237,32 @@ def test_bad_input_fails_early(lab):
     assert res['rc'] != 0 and res['msg'] == 'links: protocol tcp uses exactly one path, got 2 links'
     res = run_module(lab.gen, 'perf_measure', dict(server='10.77.3.2', links=lab.links, streams=0))
     assert res['rc'] != 0 and res['msg'] == 'streams: must be >= 1, got 0'
+    res = run_module(lab.gen, 'perf_measure', dict(server='10.77.3.2', links=lab.links, start_at=time.time() + 3600))
+    assert res['rc'] != 0 and res['msg'].startswith('start_at: must be a time (seconds since the epoch) at most 600 s')
+
+
+def test_two_flows_told_one_start_time_start_together(lab):
+    """The barrier of a measurement over several pairs: each waits for start_at, then starts iperf3."""
+    start_at = time.time() + 4
+    out = {}
+
+    def flow(name, protocol, port, links):
+        out[name] = measure(lab, protocol=protocol, port=port, links=links, start_at=start_at)
+    threads = [threading.Thread(target=flow, args=('mptcp', 'mptcp', 5201, lab.links)),
+               threading.Thread(target=flow, args=('tcp', 'tcp', 5301, lab.links[1:]))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    mptcp, tcp = out['mptcp'], out['tcp']
+    assert mptcp['ok'] and tcp['ok'], (mptcp['error'], tcp['error'])
+    for res in (mptcp, tcp):
+        # neither started before the time, and both within 0.5 s of it (each module took < 4 s to get there)
+        assert 0 <= res['started_at'] - start_at < 0.5 and res['start_late_s'] == pytest.approx(
+            res['started_at'] - start_at, abs=1e-3)
+    assert abs(mptcp['started_at'] - tcp['started_at']) < 0.1
+    # a time already past: started at once, and how late is said
+    late = measure(lab, protocol='tcp', port=5301, links=lab.links[:1], duration=1, start_at=time.time() - 2)
+    assert late['ok'] and late['start_late_s'] >= 2
+    # without start_at there is no lateness to tell
+    assert measure(lab, protocol='tcp', port=5301, links=lab.links[:1], duration=1)['start_late_s'] is None

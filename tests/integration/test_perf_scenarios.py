@@ -14,12 +14,11 @@ import glob
 import json
 import os
 import subprocess
-import sys
 import uuid
 
 import pytest
 
-from conftest import ROOT, ansible_playbook
+from conftest import ansible_playbook, virtual_lab
 from run_record_check import assert_valid_record
 
 GOODPUT = 1448.0 / 1514.0
@@ -32,17 +31,8 @@ def lab(tmp_path_factory):
         pytest.skip('needs root (network namespaces)')
     prefix = 'mp' + uuid.uuid4().hex[:6]
     inv = str(tmp_path_factory.mktemp('inv'))
-    subprocess.run([sys.executable, os.path.join(ROOT, 'scripts', 'lab-inventory.py'), '--pairs', '1',
-                    '--prefix', prefix, '--rates', '%d,%d' % (RATE, RATE), '--out', inv],
-                   check=True, capture_output=True)
-    try:
+    with virtual_lab(inv, prefix, rates='%d,%d' % (RATE, RATE)):
         yield prefix, inv
-    finally:
-        ansible_playbook('playbooks/teardown.yml', '-i', inv, check=False)
-        for name in glob.glob('/run/mptcp-lab/%s-*' % prefix):
-            os.unlink(name)
-        left = subprocess.run(['ip', 'netns', 'list'], capture_output=True, text=True, check=True).stdout
-        assert prefix not in left
 
 
 def shaper_qdiscs(prefix):

@@ -11,12 +11,11 @@ import glob
 import json
 import os
 import subprocess
-import sys
 import uuid
 
 import pytest
 
-from conftest import ROOT, ansible_playbook
+from conftest import ansible_playbook, virtual_lab
 from run_record_check import assert_junit_matches, assert_valid_record
 
 GOODPUT = 1448.0 / 1514.0
@@ -28,17 +27,8 @@ def lab_inventory(tmp_path_factory):
         pytest.skip('needs root (network namespaces)')
     prefix = 'mp' + uuid.uuid4().hex[:6]
     inv = str(tmp_path_factory.mktemp('inv'))
-    subprocess.run([sys.executable, os.path.join(ROOT, 'scripts', 'lab-inventory.py'), '--pairs', '1',
-                    '--prefix', prefix, '--rates', '50,50', '--out', inv], check=True, capture_output=True)
-    try:
+    with virtual_lab(inv, prefix):
         yield prefix, inv
-    finally:
-        ansible_playbook('playbooks/teardown.yml', '-i', inv, check=False)
-        # the sink's logs stay after a stop (for post-mortems); this lab is gone
-        for name in glob.glob('/run/mptcp-lab/%s-*' % prefix):
-            os.unlink(name)
-        left = subprocess.run(['ip', 'netns', 'list'], capture_output=True, text=True, check=True).stdout
-        assert prefix not in left
 
 
 def lab_namespaces(prefix):

@@ -127,3 +127,26 @@ def test_cpu_cost_per_host_and_other_load():
     assert perf_html.other_load([busy]) == \
         'most of the CPU time during tcp-unshaped-up (generator: 80% of the busy time) was outside the lab'
     assert perf_html.cpu_cost_table(record(perf_fixtures.DEFAULT_TESTS)['tests']) == ''
+
+
+def test_runs_over_several_pairs_get_a_bar_per_flow_and_a_row_per_run():
+    figures = ((1, 94.0), (2, 92.5), (3, 5.0))
+    flows = [{'generator': 'g%d' % n, 'sink': 's%d' % n, 'protocol': 'mptcp', 'throughput_mbps': v,
+              'ok': v > 10, 'error': None if v > 10 else 'MPTCP fell back to TCP'} for n, v in figures]
+    run = {'ok': False, 'throughput_mbps': 191.5, 'flows': flows, 'start_skew_ms': 3.2,
+           'metrics': {'throughput_mbps': 191.5, 'jain_index': None}}
+    second = dict(run, ok=True, flows=flows[:2], start_skew_ms=None, metrics={'jain_index': 0.99993})
+    tests = [{'name': 'x3', 'protocol': 'mptcp', 'runs': [run, second]},
+             {'name': 'one', 'protocol': 'mptcp', 'runs': [{'ok': True, 'throughput_mbps': 94.0}]}]
+    fig = perf_html.flows_figure(tests)
+    ax = fig.axes[0]
+    assert [round(p.get_height(), 1) for p in ax.patches] == [94.0, 92.5, 5.0, 94.0, 92.5]
+    notes = [t.get_text() for t in ax.texts]
+    assert notes == ['x', 'J -, skew 3 ms', 'J 1.000']
+    assert [t.get_text() for t in ax.get_xticklabels()] == ['x3 #1', 'x3 #2']
+    rows = rows_of(perf_html.flows_table(tests))
+    assert len(rows) == 2 and 'g3&rarr;s3 mptcp 5.0 (MPTCP fell back to TCP)' in rows[0] and '3.2' in rows[0]
+    assert '0.9999' in rows[1]
+    # a run without several pairs has neither
+    assert perf_html.flows_figure(tests[1:]) is None
+    perf_html.close_all()

@@ -210,6 +210,11 @@ def test_shipped_suites_are_valid():
     assert all(t['shaping'] == [{'rate_mbit': None}] * 2 for t in kernel['tests'])
     assert sum(1 for t in kernel['tests'] if t.get('kind') == 'latency') == 4
     assert {t['protocol'] for t in kernel['tests']} == {'tcp', 'mptcp'} and {t['streams'] for t in kernel['tests']} == {1, 4}
+    with open(os.path.join(root, 'pairs.yml')) as f:
+        data = yaml.safe_load(f)
+    # every pair of the lab, whatever its size (one pair: the tests as plain ones)
+    assert all(t.get('pairs') == 4 for t in ps.validate_suite(data, 2, pair_count=4)['tests'])
+    assert all('pairs' not in t for t in ps.validate_suite(data, 2)['tests'])
     with open(os.path.join(root, 'smoke.yml')) as f:
         smoke = ps.validate_suite(yaml.safe_load(f), 2)
     assert {t['protocol'] for t in smoke['tests']} == {'tcp', 'mptcp'}
@@ -681,3 +686,85 @@ def test_shipped_latency_suite():
     assert all(t['kind'] == 'latency' and t['repetitions'] == 3 and t['duration_s'] == 10 for t in s['tests'])
     # 12 measurements of 10 s, each with sockperf's pause (and the load's extra second)
     assert sum(i['planned_s'] for i in ps.plan(s)) == 12 * 13 + 6
+
+
+# ---- several pairs at once (suite key pairs)
+
+def _pair(n, paths=2):
+    links = [{'path': p, 'dev': 'p%d' % p, 'address': '10.%d.%d.2' % (n, 2 * p),
+              'peer_address': '10.%d.%d.2' % (n, 2 * p + 1)} for p in range(1, paths + 1)]
+    return {'generator': 'gen%d' % n, 'sink': 'sink%d' % n, 'links': links}
+
+
+@pytest.mark.parametrize('value, pairs', [(1, None), (2, 2), (3, 3), ('all', 3), (2.0, None)])
+def test_pairs_a_count_or_all(value, pairs):
+    if pairs is None and value != 1:
+        with pytest.raises(SuiteError, match=r"tests\[0\] 'a': pairs must be all or a count .* from 1 to the lab's 3"):
+            ps.validate_suite(suite({'name': 'a', 'pairs': value}), 2, pair_count=3)
+        return
+    t = ps.validate_suite(suite({'name': 'a', 'pairs': value}), 2, pair_count=3)['tests'][0]
+    # one pair (the usual case) leaves the test as it was
+    assert t.get('pairs') == pairs
+
+
+@pytest.mark.parametrize('value', [0, 4, -1, True, 'some', [2], None])
+def test_pairs_out_of_the_lab_fails_naming_the_field(value):
+    with pytest.raises(SuiteError, match=r"tests\[0\] 'a': pairs must be all or a count"):
+        ps.validate_suite(suite({'name': 'a', 'pairs': value}), 2, pair_count=3)
+
+
+def test_a_lab_of_one_pair_runs_pairs_all_on_it():
+    t = ps.validate_suite(suite({'name': 'a', 'pairs': 'all'}), 2)['tests'][0]
+    assert 'pairs' not in t
+    with pytest.raises(SuiteError, match="lab's 1"):
+        ps.validate_suite(suite({'name': 'a', 'pairs': 2}), 2)
+
+
+@pytest.mark.parametrize('extra, field', [
+    ({'kind': 'latency'}, 'kind'), ({'capture': True}, 'capture'),
+    ({'commands': {'pre': [{'argv': ['true']}]}}, 'commands'), ({'backup_paths': [2]}, 'backup_paths'),
+    ({'paths': [1]}, 'paths'),
+])
+def test_what_several_pairs_cannot_have(extra, field):
+    with pytest.raises(SuiteError, match=r"tests\[0\] 'a': %s .*pairs 2" % field):
+        ps.validate_suite(suite(dict({'name': 'a', 'pairs': 2}, **extra)), 2, pair_count=2)
+    # TCP over one path is fine on several pairs (path 2 of each pair)
+    t = ps.validate_suite(suite({'name': 't', 'protocol': 'tcp', 'paths': [2], 'pairs': 2}), 2, pair_count=2)
+    assert t['tests'][0]['pairs'] == 2
+
+
+def test_pairs_in_a_matrix_name_their_tests():
+    s = ps.validate_suite(suite({'name': 'up', 'matrix': {'pairs': [1, 2, 'all']}}), 2, pair_count=4)
+    assert [(t['name'], t.get('pairs')) for t in s['tests']] == [('up-x1', None), ('up-x2', 2), ('up-xall', 4)]
+
+
+def test_the_ideal_counts_every_pair():
+    lab = [{'rate_mbit': 50}, {'rate_mbit': 50}]
+    s = ps.validate_suite(suite({'name': 'one'}, {'name': 'four', 'pairs': 4},
+                                {'name': 'tcp4', 'protocol': 'tcp', 'paths': 1, 'pairs': 4}), 2, pair_count=4)
+    one, four, tcp4 = (ps.expected_mbps(t, lab) for t in s['tests'])
+    assert four == pytest.approx(4 * one, abs=0.01) and tcp4 == pytest.approx(2 * one, abs=0.01)
+
+
+def test_flows_of_an_item_over_several_pairs_and_its_own_batch():
+    pairs = [_pair(1), _pair(2), _pair(3)]
+    tcp = {'name': 't', 'protocol': 'tcp', 'paths': [2], 'pairs': 2}
+    s = ps.validate_suite(suite({'name': 'a'}, {'name': 'b', 'pairs': 3}, tcp, defaults={'repetitions': 1}), 2,
+                          pair_count=3)
+    items = ps.attach_links(ps.plan(s), pairs[0]['links'], pairs)
+    a, b, t = items
+    assert 'flows' not in a and a['bind'] == '10.1.2.2'
+    assert [(f['generator'], f['sink'], f['protocol'], f['bind'], f['server']) for f in b['flows']] == [
+        ('gen1', 'sink1', 'mptcp', '10.1.2.2', '10.1.3.2'), ('gen2', 'sink2', 'mptcp', '10.2.2.2', '10.2.3.2'),
+        ('gen3', 'sink3', 'mptcp', '10.3.2.2', '10.3.3.2')]
+    assert b['flows'][2]['links'] == pairs[2]['links']
+    # TCP on path 2: each pair's own path 2
+    assert [(f['bind'], [link['path'] for link in f['links']]) for f in t['flows']] == [
+        ('10.1.4.2', [2]), ('10.2.4.2', [2])]
+    # each measurement over several pairs is a batch of its own (one task on all its generators)
+    got = ps.batches(items)
+    assert [(g['concurrent'], [i['k'] for i in g['items']]) for g in got] == [(False, [1]), (True, [2]), (True, [3])]
+    with pytest.raises(SuiteError, match="b: pairs 3, but the lab has 2 generator/sink pair"):
+        ps.attach_links(ps.plan(s), pairs[0]['links'], pairs[:2])
+    with pytest.raises(SuiteError, match='the generator gen2 has no link for path'):
+        ps.attach_links(ps.plan(s), pairs[0]['links'], [pairs[0], _pair(2, paths=1), pairs[2]])

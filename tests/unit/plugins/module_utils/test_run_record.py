@@ -293,3 +293,94 @@ def test_a_test_with_its_own_shaping_records_it_and_is_a_test_of_its_own():
         {'name': 'mptcp', 'protocol': 'mptcp', 'paths': 'all', 'shaping': [{'rate_mbit': 50.0}, {'rate_mbit': 50}]}]}, 2)
     s2 = build_summary(same, ps.plan(same, LAB), [], LAB, 'rid2', 0.0, 1.0, {})
     assert normalize(s2)['results'][0]['test_key'] == idents['mptcp']['test_key']
+
+
+# ---- a measurement over several pairs at once (suite key pairs)
+
+def _pairs(count):
+    return [{'generator': 'g%d' % n, 'sink': 's%d' % n,
+             'links': [{'path': p, 'dev': 'p%d' % p, 'address': '10.%d.%d.2' % (n, p),
+                        'peer_address': '10.%d.%d.3' % (n, p)} for p in (1, 2)]} for n in range(1, count + 1)]
+
+
+PAIRS_SUITE = ps.validate_suite({'name': 'p', 'defaults': {'repetitions': 2, 'duration_s': 10}, 'tests': [
+    {'name': 'solo'}, {'name': 'four', 'pairs': 4}]}, 2, pair_count=4)
+PAIRS_PLAN = ps.attach_links(ps.plan(PAIRS_SUITE), _pairs(4)[0]['links'], _pairs(4))
+
+
+def flow_result(item, tput, started_at, ok=True, error=None):
+    res = measured(item, tput, ok=ok, error=error)
+    res.update(started_at=started_at, start_late_s=0.0, attempts=1, retried_error=None)
+    return res
+
+
+def test_jain_index():
+    assert perf_record.jain_index([10, 10, 10, 10]) == 1.0
+    assert perf_record.jain_index([40, 0, 0, 0]) == 0.25
+    assert perf_record.jain_index([30, 10]) == pytest.approx(0.8)
+    assert perf_record.jain_index([]) is None and perf_record.jain_index([0, 0]) is None
+    assert perf_record.jain_index([None, 'x']) is None
+
+
+def test_a_run_over_four_pairs_keeps_each_flow_the_aggregate_fairness_and_skew():
+    solo1, four1, solo2, four2 = PAIRS_PLAN
+    assert [f['generator'] for f in four1['flows']] == ['g1', 'g2', 'g3', 'g4']
+    t0 = 1000.0
+    primary = [measured(solo1, 94.0), flow_result(four1, 90.0, t0 + 0.004), measured(solo2, 94.1),
+               flow_result(four2, 94.0, t0 + 100.0)]
+    others = {'g2': [{'item': solo1, 'skipped': True}, flow_result(four1, 92.0, t0),
+                     {'item': solo2, 'skipped': True}, flow_result(four2, 94.0, t0 + 100.01)],
+              'g3': [flow_result(four1, 94.0, t0 + 0.031), flow_result(four2, 94.0, t0 + 100.0)],
+              # g4's second flow fell back: that run is not valid, and says which flow
+              'g4': [flow_result(four1, 70.0, t0 + 0.012),
+                     flow_result(four2, 93.0, t0 + 100.0, ok=False, error='MPTCP fell back to TCP')]}
+    s = build_summary(PAIRS_SUITE, PAIRS_PLAN, primary, [{'rate_mbit': 50}, {'rate_mbit': 50}], 'rid',
+                      0.0, 50.0, {}, flow_results=others)
+    check.assert_valid_record(s)
+    solo, four = s['tests']
+    assert 'pairs' not in solo and 'flows' not in solo['runs'][0]
+    assert four['pairs'] == 4 and four['expected_mbps'] == pytest.approx(4 * solo['expected_mbps'], abs=0.01)
+    run1, run2 = four['runs']
+    assert [(f['generator'], f['sink'], f['protocol'], f['throughput_mbps']) for f in run1['flows']] == [
+        ('g1', 's1', 'mptcp', 90.0), ('g2', 's2', 'mptcp', 92.0), ('g3', 's3', 'mptcp', 94.0),
+        ('g4', 's4', 'mptcp', 70.0)]
+    assert run1['ok'] and run1['throughput_mbps'] == 346.0 and run1['per_path_mbps'] == [173.0, 173.0]
+    assert run1['start_skew_ms'] == pytest.approx(31.0, abs=0.05)
+    expected_jain = 346.0 ** 2 / (4 * (90.0 ** 2 + 92.0 ** 2 + 94.0 ** 2 + 70.0 ** 2))
+    assert run1['metrics']['jain_index'] == pytest.approx(expected_jain, abs=1e-5)
+    assert run1['metrics']['throughput_mbps'] == 346.0 and 'cpu_s_per_gb' not in run1['metrics']
+    assert run1['retransmits'] == 12 and run1['duration_s'] == 10.0
+    assert [f['raw'] for f in run1['flows']] == ['002-four-rep1'] + ['002-four-rep1.flow%d' % n for n in (2, 3, 4)]
+    assert not run2['ok'] and run2['error'] == 'flow 4 (g4 -> s4): MPTCP fell back to TCP'
+    assert run2['metrics']['jain_index'] is None
+    # the aggregate of the valid run is the test's figure; the traffic counts once per measurement
+    assert four['throughput_mbps']['values'] == [346.0] and not four['valid']
+    assert s['traffic_s'] == 40.0
+    # a flow whose generator reported nothing is a failed flow, named
+    lost = build_summary(PAIRS_SUITE, PAIRS_PLAN, primary, [], 'rid', 0.0, 50.0, {},
+                         flow_results=dict(others, g3=[]))['tests'][1]['runs'][0]
+    assert not lost['ok'] and lost['throughput_mbps'] is None and lost['start_skew_ms'] is None
+    assert 'flow 3 (g3 -> s3): task failed: measurement task did not run' in lost['error']
+
+
+def test_pairs_are_part_of_the_identity_only_beyond_one():
+    s = perf_fixtures.make_summary('20261125T080000Z', '2026-11-25T08:00:00Z')
+    test = dict(s['tests'][1])
+    plain = perf_record.test_identity(s, test)
+    assert perf_record.test_identity(s, dict(test, pairs=1)) == plain
+    four = perf_record.test_identity(s, dict(test, pairs=4))
+    assert four[0] != plain[0] and four[1]['pairs'] == 4
+
+
+def test_flows_that_did_not_start_together_make_the_run_invalid():
+    item = PAIRS_PLAN[1]
+    primary = [flow_result(item, 94.0, 1000.0)]
+    # 10 s measured: 1000 ms apart is the limit, 1001 ms is past it
+    ok = build_summary(PAIRS_SUITE, PAIRS_PLAN, primary, [], 'rid', 0.0, 1.0, {}, flow_results={
+        'g%d' % n: [flow_result(item, 94.0, 1001.0)] for n in (2, 3, 4)})['tests'][1]['runs'][0]
+    assert ok['ok'] and ok['start_skew_ms'] == 1000.0
+    late = build_summary(PAIRS_SUITE, PAIRS_PLAN, primary, [], 'rid', 0.0, 1.0, {}, flow_results={
+        'g%d' % n: [flow_result(item, 94.0, 1000.0 + n * 0.3337)] for n in (2, 3, 4)})['tests'][1]['runs'][0]
+    assert not late['ok'] and late['start_skew_ms'] == pytest.approx(1334.8, abs=0.1)
+    assert late['error'] == 'the flows started 1335 ms apart, more than 10 % of the 10.0 s they measured: not at once'
+    assert late['metrics']['jain_index'] is None

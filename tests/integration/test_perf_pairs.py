@@ -1,0 +1,83 @@
+"""Several generator/sink pairs measured at once (suite key pairs), end to end.
+
+A virtual lab of four pairs with a unique prefix (torn down whatever
+happens): perf.yml runs TCP and MPTCP on all four pairs at once. Each pair
+has its own two shaped paths, so each flow should reach its pair's ideal
+while the barrier keeps their starts within a few milliseconds.
+"""
+
+import json
+import os
+import uuid
+
+import pytest
+
+from conftest import ansible_playbook, virtual_lab
+from run_record_check import assert_valid_record
+
+RATE = 50
+GOODPUT = 1448.0 / 1514.0
+PAIRS = 4
+
+
+@pytest.fixture(scope='module')
+def run(tmp_path_factory):
+    if os.geteuid() != 0:
+        pytest.skip('needs root (network namespaces)')
+    prefix = 'mq' + uuid.uuid4().hex[:6]
+    tmp = tmp_path_factory.mktemp('pairs')
+    inv = str(tmp / 'inv')
+    suite = tmp / 'pairs.yml'
+    suite.write_text('defaults: {duration_s: 4, omit_s: 1, repetitions: 1, congestion: cubic}\n'
+                     'tests:\n'
+                     '  - {name: tcp-x4, protocol: tcp, paths: 1, pairs: %d}\n'
+                     '  - {name: mptcp-xall, protocol: mptcp, paths: all, pairs: all}\n'
+                     '  - {name: mptcp-one, protocol: mptcp, paths: all}\n' % PAIRS)
+    results = str(tmp / 'results')
+    # a sink user of its own: labs of other runs on this machine create and remove theirs
+    with virtual_lab(inv, prefix, pairs=PAIRS, rates='%d,%d' % (RATE, RATE), sink_user='%s-sink' % prefix):
+        proc = ansible_playbook('playbooks/perf.yml', '-i', inv, '-e', 'perf_suite=%s' % suite,
+                                '-e', 'perf_results_dir=%s' % results)
+        with open(os.path.join(results, 'latest', 'summary.json')) as f:
+            summary = json.load(f)
+        yield prefix, results, summary, proc.stdout
+
+
+def test_every_pair_measured_at_once_with_its_flow_the_aggregate_and_fairness(run):
+    prefix, results, s, _out = run
+    assert_valid_record(s)
+    tcp, mptcp, one = s['tests']
+    pair_ideal = 2 * RATE * GOODPUT
+    assert 'pairs' not in one and 'flows' not in one['runs'][0]
+    assert one['expected_mbps'] == pytest.approx(pair_ideal, abs=0.01)
+    for test, per_flow_ideal in ((tcp, RATE * GOODPUT), (mptcp, pair_ideal)):
+        assert test['pairs'] == PAIRS and test['valid'], test['invalid_reason']
+        assert test['expected_mbps'] == pytest.approx(PAIRS * per_flow_ideal, abs=0.01)
+        run = test['runs'][0]
+        flows = run['flows']
+        assert [(f['generator'], f['sink']) for f in flows] == [
+            ('%s-gen%d' % (prefix, n), '%s-sink%d' % (prefix, n)) for n in range(1, PAIRS + 1)]
+        assert all(f['ok'] and f['protocol'] == test['protocol'] for f in flows), flows
+        # each pair has its own shaped paths: every flow reaches its pair's ideal
+        assert all(f['throughput_mbps'] >= 0.9 * per_flow_ideal for f in flows), [f['throughput_mbps'] for f in flows]
+        assert run['throughput_mbps'] == pytest.approx(sum(f['throughput_mbps'] for f in flows), abs=0.01)
+        assert test['utilisation'] >= 0.9
+        assert run['metrics']['jain_index'] >= 0.95
+        # one start time for all: the flows started within 100 ms of each other
+        assert run['start_skew_ms'] is not None and run['start_skew_ms'] < 100, flows
+        starts = [f['started_at'] for f in flows]
+        assert (max(starts) - min(starts)) * 1000 == pytest.approx(run['start_skew_ms'], abs=0.1)
+        if test['protocol'] == 'mptcp':
+            assert run['subflows'] == 2 and all(f['subflows'] == 2 and f['fallback'] is False for f in flows)
+        # each flow's raw outputs: the first under the measurement's name, the others numbered
+        raw = os.path.join(results, s['run_id'], 'raw')
+        assert [f['raw'] for f in flows] == [run['raw']] + ['%s.flow%d' % (run['raw'], n) for n in range(2, PAIRS + 1)]
+        for f in flows:
+            with open(os.path.join(raw, f['raw'] + '.iperf3.json')) as fh:
+                report = json.load(fh)
+            # from that flow's generator: one of its own path addresses
+            own = [link['address'] for link in s['metadata'][f['generator']]['path_links']]
+            assert report['start']['connected'][0]['local_host'] in own, (f['generator'], own)
+    # the record names every pair's hosts in its metadata
+    assert sorted(h for h, m in s['metadata'].items() if isinstance(m, dict) and m.get('role') == 'generator') == [
+        '%s-gen%d' % (prefix, n) for n in range(1, PAIRS + 1)]
