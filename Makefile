@@ -99,9 +99,17 @@ units: bootstrap-test
 		$(BIN)/python -m pytest tests/unit; \
 	else echo "units: no unit tests yet"; fi
 
+# The test files run on TEST_JOBS workers at once (pytest-xdist, each file
+# on one worker, longest first: tests/integration/conftest.py): every lab,
+# namespace and user of a test is its own. The tests marked serial (their
+# sshds see bind-mounted account files, which another test's useradd would
+# replace) run alone afterwards.
+TEST_JOBS ?= 3
+
 integration: bootstrap-test
 	@if [ -n "$$(find tests/integration -name 'test_*.py' -print -quit)" ]; then \
-		$(BIN)/python -m pytest --durations=25 tests/integration; \
+		$(BIN)/python -m pytest -n $(TEST_JOBS) --dist loadfile -m 'not serial' --durations=25 tests/integration && \
+		$(BIN)/python -m pytest -m serial --durations=5 tests/integration; \
 	else echo "integration: no integration tests yet"; fi
 
 # The VM lab on this machine: boots VMs with a Debian kernel (fetched with

@@ -22,6 +22,21 @@ COLLECTIONS = os.path.join(ROOT, '.collections')
 VENV_BIN = os.path.dirname(sys.executable)
 
 
+# The files that take longest, longest first: `make integration` runs the
+# files on several workers (pytest -n, each file on one worker), and a long
+# file started last would leave the others idle at the end. Sorting is
+# stable: every other file keeps its place, and tests their order in a file.
+LONGEST_FIRST = ('test_mptcpd_role.py', 'test_perf_abort.py', 'test_perf_scenarios.py', 'test_perf_smoke.py',
+                 'test_debug_bundle.py', 'test_bad_inputs.py', 'test_traffic_sink_role.py', 'test_lab.py',
+                 'test_host_prep_mptcp.py', 'test_perf_latency_suite.py', 'test_ownership.py', 'test_capture.py',
+                 'test_perf_pairs.py', 'test_report_role.py', 'test_state_dir.py')
+
+
+def pytest_collection_modifyitems(session, config, items):
+    rank = dict((name, i) for i, name in enumerate(LONGEST_FIRST))
+    items.sort(key=lambda item: rank.get(os.path.basename(str(item.fspath)), len(rank)))
+
+
 def _require_root():
     if os.geteuid() != 0:
         pytest.skip('integration tests need root (network namespaces)')
