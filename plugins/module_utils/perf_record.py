@@ -51,7 +51,7 @@ METRICS = (
     Metric('latency_p50_us', 'us', 'lower', 5.0, False, None),
     Metric('latency_p90_us', 'us', 'lower', 10.0, False, None),
     Metric('latency_p99_us', 'us', 'lower', 10.0, True, None),
-    Metric('jain_index', 'fraction', 'higher', 2.0, False, None),
+    Metric('jain_index', 'fraction', 'higher', 2.0, True, None),
 )
 BETTER = ('higher', 'lower')
 RUN_KEYS = ('throughput_mbps', 'per_path_mbps', 'subflows', 'fallback', 'ok', 'error')

@@ -85,7 +85,7 @@ options:
   metrics:
     description:
       - The metrics to judge (C(perf_judged_metrics)); empty for the default set
-        (V(throughput_mbps), V(cpu_s_per_gb), V(rr_tps), V(latency_p99_us)). The others are
+        (V(throughput_mbps), V(cpu_s_per_gb), V(rr_tps), V(latency_p99_us), V(jain_index)). The others are
         recorded and kept in the history, but not judged.
     type: list
     elements: str

@@ -84,7 +84,7 @@ def test_metrics_table_has_every_contract_metric_with_direction_and_effect():
     assert higher == {'throughput_mbps', 'rr_tps', 'jain_index'}
     assert all(m.min_effect_pct > 0 for m in table.values())
     judged = [n for n, m in table.items() if m.judged]
-    assert judged == ['throughput_mbps', 'cpu_s_per_gb', 'rr_tps', 'latency_p99_us']
+    assert judged == ['throughput_mbps', 'cpu_s_per_gb', 'rr_tps', 'latency_p99_us', 'jain_index']
     assert table['throughput_mbps'].min_effect_pct == 1.5          # wave 1's default, kept
     # every metric is in the schema and in the metric tables of the docs
     assert set(table) <= set(check.load_schema()['$defs']['metric_name']['enum'])
@@ -236,7 +236,7 @@ def test_every_judged_metric_gets_a_verdict_in_its_own_direction(tmp_path):
     assert document['counts'] == {'pass': 2, 'regression': 3, 'improvement': 1, 'no-baseline': 0, 'invalid': 0}
     assert [(t['name'], t['metric']) for t in document['tests']][:2] == [
         ('tcp-unshaped-up', 'throughput_mbps'), ('tcp-unshaped-up', 'cpu_s_per_gb')]
-    assert document['metrics'] == ['throughput_mbps', 'cpu_s_per_gb', 'rr_tps', 'latency_p99_us']
+    assert document['metrics'] == ['throughput_mbps', 'cpu_s_per_gb', 'rr_tps', 'latency_p99_us', 'jain_index']
     message = regression_message(document['regressions'], 'rid', 'last 5 valid runs')
     assert 'mptcp-unshaped-up: cpu_s_per_gb +' not in message       # percent sign as wave 1 wrote it
     assert 's/GB' in message and 'lower is better' in message
@@ -278,7 +278,7 @@ def test_judged_metrics_and_minimum_effects_are_knobs(tmp_path):
 
 
 def test_metric_knobs_are_validated_naming_the_field():
-    assert judged_metrics(None) == ['throughput_mbps', 'cpu_s_per_gb', 'rr_tps', 'latency_p99_us']
+    assert judged_metrics(None) == ['throughput_mbps', 'cpu_s_per_gb', 'rr_tps', 'latency_p99_us', 'jain_index']
     assert judged_metrics('rr_tps, throughput_mbps') == ['throughput_mbps', 'rr_tps']
     with pytest.raises(BaselineError, match="metrics: 'tput' is not a metric; the metrics are throughput_mbps"):
         judged_metrics(['tput'])
