@@ -429,3 +429,61 @@ def gate(protocol, paths, tool_ok, tool_error, subflows, fallback, fallback_why=
     if foreign:
         return False, 'invalid: subflows outside the test\'s paths, from %s' % ', '.join(foreign)
     return True, None
+
+
+# ------------------------------------------------------------------ one measurement's figures
+
+def tool_outcome(report, rc, out, err, killed, limit, direction):
+    """summarize_iperf3() of a finished iperf3, with the error a user should read.
+
+    iperf3 killed at its time limit, one that printed no report (a crash,
+    a bad argument) and one whose report looks fine but that exited non-zero
+    are failures, named with what the tool said (its last 500 characters).
+    """
+    summary = summarize_iperf3(report, direction)
+    if not summary['ok'] and killed:
+        summary['error'] = 'iperf3 did not finish within %ds and was killed' % limit
+    elif not summary['ok'] and report is None:
+        summary['error'] = 'iperf3 exited with code %d: %s' % (rc, (err or out).strip()[-500:])
+    elif summary['ok'] and rc != 0:
+        summary.update(ok=False, error='iperf3 exited with code %d: %s' % (rc, err.strip()[-500:]))
+    return summary
+
+
+def path_figures(throughput, net_dev_before, net_dev_after, devs, direction, elapsed):
+    """(bytes, Mbit/s of goodput, Mbit/s on the wire) of each path, in path order.
+
+    The goodput is split by each path interface's share of the bytes (the
+    tool's throughput is the whole); the wire rate is the interface's bytes
+    over the elapsed seconds. None where an interface was not seen.
+    """
+    pbytes = path_bytes(net_dev_before, net_dev_after, devs, direction)
+    total = sum(b for b in pbytes if b is not None)
+    per_path = [round(throughput * b / total, 3) if (throughput is not None and total and b is not None) else None
+                for b in pbytes]
+    wire = [round(b * 8 / elapsed / 1e6, 3) if b is not None and elapsed > 0 else None for b in pbytes]
+    return pbytes, per_path, wire
+
+
+def mptcp_check(protocol, paths, summary, bind, port, path_of_address, ss_subflows, ss_mptcp, mptcp_delta):
+    """What the run's connections say, and the validity gate's verdict on it.
+
+    ``paths`` is how many paths the test uses; ``ss_subflows`` and ``ss_mptcp`` are the mid-run ``ss -tni`` and ``ss
+    -Mni`` outputs, ``mptcp_delta`` the generator's MPTcpExt counter deltas.
+    Returns {streams, subflows, fallback, fallback_reasons, foreign, ok,
+    error}; for TCP only the tool's outcome counts.
+    """
+    out = {'streams': [], 'subflows': None, 'fallback': None, 'fallback_reasons': [], 'foreign': []}
+    if protocol == 'mptcp':
+        sockets = [m for m in parse_ss_mptcp(ss_mptcp or '') if m['peer_port'] == port]
+        out['streams'] = stream_subflows(summary['stream_ports'], bind, parse_ss_subflows(ss_subflows or ''),
+                                         path_of_address)
+        counts = [st['subflows'] for st in out['streams']]
+        out['subflows'] = min(counts) if counts and None not in counts else None
+        out['fallback_reasons'] = fallback_reasons(mptcp_delta, sockets, summary['stream_ports'])
+        # Without a completed run there is no connection to judge.
+        out['fallback'] = bool(out['fallback_reasons']) if summary['ok'] else None
+        out['foreign'] = sorted(set(a for st in out['streams'] for a in st.get('foreign') or []))
+    out['ok'], out['error'] = gate(protocol, paths, summary['ok'], summary['error'],
+                                   out['subflows'], out['fallback'], out['fallback_reasons'], out['foreign'])
+    return out

@@ -586,41 +586,15 @@ def measure(module, p):
         report = json.loads(out) if out.strip() else None
     except ValueError:
         report = None
-    summary = pp.summarize_iperf3(report, p['direction'])
-    if not summary['ok'] and client.killed:
-        summary['error'] = 'iperf3 did not finish within %ds and was killed' % limit
-    elif not summary['ok'] and report is None:
-        summary['error'] = 'iperf3 exited with code %d: %s' % (rc, (err or out).strip()[-500:])
-    elif summary['ok'] and rc != 0:
-        summary.update(ok=False, error='iperf3 exited with code %d: %s' % (rc, err.strip()[-500:]))
-
+    summary = pp.tool_outcome(report, rc, out, err, client.killed, limit, p['direction'])
     elapsed = after['t'] - before['t']
-    pbytes = pp.path_bytes(before['net_dev'], after['net_dev'], devs, p['direction'])
-    known = [b for b in pbytes if b is not None]
-    total = sum(known)
     tput = summary['throughput_mbps']
-    per_path = [round(tput * b / total, 3) if (tput is not None and total and b is not None) else None
-                for b in pbytes]
-    wire = [round(b * 8 / elapsed / 1e6, 3) if b is not None and elapsed > 0 else None for b in pbytes]
+    pbytes, per_path, wire = pp.path_figures(tput, before['net_dev'], after['net_dev'], devs, p['direction'], elapsed)
     nstat = {'generator': pp.counter_delta(before['nstat'], after['nstat']),
              'sink': pp.counter_delta(sink_before['nstat'], sink_after['nstat']) if sink_before and sink_after else None}
     delta = dict((k[len('MPTcpExt'):], v) for k, v in nstat['generator'].items() if k.startswith('MPTcpExt'))
-
-    subflows = fallback = None
-    reasons, streams = [], []
-    sf_list = pp.parse_ss_subflows(sampler.mid.get('subflows') or '')
-    msk_list = pp.parse_ss_mptcp(sampler.mid.get('mptcp') or '')
-    msk_list = [m for m in msk_list if m['peer_port'] == p['port']]
-    if p['protocol'] == 'mptcp':
-        streams = pp.stream_subflows(summary['stream_ports'], p['bind'], sf_list, path_of)
-        counts = [s['subflows'] for s in streams]
-        subflows = min(counts) if counts and None not in counts else None
-        reasons = pp.fallback_reasons(delta, msk_list, summary['stream_ports'])
-        # Without a completed run there is no connection to judge.
-        fallback = bool(reasons) if summary['ok'] else None
-    foreign = sorted(set(a for s in streams for a in s.get('foreign') or []))
-    ok, error = pp.gate(p['protocol'], len(links), summary['ok'], summary['error'],
-                        subflows, fallback, reasons, foreign)
+    check = pp.mptcp_check(p['protocol'], len(links), summary, p['bind'], p['port'], path_of,
+                           sampler.mid.get('subflows'), sampler.mid.get('mptcp'), delta)
 
     cost, per_gb, nstat_retrans, series = cost_and_series(p, summary, report, client, sampler, sink_before,
                                                           sink_after, before, path_of)
@@ -633,16 +607,16 @@ def measure(module, p):
     sink_cpu = pp.cpu_usage(sink_before and sink_before['cpu'], sink_after and sink_after['cpu'])
     return {
         'changed': False,
-        'ok': ok,
-        'error': error,
+        'ok': check['ok'],
+        'error': check['error'],
         'throughput_mbps': tput,
         'per_path_mbps': per_path,
         'per_path_bytes': pbytes,
         'per_path_wire_mbps': wire,
-        'subflows': subflows,
-        'streams': streams,
-        'fallback': fallback,
-        'fallback_reasons': reasons,
+        'subflows': check['subflows'],
+        'streams': check['streams'],
+        'fallback': check['fallback'],
+        'fallback_reasons': check['fallback_reasons'],
         'duration_s': summary['seconds'],
         'elapsed_s': round(elapsed, 3),
         'retransmits': summary['retransmits'],

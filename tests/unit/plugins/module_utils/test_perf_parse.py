@@ -231,3 +231,56 @@ def test_iperf3_bytes_received():
     assert pp.summarize_iperf3(report, 'bidir')['bytes_received'] == 11725904 + 11284264
     assert pp.summarize_iperf3(report, 'upload')['bytes_received'] == 11725904
     assert pp.summarize_iperf3(None, 'upload')['bytes_received'] is None
+
+
+# ---- one measurement's figures, derived from what perf_measure read (no process runs here)
+
+def test_tool_outcome_names_what_went_wrong():
+    report = fixture('iperf3_mptcp_upload.json')
+    ok = pp.tool_outcome(report, 0, '', '', False, 40, 'upload')
+    assert ok['ok'] and ok['error'] is None and ok['throughput_mbps'] > 0
+    # a report but a non-zero exit: failed, with the tool's words
+    bad_rc = pp.tool_outcome(report, 1, '', 'iperf3: interrupt - the client has terminated\n', False, 40, 'upload')
+    assert not bad_rc['ok'] and bad_rc['error'] == 'iperf3 exited with code 1: iperf3: interrupt - the client has terminated'
+    # no report: what it printed (stderr first, else stdout)
+    crashed = pp.tool_outcome(None, 2, 'usage: iperf3 ...', '', False, 40, 'upload')
+    assert not crashed['ok'] and crashed['error'] == 'iperf3 exited with code 2: usage: iperf3 ...'
+    killed = pp.tool_outcome(None, -9, '', '', True, 40, 'upload')
+    assert killed['error'] == 'iperf3 did not finish within 40s and was killed'
+
+
+def test_path_figures_split_the_goodput_by_each_interfaces_bytes():
+    before = pp.parse_net_dev(NET_DEV)
+    after = pp.parse_net_dev(NET_DEV.replace('5000 50', '3005000 50').replace('7000 70', '1007000 70'))
+    pbytes, per_path, wire = pp.path_figures(30.0, before, after, ['mlab-p1', 'mlab-p2'], 'upload', 2.0)
+    assert pbytes == [3000000, 1000000]
+    assert per_path == [22.5, 7.5] and wire == [12.0, 4.0]
+    # an interface not seen has no figure; no throughput, no split
+    pbytes, per_path, wire = pp.path_figures(None, before, after, ['mlab-p1', 'gone'], 'upload', 2.0)
+    assert pbytes == [3000000, None] and per_path == [None, None] and wire == [12.0, None]
+
+
+def test_mptcp_check_of_a_clean_run_a_fallback_and_tcp():
+    report = fixture('iperf3_mptcp_upload.json')
+    summary = pp.summarize_iperf3(report, 'upload')
+    paths = {'10.200.0.2': 1, '10.200.2.2': 2}
+    clean = pp.mptcp_check('mptcp', 2, summary, '10.200.0.2', 5201, paths, fixture('ss_tni_mptcp.txt'),
+                           fixture('ss_mni_mptcp.txt'), {'MPCapableSYNTX': 2, 'MPCapableSYNACKRX': 2})
+    assert clean['ok'] and clean['error'] is None
+    assert (clean['subflows'], clean['fallback'], clean['fallback_reasons'], clean['foreign']) == (2, False, [], [])
+    assert clean['streams'] == [{'port': 53175, 'subflows': 2, 'paths': [1, 2], 'foreign': []}]
+    # the same connections on a test of three paths: too few subflows
+    short = pp.mptcp_check('mptcp', 3, summary, '10.200.0.2', 5201, paths, fixture('ss_tni_mptcp.txt'),
+                           fixture('ss_mni_mptcp.txt'), {})
+    assert not short['ok'] and short['error'] == 'invalid: 2 subflow(s) for 3 path(s)'
+    # a counter that only moves on a fallback
+    fell = pp.mptcp_check('mptcp', 2, summary, '10.200.0.2', 5201, paths, fixture('ss_tni_mptcp.txt'), '',
+                          {'MPCapableFallbackSYNACK': 1})
+    assert not fell['ok'] and fell['fallback'] is True
+    assert fell['error'] == 'invalid: MPTCP fell back to TCP (MPCapableFallbackSYNACK +1)'
+    # TCP: only the tool's outcome; no connection to judge when the tool failed
+    tcp = pp.mptcp_check('tcp', 1, summary, '10.200.0.2', 5201, paths, 'junk', 'junk', {'MPCapableFallbackSYNACK': 1})
+    assert tcp['ok'] and tcp['fallback'] is None and tcp['streams'] == []
+    failed = dict(summary, ok=False, error='iperf3: boom')
+    assert pp.mptcp_check('mptcp', 2, failed, '10.200.0.2', 5201, paths, '', '', {})['fallback'] is None
+    assert pp.mptcp_check('mptcp', 2, failed, '10.200.0.2', 5201, paths, '', '', {})['error'] == 'iperf3: boom'
