@@ -306,12 +306,12 @@ retransmits_by_source:
   sample: {iperf3: 3, nstat: 4, used: nstat}
 attempts:
   description: How many times iperf3 was started (2 when the first attempt failed before measuring).
-  returned: always
+  returned: when it measured (not in check mode)
   type: int
   sample: 1
 retried_error:
   description: The error of the first attempt when RV(attempts) is 2, else null.
-  returned: always
+  returned: when it measured (not in check mode)
   type: str
   sample: "iperf3: control socket has closed unexpectedly"
 bytes_received:
@@ -373,11 +373,11 @@ started:
   type: str
 started_at:
   description: When iperf3 was started (seconds since the epoch, to the 0.1 ms), for the start skew between flows.
-  returned: always
+  returned: when it measured (not in check mode)
   type: float
 start_late_s:
   description: How late iperf3 started after O(start_at) (the module arrived after it, or waited too long); null without O(start_at).
-  returned: always
+  returned: when it measured (not in check mode)
   type: float
 argv:
   description: The iperf3 command line that ran.
