@@ -25,6 +25,12 @@ description:
     module created it; a user that existed before is never touched. A user
     that still runs a process is kept, with a warning, and its record too,
     so a later V(absent) removes it.
+  - Several labs on one machine share its user database, so they share the
+    user. With O(holder) (the lab's name), the record lists the labs that use
+    the user; V(present) adds the holder and V(absent) takes it out, and the
+    user goes only with the last holder (a lab's teardown never removes the
+    user under another lab whose sink is starting). Every change of the
+    record is made under an exclusive lock of O(record_dir).
 options:
   name:
     description:
@@ -41,6 +47,11 @@ options:
     description: Directory of the creation record (root's, mode 0755, created when missing).
     type: path
     default: /var/lib/mptcp-lab
+  holder:
+    description:
+      - Who uses the user (the lab's prefix, 1-64 letters, digits, C(.), C(_) or C(-)), kept in the record of a user
+        the lab created. Without it, V(absent) removes the user only when no holder is recorded.
+    type: str
 author:
   - mptcp.lab developers (@multipath-tcp)
 extends_documentation_fragment:
@@ -55,13 +66,15 @@ seealso:
 '''
 
 EXAMPLES = r'''
-- name: The traffic sink's user
+- name: The traffic sink's user, used by the lab mlab
   mptcp.lab.lab_user:
     name: mptcp-lab
+    holder: mlab
 
-- name: Remove it again if the lab created it
+- name: Remove it again if the lab created it and no other lab uses it
   mptcp.lab.lab_user:
     name: mptcp-lab
+    holder: mlab
     state: absent
 '''
 
@@ -81,8 +94,16 @@ uid:
   returned: always
   type: int
   sample: 998
+holders:
+  description: The labs the record lists as using the user after the module ran ([] when none, or no record).
+  returned: always
+  type: list
+  elements: str
+  sample: [mlab]
 '''
 
+import contextlib
+import fcntl
 import json
 import os
 import pwd
@@ -92,6 +113,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.mptcp.lab.plugins.module_utils import safe_files
 
 NAME_RE = re.compile(r'^[a-z_][a-z0-9_-]{0,30}$')
+HOLDER_RE = re.compile(r'^[A-Za-z0-9._-]{1,64}$')
 SHARED = ('root', 'nobody')
 SAVED_BY = 'mptcp.lab.lab_user'
 
@@ -132,6 +154,26 @@ def read_record(record_dir, name):
     return rec if isinstance(rec, dict) and rec.get('saved_by') == SAVED_BY and rec.get('user') == name else None
 
 
+def write_record(record_dir, name, uid, holders):
+    with safe_files.SafeDir(record_dir, create=True) as d:
+        d.write(record_name(name), json.dumps(dict(saved_by=SAVED_BY, user=name, uid=uid, group=name,
+                                                   holders=sorted(holders)), sort_keys=True) + '\n')
+
+
+@contextlib.contextmanager
+def record_lock(record_dir, create):
+    """An exclusive flock of the record directory (nothing when it does not exist and need not)."""
+    if not create and not os.path.lexists(record_dir):
+        yield
+        return
+    with safe_files.SafeDir(record_dir, create=create) as d:
+        fcntl.flock(d.fd, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(d.fd, fcntl.LOCK_UN)
+
+
 def processes_of(uid):
     """Pids of processes running with ``uid`` as real uid."""
     pids = []
@@ -148,22 +190,37 @@ def processes_of(uid):
 
 def run(module):
     p = module.params
-    name, record_dir = p['name'], p['record_dir']
+    name, record_dir, holder = p['name'], p['record_dir'], p['holder']
     err = validate_name(name)
     if err:
         module.fail_json(msg=err)
+    if holder is not None and not HOLDER_RE.match(holder):
+        module.fail_json(msg="holder: 1-64 letters, digits, '.', '_' or '-', got %r" % (holder,))
     try:
-        rec = read_record(record_dir, name)
+        with record_lock(record_dir, create=p['state'] == 'present' and not module.check_mode):
+            result, warnings, before = reconcile(module, name, record_dir, holder)
     except safe_files.UnsafePath as exc:
         module.fail_json(msg='record_dir: %s' % exc)
+    if warnings:
+        result['warnings'] = warnings
+    if module._diff:
+        after = dict(exists=result['exists'], created_by_lab=result['created_by_lab'], holders=result['holders'])
+        result['diff'] = dict(before=before, after=after)
+    module.exit_json(**result)
+
+
+def reconcile(module, name, record_dir, holder):
+    """(result, warnings, diff before) of one run, the record directory locked."""
+    rec = read_record(record_dir, name)
     pw = lookup(name)
-    before = dict(exists=pw is not None, created_by_lab=bool(rec and pw))
+    holders = sorted(set(rec.get('holders') or [])) if rec and pw else []
+    before = dict(exists=pw is not None, created_by_lab=bool(rec and pw), holders=holders)
     result = dict(changed=False, exists=pw is not None, created_by_lab=bool(rec and pw),
-                  uid=pw.pw_uid if pw else None)
+                  uid=pw.pw_uid if pw else None, holders=holders)
     warnings = []
 
-    if p['state'] == 'present' and pw is None:
-        result.update(changed=True, exists=True, created_by_lab=True)
+    if module.params['state'] == 'present' and pw is None:
+        result.update(changed=True, exists=True, created_by_lab=True, holders=[holder] if holder else [])
         if not module.check_mode:
             useradd = module.get_bin_path('useradd', required=True)
             nologin = '/usr/sbin/nologin' if os.path.exists('/usr/sbin/nologin') else '/bin/false'
@@ -174,19 +231,28 @@ def run(module):
             if rc != 0 or pw is None:
                 module.fail_json(msg='useradd %s failed' % name, rc=rc, stdout=out, stderr=errout)
             try:
-                with safe_files.SafeDir(record_dir, create=True) as d:
-                    d.write(record_name(name), json.dumps(dict(saved_by=SAVED_BY, user=name, uid=pw.pw_uid,
-                                                               group=name), sort_keys=True) + '\n')
+                write_record(record_dir, name, pw.pw_uid, result['holders'])
             except safe_files.UnsafePath as exc:
                 module.fail_json(msg='record_dir: %s (the user %s was created, without a record)' % (exc, name))
             result['uid'] = pw.pw_uid
-    elif p['state'] == 'absent' and rec:
+    elif module.params['state'] == 'present' and rec and holder and holder not in holders:
+        # a user another lab created: this lab uses it too
+        result.update(changed=True, holders=sorted(holders + [holder]))
+        if not module.check_mode:
+            write_record(record_dir, name, pw.pw_uid, result['holders'])
+    elif module.params['state'] == 'absent' and rec:
+        left = [h for h in holders if h != holder]
         busy = processes_of(pw.pw_uid) if pw else []
-        if busy:
+        if left:
+            if left != holders:
+                result.update(changed=True, holders=left)
+                if not module.check_mode:
+                    write_record(record_dir, name, pw.pw_uid, left)
+        elif busy:
             warnings.append('user %s (created by the lab) still runs pid(s) %s: kept, with its record, '
                             'for a later absent' % (name, ', '.join(str(x) for x in busy[:10])))
         else:
-            result.update(changed=True, exists=False, created_by_lab=False, uid=None)
+            result.update(changed=True, exists=False, created_by_lab=False, uid=None, holders=[])
             if not module.check_mode:
                 if pw is not None:
                     userdel = module.get_bin_path('userdel', required=True)
@@ -197,17 +263,9 @@ def run(module):
                     if groupdel:
                         # the user's own group, when userdel left it (USERGROUPS_ENAB no)
                         module.run_command([groupdel, name], environ_update=dict(LC_ALL='C'))
-                try:
-                    with safe_files.SafeDir(record_dir) as d:
-                        d.unlink(record_name(name))
-                except safe_files.UnsafePath as exc:
-                    module.fail_json(msg='record_dir: %s' % exc)
-    if warnings:
-        result['warnings'] = warnings
-    if module._diff:
-        result['diff'] = dict(before=before, after=dict(exists=result['exists'],
-                                                        created_by_lab=result['created_by_lab']))
-    module.exit_json(**result)
+                with safe_files.SafeDir(record_dir) as d:
+                    d.unlink(record_name(name))
+    return result, warnings, before
 
 
 def main():
@@ -216,6 +274,7 @@ def main():
             name=dict(type='str', required=True),
             state=dict(type='str', default='present', choices=['present', 'absent']),
             record_dir=dict(type='path', default='/var/lib/mptcp-lab'),
+            holder=dict(type='str'),
         ),
         supports_check_mode=True,
     )

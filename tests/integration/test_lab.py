@@ -25,7 +25,8 @@ PROVISION = os.path.join(ROOT, 'playbooks', 'provision.yml')
 TEARDOWN = os.path.join(ROOT, 'playbooks', 'teardown.yml')
 RUN_DIR = '/run/mptcp-lab'
 # The lab's daemons, as a run leaves them: the sinks stopped (their logs stay), mptcpd running.
-SINK_USER_RECORD = '/var/lib/mptcp-lab/mptcp-lab-user.json'
+# each lab's sink runs as a user of its own: other tests' labs on this machine create and remove theirs
+SINK_USER_RECORD = '/var/lib/mptcp-lab/%s-sink-user.json'
 DAEMONS = """
 - hosts: sinks
   gather_facts: false
@@ -71,6 +72,8 @@ def make_lab(tmp_path):
     def make(pairs=1, rates=None):
         prefix = 'mli%s' % uuid.uuid4().hex[:6]
         lab_inventory.write(str(tmp_path / prefix), prefix, pairs, rates)
+        with open(str(tmp_path / prefix / 'group_vars' / 'all' / 'zz-sink-user.yml'), 'w') as f:
+            f.write('traffic_sink_user: %s-sink\n' % prefix)
         labs.append(Lab(tmp_path / prefix, prefix))
         return labs[-1]
 
@@ -139,7 +142,7 @@ def test_provision_rerun_reconcile_and_teardown(make_lab, tmp_path):
     assert '%s-gen1-mptcpd.pid' % p in run_files and '%s-sink2-iperf3-mptcp-5201-a1.log' % p in run_files, run_files
     # check mode predicts the files' removal (the diff lists them, none after) and leaves them
     # ... and the sink's user, when the record says the lab created it (not one that existed before)
-    created_user = os.path.exists(SINK_USER_RECORD)
+    created_user = os.path.exists(SINK_USER_RECORD % p)
     check = lab.teardown('--check', '--diff')
     assert changed(check) == {'localhost': 1 + created_user}
     assert all('- %s\n' % f in check.stdout for f in run_files), check.stdout[-4000:]
@@ -151,8 +154,8 @@ def test_provision_rerun_reconcile_and_teardown(make_lab, tmp_path):
     assert changed(down) == {'localhost': 1 + created_user}
     assert lab_netns(lab.prefix) == []
     if created_user:
-        assert not os.path.exists(SINK_USER_RECORD)
-        assert subprocess.run(['getent', 'passwd', 'mptcp-lab'], capture_output=True, check=False).returncode == 2
+        assert not os.path.exists(SINK_USER_RECORD % p)
+        assert subprocess.run(['getent', 'passwd', '%s-sink' % p], capture_output=True, check=False).returncode == 2
     assert glob.glob('%s/%s-*' % (RUN_DIR, p)) == []
     assert changed(lab.teardown()) == {}
 

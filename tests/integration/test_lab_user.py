@@ -40,7 +40,7 @@ def test_create_record_idempotent_and_remove(user):
     assert pw.pw_dir == '/nonexistent' and pw.pw_shell.endswith('nologin')
     with open(os.path.join(user['record_dir'], '%s-user.json' % user['name'])) as f:
         assert json.load(f) == dict(saved_by='mptcp.lab.lab_user', user=user['name'], uid=pw.pw_uid,
-                                    group=user['name'])
+                                    group=user['name'], holders=[])
     again = run_module(None, 'lab_user', args)
     assert not again['changed'] and again['created_by_lab'] and again['uid'] == pw.pw_uid
 
@@ -85,3 +85,28 @@ def test_an_open_record_directory_is_refused(user):
     res = run_module(None, 'lab_user', dict(name=user['name'], record_dir=user['record_dir']))
     assert res['rc'] != 0 and res['msg'].startswith('record_dir: ') and 'writable' in res['msg']
     assert _exists(user['name']) is None
+
+
+def test_the_user_goes_with_the_last_lab_that_holds_it(user):
+    """Two labs on one machine share the user: the first one's teardown leaves it to the second."""
+    args = dict(name=user['name'], record_dir=user['record_dir'])
+    first = run_module(None, 'lab_user', dict(args, holder='laba'))
+    assert first['changed'] and first['created_by_lab'] and first['holders'] == ['laba']
+    predicted = run_module(None, 'lab_user', dict(args, holder='labb'), check_mode=True, diff=True)
+    assert predicted['changed'] and predicted['diff']['after']['holders'] == ['laba', 'labb']
+    second = run_module(None, 'lab_user', dict(args, holder='labb'))
+    assert second['changed'] and second['holders'] == ['laba', 'labb'] and second['uid'] == first['uid']
+    assert not run_module(None, 'lab_user', dict(args, holder='labb'))['changed']
+    with open(os.path.join(user['record_dir'], '%s-user.json' % user['name'])) as f:
+        assert json.load(f)['holders'] == ['laba', 'labb']
+    # laba's teardown: labb still holds the user
+    left = run_module(None, 'lab_user', dict(args, holder='laba', state='absent'))
+    assert left['changed'] and left['exists'] and left['holders'] == ['labb'] and _exists(user['name'])
+    # without a holder, absent never removes a user a lab holds
+    assert not run_module(None, 'lab_user', dict(args, state='absent'))['changed'] and _exists(user['name'])
+    # labb's: the last one, the user goes
+    gone = run_module(None, 'lab_user', dict(args, holder='labb', state='absent'))
+    assert gone['changed'] and not gone['exists'] and _exists(user['name']) is None
+    assert os.listdir(user['record_dir']) == []
+    bad = run_module(None, 'lab_user', dict(args, holder='a b'))
+    assert bad['rc'] != 0 and bad['msg'].startswith('holder: ') and _exists(user['name']) is None
