@@ -99,12 +99,12 @@ units: bootstrap-test
 		$(BIN)/python -m pytest tests/unit; \
 	else echo "units: no unit tests yet"; fi
 
-# The test files run on TEST_JOBS workers at once (pytest-xdist, each file
+# The test files run on TEST_JOBS (2) workers at once (pytest-xdist, each file
 # on one worker, longest first: tests/integration/conftest.py): every lab,
 # namespace and user of a test is its own. The tests marked serial (their
 # sshds see bind-mounted account files, which another test's useradd would
 # replace) run alone afterwards.
-TEST_JOBS ?= 3
+TEST_JOBS ?= 2
 
 integration: bootstrap-test
 	@if [ -n "$$(find tests/integration -name 'test_*.py' -print -quit)" ]; then \

@@ -36,8 +36,10 @@ def run(tmp_path_factory):
     results = str(tmp / 'results')
     # a sink user of its own: labs of other runs on this machine create and remove theirs
     with virtual_lab(inv, prefix, pairs=PAIRS, rates='%d,%d' % (RATE, RATE), sink_user='%s-sink' % prefix):
+        # make integration runs other test files beside this one: Ansible may need more than the
+        # default lead (2 s + 0.75 s per flow, plenty on a quiet machine) to reach four generators
         proc = ansible_playbook('playbooks/perf.yml', '-i', inv, '-e', 'perf_suite=%s' % suite,
-                                '-e', 'perf_results_dir=%s' % results)
+                                '-e', 'perf_results_dir=%s' % results, '-e', 'perf_suite_start_lead_s=10')
         with open(os.path.join(results, 'latest', 'summary.json')) as f:
             summary = json.load(f)
         yield prefix, results, summary, proc.stdout
