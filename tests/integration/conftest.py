@@ -22,9 +22,9 @@ COLLECTIONS = os.path.join(ROOT, '.collections')
 VENV_BIN = os.path.dirname(sys.executable)
 
 
-# The files that take longest, longest first: `make integration` runs the
-# files on several workers (pytest -n, each file on one worker), and a long
-# file started last would leave the others idle at the end. Sorting is
+# The files that take longest, longest first, when `make integration
+# TEST_JOBS=2` runs the files on several workers (pytest -n, each file on one
+# worker): a long file started last would leave the others idle at the end. Sorting is
 # stable: every other file keeps its place, and tests their order in a file.
 LONGEST_FIRST = ('test_mptcpd_role.py', 'test_perf_abort.py', 'test_perf_scenarios.py', 'test_perf_smoke.py',
                  'test_debug_bundle.py', 'test_bad_inputs.py', 'test_traffic_sink_role.py', 'test_lab.py',
@@ -33,6 +33,8 @@ LONGEST_FIRST = ('test_mptcpd_role.py', 'test_perf_abort.py', 'test_perf_scenari
 
 
 def pytest_collection_modifyitems(session, config, items):
+    if not os.environ.get('PYTEST_XDIST_WORKER'):
+        return      # one at a time (make integration's default): the files in their own order
     rank = dict((name, i) for i, name in enumerate(LONGEST_FIRST))
     items.sort(key=lambda item: rank.get(os.path.basename(str(item.fspath)), len(rank)))
 
