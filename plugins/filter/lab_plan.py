@@ -57,6 +57,12 @@ def lab_shaper_devices(lab_paths, pairs, prefix='mlab', address_base=lab_plan.DE
                  subnet_prefix=_int(subnet_prefix, 'lab_subnet_prefix'))
 
 
+def lab_shaper_bottlenecks(lab_paths, pairs, prefix='mlab', bottleneck=None, label='lab_bottleneck'):
+    """The shaper's shared bottlenecks (one per direction, none without ``bottleneck``)."""
+    return _call(lab_plan.shaper_bottlenecks, len(list(lab_paths or [])), [_int(p, 'lab_pair') for p in pairs],
+                 prefix=prefix, bottleneck=bottleneck or None, label=label)
+
+
 def lab_pairs(groups, hostvars):
     """The generator/sink pairs of the inventory: ``[{pair, generator, sink}]`` (namespace names).
 
@@ -121,6 +127,7 @@ class FilterModule(object):
             'lab_path_links': lab_path_links,
             'lab_shaper_links': lab_shaper_links,
             'lab_shaper_devices': lab_shaper_devices,
+            'lab_shaper_bottlenecks': lab_shaper_bottlenecks,
             'lab_pairs': lab_pairs,
             'lab_wiring': lab_wiring,
             'lab_endpoints': lab_endpoints,

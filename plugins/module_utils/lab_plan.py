@@ -163,6 +163,8 @@ def check_lab_knobs(knobs):
                           'use a larger base or a longer lab_subnet_prefix' % (base, sub, 2 * MAX_PATHS))
     if 'lab_table_base' in knobs:
         attempt(check_number, knobs['lab_table_base'], 'lab_table_base', 1, 0xFFFFFFFF - MAX_PATHS, True)
+    if knobs.get('lab_bottleneck') is not None:
+        attempt(shaper_bottlenecks, 1, [], 'mlab', knobs['lab_bottleneck'])
     return errors
 
 
@@ -292,6 +294,39 @@ def shaper_devices(lab_paths, pairs, prefix='mlab', address_base=DEFAULT_ADDRESS
                         item[key] = shape[key]
                 devices.append(item)
     return devices
+
+
+def bottleneck_dev(prefix, side):
+    """Name of the shared bottleneck's ifb device on the shaper, for traffic toward the generators (side 0) or
+    the sinks (side 1): ``<prefix>-bg`` or ``<prefix>-bs``."""
+    return _ifname('%s-b%s' % (check_prefix(prefix), 'gs'[side]))
+
+
+def shaper_bottlenecks(path_count, pairs, prefix='mlab', bottleneck=None, label='lab_bottleneck'):
+    """The shared bottlenecks of the shaper (the format of mptcp.lab.path_shaping's ``bottlenecks``).
+
+    ``bottleneck``: None (none) or ``{rate_mbit}``: one shaped point that
+    every path of every pair crosses, one ifb device per direction, whose
+    members are the shaper interfaces facing the sinks (generator->sink
+    traffic) or the generators (the reverse). Without a bottleneck both
+    devices are listed with no members, so that a shaper that had one loses
+    it.
+    """
+    check_prefix(prefix)
+    rate = None
+    if bottleneck is not None:
+        if not isinstance(bottleneck, dict) or sorted(bottleneck) != ['rate_mbit']:
+            raise PlanError('%s must be null (no shared bottleneck) or {rate_mbit: N}, got %r' % (label, bottleneck))
+        rate = check_number(bottleneck['rate_mbit'], '%s.rate_mbit' % label, MIN_RATE_MBIT, MAX_RATE_MBIT,
+                            unit='Mbit/s')
+    out = []
+    for side in (1, 0):
+        members = []
+        if rate is not None:
+            members = [shaper_dev(prefix, pair, path, side) for pair in sorted(pairs)
+                       for path in range(1, path_count + 1)]
+        out.append({'name': bottleneck_dev(prefix, side), 'rate_mbit': rate, 'members': members, 'label': label})
+    return out
 
 
 def _check_pairs(pairs, address_base, subnet_prefix):

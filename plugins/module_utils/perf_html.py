@@ -300,6 +300,9 @@ def flows_figure(tests):
         note = 'J %s' % ('%.3f' % jain if _finite(jain) else '-')
         if _finite(run.get('start_skew_ms')):
             note += ', skew %.0f ms' % run['start_skew_ms']
+        share = (run.get('protocol_share') or {}).get('mptcp')
+        if _finite(share):
+            note += ', MPTCP %.0f %%' % (100.0 * share)
         ax.annotate(note, ((xs[0] + xs[-1]) / 2.0, max(heights or [0])), textcoords='offset points',
                     xytext=(0, 4), ha='center', fontsize=7, color='#333333')
         ticks.append((xs[0] + xs[-1]) / 2.0)
@@ -315,16 +318,17 @@ def flows_figure(tests):
 
 
 def flows_table(tests):
-    """Per run over several pairs at once: aggregate, Jain's index, start skew, and each flow."""
+    """Per run over several pairs at once: aggregate, Jain's index, start skew, MPTCP's share, and each flow."""
     rows = []
     for test, rep, run in _concurrent_runs(tests):
         flows = ', '.join('%s&rarr;%s %s %s%s' % (
             esc(f.get('generator')), esc(f.get('sink')), esc(f.get('protocol')), fmt(f.get('throughput_mbps'), 1),
             '' if f.get('ok') else ' (%s)' % esc(f.get('error') or 'failed')) for f in run['flows'])
         rows.append([esc(test.get('name')), fmt(rep, 0), fmt(len(run['flows']), 0), fmt(run.get('throughput_mbps'), 1),
-                     fmt((run.get('metrics') or {}).get('jain_index'), 4), fmt(run.get('start_skew_ms'), 1), flows])
-    return _table_from_rows(['test', 'rep', 'flows', 'aggregate Mbit/s', 'Jain', 'start skew ms',
-                             'each flow (generator&rarr;sink, protocol, Mbit/s)'], rows, numeric=(1, 2, 3, 4, 5))
+                     fmt((run.get('metrics') or {}).get('jain_index'), 4), fmt(run.get('start_skew_ms'), 1),
+                     fmt((run.get('protocol_share') or {}).get('mptcp'), 3), flows])
+    return _table_from_rows(['test', 'rep', 'flows', 'aggregate Mbit/s', 'Jain', 'start skew ms', 'MPTCP share',
+                             'each flow (generator&rarr;sink, protocol, Mbit/s)'], rows, numeric=(1, 2, 3, 4, 5, 6))
 
 
 def metric_rows(test):

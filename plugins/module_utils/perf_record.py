@@ -52,6 +52,7 @@ METRICS = (
     Metric('latency_p90_us', 'us', 'lower', 10.0, False, None),
     Metric('latency_p99_us', 'us', 'lower', 10.0, True, None),
     Metric('jain_index', 'fraction', 'higher', 2.0, True, None),
+    Metric('mptcp_share', 'fraction', 'higher', 5.0, False, None),
 )
 BETTER = ('higher', 'lower')
 RUN_KEYS = ('throughput_mbps', 'per_path_mbps', 'subflows', 'fallback', 'ok', 'error')
@@ -218,6 +219,13 @@ def test_identity(summary, test):
     # several pairs at once (suite key pairs) is another test (one pair: absent, as before)
     if _is_number(test.get('pairs')) and test['pairs'] > 1:
         identity['pairs'] = _number(test['pairs'])
+    # so are its flows of each protocol (suite key mix) and a shared bottleneck (suite key bottleneck)
+    for field in ('mix', 'bottleneck'):
+        value = test.get(field)
+        if value:
+            if not isinstance(value, dict):
+                raise RecordError('test %r: %s must be an object, got %r' % (test.get('name'), field, value))
+            identity[field] = dict((str(k), _number(v)) for k, v in value.items())
     # so do the test's own sysctls (suite key sysctls), as the kernel writes them
     sysctls = test.get('sysctls')
     if sysctls:
@@ -595,8 +603,10 @@ def build_concurrent_run(item, results):
     per_path = [_sum_or_none(p[i] if len(p) > i else None for p in paths) for i in range(item['paths'])]
     errors = ['flow %d (%s -> %s): %s' % (i, f['generator'], f['sink'], f['error'] or 'not valid')
               for i, f in enumerate(flows, 1) if not f['ok']]
-    subflows = [f['subflows'] for f in flows]
-    fallbacks = [f['fallback'] for f in flows]
+    # MPTCP's gates (subflows, fallback) are its flows' (with mix, TCP flows ride along)
+    gated = [f for f in flows if f['protocol'] == item['protocol']] or flows
+    subflows = [f['subflows'] for f in gated]
+    fallbacks = [f['fallback'] for f in gated]
     starts = [f['started_at'] for f in flows if _finite(f.get('started_at'))]
     skew = round((max(starts) - min(starts)) * 1000.0, 1) if len(starts) == len(flows) else None
     measured = [f['duration_s'] for f in flows if _finite(f['duration_s'])]
@@ -620,6 +630,16 @@ def build_concurrent_run(item, results):
         rec['retransmits'] = int(rec['retransmits'])
     rec['metrics'] = {'throughput_mbps': rec['throughput_mbps'], 'retransmits': rec['retransmits'],
                       'jain_index': jain_index(f['throughput_mbps'] for f in flows) if not errors else None}
+    protocols = sorted(set(f['protocol'] for f in flows))
+    if len(protocols) > 1:
+        # flows of both protocols (suite key mix): what each protocol's flows got together, and their share
+        per_protocol = dict((p, _sum_or_none(f['throughput_mbps'] for f in flows if f['protocol'] == p))
+                            for p in protocols)
+        rec['per_protocol_mbps'] = per_protocol
+        total = rec['throughput_mbps']
+        rec['protocol_share'] = dict((p, round(v / total, 4) if total and v is not None else None)
+                                     for p, v in per_protocol.items())
+        rec['metrics']['mptcp_share'] = rec['protocol_share'].get('mptcp') if not errors else None
     rec['raw'] = raw_base(item)
     return rec
 
@@ -656,6 +676,8 @@ def build_test(test, runs, expected, shaping):
         'commands': test.get('commands') or None,
         # several pairs at once (suite key pairs): how many (one pair: absent)
         **({'pairs': test['pairs']} if test.get('pairs', 1) > 1 else {}),
+        # its flows of each protocol (suite key mix) and its shared bottleneck (bottleneck): absent without
+        **dict((k, test[k]) for k in ('mix', 'bottleneck') if isinstance(test.get(k), dict)),
         'expected_mbps': expected,
         'utilisation': util,
         # a request/response test (perf_latency): its kind, load and message size

@@ -74,7 +74,7 @@ MATRIX_KEYS = ('protocol', 'paths', 'direction', 'streams', 'congestion', 'load'
                'pairs')
 TEST_KEYS = ('name', 'protocol', 'paths', 'direction', 'streams', 'congestion', 'duration_s', 'omit_s',
              'repetitions', 'matrix', 'capture', 'shaping', 'sysctls', 'scheduler', 'path_manager',
-             'backup_paths', 'offloads', 'commands', 'kind', 'load', 'msg_size', 'pairs')
+             'backup_paths', 'offloads', 'commands', 'kind', 'load', 'msg_size', 'pairs', 'mix', 'bottleneck')
 SUITE_KEYS = ('name', 'description', 'defaults', 'tests')
 BUILTIN_DEFAULTS = {
     'protocol': 'mptcp',
@@ -94,6 +94,8 @@ BUILTIN_DEFAULTS = {
     'offloads': None,
     'commands': None,
     'pairs': 1,
+    'mix': None,
+    'bottleneck': None,
 }
 MAX_STREAMS = 128
 MAX_DURATION_S = 86400
@@ -222,6 +224,64 @@ def check_shaping(value, where, path_count):
         except lab_plan.PlanError as exc:
             raise SuiteError(str(exc))
         out.append(shape)
+    return out
+
+
+def check_bottleneck(value, where):
+    """A test's ``bottleneck``: None (the lab's ``lab_bottleneck``), ``none``, or ``{rate_mbit}``.
+
+    A shared bottleneck is one shaped point every path of every pair of the
+    test crosses, in each direction (the shaper redirects them through one
+    queue): ``rate_mbit`` is its rate in Mbit/s. ``none`` runs the test
+    without one, whatever the lab has. Returns None, ``'none'`` or
+    ``{'rate_mbit': number}``.
+    """
+    if value is None or value == 'lab':
+        return None
+    if value == 'none':
+        return 'none'
+    rule = ('bottleneck must be "lab", "none" or {rate_mbit: N}: one shared bottleneck of N Mbit/s in [%s, %s] '
+            'that every path of every pair of the test crosses' % (lab_plan.MIN_RATE_MBIT, lab_plan.MAX_RATE_MBIT))
+    if not isinstance(value, dict) or sorted(value) != ['rate_mbit']:
+        raise SuiteError('%s: %s, got %r' % (where, rule, value))
+    try:
+        rate = lab_plan.check_number(value['rate_mbit'], '%s: bottleneck.rate_mbit' % where,
+                                     lab_plan.MIN_RATE_MBIT, lab_plan.MAX_RATE_MBIT, unit='Mbit/s')
+    except lab_plan.PlanError as exc:
+        raise SuiteError(str(exc))
+    return {'rate_mbit': _shape_number(rate)}
+
+
+def effective_bottleneck(test, lab_bottleneck=None):
+    """The shared bottleneck while ``test`` runs: ``{rate_mbit}`` or None (none): its own, else the lab's."""
+    value = test.get('bottleneck')
+    if value is None:
+        value = lab_bottleneck
+    if not value or value == 'none':
+        return None
+    return {'rate_mbit': _shape_number(value['rate_mbit'])}
+
+
+def check_mix(value, where, pair_count):
+    """A test's ``mix``: how many of its flows are MPTCP and how many TCP, ``{mptcp: M, tcp: N}``.
+
+    Each flow is one generator/sink pair, so M + N pairs run at once (the
+    MPTCP flows on the first pairs). Returns None or the counts.
+    """
+    if value is None:
+        return None
+    rule = ('mix must be {mptcp: M, tcp: N}: how many flows of each protocol run at once, one per '
+            'generator/sink pair, M + N from 2 to the lab\'s %d pairs' % pair_count)
+    if not isinstance(value, dict) or not value or any(k not in PROTOCOLS for k in value):
+        raise SuiteError('%s: %s, got %r' % (where, rule, value))
+    out = {}
+    for key in PROTOCOLS:
+        count = value.get(key, 0)
+        if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+            raise SuiteError('%s: mix.%s must be a count of flows (0 or more), got %r' % (where, key, count))
+        out[key] = count
+    if not 2 <= sum(out.values()) <= min(pair_count, MAX_PAIRS):
+        raise SuiteError('%s: %s, got %d flow(s)' % (where, rule, sum(out.values())))
     return out
 
 
@@ -587,6 +647,14 @@ def _normalize_test(index, test, defaults, path_count, pair_count=1):
         for key in LATENCY_KEYS:
             if key in test:
                 raise SuiteError('%s: %s applies to kind: latency only (this test is kind: %s)' % (where, key, kind))
+    mix = check_mix(merged['mix'], where, pair_count)
+    if mix is not None:
+        # the test is MPTCP's when it has MPTCP flows; its TCP flows use its first path
+        out['protocol'] = 'mptcp' if mix['mptcp'] else 'tcp'
+        out['mix'] = mix
+    bottleneck = check_bottleneck(merged['bottleneck'], where)
+    if bottleneck is not None:
+        out['bottleneck'] = bottleneck
     ids = parse_paths(merged['paths'], where, path_count)
     if out['protocol'] == 'tcp' and len(ids) != 1:
         raise SuiteError('%s: paths must select exactly one path for protocol tcp (TCP uses one path), '
@@ -597,6 +665,11 @@ def _normalize_test(index, test, defaults, path_count, pair_count=1):
     if backup is not None:
         out['backup_paths'] = backup
     pairs = check_pairs(merged['pairs'], where, pair_count)
+    if mix is not None:
+        if 'pairs' in test and merged['pairs'] != sum(mix.values()):
+            raise SuiteError('%s: pairs %r and mix %r disagree: mix runs one flow per pair, %d pairs'
+                             % (where, merged['pairs'], mix, sum(mix.values())))
+        pairs = sum(mix.values())
     if pairs > 1:
         # one pair (the usual case) is left out: records and identities stay as they were
         out['pairs'] = pairs
@@ -694,7 +767,7 @@ def validate_suite(data, path_count, duration_s=None, repetitions=None, default_
     return {'name': name, 'description': description, 'tests': normalized}
 
 
-def expected_mbps(test, lab_paths):
+def expected_mbps(test, lab_paths, lab_bottleneck=None):
     """Ideal goodput of a test over rate-shaped paths, or None when unknown.
 
     0.956 x the sum of the rates of the paths used (both directions count for
@@ -704,7 +777,9 @@ def expected_mbps(test, lab_paths):
     request/response test (kind: latency), which has no bulk throughput.
     A backup path (``backup_paths``) carries nothing while the others work:
     its rate does not count. A test over several pairs at once (``pairs``)
-    counts every pair: each pair's paths are its own, shaped alike.
+    counts every pair: each pair's paths are its own, shaped alike; its TCP
+    flows (``mix``) count their one path. A shared bottleneck (its own
+    ``bottleneck``, else ``lab_bottleneck``) caps the sum, in each direction.
     """
     if test.get('kind') == 'latency':
         return None
@@ -718,17 +793,25 @@ def expected_mbps(test, lab_paths):
         if isinstance(rate, bool) or not isinstance(rate, (int, float)) or rate <= 0:
             return None
         rates.append(float(rate))
-    total = GOODPUT_FACTOR * sum(rates) * test.get('pairs', 1)
+    mix = test.get('mix')
+    if mix:
+        total = sum(rates) * mix['mptcp'] + rates[0] * mix['tcp']
+    else:
+        total = sum(rates) * test.get('pairs', 1)
+    bottleneck = effective_bottleneck(test, lab_bottleneck)
+    if bottleneck:
+        total = min(total, float(bottleneck['rate_mbit']))
+    total *= GOODPUT_FACTOR
     if test['direction'] == 'bidir':
         total *= 2
     return round(total, 3)
 
 
-def scenarios(suite, lab_paths=None):
+def scenarios(suite, lab_paths=None, lab_bottleneck=None):
     """The suite's tests grouped by the scenario they run under, in order of first appearance.
 
-    A test's scenario is its effective shaping (effective_shaping), its
-    sysctls (with ``scheduler`` and ``path_manager``) and its offloads: tests
+    A test's scenario is its effective shaping (effective_shaping) and
+    shared bottleneck (effective_bottleneck, in ``bottleneck``), its sysctls (with ``scheduler`` and ``path_manager``) and its offloads: tests
     without ``shaping``, and tests whose ``shaping`` equals the lab's, run on
     the lab's shaping. Each scenario is ``{index (1-based), lab (True when
     the shaping is the lab's own), shaping (None for the lab's, else one
@@ -740,28 +823,32 @@ def scenarios(suite, lab_paths=None):
     segments(), not a scenario.)
     """
     lab = normalize_shaping(lab_paths)
-    lab_key = json.dumps(lab, sort_keys=True)
+    lab_key = json.dumps([lab, effective_bottleneck({}, lab_bottleneck)], sort_keys=True)
     out, by_key = [], {}
     for index, t in enumerate(suite['tests']):
         shaping = effective_shaping(t, lab_paths)
-        shaping_key = json.dumps(shaping, sort_keys=True)
+        bottleneck = effective_bottleneck(t, lab_bottleneck)
+        shaping_key = json.dumps([shaping, bottleneck], sort_keys=True)
         sysctls = dict(t.get('sysctls') or {})
         offloads = dict(t.get('offloads') or {})
-        key = json.dumps([shaping, sysctls, offloads], sort_keys=True)
+        key = json.dumps([shaping, bottleneck, sysctls, offloads], sort_keys=True)
         if key not in by_key:
             is_lab = shaping_key == lab_key
             where = "tests[%d] '%s'" % (index, t['name'])
             by_key[key] = len(out)
             out.append({'index': len(out) + 1, 'lab': is_lab, 'shaping': None if is_lab else shaping,
+                        'bottleneck': bottleneck,
                         'netem': needs_netem(shaping) and not is_lab, 'sysctls': sysctls,
                         'offloads': offloads, 'tests': [],
-                        'label': 'lab_paths' if is_lab else '%s: shaping' % where,
+                        'label': 'lab_paths' if is_lab else '%s: %s' % (
+                            where, 'shaping' if t.get('shaping') is not None or t.get('bottleneck') is None
+                            else 'bottleneck'),
                         'sysctls_label': '%s: sysctls' % where, 'offloads_label': '%s: offloads' % where})
         out[by_key[key]]['tests'].append(t['name'])
     return out
 
 
-def plan(suite, lab_paths=None):
+def plan(suite, lab_paths=None, lab_bottleneck=None):
     """The measurement order: tests grouped by scenario, repetitions interleaved within a group.
 
     Tests that run under the same shaping (scenarios()) form a group, the
@@ -772,7 +859,7 @@ def plan(suite, lab_paths=None):
     test's r/R for progress lines, its scenario's index, and the planned
     traffic seconds (omit + duration) for the ETA.
     """
-    groups = scenarios(suite, lab_paths)
+    groups = scenarios(suite, lab_paths, lab_bottleneck)
     scenario_of = dict((name, g['index']) for g in groups for name in g['tests'])
     items = []
     for group in groups:
@@ -794,6 +881,8 @@ def plan(suite, lab_paths=None):
                 })
                 if t.get('pairs', 1) > 1:
                     items[-1]['pairs'] = t['pairs']
+                if t.get('mix'):
+                    items[-1]['mix'] = t['mix']
                 if t.get('commands'):
                     items[-1]['commands'] = t['commands']
                 if t.get('kind') == 'latency':
@@ -844,7 +933,9 @@ def attach_links(items, links, pairs=None):
     ``pairs`` lists the lab's generator/sink pairs, the measuring pair first:
     ``[{generator, sink, links}]``. An item over several pairs at once
     (``pairs`` > 1) gets ``flows``: one per pair it uses, in that order, each
-    ``{generator, sink, protocol, links, bind, server}``.
+    ``{generator, sink, protocol, links, bind, server}``. With ``mix``, the
+    first ``mix.mptcp`` flows are MPTCP over the item's paths, the others TCP
+    over its first path.
     """
     for item in items:
         item.update(_flow_links(item, links, None))
@@ -855,9 +946,12 @@ def attach_links(items, links, pairs=None):
             raise SuiteError('%s: pairs %d, but the lab has %d generator/sink pair(s)'
                              % (item['test'], count, len(pairs or [])))
         item['flows'] = []
-        for pair in pairs[:count]:
-            flow = {'generator': pair['generator'], 'sink': pair['sink'], 'protocol': item['protocol']}
-            flow.update(_flow_links(item, pair['links'], pair['generator']))
+        mix = item.get('mix')
+        for i, pair in enumerate(pairs[:count]):
+            protocol = item['protocol'] if not mix else 'mptcp' if i < mix['mptcp'] else 'tcp'
+            flow = {'generator': pair['generator'], 'sink': pair['sink'], 'protocol': protocol}
+            on = item if protocol == item['protocol'] else dict(item, path_ids=item['path_ids'][:1])
+            flow.update(_flow_links(on, pair['links'], pair['generator']))
             item['flows'].append(flow)
     return items
 
@@ -873,9 +967,10 @@ def segments(items, path_count, groups=None):
     segment while the MPTCP path set and its backup paths stay the same, so
     endpoints change only when needed. Each segment is {index, scenario,
     mptcp_path_ids, backup_path_ids, items} and, with ``groups``
-    (scenarios()), also ``shaping`` (None: the lab's) and ``reshape`` (True
-    where the shaper must change: the shaping differs from the segment
-    before, the lab's at the start), ``sysctls`` and ``retune`` (True where
+    (scenarios()), also ``shaping`` (None: the lab's), ``bottleneck`` (the
+    shared one, None for none) and ``reshape`` (True where the shaper must
+    change: the shaping or bottleneck differs from the segment before, the
+    lab's at the start), ``sysctls`` and ``retune`` (True where
     the ends' sysctls must change: they differ from the segment before, none
     at the start), ``offloads`` and ``reoffload`` (the same for the ends'
     offloads), and their labels. A segment with only TCP keeps the path set of the
@@ -905,7 +1000,8 @@ def segments(items, path_count, groups=None):
         seg['mptcp_path_ids'], seg['backup_path_ids'] = announced
         previous = announced
     by_index = dict((g['index'], g) for g in groups or [])
-    shaped = None       # the shaping the paths carry: the lab's (None) at the start
+    # the shaping and shared bottleneck the paths carry: the lab's at the start
+    shaped = (None, next((g.get('bottleneck') for g in groups or [] if g['lab']), None))
     tuned = {}          # the test sysctls the ends carry: none at the start
     offloaded = {}      # the test offloads the ends carry: none at the start
     for i, seg in enumerate(out, 1):
@@ -913,9 +1009,10 @@ def segments(items, path_count, groups=None):
         if groups is not None:
             group = by_index[seg['scenario']]
             seg['shaping'] = None if group['lab'] else group['shaping']
+            seg['bottleneck'] = group.get('bottleneck')
             seg['label'] = group['label']
-            seg['reshape'] = seg['shaping'] != shaped
-            shaped = seg['shaping']
+            seg['reshape'] = (seg['shaping'], seg['bottleneck']) != shaped
+            shaped = (seg['shaping'], seg['bottleneck'])
             seg['sysctls'] = group['sysctls']
             seg['sysctls_label'] = group['sysctls_label']
             seg['retune'] = seg['sysctls'] != tuned

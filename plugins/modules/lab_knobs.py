@@ -41,6 +41,9 @@ options:
   lab_table_base:
     description: The routing table number before path 1's.
     type: raw
+  lab_bottleneck:
+    description: The lab's shared bottleneck, null or C({rate_mbit}) with a rate in Mbit/s.
+    type: raw
   perf_suite:
     description: The suite name or file.
     type: raw
@@ -124,7 +127,8 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.mptcp.lab.plugins.module_utils.lab_plan import check_lab_knobs
 from ansible_collections.mptcp.lab.plugins.module_utils.perf_knobs import check_run_knobs
 
-LAB_KNOBS = ('lab_prefix', 'lab_kind', 'lab_paths', 'lab_address_base', 'lab_subnet_prefix', 'lab_table_base')
+LAB_KNOBS = ('lab_prefix', 'lab_kind', 'lab_paths', 'lab_address_base', 'lab_subnet_prefix', 'lab_table_base',
+             'lab_bottleneck')
 RUN_KNOBS = ('perf_suite', 'perf_duration_s', 'perf_repetitions', 'perf_results_dir', 'perf_suite_run_id',
              'perf_generator', 'perf_keep_lab', 'perf_provision', 'perf_fail_on_regression', 'perf_baseline',
              'perf_baseline_runs', 'perf_alpha', 'perf_min_effect_pct', 'perf_metric_min_effect',

@@ -99,6 +99,34 @@ options:
         accident; O(state=absent) never removes a foreign root, whatever this says.
     type: bool
     default: false
+  bottlenecks:
+    description:
+      - Shared bottlenecks, each an C(ifb) device of its own through which the egress of several listed
+        interfaces passes (see the notes). Null (the default) leaves every bottleneck and redirect as it is.
+      - Given, it is the whole wanted state for the listed interfaces and the named ifb devices; a listed
+        interface that is a member of none has no redirect, and a bottleneck without members is removed.
+      - With O(state=absent), every named bottleneck and the redirects of the listed interfaces are removed.
+    type: list
+    elements: dict
+    suboptions:
+      name:
+        description:
+          - Name of the ifb device. The module creates it; a device of that name that is not an ifb is not
+            the lab's and the module fails, changing nothing.
+        type: str
+        required: true
+      rate_mbit:
+        description: Rate of the bottleneck in Mbit/s, shaped like a device's (O(qdisc), O(burst_bytes), O(queue_ms)).
+          Required when O(bottlenecks[].members) is not empty.
+        type: raw
+      members:
+        description: Interfaces of O(devices) whose egress passes through this bottleneck (each in one at most).
+        type: list
+        elements: str
+        default: []
+      label:
+        description: Name of this item in error messages; defaults to C(bottlenecks[<index>]).
+        type: str
   state:
     description:
       - V(present) shapes the listed interfaces.
@@ -112,6 +140,12 @@ notes:
   - Defaults, chosen by measurement on the virtual lab (see the C(lab_shaper) role README).
     O(burst_bytes) defaults to the larger of 2 full-size frames and 1 ms at the path's rate
     (6250 bytes at 50 Mbit/s). O(queue_ms) defaults to 100 ms.
+  - "A shared bottleneck: every packet leaving a member interface is redirected, by a C(u32) filter of
+    preference 427 on the interface's C(clsact) egress (C(mirred egress redirect)), to the bottleneck's ifb
+    device. The ifb's root qdisc paces the packets of all its members together and sends each back out of its
+    own interface, whose root qdisc (its own shaping) then applies as well. The filter is the lab's by its
+    preference; removing it removes the C(clsact) qdisc too when no other filter is left on it. Needs the
+    kernel's ifb driver (C(CONFIG_IFB))."
 requirements:
   - pyroute2
 author:
@@ -140,6 +174,14 @@ EXAMPLES = r'''
       - {dev: mlab-1g2, rate_mbit: null, label: "lab_paths[1]"}
       - {dev: mlab-1s2, rate_mbit: null, label: "lab_paths[1]"}
 
+- name: Two pairs' path 1 through one shared 100 Mbit/s bottleneck, generator to sink
+  mptcp.lab.path_shaping:
+    devices:
+      - {dev: mlab-1s1, rate_mbit: 50}
+      - {dev: mlab-2s1, rate_mbit: 50}
+    bottlenecks:
+      - {name: mlab-bs, rate_mbit: 100, members: [mlab-1s1, mlab-2s1]}
+
 - name: A lossy, slow path (needs sch_netem in the kernel)
   mptcp.lab.path_shaping:
     qdisc: htb
@@ -155,6 +197,17 @@ devices:
   returned: always
   type: dict
   sample: {mlab-1s1: "tbf rate 50.0Mbit burst 6250b latency 100.0ms", eth2: "fq 8001: (not the lab's)"}
+bottlenecks:
+  description:
+    - With O(bottlenecks), each named bottleneck after the run, C(<shaping> <- <members>), or C(absent).
+  returned: when O(bottlenecks) is given
+  type: dict
+  sample: {mlab-bs: "tbf rate 100.0Mbit burst 12500b latency 100.0ms <- mlab-1s1, mlab-1s2, mlab-2s1, mlab-2s2"}
+redirects:
+  description: With O(bottlenecks), the bottleneck each listed interface's egress passes through (null for none).
+  returned: when O(bottlenecks) is given
+  type: dict
+  sample: {mlab-1s1: mlab-bs, mlab-1g1: null}
 netem:
   description:
     - Whether the kernel can create netem qdiscs and how that was found; C(unknown) in check mode when
@@ -171,6 +224,7 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
+from ansible_collections.mptcp.lab.plugins.module_utils import lab_bottleneck as lb
 from ansible_collections.mptcp.lab.plugins.module_utils import lab_netlink as nl
 
 FRAME = 1514             # a full-size Ethernet frame as qdiscs count it (no FCS)
@@ -494,13 +548,90 @@ def foreign_message(foreign):
             % '; '.join('the root qdisc %s of %s (%s) is' % (what, dev, label) for dev, label, what in foreign))
 
 
+def plan_bottlenecks(module, ipr, bottlenecks, devices, links, dump, result, before, after):
+    """The changes the shared bottlenecks need (lab_bottleneck.plan), their shaping, and the result's view.
+
+    Fills ``result['bottlenecks']`` ({name: shaping and members, or absent}),
+    ``result['redirects']`` ({dev: bottleneck or None}) and the diff's
+    ``before``/``after``. Fails, changing nothing, on a device of a
+    bottleneck's name that is not an ifb.
+    """
+    p = module.params
+    redirects, keep = {}, {}
+    for item in devices:
+        index = links[item['dev']]['index']
+        redirects[item['dev']], keep[item['dev']] = lb.read_redirect(ipr, index)
+    shared = lb.plan(bottlenecks, devices, links, redirects)
+    if shared['foreign']:
+        module.fail_json(msg='; '.join("%s.name: %s exists and is a %s, not an ifb device of the lab; the lab does not "
+                                       "change a device it did not create. Nothing was changed." % f
+                                       for f in shared['foreign']))
+    by_index = dict((v['index'], k) for k, v in links.items())
+    shared['shape'] = []
+    shared['keep_clsact'] = keep
+    view_before, view_after = {}, {}
+    for item in bottlenecks:
+        name = item['name']
+        link = links.get(name)
+        current = None
+        if link is not None:
+            current = read_current(ipr, link['index'], dump.get(link['index'], []))
+            view_before[name] = describe_current(current) + ' <- ' + lb.describe_members(
+                sorted(dev for dev, target in redirects.items() if target == link['index']))
+        else:
+            view_before[name] = 'absent'
+        if name not in shared['wanted']:
+            view_after[name] = 'absent'
+            continue
+        want = wanted({'rate_mbit': item['rate_mbit']}, p['qdisc'], p['burst_bytes'], p['queue_ms'])
+        view_after[name] = describe({'rate_mbit': item['rate_mbit']}, want, p['qdisc']) + ' <- ' + \
+            lb.describe_members(sorted(item['members']))
+        if current is None or not same(current, want):
+            shared['shape'].append((name, item, want, current))
+    shared['changes'] = bool(shared['create'] or shared['delete'] or shared['redirect'] or shared['shape'])
+    wanted_of = dict((dev, name) for name, item in shared['wanted'].items() for dev in item['members'])
+    before['bottlenecks'], after['bottlenecks'] = view_before, view_after
+    result['bottlenecks'] = view_after
+    result['redirects'] = dict((item['dev'], wanted_of.get(item['dev'])) for item in devices)
+    before['redirects'] = dict((dev, by_index.get(target)) for dev, target in redirects.items())
+    after['redirects'] = result['redirects']
+    return shared
+
+
+def apply_bottlenecks(ipr, shared, qdisc, links, dump):
+    """Carry out plan_bottlenecks()'s changes: ifb devices and their shaping, then redirects, then removals."""
+    index_of = dict((name, v['index']) for name, v in links.items())
+    for name in shared['create']:
+        index_of[name] = lb.create_ifb(ipr, name)
+    for name, item, want, current in shared['shape']:
+        build(ipr, index_of[name], name, item, want, qdisc,
+              current or {'root': None, 'class': None, 'leaf': None, 'root_handle': 0})
+    for dev, target in shared['redirect']:
+        index = index_of[dev]
+        qdiscs = dump.get(index, [])
+        if lb.has_clsact(qdiscs):
+            lb.remove_redirect(ipr, index, dev, keep_clsact=target is not None or shared['keep_clsact'][dev])
+        if target is not None:
+            lb.add_redirect(ipr, index, dev, index_of[target], target, qdiscs)
+    for name in shared['delete']:
+        nl.delete_link(ipr, index_of[name], name)
+
+
 def run(module):
     p = module.params
     devices = p['devices']
     error = validate(devices, p['burst_bytes'], p['queue_ms'])
     if error:
         module.fail_json(msg=error)
+    bottlenecks = p['bottlenecks']
+    if bottlenecks is not None:
+        error = lb.validate(bottlenecks, devices)
+        if error:
+            module.fail_json(msg=error)
     absent = p['state'] == 'absent'
+    if absent and bottlenecks is not None:
+        for item in bottlenecks:
+            item['members'] = []    # absent: no bottleneck, no redirect
     result = {'changed': False, 'devices': {}}
     before, after = {}, {}
     todo = []
@@ -541,7 +672,10 @@ def run(module):
                 if not same(current, want):
                     todo.append((index, item, want, current))
             result['devices'] = after
-            result['changed'] = bool(todo)
+            shared = None
+            if bottlenecks is not None:
+                shared = plan_bottlenecks(module, ipr, bottlenecks, devices, links, dump, result, before, after)
+            result['changed'] = bool(todo) or bool(shared and shared['changes'])
             if module._diff:
                 result['diff'] = {'before': before, 'after': after}
             if todo and not module.check_mode:
@@ -550,6 +684,10 @@ def run(module):
                         remove_root(ipr, index, item['dev'], ROOT)
                     else:
                         build(ipr, index, item['dev'], item, want, p['qdisc'], current)
+            if shared and shared['changes'] and not module.check_mode:
+                apply_bottlenecks(ipr, shared, p['qdisc'], links, dump)
+    except lb.BottleneckError as exc:
+        module.fail_json(msg=str(exc), **result)
     except (nl.LabNetlinkError, nl.NetlinkError) as exc:
         module.fail_json(msg=nl.netlink_message(exc) if isinstance(exc, nl.NetlinkError) else str(exc), **result)
     return result
@@ -571,6 +709,13 @@ def main():
             burst_bytes=dict(type='int'),
             queue_ms=dict(type='float'),
             replace_foreign=dict(type='bool', default=False),
+            bottlenecks=dict(type='list', elements='dict', options=dict(
+                name=dict(type='str', required=True),
+                # a number; null only for a bottleneck without members: checked by lab_bottleneck.validate()
+                rate_mbit=dict(type='raw'),
+                members=dict(type='list', elements='str', default=[]),
+                label=dict(type='str'),
+            )),
             state=dict(type='str', choices=['present', 'absent'], default='present'),
         ),
         supports_check_mode=True,

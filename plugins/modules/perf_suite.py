@@ -78,6 +78,11 @@ options:
     type: list
     elements: dict
     default: []
+  lab_bottleneck:
+    description:
+      - The lab's shared bottleneck (C(lab_bottleneck)), C({rate_mbit}) or null for none, for the ideal goodput
+        and the scenarios, as O(lab_paths) (a test's C(bottleneck) overrides it).
+    type: raw
   shapers:
     description:
       - How many shapers the lab has (the C(shapers) group). With none, a test whose C(shaping) differs
@@ -319,13 +324,21 @@ def load(p):
                               repetitions=_override(p['repetitions']), default_name=default_name,
                               pair_count=max(1, len(p['pairs'])))
     scripts = load_scripts(suite, path)
-    groups = ps.scenarios(suite, p['lab_paths'])
+    lab_bottleneck = ps.effective_bottleneck({'bottleneck': ps.check_bottleneck(p['lab_bottleneck'], 'lab_bottleneck')})
+    for t in suite['tests']:
+        # the shared bottleneck a test runs through, its own or the lab's (none: absent), for the record
+        shared = ps.effective_bottleneck(t, lab_bottleneck)
+        if shared:
+            t['bottleneck'] = shared
+        else:
+            t.pop('bottleneck', None)
+    groups = ps.scenarios(suite, p['lab_paths'], lab_bottleneck)
     if p['shapers'] == 0:
         for group in groups:
             if not group['lab']:
                 raise ps.SuiteError('%s differs from the lab\'s, but the lab has no shaper (the shapers group '
                                     'is empty) to apply it; remove the shaping or add a shaper' % group['label'])
-    items = ps.plan(suite, p['lab_paths'])
+    items = ps.plan(suite, p['lab_paths'], lab_bottleneck)
     if p['links']:
         ps.attach_links(items, p['links'], p['pairs'])
     used = max([t.get('pairs', 1) for t in suite['tests']])
@@ -349,7 +362,7 @@ def load(p):
         'reshapes': any(not g['lab'] for g in groups),
         'retunes': any(g['sysctls'] for g in groups),
         'reoffloads': any(g['offloads'] for g in groups),
-        'expected_mbps': dict((t['name'], ps.expected_mbps(t, p['lab_paths'])) for t in suite['tests']),
+        'expected_mbps': dict((t['name'], ps.expected_mbps(t, p['lab_paths'], lab_bottleneck)) for t in suite['tests']),
         'planned_s': sum(i['planned_s'] for i in items),
         'pair_hosts': pair_hosts,
         'scripts': scripts,
@@ -370,6 +383,7 @@ def main():
                 links=dict(type='list', elements='dict', required=True),
             )),
             lab_paths=dict(type='list', elements='dict', default=[]),
+            lab_bottleneck=dict(type='raw'),
             shapers=dict(type='int'),
             duration_s=dict(type='raw'),
             repetitions=dict(type='raw'),

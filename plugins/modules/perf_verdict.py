@@ -90,7 +90,7 @@ options:
     type: list
     elements: str
     choices: [throughput_mbps, cpu_s_per_gb, retransmits, rr_tps, latency_p50_us, latency_p90_us,
-              latency_p99_us, jain_index]
+              latency_p99_us, jain_index, mptcp_share]
     default: []
   lab_paths:
     description:

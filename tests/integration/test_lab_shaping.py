@@ -3,6 +3,7 @@
 import json
 import os
 import subprocess
+import sys
 
 import pytest
 
@@ -248,3 +249,91 @@ def test_the_qdisc_probe_runs_in_a_scratch_namespace_and_leaves_nothing():
     assert ps.qdisc_probe('tbf', rate=125000, burst=3028, limit=10000) is True
     assert ps.qdisc_probe('netem', delay=0) is os.path.isdir('/sys/module/sch_netem')
     assert host_lo() == before and 'tbf' not in before     # tried on the scratch namespace's lo, not ours
+
+
+def tbf_packets(ns, dev):
+    stats = json.loads(ns.run('tc', '-s', '-j', 'qdisc', 'show', 'dev', dev).stdout)
+    return sum(q.get('packets', 0) for q in stats if q['kind'] == 'tbf')
+
+
+def test_a_shared_bottleneck_carries_its_members_traffic_and_goes_away(netns_factory):
+    shaper, far = netns_factory(), netns_factory()
+    shaper.add_veth('mltb1', peer_ns=far, peer_name='mltb1p')
+    shaper.add_veth('mltb2', peer_ns=far, peer_name='mltb2p')
+    shaper.run('ip', 'addr', 'add', '10.251.1.1/24', 'dev', 'mltb1')
+    far.run('ip', 'addr', 'add', '10.251.1.2/24', 'dev', 'mltb1p')
+    devices = [{'dev': 'mltb1', 'rate_mbit': 50}, {'dev': 'mltb2', 'rate_mbit': 50}]
+    shared = [{'name': 'mltbn', 'rate_mbit': 80, 'members': ['mltb1', 'mltb2']}]
+    args = {'devices': devices, 'bottlenecks': shared}
+    check = run_module(shaper, 'path_shaping', args, check_mode=True, diff=True)
+    assert check['changed'] and 'mltbn' not in shaper.run('ip', '-o', 'link').stdout
+    assert check['diff']['before']['bottlenecks'] == {'mltbn': 'absent'}
+    result = run_module(shaper, 'path_shaping', args, diff=True)
+    assert result['changed'] and result['diff'] == check['diff']
+    assert result['bottlenecks']['mltbn'].startswith('tbf rate 80.0Mbit') and \
+        result['bottlenecks']['mltbn'].endswith('<- mltb1, mltb2')
+    assert result['redirects'] == {'mltb1': 'mltbn', 'mltb2': 'mltbn'}
+    link = json.loads(shaper.run('ip', '-d', '-j', 'link', 'show', 'mltbn').stdout)[0]
+    assert link['linkinfo']['info_kind'] == 'ifb' and 'UP' in link['flags']
+    root = qdiscs(shaper, 'mltbn')[0]
+    assert root['kind'] == 'tbf' and root['handle'] == '1ab:' and root['options']['rate'] == 10000000
+    assert qdiscs(shaper, 'mltb1')[0]['kind'] == 'tbf'      # the member keeps its own shaping
+    assert 'Egress Redirect to device mltbn' in shaper.run('tc', 'filter', 'show', 'dev', 'mltb1', 'egress').stdout
+    # what leaves a member goes through the bottleneck's queue, and still arrives
+    shaper.run(sys.executable, '-c', 'import socket, time\n'
+               's = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n'
+               'for _ in range(5):\n    s.sendto(b"lab", ("10.251.1.2", 9)); time.sleep(0.05)')
+    assert tbf_packets(shaper, 'mltbn') >= 5
+    assert not run_module(shaper, 'path_shaping', args)['changed']
+    # one member less, then a new rate: changed, and idempotent again
+    shared[0]['members'] = ['mltb1']
+    result = run_module(shaper, 'path_shaping', args, diff=True)
+    assert result['changed'] and result['redirects'] == {'mltb1': 'mltbn', 'mltb2': None}
+    assert shaper.run('tc', 'filter', 'show', 'dev', 'mltb2', 'egress').stdout.strip() == ''
+    assert 'clsact' not in [q['kind'] for q in qdiscs(shaper, 'mltb2')]
+    shared[0]['rate_mbit'] = 60
+    assert run_module(shaper, 'path_shaping', args)['changed']
+    assert qdiscs(shaper, 'mltbn')[0]['options']['rate'] == 7500000
+    assert not run_module(shaper, 'path_shaping', args)['changed']
+    # no members: the ifb and every redirect go; the paths keep their shaping
+    shared[0]['members'] = []
+    check = run_module(shaper, 'path_shaping', args, check_mode=True)
+    assert check['changed'] and 'mltbn' in shaper.run('ip', '-o', 'link').stdout
+    result = run_module(shaper, 'path_shaping', args)
+    assert result['changed'] and result['bottlenecks'] == {'mltbn': 'absent'}
+    assert 'mltbn' not in shaper.run('ip', '-o', 'link').stdout
+    assert shaper.run('tc', 'filter', 'show', 'dev', 'mltb1', 'egress').stdout.strip() == ''
+    assert [q['kind'] for q in qdiscs(shaper, 'mltb1')] == ['tbf']
+    assert not run_module(shaper, 'path_shaping', args)['changed']
+
+
+def test_absent_removes_the_bottleneck_and_a_foreign_device_of_its_name_is_refused(netns_factory):
+    shaper = netns_factory()
+    shaper.add_veth('mltb1')
+    devices = [{'dev': 'mltb1', 'rate_mbit': 50}]
+    shared = [{'name': 'mltbn', 'rate_mbit': 80, 'members': ['mltb1']}]
+    assert run_module(shaper, 'path_shaping', {'devices': devices, 'bottlenecks': shared})['changed']
+    result = run_module(shaper, 'path_shaping', {'devices': devices, 'bottlenecks': shared, 'state': 'absent'})
+    assert result['changed'] and 'mltbn' not in shaper.run('ip', '-o', 'link').stdout
+    assert [q['kind'] for q in qdiscs(shaper, 'mltb1')] == ['noqueue']
+    # a veth of the bottleneck's name is not the lab's: refused, nothing changed
+    shaper.add_veth('mltbn')
+    result = run_module(shaper, 'path_shaping', {'devices': devices, 'bottlenecks': shared})
+    assert result['failed'] and "bottlenecks[0].name: mltbn exists and is a veth" in result['msg']
+    assert [q['kind'] for q in qdiscs(shaper, 'mltb1')] == ['noqueue']
+
+
+@pytest.mark.parametrize('shared, message', [
+    ([{'name': 'mltbn', 'members': ['mltb1']}], 'bottlenecks[0].rate_mbit must be a number in (0, 34000]'),
+    ([{'name': 'mltbn', 'rate_mbit': 10, 'members': ['eth9']}], 'bottlenecks[0].members: eth9 is not one of'),
+    ([{'name': 'a' * 16, 'rate_mbit': 10}], 'bottlenecks[0].name must be an interface name'),
+    ([{'name': 'b1', 'rate_mbit': 10, 'members': ['mltb1']}, {'name': 'b2', 'rate_mbit': 10, 'members': ['mltb1']}],
+     'bottlenecks[1].members: mltb1 is already a member of b1'),
+])
+def test_bad_bottlenecks_fail_naming_the_field_and_change_nothing(netns_factory, shared, message):
+    shaper = netns_factory()
+    shaper.add_veth('mltb1')
+    result = run_module(shaper, 'path_shaping', {'devices': [{'dev': 'mltb1', 'rate_mbit': 50}],
+                                                 'bottlenecks': shared})
+    assert result['failed'] and message in result['msg'], result['msg']
+    assert [q['kind'] for q in qdiscs(shaper, 'mltb1')] == ['noqueue']

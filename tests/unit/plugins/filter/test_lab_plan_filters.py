@@ -18,7 +18,39 @@ HOSTVARS = {
 
 def test_filters_are_registered():
     assert set(filters.FilterModule().filters()) == {
-        'lab_path_links', 'lab_shaper_links', 'lab_shaper_devices', 'lab_pairs', 'lab_wiring', 'lab_endpoints'}
+        'lab_path_links', 'lab_shaper_links', 'lab_shaper_devices', 'lab_shaper_bottlenecks', 'lab_pairs',
+        'lab_wiring', 'lab_endpoints'}
+
+
+def test_a_shared_bottleneck_takes_every_path_of_every_pair_one_ifb_per_direction():
+    paths = [{'rate_mbit': 50}, {'rate_mbit': 50}]
+    shared = filters.lab_shaper_bottlenecks(paths, [2, '1'], prefix='mlab', bottleneck={'rate_mbit': 100})
+    assert shared == [
+        {'name': 'mlab-bs', 'rate_mbit': 100, 'label': 'lab_bottleneck',
+         'members': ['mlab-1s1', 'mlab-1s2', 'mlab-2s1', 'mlab-2s2']},
+        {'name': 'mlab-bg', 'rate_mbit': 100, 'label': 'lab_bottleneck',
+         'members': ['mlab-1g1', 'mlab-1g2', 'mlab-2g1', 'mlab-2g2']},
+    ]
+    # the members are the interfaces the shaper shapes, so path_shaping accepts them
+    devices = set(d['dev'] for d in filters.lab_shaper_devices(paths, [1, 2]))
+    assert set(shared[0]['members'] + shared[1]['members']) == devices
+
+
+def test_without_a_bottleneck_both_ifbs_are_listed_with_no_members():
+    for none in (None, {}):
+        shared = filters.lab_shaper_bottlenecks([{'rate_mbit': 50}], [1], prefix='lab7', bottleneck=none)
+        assert [(b['name'], b['members']) for b in shared] == [('lab7-bs', []), ('lab7-bg', [])]
+
+
+@pytest.mark.parametrize('bad, message', [
+    ({'rate_mbit': 0}, 'lab_bottleneck.rate_mbit must be a finite number in'),
+    ({'rate_mbit': '100'}, 'lab_bottleneck.rate_mbit must be a finite number in'),
+    ({'rate': 100}, 'lab_bottleneck must be null'),
+    ([100], 'lab_bottleneck must be null'),
+])
+def test_a_bad_bottleneck_is_refused_naming_the_field(bad, message):
+    with pytest.raises(AnsibleFilterError, match=message.replace('.', r'\.').replace('(', r'\(')):
+        filters.lab_shaper_bottlenecks([{'rate_mbit': 50}], [1], bottleneck=bad)
 
 
 def test_pairs_use_the_namespace_override_and_accept_string_numbers():

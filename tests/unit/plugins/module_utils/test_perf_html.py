@@ -149,4 +149,9 @@ def test_runs_over_several_pairs_get_a_bar_per_flow_and_a_row_per_run():
     assert '0.9999' in rows[1]
     # a run without several pairs has neither
     assert perf_html.flows_figure(tests[1:]) is None
+    # flows of both protocols: MPTCP's share of the run, in the note and the table
+    mixed = dict(second, protocol_share={'mptcp': 0.6485, 'tcp': 0.3515})
+    fig = perf_html.flows_figure([{'name': 'mix', 'protocol': 'mptcp', 'runs': [mixed]}])
+    assert [t.get_text() for t in fig.axes[0].texts] == ['J 1.000, MPTCP 65 %']
+    assert '0.648' in rows_of(perf_html.flows_table([{'name': 'mix', 'protocol': 'mptcp', 'runs': [mixed]}]))[0]
     perf_html.close_all()

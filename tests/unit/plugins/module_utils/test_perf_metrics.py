@@ -79,9 +79,9 @@ def full_record():
 def test_metrics_table_has_every_contract_metric_with_direction_and_effect():
     table = metric_table()
     assert list(table) == ['throughput_mbps', 'cpu_s_per_gb', 'retransmits', 'rr_tps', 'latency_p50_us',
-                           'latency_p90_us', 'latency_p99_us', 'jain_index']
+                           'latency_p90_us', 'latency_p99_us', 'jain_index', 'mptcp_share']
     higher = set(n for n, m in table.items() if m.better == 'higher')
-    assert higher == {'throughput_mbps', 'rr_tps', 'jain_index'}
+    assert higher == {'throughput_mbps', 'rr_tps', 'jain_index', 'mptcp_share'}
     assert all(m.min_effect_pct > 0 for m in table.values())
     judged = [n for n, m in table.items() if m.judged]
     assert judged == ['throughput_mbps', 'cpu_s_per_gb', 'rr_tps', 'latency_p99_us', 'jain_index']

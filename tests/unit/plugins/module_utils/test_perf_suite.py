@@ -768,3 +768,78 @@ def test_flows_of_an_item_over_several_pairs_and_its_own_batch():
         ps.attach_links(ps.plan(s), pairs[0]['links'], pairs[:2])
     with pytest.raises(SuiteError, match='the generator gen2 has no link for path'):
         ps.attach_links(ps.plan(s), pairs[0]['links'], [pairs[0], _pair(2, paths=1), pairs[2]])
+
+
+# ---- flows of both protocols (suite key mix) and a shared bottleneck (suite key bottleneck)
+
+def test_a_mix_runs_one_flow_per_pair_mptcp_first_tcp_on_the_first_path():
+    s = ps.validate_suite(suite({'name': 'm', 'mix': {'mptcp': 2, 'tcp': 2}, 'repetitions': 1}), 2, pair_count=4)
+    t = s['tests'][0]
+    assert (t['protocol'], t['pairs'], t['mix'], t['path_ids']) == ('mptcp', 4, {'tcp': 2, 'mptcp': 2}, [1, 2])
+    pairs = [_pair(n) for n in (1, 2, 3, 4)]
+    item, = ps.attach_links(ps.plan(s), pairs[0]['links'], pairs)
+    assert item['mix'] == {'tcp': 2, 'mptcp': 2}
+    assert [(f['generator'], f['protocol'], [link['path'] for link in f['links']], f['bind']) for f in item['flows']] == [
+        ('gen1', 'mptcp', [1, 2], '10.1.2.2'), ('gen2', 'mptcp', [1, 2], '10.2.2.2'),
+        ('gen3', 'tcp', [1], '10.3.2.2'), ('gen4', 'tcp', [1], '10.4.2.2')]
+    # TCP only: the test is TCP's, on one path
+    only = ps.validate_suite(suite({'name': 't', 'mix': {'tcp': 3}, 'paths': 1}), 2, pair_count=3)['tests'][0]
+    assert (only['protocol'], only['pairs'], only['mix']) == ('tcp', 3, {'tcp': 3, 'mptcp': 0})
+
+
+@pytest.mark.parametrize('mix, extra, message', [
+    ({'mptcp': 1}, {}, r"mix must be \{mptcp: M, tcp: N\}.* got 1 flow"),
+    ({'mptcp': 3, 'tcp': 2}, {}, r"mix must be .*lab's 4 pairs, got 5 flow"),
+    ({'mptcp': 1, 'udp': 1}, {}, r"mix must be \{mptcp: M, tcp: N\}"),
+    ({'mptcp': -1, 'tcp': 3}, {}, r"mix\.mptcp must be a count of flows"),
+    ({'mptcp': True, 'tcp': 3}, {}, r"mix\.mptcp must be a count of flows"),
+    ([2, 2], {}, r"mix must be"),
+    ({'mptcp': 2, 'tcp': 2}, {'pairs': 3}, r"pairs 3 and mix .* disagree"),
+])
+def test_a_bad_mix_fails_naming_the_field(mix, extra, message):
+    with pytest.raises(SuiteError, match=r"tests\[0\] 'm': " + message):
+        ps.validate_suite(suite(dict({'name': 'm', 'mix': mix}, **extra)), 2, pair_count=4)
+
+
+@pytest.mark.parametrize('value, message', [
+    ({'rate_mbit': 0}, r"bottleneck\.rate_mbit must be a finite number"),
+    ({'rate_mbit': '100'}, r"bottleneck\.rate_mbit must be a finite number"),
+    ({'rate_mbit': 100, 'delay_ms': 5}, r"bottleneck must be \"lab\", \"none\" or \{rate_mbit: N\}"),
+    (100, r"bottleneck must be"),
+])
+def test_a_bad_bottleneck_fails_naming_the_field(value, message):
+    with pytest.raises(SuiteError, match=r"tests\[0\] 'b': " + message):
+        ps.validate_suite(suite({'name': 'b', 'bottleneck': value}), 2)
+
+
+def test_a_shared_bottleneck_caps_the_ideal_and_is_a_scenario_of_its_own():
+    lab = [{'rate_mbit': 50}, {'rate_mbit': 50}]
+    s = ps.validate_suite(suite({'name': 'plain', 'pairs': 4}, {'name': 'mixed', 'mix': {'mptcp': 2, 'tcp': 2}},
+                                {'name': 'shared', 'mix': {'mptcp': 2, 'tcp': 2}, 'bottleneck': {'rate_mbit': 100}},
+                                {'name': 'loose', 'bottleneck': {'rate_mbit': 1000}},
+                                defaults={'repetitions': 1}), 2, pair_count=4)
+    plain, mixed, shared, loose = s['tests']
+    factor = ps.GOODPUT_FACTOR
+    assert ps.expected_mbps(plain, lab) == pytest.approx(400 * factor, abs=0.01)
+    # 2 MPTCP flows over both paths, 2 TCP flows over path 1
+    assert ps.expected_mbps(mixed, lab) == pytest.approx(300 * factor, abs=0.01)
+    assert ps.expected_mbps(shared, lab) == pytest.approx(100 * factor, abs=0.01)
+    assert ps.expected_mbps(loose, lab) == pytest.approx(100 * factor, abs=0.01)      # the paths are narrower
+    # the lab's own bottleneck applies to the tests without one; bottleneck none lifts it
+    assert ps.expected_mbps(plain, lab, {'rate_mbit': 60}) == pytest.approx(60 * factor, abs=0.01)
+    lifted = ps.validate_suite(suite({'name': 'l', 'bottleneck': 'none'}), 2)['tests'][0]
+    assert ps.expected_mbps(lifted, lab, {'rate_mbit': 60}) == pytest.approx(100 * factor, abs=0.01)
+    groups = ps.scenarios(s, lab)
+    assert [(g['lab'], g['bottleneck'], g['tests']) for g in groups] == [
+        (True, None, ['plain', 'mixed']), (False, {'rate_mbit': 100}, ['shared']),
+        (False, {'rate_mbit': 1000}, ['loose'])]
+    assert groups[1]['label'] == "tests[2] 'shared': bottleneck" and groups[1]['shaping'] == ps.normalize_shaping(lab)
+    segs = ps.segments(ps.plan(s, lab), 2, groups)
+    assert [(seg['reshape'], seg['bottleneck']) for seg in segs] == [
+        (False, None), (True, {'rate_mbit': 100}), (True, {'rate_mbit': 1000})]
+    # with the lab's bottleneck, the tests without one of their own run through it: the lab's scenario
+    groups = ps.scenarios(s, lab, {'rate_mbit': 100})
+    assert [(g['lab'], g['tests']) for g in groups] == [(True, ['plain', 'mixed', 'shared']), (False, ['loose'])]
+    segs = ps.segments(ps.plan(s, lab, {'rate_mbit': 100}), 2, groups)
+    assert [(seg['reshape'], seg['shaping'], seg['bottleneck']) for seg in segs] == [
+        (False, None, {'rate_mbit': 100}), (True, ps.normalize_shaping(lab), {'rate_mbit': 1000})]

@@ -384,3 +384,39 @@ def test_flows_that_did_not_start_together_make_the_run_invalid():
     assert not late['ok'] and late['start_skew_ms'] == pytest.approx(1334.8, abs=0.1)
     assert late['error'] == 'the flows started 1335 ms apart, more than 10 % of the 10.0 s they measured: not at once'
     assert late['metrics']['jain_index'] is None
+
+
+MIX_SUITE = ps.validate_suite({'name': 'p', 'defaults': {'repetitions': 1, 'duration_s': 10}, 'tests': [
+    {'name': 'mixed', 'mix': {'mptcp': 2, 'tcp': 2}, 'bottleneck': {'rate_mbit': 100}}]}, 2, pair_count=4)
+MIX_PLAN = ps.attach_links(ps.plan(MIX_SUITE), _pairs(4)[0]['links'], _pairs(4))
+
+
+def test_a_run_of_both_protocols_keeps_each_protocols_share():
+    item, = MIX_PLAN
+    t0 = 1000.0
+    primary = [flow_result(item, 30.0, t0)]
+    tcp = dict(flow_result(item, 20.0, t0 + 0.002), subflows=None, fallback=None, per_path_mbps=[20.0])
+    others = {'g2': [flow_result(item, 32.0, t0 + 0.001)], 'g3': [tcp], 'g4': [dict(tcp, throughput_mbps=13.6)]}
+    lab = [{'rate_mbit': 50}, {'rate_mbit': 50}]
+    s = build_summary(MIX_SUITE, MIX_PLAN, primary, lab, 'rid', 0.0, 20.0, {}, flow_results=others)
+    check.assert_valid_record(s)
+    test, = s['tests']
+    assert test['mix'] == {'mptcp': 2, 'tcp': 2} and test['bottleneck'] == {'rate_mbit': 100}
+    assert test['expected_mbps'] == pytest.approx(100 * ps.GOODPUT_FACTOR, abs=0.01)
+    run, = test['runs']
+    assert [f['protocol'] for f in run['flows']] == ['mptcp', 'mptcp', 'tcp', 'tcp']
+    assert run['ok'] and run['throughput_mbps'] == 95.6
+    assert run['per_protocol_mbps'] == {'mptcp': 62.0, 'tcp': 33.6}
+    assert run['protocol_share'] == {'mptcp': round(62.0 / 95.6, 4), 'tcp': round(33.6 / 95.6, 4)}
+    assert run['metrics']['mptcp_share'] == run['protocol_share']['mptcp']
+    # the gates are the MPTCP flows': TCP flows have no subflows and never fall back
+    assert run['subflows'] == 2 and run['fallback'] is False
+    assert test['metrics']['mptcp_share']['median'] == pytest.approx(run['protocol_share']['mptcp'], abs=1e-3)
+    assert test['metrics']['mptcp_share']['better'] == 'higher'
+    # the mix and the bottleneck are part of the identity
+    key, identity = perf_record.test_identity(s, test)
+    assert identity['mix'] == {'mptcp': 2, 'tcp': 2} and identity['bottleneck'] == {'rate_mbit': 100}
+    assert perf_record.test_identity(s, dict(test, bottleneck={'rate_mbit': 60}))[0] != key
+    # a run of one protocol has no share
+    assert 'protocol_share' not in build_summary(PAIRS_SUITE, PAIRS_PLAN, [], [], 'rid', 0.0, 1.0, {})[
+        'tests'][1]['runs'][0]
