@@ -215,6 +215,15 @@ def test_shipped_suites_are_valid():
     # every pair of the lab, whatever its size (one pair: the tests as plain ones)
     assert all(t.get('pairs') == 4 for t in ps.validate_suite(data, 2, pair_count=4)['tests'])
     assert all('pairs' not in t for t in ps.validate_suite(data, 2)['tests'])
+    with open(os.path.join(root, 'shared.yml')) as f:
+        data = yaml.safe_load(f)
+    # four pairs through one 100 Mbit/s bottleneck, 2 MPTCP + 2 TCP flows and each protocol alone
+    shared = ps.validate_suite(data, 2, pair_count=4)['tests']
+    assert [(t['protocol'], t['pairs'], t.get('mix'), t['bottleneck']) for t in shared] == [
+        ('mptcp', 4, {'mptcp': 2, 'tcp': 2}, {'rate_mbit': 100}), ('tcp', 4, None, {'rate_mbit': 100}),
+        ('mptcp', 4, None, {'rate_mbit': 100})]
+    with pytest.raises(SuiteError, match=r"mix must be .*the lab's 1 pairs, got 4 flow"):
+        ps.validate_suite(data, 2)
     with open(os.path.join(root, 'smoke.yml')) as f:
         smoke = ps.validate_suite(yaml.safe_load(f), 2)
     assert {t['protocol'] for t in smoke['tests']} == {'tcp', 'mptcp'}
