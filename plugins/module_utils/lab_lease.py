@@ -277,7 +277,8 @@ def _regular_files(run_dir, prefix):
 
 
 def lab_daemons(run_dir, prefix):
-    """{name: [pid, start]} of the running supervised processes of the lab (mptcp.lab.daemon state files)."""
+    """{name: [pid, start]} of the running supervised processes of the lab
+    (mptcp.lab.supervised_process state files)."""
     out = {}
     for entry in _regular_files(run_dir, prefix):
         if not entry.endswith('.json'):
@@ -290,7 +291,7 @@ def lab_daemons(run_dir, prefix):
         if not isinstance(rec, dict):
             continue
         try:
-            start = int(rec.get('starttime'))     # daemon.py records it as text
+            start = int(rec.get('starttime'))     # supervised_process records it as text
         except (TypeError, ValueError):
             continue
         if proc_alive(rec.get('pid'), start):

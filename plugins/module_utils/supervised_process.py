@@ -4,10 +4,10 @@
 
 """A long-running process supervised without systemd: pidfile, state file and log.
 
-Used by mptcp.lab.daemon. A process is started detached (its own session,
-stdin from /dev/null, output appended to its log), optionally with dropped
-privileges (uid/gid, no supplementary groups, only the kept capabilities,
-no_new_privs), and recorded in ``<run_dir>/<name>.json`` and
+Used by mptcp.lab.supervised_process. A process is started detached (its
+own session, stdin from /dev/null, output appended to its log), optionally
+with dropped privileges (uid/gid, no supplementary groups, only the kept
+capabilities, no_new_privs), and recorded in ``<run_dir>/<name>.json`` and
 ``<run_dir>/<name>.pid``. A recorded pid is only trusted while the kernel
 start time of the process matches the recorded one, so a recycled pid is
 never signalled. Readiness is a TCP listening socket owned by the process or

@@ -68,8 +68,8 @@ options:
     description:
       - V(remove_created) removes, when the run dies without releasing the lease, the lab's namespaces that did
         not exist when the lease was taken (their processes, links and C(<run_dir>) files with them), the
-        supervised processes of the lab started since (M(mptcp.lab.daemon) state files), and a run directory
-        without C(summary.json).
+        supervised processes of the lab started since (M(mptcp.lab.supervised_process) state files), and a
+        run directory without C(summary.json).
       - V(release_only) only frees the locks (C(teardown.yml)).
     type: str
     choices: [remove_created, release_only]

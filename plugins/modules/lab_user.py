@@ -14,7 +14,8 @@ version_added: 0.2.0
 description:
   - Makes sure a system user exists for the lab's unprivileged processes (the
     traffic sink's iperf3 servers and stats responder run as it with
-    M(mptcp.lab.daemon)), and removes it again only when this module created it.
+    M(mptcp.lab.supervised_process)), and removes it again only when this
+    module created it.
   - A user it creates is a system user with its own group, no home directory
     (C(/nonexistent)), no login shell (C(/usr/sbin/nologin)) and no password,
     made with C(useradd). The creation is recorded in O(record_dir)
@@ -62,7 +63,7 @@ attributes:
   diff_mode:
     support: full
 seealso:
-  - module: mptcp.lab.daemon
+  - module: mptcp.lab.supervised_process
 '''
 
 EXAMPLES = r'''

@@ -30,7 +30,7 @@ description:
     disappear at once.
   - With O(state=absent) every namespace of the lab is removed, with its processes, and so is every file
     of the lab in O(run_dir) (C(<run_dir>/<prefix>-*), the pidfiles, state files, logs and configuration
-    files of the lab's supervised processes, see M(mptcp.lab.daemon)).
+    files of the lab's supervised processes, see M(mptcp.lab.supervised_process)).
   - With O(state=present), the files in O(run_dir) named after a namespace that this run removes
     (C(<run_dir>/<namespace>-*)) go with it. A file belongs to the longest lab namespace name it starts
     with, so the files of C(mlab-gen1-x) are never taken for those of C(mlab-gen1).
@@ -85,8 +85,8 @@ options:
     default: present
   run_dir:
     description:
-      - Directory of the supervised processes' files (M(mptcp.lab.daemon)); the files there that belong to
-        a removed namespace of the lab are removed once their processes are gone.
+      - Directory of the supervised processes' files (M(mptcp.lab.supervised_process)); the files there
+        that belong to a removed namespace of the lab are removed once their processes are gone.
     type: path
     default: /run/mptcp-lab
   kill_timeout:

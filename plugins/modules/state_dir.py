@@ -44,7 +44,7 @@ attributes:
   diff_mode:
     support: full
 seealso:
-  - module: mptcp.lab.daemon
+  - module: mptcp.lab.supervised_process
 '''
 
 EXAMPLES = r'''

@@ -110,8 +110,8 @@ class LatencyLab(object):
                                                 '--bind', addr]),
                     ('bulk-tcp', BULK_TCP, ['iperf3', '--server', '--port', str(BULK_TCP), '--bind', addr])):
                 self.daemons.append('%s-a%d' % (kind, i))
-                res = module(self.sink, 'daemon', dict(name=self.daemons[-1], argv=argv, wait_for_port=port,
-                                                       run_dir=self.run_dir))
+                res = module(self.sink, 'supervised_process', dict(name=self.daemons[-1], argv=argv, wait_for_port=port,
+                                                                   run_dir=self.run_dir))
                 assert res['rc'] == 0, res
         return self
 
@@ -122,7 +122,7 @@ class LatencyLab(object):
 
     def destroy(self):
         for name in self.daemons:
-            module(self.sink, 'daemon', dict(name=name, state='stopped', run_dir=self.run_dir))
+            module(self.sink, 'supervised_process', dict(name=name, state='stopped', run_dir=self.run_dir))
         for name in self.created:
             subprocess.run(['ip', 'netns', 'del', name], check=False)
         subprocess.run(['rm', '-rf', self.run_dir], check=False)

@@ -67,14 +67,15 @@ def lab(tmp_path_factory):
                  ('stats', 5199, ['python3', STATS, '--port', '5199',
                                   '--lab-state', os.path.join(run_dir, '*.json')])]
         for name, port, argv in procs:
-            res = run_module(sink, 'daemon', dict(name=name, argv=argv, wait_for_port=port, run_dir=run_dir))
+            res = run_module(sink, 'supervised_process',
+                             dict(name=name, argv=argv, wait_for_port=port, run_dir=run_dir))
             assert res['rc'] == 0, res
         obj = Lab()
         obj.gen, obj.sink, obj.links, obj.run_dir = gen, sink, links, run_dir
         yield obj
     finally:
         for name in ('mptcp', 'tcp', 'stats'):
-            run_module(sink, 'daemon', dict(name=name, state='stopped', run_dir=run_dir))
+            run_module(sink, 'supervised_process', dict(name=name, state='stopped', run_dir=run_dir))
         for ns in nss:
             subprocess.run(['ip', 'netns', 'del', ns.name], check=False)
 

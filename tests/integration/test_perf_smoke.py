@@ -211,7 +211,7 @@ def test_mptcp_over_a_subset_of_the_paths(kept_lab, tmp_path):
                            '-e', 'perf_results_dir=%s' % (tmp_path / 'r'), '-e', 'perf_provision=false').stdout
     assert 'msg: lab left up (it existed before this run)\n' in out
     assert lab_namespaces(prefix) == before and len(before) == 3
-    # the servers ran under the daemon module and were stopped at the end
+    # the servers ran under the supervised_process module and were stopped at the end
     pids = subprocess.run(['ip', 'netns', 'pids', '%s-sink1' % prefix], capture_output=True, text=True,
                           check=True).stdout.split()
     comms = [open('/proc/%s/comm' % p).read().strip() for p in pids if os.path.exists('/proc/%s/comm' % p)]

@@ -53,7 +53,8 @@ def sink(netns, tmp_path):
     if os.path.isdir(state['run_dir']):
         for entry in os.listdir(state['run_dir']):
             if entry.endswith('.json'):
-                run_module(netns, 'daemon', dict(name=entry[:-5], run_dir=state['run_dir'], state='stopped'))
+                run_module(netns, 'supervised_process',
+                           dict(name=entry[:-5], run_dir=state['run_dir'], state='stopped'))
     subprocess.run(['userdel', state['user']], capture_output=True, check=False)
     subprocess.run(['groupdel', state['user']], capture_output=True, check=False)
     shutil.rmtree(parent)
@@ -225,8 +226,8 @@ def test_several_paths_one_server_per_address_joins_accepted_congestion_only_wit
     # iperf3's control and data connections: each one joined on path 2
     assert _mptcp_counter(ns, 'MPJoinAckRx') == joins + 2
     # Without a listener on path 2's address the joins are refused: the per-address server is what takes them.
-    run_module(ns, 'daemon', dict(name='%s-iperf3-mptcp-5201-a2' % sink['prefix'], run_dir=sink['run_dir'],
-                                  state='stopped'))
+    run_module(ns, 'supervised_process', dict(name='%s-iperf3-mptcp-5201-a2' % sink['prefix'], run_dir=sink['run_dir'],
+                                              state='stopped'))
     out = client.run('mptcpize', 'run', 'iperf3', '-c', '10.201.1.2', '-p', '5201', '-t', '1', '-J', check=False)
     assert out.returncode == 0 and _mptcp_counter(ns, 'MPJoinAckRx') == joins + 2
     assert play(sink, **args)[0] == 1
@@ -353,5 +354,5 @@ def test_absent_stops_every_sink_process_the_role_started_whatever_the_ports_now
     finally:
         other.kill()
         for name in names:
-            run_module(sink['ns'], 'daemon', dict(name='%s-%s' % (sink['prefix'], name), run_dir=sink['run_dir'],
-                                                  state='stopped'))
+            run_module(sink['ns'], 'supervised_process',
+                       dict(name='%s-%s' % (sink['prefix'], name), run_dir=sink['run_dir'], state='stopped'))

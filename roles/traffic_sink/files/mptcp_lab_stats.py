@@ -22,8 +22,8 @@ and right after each measurement and ``cpu`` once a second in between, so the
 sink's CPU cost over exactly the measured window is known without an extra
 Ansible task per measurement, on namespaces and real hosts.
 
-The lab's processes are the ones whose mptcp.lab.daemon state files match
-``--lab-state`` (a glob, repeatable); by default, when this file is installed
+The lab's processes are the ones whose mptcp.lab.supervised_process state
+files match ``--lab-state`` (a glob, repeatable); by default, when this file is installed
 as ``<run_dir>/<name>-stats.py`` (the traffic_sink role's copy), the sink's
 own iperf3 servers ``<run_dir>/<name>-iperf3-*.json``. A state file counts
 only while the kernel start time of its pid matches the recorded one.
@@ -249,7 +249,7 @@ def main(argv=None):
     parser.add_argument('--address', action='append', default=[],
                         help='address to listen on (repeatable); all addresses when omitted')
     parser.add_argument('--lab-state', action='append', default=[],
-                        help='glob of mptcp.lab.daemon state files of the lab processes (repeatable); '
+                        help='glob of mptcp.lab.supervised_process state files of the lab processes (repeatable); '
                              'default: <run_dir>/<name>-iperf3-*.json beside an installed <name>-stats.py')
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))

@@ -35,7 +35,7 @@ def starttime(pid):
 
 def test_lab_processes_from_daemon_state_files(tmp_path, child):
     stats = load()
-    # mptcp.lab.daemon records the start time as a string
+    # mptcp.lab.supervised_process records the start time as a string
     (tmp_path / 'h1-iperf3-mptcp-5201.json').write_text(json.dumps({'pid': child.pid, 'starttime': str(starttime(child.pid))}))
     # a recycled pid (wrong start time), junk, and the responder itself are not counted
     (tmp_path / 'h1-iperf3-tcp-5301.json').write_text(json.dumps({'pid': child.pid, 'starttime': 1}))

@@ -1,4 +1,4 @@
-"""Unit tests for mptcp.lab.daemon's input validation (no process is started)."""
+"""Unit tests for mptcp.lab.supervised_process's input validation (no process is started)."""
 
 import json
 
@@ -7,14 +7,14 @@ import pytest
 from ansible.module_utils import basic
 from ansible.module_utils.common.text.converters import to_bytes
 
-from ansible_collections.mptcp.lab.plugins.modules import daemon
+from ansible_collections.mptcp.lab.plugins.modules import supervised_process
 
 
 def _run(monkeypatch, capsys, args):
     monkeypatch.setattr(basic, '_ANSIBLE_ARGS', to_bytes(json.dumps({'ANSIBLE_MODULE_ARGS': args})))
     monkeypatch.setattr(basic, '_ANSIBLE_PROFILE', 'legacy', raising=False)
     with pytest.raises(SystemExit):
-        daemon.main()
+        supervised_process.main()
     return json.loads(capsys.readouterr().out)
 
 

@@ -8,9 +8,9 @@ __metaclass__ = type
 
 DOCUMENTATION = r'''
 ---
-module: daemon
+module: supervised_process
 short_description: Supervise a long-running process without systemd
-version_added: 0.1.0
+version_added: 0.2.0
 description:
   - Starts, stops, restarts or reports a long-running process, tracked by a
     pidfile and a small state file in O(run_dir).
@@ -29,6 +29,10 @@ description:
     socket on that port, and fails with the log tail if the process exits first.
   - A pid is only trusted when the kernel start time of the process matches
     the one recorded at start, so a recycled pid is never signalled.
+  - Before 0.2.0 this module was named C(mptcp.lab.daemon); that name still
+    works (it is redirected here), is deprecated, and will be removed in 2.0.0.
+    The pidfile and state file are the same, so processes started under the
+    old name are managed under the new one.
 options:
   name:
     description:
@@ -145,13 +149,13 @@ attributes:
 
 EXAMPLES = r'''
 - name: Run an iperf3 server that accepts MPTCP, ready once it listens
-  mptcp.lab.daemon:
+  mptcp.lab.supervised_process:
     name: "{{ inventory_hostname }}-iperf3-5201"
     argv: [mptcpize, run, iperf3, --server, --port, "5201"]
     wait_for_port: 5201
 
 - name: Run an iperf3 server as nobody/nogroup, without privileges
-  mptcp.lab.daemon:
+  mptcp.lab.supervised_process:
     name: "{{ inventory_hostname }}-iperf3-5202"
     argv: [iperf3, --server, --port, "5202"]
     user: nobody
@@ -159,19 +163,19 @@ EXAMPLES = r'''
     wait_for_port: 5202
 
 - name: Run mptcpd and restart it when its configuration changes
-  mptcp.lab.daemon:
+  mptcp.lab.supervised_process:
     name: "{{ inventory_hostname }}-mptcpd"
     argv: [/usr/libexec/mptcpd, --config-file, /etc/mptcp-lab/mptcpd.conf]
     config_checksum: "{{ mptcpd_conf.checksum }}"
 
 - name: Is it running?
-  mptcp.lab.daemon:
+  mptcp.lab.supervised_process:
     name: "{{ inventory_hostname }}-mptcpd"
     state: status
   register: mptcpd_status
 
 - name: Stop the server
-  mptcp.lab.daemon:
+  mptcp.lab.supervised_process:
     name: "{{ inventory_hostname }}-iperf3-5201"
     state: stopped
 '''
