@@ -1,11 +1,13 @@
 """mptcp.lab.supervised_process against real processes in throwaway namespaces."""
 
+import json
 import os
 import subprocess
+import textwrap
 
 import pytest
 
-from conftest import run_module
+from conftest import ansible_playbook, run_module, unique_name
 
 
 @pytest.fixture
@@ -255,3 +257,53 @@ def test_an_unprivileged_process_gets_a_minimal_environment(netns, run_dir):
     run_module(netns, 'supervised_process', dict(name='env', run_dir=run_dir, state='stopped'))
     assert environ == {b'PATH': b'/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', b'LC_ALL': b'C',
                        b'HOME': b'/nonexistent', b'USER': b'nobody', b'LOGNAME': b'nobody', b'EXTRA': b'1'}
+
+
+OLD_NAME_PLAYBOOK = textwrap.dedent('''
+    - hosts: all
+      gather_facts: false
+      tasks:
+        - name: A task written for the module's old name
+          mptcp.lab.daemon:
+            name: "{{ daemon_name }}"
+            run_dir: "{{ daemon_run_dir }}"
+            argv: [iperf3, --server, --port, "5211"]
+            wait_for_port: 5211
+          register: started
+        - name: Report what it returned
+          ansible.builtin.copy:
+            content: "{{ started | to_json }}"
+            dest: "{{ report }}"
+            mode: "0644"
+          delegate_to: localhost
+''')
+
+
+def test_the_old_name_still_runs_the_module_with_a_deprecation_warning(netns, run_dir, tmp_path):
+    """mptcp.lab.daemon in a playbook is redirected (meta/runtime.yml) to mptcp.lab.supervised_process."""
+    name = unique_name('mltd')
+    playbook, inventory, report = tmp_path / 'old-name.yml', tmp_path / 'inventory.json', tmp_path / 'report.json'
+    playbook.write_text(OLD_NAME_PLAYBOOK)
+    inventory.write_text(json.dumps({'all': {'hosts': {netns.name: {}}, 'vars': {
+        'ansible_connection': 'mptcp.lab.netns', 'ansible_python_interpreter': '{{ ansible_playbook_python }}'}}}))
+    extra = dict(daemon_name=name, daemon_run_dir=run_dir, report=str(report))
+    try:
+        proc = ansible_playbook(str(playbook), '-i', str(inventory), '-e', json.dumps(extra), check=False,
+                                env=dict(ANSIBLE_DEPRECATION_WARNINGS='True', ANSIBLE_NOCOLOR='1'))
+        assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+        started = json.loads(report.read_text())
+        assert started['changed'] and started['running'] and started['reason'] == 'not running', started
+        pid = started['pid']
+        # the process runs, in the namespace, listening; recorded where the new name finds it
+        assert os.readlink('/proc/%d/ns/net' % pid) != os.readlink('/proc/self/ns/net')
+        assert _listeners(netns, 5211)
+        with open(os.path.join(run_dir, name + '.pid')) as f:
+            assert int(f.read()) == pid
+        status = run_module(netns, 'supervised_process', dict(name=name, run_dir=run_dir, state='status'))
+        assert status['running'] and status['pid'] == pid
+        output = ' '.join((proc.stdout + proc.stderr).split())
+        assert 'mptcp.lab.daemon has been deprecated' in output, output[-4000:]
+        assert 'mptcp.lab.daemon is renamed mptcp.lab.supervised_process' in output
+    finally:
+        run_module(netns, 'supervised_process', dict(name=name, run_dir=run_dir, state='stopped'))
+    assert not _listeners(netns, 5211)
