@@ -291,9 +291,17 @@ def table_lines(summary, summary_path):
             continue
         metrics = test.get('metrics') or {}
         skews = [r['start_skew_ms'] for r in test.get('runs') or [] if isinstance(r.get('start_skew_ms'), (int, float))]
-        lines.append('%-22s %d pairs at once: Jain\'s index %s, start skew up to %s ms' % (
+        share = ''
+        if test.get('mix'):
+            # flows of both protocols: the MPTCP flows' share of the aggregate
+            share = ', %d MPTCP + %d TCP flows: MPTCP share %s' % (
+                test['mix'].get('mptcp', 0), test['mix'].get('tcp', 0),
+                _figure((metrics.get('mptcp_share') or {}).get('median'), '%.3f'))
+        if test.get('bottleneck'):
+            share += ' (shared bottleneck %s Mbit/s)' % test['bottleneck'].get('rate_mbit')
+        lines.append('%-22s %d pairs at once: Jain\'s index %s, start skew up to %s ms%s' % (
             test['name'], test['pairs'], _figure((metrics.get('jain_index') or {}).get('median'), '%.4f'),
-            _figure(max(skews) if skews else None, '%.1f')))
+            _figure(max(skews) if skews else None, '%.1f'), share))
     lines.append('run %s: wall %.1f s, traffic %.1f s (ratio %s), %s' % (
         summary['run_id'], summary['wall_s'], summary['traffic_s'],
         _figure(summary.get('wall_per_traffic'), '%.3f'), summary_path))

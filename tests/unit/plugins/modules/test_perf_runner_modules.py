@@ -26,7 +26,7 @@ def run(monkeypatch, capsys, module, args):
 def test_find_suite_by_name_and_path(tmp_path, monkeypatch):
     path, name = perf_suite.find_suite('smoke', SUITES, None)
     assert name == 'smoke' and path.endswith('smoke.yml')
-    with pytest.raises(SuiteError, match="no shipped suite 'nope'; shipped: default, kernel, latency, pairs, smoke"):
+    with pytest.raises(SuiteError, match="no shipped suite 'nope'; shipped: default, kernel, latency, pairs, shared, smoke"):
         perf_suite.find_suite('nope', SUITES, None)
     own = tmp_path / 'mine.yml'
     own.write_text('tests: [{name: a}]\n')
@@ -156,6 +156,11 @@ def test_the_console_table_of_a_run():
                     'throughput_mbps': {'median': 374.27, 'cv': None, 'n': 1}, 'verdict': 'ok',
                     'metrics': {'jain_index': {'median': 0.99997}},
                     'runs': [{'start_skew_ms': 2.4}, {'start_skew_ms': 11.07}, {'start_skew_ms': None}]},
+                   {'name': 'mix', 'protocol': 'mptcp', 'paths': 2, 'pairs': 4, 'utilisation': 0.986,
+                    'mix': {'mptcp': 2, 'tcp': 2}, 'bottleneck': {'rate_mbit': 100},
+                    'throughput_mbps': {'median': 94.31, 'cv': 0.0066, 'n': 3}, 'verdict': 'ok',
+                    'metrics': {'jain_index': {'median': 0.766}, 'mptcp_share': {'median': 0.7617}},
+                    'runs': [{'start_skew_ms': 7.8}]},
                ]}
     lines = perf_results.table_lines(summary, '/r/20261207T120000Z-abc123/summary.json')
     assert lines == [
@@ -164,8 +169,11 @@ def test_the_console_table_of_a_run():
         'tcp-once               tcp        1          -       -      -  invalid',
         'rr-mptcp               mptcp      2          -       -      -  ok',
         'mptcp-x4               mptcp      2     374.27       -  97.8%  ok',
+        'mix                    mptcp      2      94.31   0.66%  98.6%  ok',
         'rr-mptcp               28091.0 transactions/s, round trip p50 30.8 / p90 - / p99 71.6 us (under a bulk load)',
         "mptcp-x4               4 pairs at once: Jain's index 1.0000, start skew up to 11.1 ms",
+        "mix                    4 pairs at once: Jain's index 0.7660, start skew up to 7.8 ms, 2 MPTCP + 2 TCP "
+        "flows: MPTCP share 0.762 (shared bottleneck 100 Mbit/s)",
         'run 20261207T120000Z-abc123: wall 377.4 s, traffic 291.9 s (ratio 1.293), '
         '/r/20261207T120000Z-abc123/summary.json',
     ]
