@@ -13,7 +13,7 @@ from xml.etree import ElementTree
 import jsonschema
 import xmlschema
 
-from ansible_collections.mptcp.lab.plugins.module_utils.perf_record import METRICS, migrate
+from ansible_collections.mptcp.lab.plugins.module_utils.perf.perf_record import METRICS, migrate
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCHEMA_PATH = os.path.join(ROOT, 'docs', 'run-record.schema.json')

@@ -18,7 +18,7 @@ __metaclass__ = type
 import os
 
 from ansible.plugins.action import ActionBase
-from ansible_collections.mptcp.lab.plugins.module_utils.guarded_process import guard_of
+from ansible_collections.mptcp.lab.plugins.module_utils.process.guarded_process import guard_of
 
 
 class ActionModule(ActionBase):

@@ -24,7 +24,7 @@ __metaclass__ = type
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.mptcp.lab.plugins.module_utils import lab_lease
+from ansible_collections.mptcp.lab.plugins.module_utils.lab import lab_lease
 from ansible_collections.mptcp.lab.plugins.modules.lab_lease import ARGUMENT_SPEC
 from ansible_collections.mptcp.lab.plugins.modules.lab_lease import run as run_lease
 

@@ -170,7 +170,7 @@ class CallbackModule(CallbackBase):
         if os.getpid() != self.pid or not self.leases:
             return []
         try:
-            from ansible_collections.mptcp.lab.plugins.module_utils import lab_lease
+            from ansible_collections.mptcp.lab.plugins.module_utils.lab import lab_lease
         except ImportError:
             return []
         owner = (self.pid, lab_lease.proc_start(self.pid))

@@ -18,7 +18,7 @@ __metaclass__ = type
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.mptcp.lab.plugins.module_utils import lab_plan
+from ansible_collections.mptcp.lab.plugins.module_utils.lab import lab_plan
 
 SHAPING_KEYS = ('delay_ms', 'loss_pct', 'queue_limit')
 

@@ -5,7 +5,7 @@
 """Filters computing the virtual lab's plan from the inventory.
 
 Documentation: lab_path_links.yml, lab_shaper_links.yml, lab_wiring.yml
-beside this file. The arithmetic lives in module_utils/lab_plan.py.
+beside this file. The arithmetic lives in module_utils/lab/lab_plan.py.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -14,7 +14,7 @@ __metaclass__ = type
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.mptcp.lab.plugins.module_utils import lab_plan
+from ansible_collections.mptcp.lab.plugins.module_utils.lab import lab_plan
 
 
 def _call(func, *args, **kwargs):

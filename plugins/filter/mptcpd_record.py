@@ -5,7 +5,7 @@
 """Filters of the mptcpd role's record of the endpoints mptcpd added.
 
 Documentation: mptcpd_owned_endpoints.yml, mptcpd_stale_endpoints.yml and mptcpd_endpoint_record.yml
-beside this file. The logic lives in module_utils/mptcpd_record.py.
+beside this file. The logic lives in module_utils/mptcp/mptcpd_record.py.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -14,7 +14,7 @@ __metaclass__ = type
 
 import base64
 
-from ansible_collections.mptcp.lab.plugins.module_utils import mptcpd_record
+from ansible_collections.mptcp.lab.plugins.module_utils.mptcp import mptcpd_record
 
 
 def _record(value):

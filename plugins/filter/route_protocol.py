@@ -5,7 +5,7 @@
 """Filter checking the lab's route protocol against the controller's rt_protos.
 
 Documentation: lab_route_protocol_error.yml beside this file. The rules live in
-module_utils/route_protocols.py; mptcp.lab.path_routing checks again on each
+module_utils/lab/route_protocols.py; mptcp.lab.path_routing checks again on each
 host, against that host's own rt_protos.
 """
 
@@ -13,7 +13,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible_collections.mptcp.lab.plugins.module_utils import route_protocols
+from ansible_collections.mptcp.lab.plugins.module_utils.lab import route_protocols
 
 
 def lab_route_protocol_error(value, field='lab_route_protocol'):

@@ -125,7 +125,7 @@ process_cpus:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.mptcp.lab.plugins.module_utils import host_tuning as ht
+from ansible_collections.mptcp.lab.plugins.module_utils.lab import host_tuning as ht
 
 
 class Paths(object):

@@ -96,7 +96,7 @@ import os
 import time
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.mptcp.lab.plugins.module_utils import debug_bundle as db
+from ansible_collections.mptcp.lab.plugins.module_utils.process import debug_bundle as db
 
 
 def run(params, check_mode):

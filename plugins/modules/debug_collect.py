@@ -159,8 +159,8 @@ import socket
 import time
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.mptcp.lab.plugins.module_utils import debug_bundle as db
-from ansible_collections.mptcp.lab.plugins.module_utils import mptcpd as mptcpd_utils
+from ansible_collections.mptcp.lab.plugins.module_utils.process import debug_bundle as db
+from ansible_collections.mptcp.lab.plugins.module_utils.mptcp import mptcpd as mptcpd_utils
 
 
 def netns_identity():

@@ -109,7 +109,7 @@ import os
 import re
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.mptcp.lab.plugins.module_utils import guarded_process as dm
+from ansible_collections.mptcp.lab.plugins.module_utils.process import guarded_process as dm
 
 NAME_RE = re.compile(r'^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$')
 

@@ -248,11 +248,11 @@ import contextlib
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
-from ansible_collections.mptcp.lab.plugins.module_utils import lab_netlink as nl
-from ansible_collections.mptcp.lab.plugins.module_utils import lab_routing
-from ansible_collections.mptcp.lab.plugins.module_utils import mptcp_config
-from ansible_collections.mptcp.lab.plugins.module_utils import mptcp_netlink as mptcp_nl
-from ansible_collections.mptcp.lab.plugins.module_utils import route_protocols
+from ansible_collections.mptcp.lab.plugins.module_utils.lab import lab_netlink as nl
+from ansible_collections.mptcp.lab.plugins.module_utils.lab import lab_routing
+from ansible_collections.mptcp.lab.plugins.module_utils.mptcp import mptcp_config
+from ansible_collections.mptcp.lab.plugins.module_utils.mptcp import mptcp_netlink as mptcp_nl
+from ansible_collections.mptcp.lab.plugins.module_utils.lab import route_protocols
 
 
 class HostError(Exception):

@@ -124,8 +124,8 @@ checked:
 '''
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.mptcp.lab.plugins.module_utils.lab_plan import check_lab_knobs
-from ansible_collections.mptcp.lab.plugins.module_utils.perf_knobs import check_run_knobs
+from ansible_collections.mptcp.lab.plugins.module_utils.lab.lab_plan import check_lab_knobs
+from ansible_collections.mptcp.lab.plugins.module_utils.perf.perf_knobs import check_run_knobs
 
 LAB_KNOBS = ('lab_prefix', 'lab_kind', 'lab_paths', 'lab_address_base', 'lab_subnet_prefix', 'lab_table_base',
              'lab_bottleneck')

@@ -165,7 +165,7 @@ import re
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.mptcp.lab.plugins.module_utils import lab_lease
+from ansible_collections.mptcp.lab.plugins.module_utils.lab import lab_lease
 
 PREFIX_RE = re.compile(r'^[a-z][a-z0-9]{0,9}$')
 RUN_ID_RE = re.compile(r'^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$')

@@ -111,7 +111,7 @@ import pwd
 import re
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.mptcp.lab.plugins.module_utils import safe_files
+from ansible_collections.mptcp.lab.plugins.module_utils.process import safe_files
 
 NAME_RE = re.compile(r'^[a-z_][a-z0-9_-]{0,30}$')
 HOLDER_RE = re.compile(r'^[A-Za-z0-9._-]{1,64}$')

@@ -266,8 +266,8 @@ diff:
 '''
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-from ansible_collections.mptcp.lab.plugins.module_utils import mptcp_netlink as nl
-from ansible_collections.mptcp.lab.plugins.module_utils.mptcp_config import (
+from ansible_collections.mptcp.lab.plugins.module_utils.mptcp import mptcp_netlink as nl
+from ansible_collections.mptcp.lab.plugins.module_utils.mptcp.mptcp_config import (
     STATES,
     ApplyError,
     ValidationError,

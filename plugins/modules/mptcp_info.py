@@ -245,8 +245,8 @@ import re
 import stat
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-from ansible_collections.mptcp.lab.plugins.module_utils import mptcp_netlink as nl
-from ansible_collections.mptcp.lab.plugins.module_utils import mptcp_sysctl as sysctl
+from ansible_collections.mptcp.lab.plugins.module_utils.mptcp import mptcp_netlink as nl
+from ansible_collections.mptcp.lab.plugins.module_utils.mptcp import mptcp_sysctl as sysctl
 
 # Where distributions put mptcpd, which is not on PATH (Debian: /usr/libexec).
 MPTCPD_DIRS = ['/usr/libexec', '/usr/local/libexec', '/usr/lib/mptcpd', '/usr/libexec/mptcpd',

@@ -77,10 +77,10 @@ diff:
 '''
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-from ansible_collections.mptcp.lab.plugins.module_utils import mptcp_netlink as nl
-from ansible_collections.mptcp.lab.plugins.module_utils.mptcp_config import ValidationError
-from ansible_collections.mptcp.lab.plugins.module_utils.mptcp_config import compute_limits as compute
-from ansible_collections.mptcp.lab.plugins.module_utils.mptcp_config import validate_limits as validate
+from ansible_collections.mptcp.lab.plugins.module_utils.mptcp import mptcp_netlink as nl
+from ansible_collections.mptcp.lab.plugins.module_utils.mptcp.mptcp_config import ValidationError
+from ansible_collections.mptcp.lab.plugins.module_utils.mptcp.mptcp_config import compute_limits as compute
+from ansible_collections.mptcp.lab.plugins.module_utils.mptcp.mptcp_config import validate_limits as validate
 
 
 def main():

@@ -163,7 +163,7 @@ import os
 import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.mptcp.lab.plugins.module_utils import mptcp_sysctl as sysctl
+from ansible_collections.mptcp.lab.plugins.module_utils.mptcp import mptcp_sysctl as sysctl
 
 
 class ValidationError(Exception):

@@ -171,7 +171,7 @@ import os
 import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.mptcp.lab.plugins.module_utils import mptcpd as mpd
+from ansible_collections.mptcp.lab.plugins.module_utils.mptcp import mptcpd as mpd
 
 HEADER = 'Managed by Ansible (mptcp.lab.mptcpd_config); local changes are overwritten.'
 

@@ -89,7 +89,7 @@ import errno
 import os
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.mptcp.lab.plugins.module_utils.perf_suite import SYSCTL_NAME_RE, SuiteError, sysctl_text
+from ansible_collections.mptcp.lab.plugins.module_utils.perf.perf_suite import SYSCTL_NAME_RE, SuiteError, sysctl_text
 
 PROC_SYS = '/proc/sys'
 # Settings whose value must be one of a list the kernel offers (file beside them).

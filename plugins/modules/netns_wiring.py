@@ -180,8 +180,8 @@ import stat
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
-from ansible_collections.mptcp.lab.plugins.module_utils import lab_netlink as nl
-from ansible_collections.mptcp.lab.plugins.module_utils.lab_plan import IFNAMSIZ, PlanError, check_prefix
+from ansible_collections.mptcp.lab.plugins.module_utils.lab import lab_netlink as nl
+from ansible_collections.mptcp.lab.plugins.module_utils.lab.lab_plan import IFNAMSIZ, PlanError, check_prefix
 
 
 def link_id(link):

@@ -194,7 +194,7 @@ import os
 import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.mptcp.lab.plugins.module_utils import networkmanager as nm
+from ansible_collections.mptcp.lab.plugins.module_utils.mptcp import networkmanager as nm
 
 DAEMON_PATHS = ('usr/sbin/NetworkManager', 'usr/bin/NetworkManager')
 

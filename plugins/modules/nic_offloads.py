@@ -126,7 +126,7 @@ changes:
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
-from ansible_collections.mptcp.lab.plugins.module_utils import host_tuning as ht
+from ansible_collections.mptcp.lab.plugins.module_utils.lab import host_tuning as ht
 
 SETTINGS = ht.OFFLOAD_NAMES
 

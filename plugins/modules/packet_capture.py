@@ -111,8 +111,8 @@ import os
 import re
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.mptcp.lab.plugins.module_utils import guarded_process as gp
-from ansible_collections.mptcp.lab.plugins.module_utils import packet_capture as pc
+from ansible_collections.mptcp.lab.plugins.module_utils.process import guarded_process as gp
+from ansible_collections.mptcp.lab.plugins.module_utils.process import packet_capture as pc
 
 NAME_RE = re.compile(r'^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$')
 IFNAME_RE = re.compile(r'^[^/\s:]{1,15}$')

@@ -159,9 +159,9 @@ sysctls:
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
-from ansible_collections.mptcp.lab.plugins.module_utils import lab_netlink as nl
-from ansible_collections.mptcp.lab.plugins.module_utils import route_protocols
-from ansible_collections.mptcp.lab.plugins.module_utils.lab_routing import RoutingError, plan
+from ansible_collections.mptcp.lab.plugins.module_utils.lab import lab_netlink as nl
+from ansible_collections.mptcp.lab.plugins.module_utils.lab import route_protocols
+from ansible_collections.mptcp.lab.plugins.module_utils.lab.lab_routing import RoutingError, plan
 
 
 def run(module):

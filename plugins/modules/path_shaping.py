@@ -224,8 +224,8 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
-from ansible_collections.mptcp.lab.plugins.module_utils import lab_bottleneck as lb
-from ansible_collections.mptcp.lab.plugins.module_utils import lab_netlink as nl
+from ansible_collections.mptcp.lab.plugins.module_utils.lab import lab_bottleneck as lb
+from ansible_collections.mptcp.lab.plugins.module_utils.lab import lab_netlink as nl
 
 FRAME = 1514             # a full-size Ethernet frame as qdiscs count it (no FCS)
 MAX_RATE_MBIT = 34000    # tbf and htb carry the rate in 32 bits of bytes/s without the 64-bit attributes

@@ -108,7 +108,7 @@ results:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.mptcp.lab.plugins.module_utils.perf_commands import run_commands, shown
+from ansible_collections.mptcp.lab.plugins.module_utils.perf.perf_commands import run_commands, shown
 
 
 def check(params):

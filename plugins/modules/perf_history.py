@@ -135,9 +135,9 @@ tests:
 import os
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.mptcp.lab.plugins.module_utils.perf_record import (
+from ansible_collections.mptcp.lab.plugins.module_utils.perf.perf_record import (
     RecordError, load_summary, normalize, open_run)
-from ansible_collections.mptcp.lab.plugins.module_utils.perf_store import Store, run_module
+from ansible_collections.mptcp.lab.plugins.module_utils.perf.perf_store import Store, run_module
 
 
 def stored_runs(db_path):

@@ -105,7 +105,7 @@ kernel:
 import os
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.mptcp.lab.plugins.module_utils import lab_netlink as nl
+from ansible_collections.mptcp.lab.plugins.module_utils.lab import lab_netlink as nl
 
 SHAPING_KINDS = ('tbf', 'htb', 'netem')
 TC_H_ROOT = 0xFFFFFFFF

@@ -294,9 +294,9 @@ import threading
 import time
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.mptcp.lab.plugins.module_utils import packet_capture as pc
-from ansible_collections.mptcp.lab.plugins.module_utils import perf_latency as pl
-from ansible_collections.mptcp.lab.plugins.module_utils import perf_parse as pp
+from ansible_collections.mptcp.lab.plugins.module_utils.process import packet_capture as pc
+from ansible_collections.mptcp.lab.plugins.module_utils.perf import perf_latency as pl
+from ansible_collections.mptcp.lab.plugins.module_utils.perf import perf_parse as pp
 
 # The bulk flow omits its first seconds (slow start) and outlasts the
 # request/response window by two: see the module description. The

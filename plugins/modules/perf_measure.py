@@ -417,10 +417,10 @@ import os
 import time
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.mptcp.lab.plugins.module_utils import packet_capture as pc
-from ansible_collections.mptcp.lab.plugins.module_utils import perf_cost as pcost
-from ansible_collections.mptcp.lab.plugins.module_utils import perf_parse as pp
-from ansible_collections.mptcp.lab.plugins.module_utils import perf_sampler as ps
+from ansible_collections.mptcp.lab.plugins.module_utils.process import packet_capture as pc
+from ansible_collections.mptcp.lab.plugins.module_utils.perf import perf_cost as pcost
+from ansible_collections.mptcp.lab.plugins.module_utils.perf import perf_parse as pp
+from ansible_collections.mptcp.lab.plugins.module_utils.perf import perf_sampler as ps
 
 # The metrics a run of this module has figures for (names: perf_record.METRICS).
 METRICS = ('throughput_mbps', 'cpu_s_per_gb', 'retransmits')

@@ -115,13 +115,13 @@ import json
 import os
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-from ansible_collections.mptcp.lab.plugins.module_utils import perf_html
-from ansible_collections.mptcp.lab.plugins.module_utils.perf_baseline import judged_metrics, judged_view
-from ansible_collections.mptcp.lab.plugins.module_utils.perf_record import (
+from ansible_collections.mptcp.lab.plugins.module_utils.perf import perf_html
+from ansible_collections.mptcp.lab.plugins.module_utils.perf.perf_baseline import judged_metrics, judged_view
+from ansible_collections.mptcp.lab.plugins.module_utils.perf.perf_record import (
     METRIC, RecordError, open_run, read_bytes, slug, write_atomic)
-from ansible_collections.mptcp.lab.plugins.module_utils.perf_store import (
+from ansible_collections.mptcp.lab.plugins.module_utils.perf.perf_store import (
     csv_metrics, csv_text, open_readonly, otava_config, run_module)
-from ansible_collections.mptcp.lab.plugins.module_utils.perf_timeseries import load_timeseries
+from ansible_collections.mptcp.lab.plugins.module_utils.perf.perf_timeseries import load_timeseries
 
 
 def _digest(data):

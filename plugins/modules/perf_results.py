@@ -250,7 +250,7 @@ import os
 import time
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.mptcp.lab.plugins.module_utils import perf_baseline, perf_record, perf_results
+from ansible_collections.mptcp.lab.plugins.module_utils.perf import perf_baseline, perf_record, perf_results
 
 
 def brief(summary):

@@ -230,8 +230,8 @@ import hashlib
 import os
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-from ansible_collections.mptcp.lab.plugins.module_utils import perf_suite as ps
-from ansible_collections.mptcp.lab.plugins.module_utils.perf_knobs import check_results_location
+from ansible_collections.mptcp.lab.plugins.module_utils.perf import perf_suite as ps
+from ansible_collections.mptcp.lab.plugins.module_utils.perf.perf_knobs import check_results_location
 
 try:
     import yaml

@@ -233,13 +233,13 @@ import math
 import os
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.mptcp.lab.plugins.module_utils.perf_baseline import (
+from ansible_collections.mptcp.lab.plugins.module_utils.perf.perf_baseline import (
     BaselineError, describe_baseline, entries, evaluate, judged_metrics, min_effects, regression_message,
     test_outcome, unknown_run_message, verdict_document)
-from ansible_collections.mptcp.lab.plugins.module_utils.perf_ci import junit_xml, verdict_markdown
-from ansible_collections.mptcp.lab.plugins.module_utils.perf_record import (
+from ansible_collections.mptcp.lab.plugins.module_utils.perf.perf_ci import junit_xml, verdict_markdown
+from ansible_collections.mptcp.lab.plugins.module_utils.perf.perf_record import (
     json_bytes, metric_names, open_run, parse_tag, parse_tags, read_bytes, write_atomic)
-from ansible_collections.mptcp.lab.plugins.module_utils.perf_store import (
+from ansible_collections.mptcp.lab.plugins.module_utils.perf.perf_store import (
     Store, StoreError, open_readonly, run_module)
 
 VERDICT_FILES = ('verdict.json', 'junit.xml', 'verdict.md')

@@ -70,7 +70,7 @@ import os
 import stat
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.mptcp.lab.plugins.module_utils import safe_files
+from ansible_collections.mptcp.lab.plugins.module_utils.process import safe_files
 
 
 def parse_mode(text):

@@ -233,8 +233,8 @@ import os
 import time
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.mptcp.lab.plugins.module_utils import safe_files
-from ansible_collections.mptcp.lab.plugins.module_utils.supervised_process import (
+from ansible_collections.mptcp.lab.plugins.module_utils.process import safe_files
+from ansible_collections.mptcp.lab.plugins.module_utils.process.supervised_process import (
     POLL_S, Daemon, is_alive, listening, netns_id, resolve_credentials, restart_reason)
 
 

@@ -146,7 +146,7 @@ import tarfile
 import time
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.mptcp.lab.plugins.module_utils import lab_vm
+from ansible_collections.mptcp.lab.plugins.module_utils.lab import lab_vm
 
 MARKER = '.mptcp-lab-vm'
 PR_SET_PDEATHSIG = 1

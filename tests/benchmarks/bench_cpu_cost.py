@@ -48,7 +48,7 @@ STATS = os.path.join(ROOT, 'roles', 'traffic_sink', 'files', 'mptcp_lab_stats.py
 sys.path.insert(0, COLLECTIONS)
 
 # pylint: disable=wrong-import-position
-from ansible_collections.mptcp.lab.plugins.module_utils.perf_stats import mann_whitney, summarize  # noqa: E402
+from ansible_collections.mptcp.lab.plugins.module_utils.perf.perf_stats import mann_whitney, summarize  # noqa: E402
 
 PORT, STATS_PORT = 5201, 5199
 METRICS = (('throughput_mbps', 'Mbit/s'), ('cpu_s_per_gb', 's/GB'), ('lab_s_per_gb', 's/GB'),

@@ -34,7 +34,7 @@ sys.path.insert(0, os.path.join(ROOT, '.collections'))
 sys.path.insert(0, os.path.join(ROOT, 'tests', 'integration'))
 
 # pylint: disable=wrong-import-position
-from ansible_collections.mptcp.lab.plugins.module_utils.perf_stats import summarize  # noqa: E402
+from ansible_collections.mptcp.lab.plugins.module_utils.perf.perf_stats import summarize  # noqa: E402
 from latency_lab import LatencyLab  # noqa: E402
 
 CONFIGS = (('tcp-idle', 'tcp', 'none'), ('mptcp-idle', 'mptcp', 'none'),

@@ -62,11 +62,11 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 sys.path.insert(0, os.path.join(ROOT, '.collections'))
 
 # pylint: disable=wrong-import-position
-from ansible_collections.mptcp.lab.plugins.module_utils import perf_suite  # noqa: E402
-from ansible_collections.mptcp.lab.plugins.module_utils.perf_baseline import MIN_BASELINE_RUNS  # noqa: E402
-from ansible_collections.mptcp.lab.plugins.module_utils.perf_record import (  # noqa: E402
+from ansible_collections.mptcp.lab.plugins.module_utils.perf import perf_suite  # noqa: E402
+from ansible_collections.mptcp.lab.plugins.module_utils.perf.perf_baseline import MIN_BASELINE_RUNS  # noqa: E402
+from ansible_collections.mptcp.lab.plugins.module_utils.perf.perf_record import (  # noqa: E402
     build_summary, load_summary, metric_table, normalize, parse_time, write_record)
-from ansible_collections.mptcp.lab.plugins.module_utils.perf_stats import (  # noqa: E402
+from ansible_collections.mptcp.lab.plugins.module_utils.perf.perf_stats import (  # noqa: E402
     compare, median, wilson_interval)
 
 TICK = float(os.sysconf('SC_CLK_TCK'))

@@ -54,10 +54,10 @@ sys.path.insert(0, os.path.join(ROOT, '.collections'))
 sys.path.insert(0, os.path.join(ROOT, 'scripts'))
 
 # pylint: disable=wrong-import-position
-from ansible_collections.mptcp.lab.plugins.module_utils.perf_baseline import MIN_BASELINE_RUNS  # noqa: E402
-from ansible_collections.mptcp.lab.plugins.module_utils.perf_record import (  # noqa: E402
+from ansible_collections.mptcp.lab.plugins.module_utils.perf.perf_baseline import MIN_BASELINE_RUNS  # noqa: E402
+from ansible_collections.mptcp.lab.plugins.module_utils.perf.perf_record import (  # noqa: E402
     load_summary, normalize, parse_time)
-from ansible_collections.mptcp.lab.plugins.module_utils.perf_stats import (  # noqa: E402
+from ansible_collections.mptcp.lab.plugins.module_utils.perf.perf_stats import (  # noqa: E402
     compare, median, wilson_interval)
 
 VENV_BIN = os.path.dirname(sys.executable)

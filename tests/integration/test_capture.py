@@ -18,7 +18,7 @@ import uuid
 import pytest
 
 from conftest import ROOT, ansible_playbook, run_module
-from ansible_collections.mptcp.lab.plugins.module_utils import packet_capture as pc
+from ansible_collections.mptcp.lab.plugins.module_utils.process import packet_capture as pc
 
 SUITE = """\
 name: capture-check

@@ -8,8 +8,8 @@ import sys
 
 from conftest import run_module
 
-from ansible_collections.mptcp.lab.plugins.module_utils.perf_record import load_summary, normalize
-from ansible_collections.mptcp.lab.plugins.module_utils.perf_store import Store
+from ansible_collections.mptcp.lab.plugins.module_utils.perf.perf_record import load_summary, normalize
+from ansible_collections.mptcp.lab.plugins.module_utils.perf.perf_store import Store
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import perf_fixtures  # noqa: E402  pylint: disable=wrong-import-position
@@ -19,8 +19,8 @@ ENV = dict(os.environ, PYTHONPATH=os.path.join(ROOT, '.collections'))
 
 WRITER = r'''
 import json, sys
-from ansible_collections.mptcp.lab.plugins.module_utils.perf_record import load_summary, normalize
-from ansible_collections.mptcp.lab.plugins.module_utils.perf_store import Store
+from ansible_collections.mptcp.lab.plugins.module_utils.perf.perf_record import load_summary, normalize
+from ansible_collections.mptcp.lab.plugins.module_utils.perf.perf_store import Store
 db, mode, paths = sys.argv[1], sys.argv[2], sys.argv[3:]
 store = Store(db)
 def hang(conn):

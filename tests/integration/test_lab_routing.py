@@ -157,7 +157,7 @@ def test_two_links_needing_the_same_route_fail_early(netns):
 
 def test_add_route_never_overwrites_a_route_in_its_place(netns):
     """Even when a route appears between reading and applying, the lab's add fails instead of replacing it."""
-    from ansible_collections.mptcp.lab.plugins.module_utils import lab_netlink as nl
+    from ansible_collections.mptcp.lab.plugins.module_utils.lab import lab_netlink as nl
     setup(netns)
     netns.run('ip', 'route', 'add', '10.250.1.2/32', 'dev', 'mltp1', 'proto', 'static')
     with nl.open_netns(netns.name) as ipr:
@@ -198,7 +198,7 @@ def test_objects_of_the_labs_protocol_outside_the_labs_places_stay(netns):
     """Carrying protocol 211 is not enough: the lab removes only what sits in its tables, priorities, devices."""
     setup(netns)
     netns.add_veth('mltp9')
-    from ansible_collections.mptcp.lab.plugins.module_utils import lab_netlink as nl
+    from ansible_collections.mptcp.lab.plugins.module_utils.lab import lab_netlink as nl
     with nl.open_netns(netns.name) as ipr:     # iproute2 6.1 cannot set an address's protocol
         nl.add_address(ipr, nl.links(ipr)['mltp9']['index'], '192.0.2.1', 24, 211)
         assert [a['proto'] for a in nl.addresses(ipr) if a['address'] == '192.0.2.1'] == [211]

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from ansible_collections.mptcp.lab.plugins.module_utils import lab_netlink as nl
+from ansible_collections.mptcp.lab.plugins.module_utils.lab import lab_netlink as nl
 
 # On SIGTERM: fork a copy of itself (a new process in the namespace, unknown to the scan before), then exit,
 # argument 2 times. Each process writes its pid to the file given as argument 1.

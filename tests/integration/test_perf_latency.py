@@ -165,7 +165,7 @@ def test_a_failed_load_makes_the_run_invalid(lab):
 
 
 def test_capture_around_the_run(lab, tmp_path):
-    from ansible_collections.mptcp.lab.plugins.module_utils import packet_capture as pc
+    from ansible_collections.mptcp.lab.plugins.module_utils.process import packet_capture as pc
     res = measure(lab, duration=1, capture_dir=str(tmp_path), capture_name='001-rr-rep1')
     assert res['ok'], res['error']
     assert res['capture']['error'] is None and [f['dev'] for f in res['capture']['files']] == ['g1', 'g2']

@@ -13,7 +13,7 @@ import pytest
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..', '..'))
 sys.path.insert(0, os.path.join(ROOT, '.collections'))
 
-from ansible_collections.mptcp.lab.plugins.module_utils import lab_plan  # noqa: E402
+from ansible_collections.mptcp.lab.plugins.module_utils.lab import lab_plan  # noqa: E402
 
 PREFIX = 'mlsnk'
 GEN, SINK = PREFIX + '-gen1', PREFIX + '-sink1'

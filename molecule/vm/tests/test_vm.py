@@ -19,7 +19,7 @@ import yaml
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..', '..'))
 sys.path.insert(0, os.path.join(ROOT, '.collections'))
 
-from ansible_collections.mptcp.lab.plugins.module_utils import lab_plan  # noqa: E402
+from ansible_collections.mptcp.lab.plugins.module_utils.lab import lab_plan  # noqa: E402
 
 INVENTORY = os.environ.get('MOLECULE_LAB_INVENTORY', os.path.join(ROOT, 'molecule', 'vm', 'inventory'))
 CONVERGE = os.environ.get('MOLECULE_LAB_CONVERGE', os.path.join(ROOT, 'molecule', 'vm', 'converge.yml'))

@@ -5,7 +5,7 @@ import pytest
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.mptcp.lab.plugins.filter.lab_reshape import lab_reshape_devices
-from ansible_collections.mptcp.lab.plugins.module_utils import lab_plan
+from ansible_collections.mptcp.lab.plugins.module_utils.lab import lab_plan
 
 LAB = [{'rate_mbit': 50}, {'rate_mbit': 50}]
 DEVICES = lab_plan.shaper_devices(LAB, [1], prefix='mlt')

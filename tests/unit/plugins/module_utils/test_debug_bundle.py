@@ -7,9 +7,9 @@ import tarfile
 
 import pytest
 
-from ansible_collections.mptcp.lab.plugins.module_utils import debug_bundle as db
-from ansible_collections.mptcp.lab.plugins.module_utils import guarded_process as gp
-from ansible_collections.mptcp.lab.plugins.module_utils import packet_capture as pc
+from ansible_collections.mptcp.lab.plugins.module_utils.process import debug_bundle as db
+from ansible_collections.mptcp.lab.plugins.module_utils.process import guarded_process as gp
+from ansible_collections.mptcp.lab.plugins.module_utils.process import packet_capture as pc
 
 
 def test_host_commands_are_mptcp_get_debugs_then_the_labs():

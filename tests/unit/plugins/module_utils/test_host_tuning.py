@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from ansible_collections.mptcp.lab.plugins.module_utils import host_tuning as ht
+from ansible_collections.mptcp.lab.plugins.module_utils.lab import host_tuning as ht
 
 
 @pytest.mark.parametrize('text, cpus, canonical', [

@@ -6,7 +6,7 @@ import subprocess
 
 import pytest
 
-from ansible_collections.mptcp.lab.plugins.module_utils import lab_lease as ll
+from ansible_collections.mptcp.lab.plugins.module_utils.lab import lab_lease as ll
 
 
 def test_lock_names():

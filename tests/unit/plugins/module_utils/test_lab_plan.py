@@ -4,7 +4,7 @@ import ipaddress
 
 import pytest
 
-from ansible_collections.mptcp.lab.plugins.module_utils import lab_plan as plan
+from ansible_collections.mptcp.lab.plugins.module_utils.lab import lab_plan as plan
 
 PATHS2 = [{'rate_mbit': 50}, {'rate_mbit': 50}]
 PATHS8 = [{'rate_mbit': 10}] * 8

@@ -5,8 +5,8 @@ import subprocess
 
 import pytest
 
-from ansible_collections.mptcp.lab.plugins.module_utils import lab_plan
-from ansible_collections.mptcp.lab.plugins.module_utils import lab_vm
+from ansible_collections.mptcp.lab.plugins.module_utils.lab import lab_plan
+from ansible_collections.mptcp.lab.plugins.module_utils.lab import lab_vm
 
 VMS = [{'name': 'mvm-shaper', 'ssh_port': 47024, 'cpus': 1, 'memory_mb': 512},
        {'name': 'mvm-gen1', 'ssh_port': 47022, 'cpus': 1, 'memory_mb': 512},

@@ -2,7 +2,7 @@
 
 import pytest
 
-from ansible_collections.mptcp.lab.plugins.module_utils import mptcp_netlink as nl
+from ansible_collections.mptcp.lab.plugins.module_utils.mptcp import mptcp_netlink as nl
 
 
 def test_flags_roundtrip():

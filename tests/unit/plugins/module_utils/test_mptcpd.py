@@ -1,10 +1,10 @@
-"""Unit tests for plugins/module_utils/mptcpd.py (versions, validation, rendering)."""
+"""Unit tests for plugins/module_utils/mptcp/mptcpd.py (versions, validation, rendering)."""
 
 import hashlib
 
 import pytest
 
-from ansible_collections.mptcp.lab.plugins.module_utils import mptcpd as mpd
+from ansible_collections.mptcp.lab.plugins.module_utils.mptcp import mptcpd as mpd
 
 
 def cfg(**kwargs):

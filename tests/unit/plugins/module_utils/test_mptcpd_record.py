@@ -2,7 +2,7 @@
 
 import json
 
-from ansible_collections.mptcp.lab.plugins.module_utils import mptcpd_record as mr
+from ansible_collections.mptcp.lab.plugins.module_utils.mptcp import mptcpd_record as mr
 
 
 def ep(id_, address, *flags, **extra):

@@ -1,10 +1,10 @@
-"""Unit tests for plugins/module_utils/networkmanager.py (mptcp-flags, NM.conf order, assessment)."""
+"""Unit tests for plugins/module_utils/mptcp/networkmanager.py (mptcp-flags, NM.conf order, assessment)."""
 
 import os
 
 import pytest
 
-from ansible_collections.mptcp.lab.plugins.module_utils import networkmanager as nm
+from ansible_collections.mptcp.lab.plugins.module_utils.mptcp import networkmanager as nm
 
 
 @pytest.mark.parametrize('text, value', [

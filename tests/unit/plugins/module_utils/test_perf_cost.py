@@ -2,7 +2,7 @@
 
 import pytest
 
-from ansible_collections.mptcp.lab.plugins.module_utils import perf_cost as pc
+from ansible_collections.mptcp.lab.plugins.module_utils.perf import perf_cost as pc
 
 HZ = 100
 

@@ -6,8 +6,8 @@ import sys
 
 import pytest
 
-from ansible_collections.mptcp.lab.plugins.module_utils import perf_html
-from ansible_collections.mptcp.lab.plugins.module_utils.perf_record import migrate
+from ansible_collections.mptcp.lab.plugins.module_utils.perf import perf_html
+from ansible_collections.mptcp.lab.plugins.module_utils.perf.perf_record import migrate
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), '..', '..', '..'))
 import perf_fixtures  # noqa: E402  pylint: disable=wrong-import-position
@@ -96,7 +96,7 @@ def test_metrics_figure_has_a_panel_per_other_metric():
 
 def test_the_run_shown_over_time_is_the_median_one_with_a_file(tmp_path):
     import json
-    from ansible_collections.mptcp.lab.plugins.module_utils.perf_timeseries import load_timeseries
+    from ansible_collections.mptcp.lab.plugins.module_utils.perf.perf_timeseries import load_timeseries
     test = record()['tests'][2]
     values = [r['metrics']['throughput_mbps'] for r in test['runs']]
     middle = sorted(values)[len(values) // 2]

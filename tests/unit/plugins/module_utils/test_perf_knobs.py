@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from ansible_collections.mptcp.lab.plugins.module_utils import perf_knobs as pk
+from ansible_collections.mptcp.lab.plugins.module_utils.perf import perf_knobs as pk
 from ansible_collections.mptcp.lab.plugins.modules import lab_knobs
 
 NAN = float('nan')

@@ -4,8 +4,8 @@ import os
 
 import pytest
 
-from ansible_collections.mptcp.lab.plugins.module_utils import perf_latency as pl
-from ansible_collections.mptcp.lab.plugins.module_utils import perf_parse as pp
+from ansible_collections.mptcp.lab.plugins.module_utils.perf import perf_latency as pl
+from ansible_collections.mptcp.lab.plugins.module_utils.perf import perf_parse as pp
 
 FIXTURES = os.path.join(os.path.dirname(__file__), 'fixtures', 'perf')
 
@@ -110,8 +110,8 @@ def test_latency_runs_in_the_run_record():
     import sys
     sys.path.insert(0, os.path.join(os.path.dirname(__file__), '..', '..', '..'))
     import run_record_check as check  # pylint: disable=import-outside-toplevel
-    from ansible_collections.mptcp.lab.plugins.module_utils import perf_record
-    from ansible_collections.mptcp.lab.plugins.module_utils import perf_suite as ps
+    from ansible_collections.mptcp.lab.plugins.module_utils.perf import perf_record
+    from ansible_collections.mptcp.lab.plugins.module_utils.perf import perf_suite as ps
 
     suite = ps.validate_suite({'name': 's', 'defaults': {'repetitions': 2, 'duration_s': 5}, 'tests': [
         {'name': 'up', 'protocol': 'tcp', 'paths': 1},

@@ -13,16 +13,16 @@ import sys
 
 import pytest
 
-from ansible_collections.mptcp.lab.plugins.module_utils import perf_suite as ps
-from ansible_collections.mptcp.lab.plugins.module_utils.perf_baseline import (
+from ansible_collections.mptcp.lab.plugins.module_utils.perf import perf_suite as ps
+from ansible_collections.mptcp.lab.plugins.module_utils.perf.perf_baseline import (
     BaselineError, evaluate, judge_before_writing, judged_metrics, judged_view, min_effects, regression_message,
     verdict_document)
-from ansible_collections.mptcp.lab.plugins.module_utils.perf_ci import junit_xml, verdict_markdown
-from ansible_collections.mptcp.lab.plugins.module_utils.perf_knobs import check_run_knobs
-from ansible_collections.mptcp.lab.plugins.module_utils.perf_record import (
+from ansible_collections.mptcp.lab.plugins.module_utils.perf.perf_ci import junit_xml, verdict_markdown
+from ansible_collections.mptcp.lab.plugins.module_utils.perf.perf_knobs import check_run_knobs
+from ansible_collections.mptcp.lab.plugins.module_utils.perf.perf_record import (
     build_summary, metric_table, migrate, normalize, primary_metric, test_validity as validity_of)
-from ansible_collections.mptcp.lab.plugins.module_utils.perf_stats import compare
-from ansible_collections.mptcp.lab.plugins.module_utils.perf_store import Store
+from ansible_collections.mptcp.lab.plugins.module_utils.perf.perf_stats import compare
+from ansible_collections.mptcp.lab.plugins.module_utils.perf.perf_store import Store
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), '..', '..', '..'))
 import perf_fixtures  # noqa: E402  pylint: disable=wrong-import-position
@@ -383,7 +383,7 @@ def test_judged_before_writing_per_metric(tmp_path):
 
 
 def test_a_request_response_test_has_an_identity_of_its_own():
-    from ansible_collections.mptcp.lab.plugins.module_utils.perf_record import test_identity
+    from ansible_collections.mptcp.lab.plugins.module_utils.perf.perf_record import test_identity
     s = record([])
     bulk_test = dict(s['tests'][1])
     idle = dict(bulk_test, kind='latency', load='none', msg_size=64)

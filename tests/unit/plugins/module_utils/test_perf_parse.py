@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from ansible_collections.mptcp.lab.plugins.module_utils import perf_parse as pp
+from ansible_collections.mptcp.lab.plugins.module_utils.perf import perf_parse as pp
 
 FIXTURES = os.path.join(os.path.dirname(__file__), 'fixtures', 'perf')
 

@@ -6,8 +6,8 @@ import sys
 
 import pytest
 
-from ansible_collections.mptcp.lab.plugins.module_utils import perf_record
-from ansible_collections.mptcp.lab.plugins.module_utils.perf_record import (
+from ansible_collections.mptcp.lab.plugins.module_utils.perf import perf_record
+from ansible_collections.mptcp.lab.plugins.module_utils.perf.perf_record import (
     RecordError, format_time, normalize, parse_time, per_path_medians, test_identity as identity_of,
     test_validity as validity_of, test_values as values_of)
 

@@ -5,9 +5,9 @@ import os
 
 import pytest
 
-from ansible_collections.mptcp.lab.plugins.module_utils import perf_record as pr
-from ansible_collections.mptcp.lab.plugins.module_utils import perf_results as files
-from ansible_collections.mptcp.lab.plugins.module_utils import perf_suite as ps
+from ansible_collections.mptcp.lab.plugins.module_utils.perf import perf_record as pr
+from ansible_collections.mptcp.lab.plugins.module_utils.perf import perf_results as files
+from ansible_collections.mptcp.lab.plugins.module_utils.perf import perf_suite as ps
 
 
 def test_summarize_contract_fields():

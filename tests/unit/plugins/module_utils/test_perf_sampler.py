@@ -4,7 +4,7 @@ import os
 import sys
 import time
 
-from ansible_collections.mptcp.lab.plugins.module_utils import perf_sampler as ps
+from ansible_collections.mptcp.lab.plugins.module_utils.perf import perf_sampler as ps
 
 ENV = dict(os.environ, LC_ALL='C')
 
@@ -142,7 +142,7 @@ def test_client_child_dies_with_the_module():
     """The measuring process killed mid-run: its iperf3 (here a sleep) goes with it."""
     import subprocess
     code = ('import os\n'
-            'from ansible_collections.mptcp.lab.plugins.module_utils import perf_sampler as ps\n'
+            'from ansible_collections.mptcp.lab.plugins.module_utils.perf import perf_sampler as ps\n'
             'c = ps.Client(["sleep", "60"], dict(os.environ), limit=120)\n'
             's = ps.Sampler(["lo"], None, ["true"], ["true"], 100, dict(os.environ))\n'
             'c.run(s)\n')

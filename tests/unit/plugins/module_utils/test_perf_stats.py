@@ -6,8 +6,8 @@ from fractions import Fraction
 
 import pytest
 
-from ansible_collections.mptcp.lab.plugins.module_utils import perf_stats
-from ansible_collections.mptcp.lab.plugins.module_utils.perf_stats import (
+from ansible_collections.mptcp.lab.plugins.module_utils.perf import perf_stats
+from ansible_collections.mptcp.lab.plugins.module_utils.perf.perf_stats import (
     compare, doubled_midranks, mann_whitney, median, noise_guard_pct, summarize, t_quantile, t_sf,
     wilson_interval)
 
@@ -234,7 +234,7 @@ def test_false_alarms_stay_bounded_with_run_to_run_noise():
 def test_noise_guard_on_the_log_scale():
     """For a steady metric the log-scale guard is the linear one; for a skewed one it is the
     multiplicative spread, the same for a run twice as slow as for one half as slow."""
-    from ansible_collections.mptcp.lab.plugins.module_utils.perf_stats import noise_guard_log
+    from ansible_collections.mptcp.lab.plugins.module_utils.perf.perf_stats import noise_guard_log
     import math
     steady = [[m + d for d in (-0.2, 0.0, 0.2, -0.1, 0.1)] for m in (100.0, 100.8, 99.5, 100.3, 99.6)]
     linear = noise_guard_pct(steady, 0.05)

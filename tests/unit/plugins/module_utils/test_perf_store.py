@@ -8,10 +8,10 @@ import sys
 import pytest
 import yaml
 
-from ansible_collections.mptcp.lab.plugins.module_utils.perf_baseline import (
+from ansible_collections.mptcp.lab.plugins.module_utils.perf.perf_baseline import (
     BaselineError, evaluate, judged_view, regression_message, verdict_document)
-from ansible_collections.mptcp.lab.plugins.module_utils.perf_record import normalize
-from ansible_collections.mptcp.lab.plugins.module_utils.perf_store import (
+from ansible_collections.mptcp.lab.plugins.module_utils.perf.perf_record import normalize
+from ansible_collections.mptcp.lab.plugins.module_utils.perf.perf_store import (
     EmptyStore, Store, StoreError, csv_text, open_readonly, otava_config, shaping_text)
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), '..', '..', '..'))

@@ -2,9 +2,9 @@
 
 import pytest
 
-from ansible_collections.mptcp.lab.plugins.module_utils import perf_suite as ps
-from ansible_collections.mptcp.lab.plugins.module_utils.perf_stats import mann_whitney
-from ansible_collections.mptcp.lab.plugins.module_utils.perf_suite import SuiteError
+from ansible_collections.mptcp.lab.plugins.module_utils.perf import perf_suite as ps
+from ansible_collections.mptcp.lab.plugins.module_utils.perf.perf_stats import mann_whitney
+from ansible_collections.mptcp.lab.plugins.module_utils.perf.perf_suite import SuiteError
 
 
 def suite(*tests, **top):

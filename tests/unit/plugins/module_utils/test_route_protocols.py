@@ -2,7 +2,7 @@
 
 import os
 
-from ansible_collections.mptcp.lab.plugins.module_utils import route_protocols as rp
+from ansible_collections.mptcp.lab.plugins.module_utils.lab import route_protocols as rp
 
 DEBIAN = """#
 # Reserved protocols.

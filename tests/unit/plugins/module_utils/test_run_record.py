@@ -7,12 +7,12 @@ import sys
 
 import pytest
 
-from ansible_collections.mptcp.lab.plugins.module_utils import perf_html
-from ansible_collections.mptcp.lab.plugins.module_utils import perf_record
-from ansible_collections.mptcp.lab.plugins.module_utils import perf_suite as ps
-from ansible_collections.mptcp.lab.plugins.module_utils.perf_baseline import judged_view, verdict_document
-from ansible_collections.mptcp.lab.plugins.module_utils.perf_ci import junit_xml, verdict_markdown
-from ansible_collections.mptcp.lab.plugins.module_utils.perf_record import (
+from ansible_collections.mptcp.lab.plugins.module_utils.perf import perf_html
+from ansible_collections.mptcp.lab.plugins.module_utils.perf import perf_record
+from ansible_collections.mptcp.lab.plugins.module_utils.perf import perf_suite as ps
+from ansible_collections.mptcp.lab.plugins.module_utils.perf.perf_baseline import judged_view, verdict_document
+from ansible_collections.mptcp.lab.plugins.module_utils.perf.perf_ci import junit_xml, verdict_markdown
+from ansible_collections.mptcp.lab.plugins.module_utils.perf.perf_record import (
     RecordError, SCHEMA_VERSION, build_summary, migrate, normalize, write_record)
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), '..', '..', '..'))

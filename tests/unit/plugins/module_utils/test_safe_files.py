@@ -5,7 +5,7 @@ import stat
 
 import pytest
 
-from ansible_collections.mptcp.lab.plugins.module_utils import safe_files as sf
+from ansible_collections.mptcp.lab.plugins.module_utils.process import safe_files as sf
 
 
 @pytest.fixture

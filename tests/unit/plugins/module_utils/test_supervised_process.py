@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from ansible_collections.mptcp.lab.plugins.module_utils import supervised_process as sp
+from ansible_collections.mptcp.lab.plugins.module_utils.process import supervised_process as sp
 
 Z32 = '0' * 32
 TCP6 = """\

@@ -2,7 +2,7 @@
 
 import pytest
 
-from ansible_collections.mptcp.lab.plugins.module_utils import mptcp_config
+from ansible_collections.mptcp.lab.plugins.module_utils.mptcp import mptcp_config
 from ansible_collections.mptcp.lab.plugins.modules import mptcp_endpoints as m
 
 ValidationError = m.ValidationError

@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from ansible_collections.mptcp.lab.plugins.module_utils import mptcp_netlink as nl
+from ansible_collections.mptcp.lab.plugins.module_utils.mptcp import mptcp_netlink as nl
 from ansible_collections.mptcp.lab.plugins.modules import mptcp_info as info
 
 

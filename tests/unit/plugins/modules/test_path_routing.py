@@ -1,7 +1,7 @@
-"""path_routing: wanted state, difference and validation (pure logic, module_utils/lab_routing.py)."""
+"""path_routing: wanted state, difference and validation (pure logic, module_utils/lab/lab_routing.py)."""
 
-from ansible_collections.mptcp.lab.plugins.module_utils import lab_netlink as nl
-from ansible_collections.mptcp.lab.plugins.module_utils import lab_routing as pr
+from ansible_collections.mptcp.lab.plugins.module_utils.lab import lab_netlink as nl
+from ansible_collections.mptcp.lab.plugins.module_utils.lab import lab_routing as pr
 
 GEN = [{'path': 1, 'dev': 'mlab-p1', 'address': '10.200.0.2', 'prefix': 24, 'peer_address': '10.200.1.2',
         'gateway': '10.200.0.1', 'table': 101},

@@ -2,7 +2,7 @@
 
 import pytest
 
-from ansible_collections.mptcp.lab.plugins.module_utils import lab_netlink as nl
+from ansible_collections.mptcp.lab.plugins.module_utils.lab import lab_netlink as nl
 from ansible_collections.mptcp.lab.plugins.modules import path_shaping as ps
 
 

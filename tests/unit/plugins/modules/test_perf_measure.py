@@ -8,7 +8,7 @@ import threading
 
 import pytest
 
-from ansible_collections.mptcp.lab.plugins.module_utils import perf_parse as pp
+from ansible_collections.mptcp.lab.plugins.module_utils.perf import perf_parse as pp
 from ansible_collections.mptcp.lab.plugins.modules import perf_measure
 
 

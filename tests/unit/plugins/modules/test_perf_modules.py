@@ -17,7 +17,7 @@ import pytest
 from ansible.module_utils import _internal, basic
 from ansible.module_utils.common.text.converters import to_bytes
 
-from ansible_collections.mptcp.lab.plugins.module_utils import perf_record
+from ansible_collections.mptcp.lab.plugins.module_utils.perf import perf_record
 from ansible_collections.mptcp.lab.plugins.modules import perf_history, perf_report, perf_verdict
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), '..', '..', '..'))
@@ -174,7 +174,7 @@ def test_verdict_flags_the_drop_and_writes_its_own_files(results, capsys):
 
 def test_record_regressions_judged_before_writing_match_the_verdict(results, capsys):
     """perf_results fills summary.json's regressions before writing it, from the history alone."""
-    from ansible_collections.mptcp.lab.plugins.module_utils import perf_baseline
+    from ansible_collections.mptcp.lab.plugins.module_utils.perf import perf_baseline
     run_dir = os.path.join(results, perf_fixtures.run_id_for(6))
     with open(os.path.join(run_dir, 'summary.json')) as handle:
         summary = json.load(handle)

@@ -9,7 +9,7 @@ import pytest
 from ansible.module_utils import basic
 from ansible.module_utils.common.text.converters import to_bytes
 
-from ansible_collections.mptcp.lab.plugins.module_utils.perf_suite import SuiteError
+from ansible_collections.mptcp.lab.plugins.module_utils.perf.perf_suite import SuiteError
 from ansible_collections.mptcp.lab.plugins.modules import perf_host_info, perf_results, perf_suite
 
 SUITES = os.path.join(os.path.dirname(__file__), '..', '..', '..', '..', 'roles', 'perf_suite', 'files', 'suites')
@@ -39,7 +39,7 @@ def test_find_suite_by_name_and_path(tmp_path, monkeypatch):
 
 
 def test_scripts_of_commands_are_read_beside_the_suite_and_identified_by_content(tmp_path):
-    from ansible_collections.mptcp.lab.plugins.module_utils import perf_suite as ps
+    from ansible_collections.mptcp.lab.plugins.module_utils.perf import perf_suite as ps
     (tmp_path / 'probe.sh').write_text('#!/bin/sh\necho hi\n')
     (tmp_path / 'plain.txt').write_text('echo hi\n')
     suite_file = tmp_path / 'mine.yml'

@@ -48,7 +48,7 @@ import socket
 import stat
 import time
 
-from ansible_collections.mptcp.lab.plugins.module_utils import lab_netlink as nl
+from ansible_collections.mptcp.lab.plugins.module_utils.lab import lab_netlink as nl
 
 LOCK_DIR = '/run/mptcp-lab/locks'
 RUN_DIR = '/run/mptcp-lab'

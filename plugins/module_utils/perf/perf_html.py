@@ -31,11 +31,11 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
     HAS_MATPLOTLIB = False
     MATPLOTLIB_IMPORT_ERROR = exc
 
-from ansible_collections.mptcp.lab.plugins.module_utils import perf_timeseries
-from ansible_collections.mptcp.lab.plugins.module_utils.perf_baseline import figure
-from ansible_collections.mptcp.lab.plugins.module_utils.perf_record import METRIC, format_time, metric_table
-from ansible_collections.mptcp.lab.plugins.module_utils.perf_stats import median
-from ansible_collections.mptcp.lab.plugins.module_utils.perf_store import shaping_text
+from ansible_collections.mptcp.lab.plugins.module_utils.perf import perf_timeseries
+from ansible_collections.mptcp.lab.plugins.module_utils.perf.perf_baseline import figure
+from ansible_collections.mptcp.lab.plugins.module_utils.perf.perf_record import METRIC, format_time, metric_table
+from ansible_collections.mptcp.lab.plugins.module_utils.perf.perf_stats import median
+from ansible_collections.mptcp.lab.plugins.module_utils.perf.perf_store import shaping_text
 
 PROTOCOL_COLOURS = {'tcp': '#4c72b0', 'mptcp': '#dd8452'}
 PATH_COLOURS = ('#55a868', '#8172b3', '#c44e52', '#937860', '#da8bc3', '#8c8c8c', '#ccb974', '#64b5cd')

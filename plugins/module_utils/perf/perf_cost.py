@@ -27,7 +27,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible_collections.mptcp.lab.plugins.module_utils.perf_parse import cpu_seconds
+from ansible_collections.mptcp.lab.plugins.module_utils.perf.perf_parse import cpu_seconds
 
 HOST_KEYS = ('user_s', 'system_s', 'softirq_s', 'irq_s', 'busy_s', 'lab_s', 'other_s')
 

@@ -25,7 +25,7 @@ import os
 import re
 import traceback
 
-from ansible_collections.mptcp.lab.plugins.module_utils import safe_files
+from ansible_collections.mptcp.lab.plugins.module_utils.process import safe_files
 
 try:
     from pyroute2.ethtool.ioctl import IoctlEthtool

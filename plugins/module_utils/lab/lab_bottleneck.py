@@ -27,7 +27,7 @@ __metaclass__ = type
 import errno
 import re
 
-from ansible_collections.mptcp.lab.plugins.module_utils import lab_netlink as nl
+from ansible_collections.mptcp.lab.plugins.module_utils.lab import lab_netlink as nl
 
 FILTER_PREF = 0x1AB           # 427: the lab's filter preference ("lab")
 CLSACT_PARENT = 0xFFFFFFF1    # TC_H_CLSACT

@@ -20,9 +20,9 @@ __metaclass__ = type
 
 import ipaddress
 
-from ansible_collections.mptcp.lab.plugins.module_utils import lab_netlink as nl
-from ansible_collections.mptcp.lab.plugins.module_utils import route_protocols
-from ansible_collections.mptcp.lab.plugins.module_utils.lab_plan import MAX_PATHS
+from ansible_collections.mptcp.lab.plugins.module_utils.lab import lab_netlink as nl
+from ansible_collections.mptcp.lab.plugins.module_utils.lab import route_protocols
+from ansible_collections.mptcp.lab.plugins.module_utils.lab.lab_plan import MAX_PATHS
 
 PROTOCOL_NAMES = {0: 'unspec', 1: 'redirect', 2: 'kernel', 3: 'boot', 4: 'static', 8: 'gated', 9: 'ra',
                   10: 'mrt', 11: 'zebra', 12: 'bird', 13: 'dnrouted', 14: 'xorp', 15: 'ntk', 16: 'dhcp',

@@ -34,8 +34,8 @@ import tempfile
 import threading
 import time
 
-from ansible_collections.mptcp.lab.plugins.module_utils import perf_cost as pcost
-from ansible_collections.mptcp.lab.plugins.module_utils import perf_parse as pp
+from ansible_collections.mptcp.lab.plugins.module_utils.perf import perf_cost as pcost
+from ansible_collections.mptcp.lab.plugins.module_utils.perf import perf_parse as pp
 
 HZ = os.sysconf('SC_CLK_TCK')
 

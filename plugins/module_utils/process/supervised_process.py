@@ -29,7 +29,7 @@ import pwd
 import signal
 import time
 
-from ansible_collections.mptcp.lab.plugins.module_utils import safe_files
+from ansible_collections.mptcp.lab.plugins.module_utils.process import safe_files
 
 POLL_S = 0.01
 PR_SET_NO_NEW_PRIVS = 38

@@ -18,7 +18,7 @@ __metaclass__ = type
 import ipaddress
 import socket
 
-from ansible_collections.mptcp.lab.plugins.module_utils import mptcp_netlink as nl
+from ansible_collections.mptcp.lab.plugins.module_utils.mptcp import mptcp_netlink as nl
 
 STATES = ('merged', 'replaced', 'overridden', 'deleted', 'gathered')
 

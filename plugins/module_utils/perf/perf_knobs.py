@@ -25,7 +25,7 @@ import math
 import os
 import re
 
-from ansible_collections.mptcp.lab.plugins.module_utils.perf_record import metric_names
+from ansible_collections.mptcp.lab.plugins.module_utils.perf.perf_record import metric_names
 
 # A run id names a directory under the results directory (and a row of the
 # history): letters, digits, '.', '_' and '-', not starting with '.' or '-'.

@@ -55,7 +55,7 @@ import json
 import math
 import re
 
-from ansible_collections.mptcp.lab.plugins.module_utils import lab_plan
+from ansible_collections.mptcp.lab.plugins.module_utils.lab import lab_plan
 
 PROTOCOLS = ('tcp', 'mptcp')
 DIRECTIONS = ('upload', 'download', 'bidir')

@@ -24,9 +24,9 @@ import os
 import re
 import tempfile
 
-from ansible_collections.mptcp.lab.plugins.module_utils import perf_stats
-from ansible_collections.mptcp.lab.plugins.module_utils.perf_stats import median
-from ansible_collections.mptcp.lab.plugins.module_utils.perf_suite import expected_mbps
+from ansible_collections.mptcp.lab.plugins.module_utils.perf import perf_stats
+from ansible_collections.mptcp.lab.plugins.module_utils.perf.perf_stats import median
+from ansible_collections.mptcp.lab.plugins.module_utils.perf.perf_suite import expected_mbps
 
 # The version of the run record's schema (docs/run-record.schema.json).
 # Records without the field are version 0 (wave 1) and are migrated on read.

@@ -15,9 +15,9 @@ __metaclass__ = type
 import collections
 import math
 
-from ansible_collections.mptcp.lab.plugins.module_utils.perf_record import (
+from ansible_collections.mptcp.lab.plugins.module_utils.perf.perf_record import (
     METRIC, PerfError, default_judged, metric_table)
-from ansible_collections.mptcp.lab.plugins.module_utils.perf_stats import VERDICTS, compare, median
+from ansible_collections.mptcp.lab.plugins.module_utils.perf.perf_stats import VERDICTS, compare, median
 
 MAX_MIN_EFFECT_PCT = 1000
 # How a test's outcome is read from its metrics' outcomes: the first found wins.
@@ -213,8 +213,8 @@ def judge_before_writing(summary, db_path, named=None, last_n=10, alpha=0.05, mi
     No history yet (a first run) means no baseline: no regressions.
     """
     import os
-    from ansible_collections.mptcp.lab.plugins.module_utils.perf_record import normalize
-    from ansible_collections.mptcp.lab.plugins.module_utils.perf_store import Store
+    from ansible_collections.mptcp.lab.plugins.module_utils.perf.perf_record import normalize
+    from ansible_collections.mptcp.lab.plugins.module_utils.perf.perf_store import Store
     # bad options fail whether or not there is a history
     judged_metrics(metrics)
     min_effects(min_effect_pct, metric_min_effect)

@@ -26,7 +26,7 @@ import struct
 import subprocess
 import time
 
-from ansible_collections.mptcp.lab.plugins.module_utils.guarded_process import proc_cpu_seconds
+from ansible_collections.mptcp.lab.plugins.module_utils.process.guarded_process import proc_cpu_seconds
 
 SNAPLEN = 150
 FILTER = ['tcp']

@@ -16,8 +16,8 @@ __metaclass__ = type
 
 from xml.etree import ElementTree
 
-from ansible_collections.mptcp.lab.plugins.module_utils.perf_baseline import figure
-from ansible_collections.mptcp.lab.plugins.module_utils.perf_record import METRIC, metric_table
+from ansible_collections.mptcp.lab.plugins.module_utils.perf.perf_baseline import figure
+from ansible_collections.mptcp.lab.plugins.module_utils.perf.perf_record import METRIC, metric_table
 
 
 def _num(value, fmt='%.2f'):

@@ -13,7 +13,7 @@ __metaclass__ = type
 
 import os
 
-from ansible_collections.mptcp.lab.plugins.module_utils.perf_record import json_bytes, raw_base, results_by_k, write_atomic
+from ansible_collections.mptcp.lab.plugins.module_utils.perf.perf_record import json_bytes, raw_base, results_by_k, write_atomic
 
 
 def point_latest(results_dir, run_id):

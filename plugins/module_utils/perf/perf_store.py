@@ -27,7 +27,7 @@ import os
 import pathlib
 import sqlite3
 
-from ansible_collections.mptcp.lab.plugins.module_utils.perf_record import (
+from ansible_collections.mptcp.lab.plugins.module_utils.perf.perf_record import (
     PerfError, canonical_json, format_time, metric_table)
 
 SCHEMA_VERSION = 1

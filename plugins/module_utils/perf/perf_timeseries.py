@@ -22,7 +22,7 @@ try:
 except ImportError:  # pragma: no cover - perf_html says matplotlib is missing
     Figure = None
 
-from ansible_collections.mptcp.lab.plugins.module_utils.perf_record import metric_values, primary_metric, read_bytes
+from ansible_collections.mptcp.lab.plugins.module_utils.perf.perf_record import metric_values, primary_metric, read_bytes
 
 SUBFLOW_STYLES = ('-', '--', ':', '-.')
 TIMESERIES_SUFFIX = '.timeseries.json'
