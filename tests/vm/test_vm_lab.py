@@ -34,6 +34,7 @@ KERNEL = os.environ.get('MPTCP_LAB_VMTEST_KERNEL', 'linux-image-amd64')
 RATE = 5
 SUITE = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'vm-smoke.yml')
 DELAY_MS = 25
+SHARED_MBIT = 6
 # tbf's goodput is 1448/1514 of the rate (ENVIRONMENT.md); MPTCP over both paths must get 90 % of it
 IDEAL = 2 * RATE * 1448 / 1514
 
@@ -153,6 +154,15 @@ def test_smoke_suite_aggregates_both_paths(lab):
             # well above the one path's half, and each path carries its share below.
             assert run['throughput_mbps'] >= 0.85 * IDEAL, (name, run['throughput_mbps'], IDEAL)
             assert len(run['per_path_mbps']) == 2 and min(run['per_path_mbps']) > 0.5 * RATE, run
+    # both paths through one 6 Mbit/s bottleneck in the shaper VM: MPTCP gets the bottleneck, not 2 x 5 Mbit/s
+    shared = tests['mptcp-bottleneck']
+    assert shared['bottleneck'] == {'rate_mbit': SHARED_MBIT}
+    assert shared['expected_mbps'] == pytest.approx(SHARED_MBIT * 1448 / 1514, abs=0.01)
+    run = shared['runs'][0]
+    assert run['ok'] and run['subflows'] == 2, run
+    assert 0.85 * shared['expected_mbps'] <= run['throughput_mbps'] <= SHARED_MBIT * 1.02, run['throughput_mbps']
+    print('mptcp-bottleneck: %.2f Mbit/s through %d Mbit/s (per path %s)'
+          % (run['throughput_mbps'], SHARED_MBIT, run['per_path_mbps']))
     tcp = tests['tcp-up']['runs'][0]
     assert tcp['ok'] and 0.9 * IDEAL / 2 <= tcp['throughput_mbps'] <= RATE * 1.02, tcp
     # the round trip of path 1 with netem's delay each way (the test's own shaping) in the shaper VM

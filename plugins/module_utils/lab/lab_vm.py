@@ -31,12 +31,14 @@ MGMT_ADDRESS = '10.0.2.15/24'
 # Where the guest's interpreter wrapper lives (a tmpfs of the guest).
 GUEST_PYTHON = '/run/mptcp-lab-vm/python'
 GUEST_RUN = '/run/mptcp-lab-vm'
-# Modules the lab needs, loaded at boot (no udev in the guest): NICs, shaping, ss -M.
-GUEST_MODULES = ('overlay', 'virtio_net', 'sch_netem', 'sch_tbf', 'sch_htb', 'inet_diag', 'tcp_diag', 'mptcp_diag')
+# Modules the lab needs, loaded at boot (no udev in the guest): NICs, shaping, a shared bottleneck (ifb, clsact,
+# u32, mirred), ss -M.
+GUEST_MODULES = ('overlay', 'virtio_net', 'sch_netem', 'sch_tbf', 'sch_htb', 'ifb', 'sch_ingress', 'cls_u32',
+                 'act_mirred', 'inet_diag', 'tcp_diag', 'mptcp_diag')
 # Paths the guest does not see from the host (virtme-ng mounts tmpfs there, or we do).
 HIDDEN_IN_GUEST = ('/tmp', '/run', '/var/cache', '/var/log', '/var/tmp', '/dev', '/proc', '/sys')
 CONFIG_OPTIONS = ('CONFIG_MPTCP', 'CONFIG_MPTCP_IPV6', 'CONFIG_INET_MPTCP_DIAG', 'CONFIG_NET_SCH_NETEM',
-                  'CONFIG_NET_SCH_TBF', 'CONFIG_NET_SCH_HTB', 'CONFIG_VIRTIO_NET', 'CONFIG_9P_FS')
+                  'CONFIG_NET_SCH_TBF', 'CONFIG_NET_SCH_HTB', 'CONFIG_IFB', 'CONFIG_VIRTIO_NET', 'CONFIG_9P_FS')
 _NAME = re.compile(r'^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$')
 _IFNAME = re.compile(r'^[A-Za-z0-9_.-]{1,15}$')
 
