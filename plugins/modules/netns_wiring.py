@@ -16,8 +16,10 @@ description:
   - Creates the network namespaces and the veth pairs of a virtual lab on the machine it runs on,
     and removes the ones the lab no longer wants, in one call.
   - Ownership is by name. Only namespaces whose name starts with O(prefix) followed by C(-), and only
-    links named the same way inside them, are ever read as the lab's, created or removed. Everything
-    else on the machine is left alone.
+    veth links named the same way inside them, are ever read as the lab's, created or removed. Everything
+    else on the machine is left alone; other devices of the lab's name in its namespaces (the shaper's
+    ifb bottlenecks, see M(mptcp.lab.path_shaping)) belong to the module that made them and go with
+    their namespace.
   - A link that exists but is wired wrong (its peer is not the wanted interface of the wanted
     namespace) is recreated. Every lab link and every loopback of a lab namespace is set up.
   - A stale entry of the lab in C(/run/netns) (C(<prefix>-*) that is not a network namespace, such as the
@@ -262,7 +264,10 @@ class Wiring(object):
             with Step('read the links of namespace %s' % name):
                 with nl.open_netns(name) as ipr:
                     found = nl.links(ipr)
-            self.have_links[name] = dict((k, v) for k, v in found.items() if k.startswith(self.owned))
+            # the lab's veths; other devices named <prefix>-* are other modules' (the shaper's ifb
+            # bottlenecks: mptcp.lab.path_shaping) and go with their namespace
+            self.have_links[name] = dict((k, v) for k, v in found.items()
+                                         if k.startswith(self.owned) and v['kind'] == 'veth')
             if 'lo' in found and not found['lo']['up']:
                 self.lo_down.append(name)
         return self

@@ -35,7 +35,9 @@ INV = _inventory()
 HOSTVARS = INV['_meta']['hostvars']
 PREFIX = HOSTVARS[INV['shapers']['hosts'][0]]['lab_prefix']
 with open(CONVERGE) as handle:
-    PATHS = yaml.safe_load(handle)[0]['vars']['lab_paths']
+    CONVERGED = yaml.safe_load(handle)[0]['vars']
+PATHS = CONVERGED['lab_paths']
+BOTTLENECK = CONVERGED.get('lab_bottleneck')
 PAIRS = sorted((HOSTVARS[g]['lab_pair'], g, HOSTVARS[g]['lab_peer']) for g in INV['generators']['hosts'])
 SHAPER = INV['shapers']['hosts'][0]
 N = len(PATHS)
@@ -66,6 +68,22 @@ def test_every_shaper_qdisc_carries_its_path_rate(host, pair):
             dev = lab_plan.shaper_dev(PREFIX, pair, path, 'gs'.index(side))
             assert qdiscs[dev]['options']['rate'] * 8 == shape['rate_mbit'] * 1e6, dev
     assert len([d for d in qdiscs if d.startswith('%s-%d' % (PREFIX, pair))]) == 2 * N
+
+
+@pytest.mark.skipif(not BOTTLENECK, reason='the converged lab has no shared bottleneck')
+def test_the_shared_bottleneck_takes_every_path_of_every_pair_in_each_direction(host):
+    links = dict((link['ifname'], link) for link in ipj(host, SHAPER, 'ip', '-d', '-j', 'link', 'show'))
+    qdiscs = dict((q['dev'], q) for q in ipj(host, SHAPER, 'tc', '-j', 'qdisc', 'show') if q.get('root'))
+    for side in (0, 1):
+        name = lab_plan.bottleneck_dev(PREFIX, side)
+        assert links[name]['linkinfo']['info_kind'] == 'ifb' and 'UP' in links[name]['flags'], links.get(name)
+        assert qdiscs[name]['kind'] == 'tbf' and qdiscs[name]['handle'] == '1ab:'
+        assert qdiscs[name]['options']['rate'] * 8 == BOTTLENECK['rate_mbit'] * 1e6
+        for pair, dummy, dummy2 in PAIRS:
+            for path in range(1, N + 1):
+                dev = lab_plan.shaper_dev(PREFIX, pair, path, side)
+                shown = host.check_output('ip netns exec %s tc filter show dev %s egress' % (SHAPER, dev))
+                assert 'pref 427 u32' in shown and 'Egress Redirect to device %s' % name in shown, (dev, shown)
 
 
 def test_shaper_routes_between_its_paths(host):
