@@ -557,10 +557,9 @@ def plan_bottlenecks(module, ipr, bottlenecks, devices, links, dump, result, bef
     bottleneck's name that is not an ifb.
     """
     p = module.params
-    redirects, keep = {}, {}
+    redirects = {}
     for item in devices:
-        index = links[item['dev']]['index']
-        redirects[item['dev']], keep[item['dev']] = lb.read_redirect(ipr, index)
+        redirects[item['dev']] = lb.read_redirect(ipr, links[item['dev']]['index'])
     shared = lb.plan(bottlenecks, devices, links, redirects)
     if shared['foreign']:
         module.fail_json(msg='; '.join("%s.name: %s exists and is a %s, not an ifb device of the lab; the lab does not "
@@ -568,7 +567,6 @@ def plan_bottlenecks(module, ipr, bottlenecks, devices, links, dump, result, bef
                                        for f in shared['foreign']))
     by_index = dict((v['index'], k) for k, v in links.items())
     shared['shape'] = []
-    shared['keep_clsact'] = keep
     view_before, view_after = {}, {}
     for item in bottlenecks:
         name = item['name']
@@ -610,7 +608,7 @@ def apply_bottlenecks(ipr, shared, qdisc, links, dump):
         index = index_of[dev]
         qdiscs = dump.get(index, [])
         if lb.has_clsact(qdiscs):
-            lb.remove_redirect(ipr, index, dev, keep_clsact=target is not None or shared['keep_clsact'][dev])
+            lb.remove_redirect(ipr, index, dev, keep_clsact=target is not None)
         if target is not None:
             lb.add_redirect(ipr, index, dev, index_of[target], target, qdiscs)
     for name in shared['delete']:

@@ -337,3 +337,20 @@ def test_bad_bottlenecks_fail_naming_the_field_and_change_nothing(netns_factory,
                                                  'bottlenecks': shared})
     assert result['failed'] and message in result['msg'], result['msg']
     assert [q['kind'] for q in qdiscs(shaper, 'mltb1')] == ['noqueue']
+
+
+def test_a_clsact_another_filter_uses_stays_when_the_redirect_goes(netns_factory):
+    shaper = netns_factory()
+    shaper.add_veth('mltb1')
+    devices = [{'dev': 'mltb1', 'rate_mbit': 50}]
+    shared = [{'name': 'mltbn', 'rate_mbit': 80, 'members': ['mltb1']}]
+    assert run_module(shaper, 'path_shaping', {'devices': devices, 'bottlenecks': shared})['changed']
+    # somebody else's filter on the same clsact (its ingress)
+    shaper.run('tc', 'filter', 'add', 'dev', 'mltb1', 'ingress', 'prio', '1', 'protocol', 'all', 'u32', 'match',
+               'u32', '0', '0', 'classid', '1:1')
+    shared[0]['members'] = []
+    assert run_module(shaper, 'path_shaping', {'devices': devices, 'bottlenecks': shared})['changed']
+    assert 'mirred' not in shaper.run('tc', 'filter', 'show', 'dev', 'mltb1', 'egress').stdout
+    assert 'clsact' in [q['kind'] for q in qdiscs(shaper, 'mltb1')]
+    assert 'pref 1 u32' in shaper.run('tc', 'filter', 'show', 'dev', 'mltb1', 'ingress').stdout
+    assert not run_module(shaper, 'path_shaping', {'devices': devices, 'bottlenecks': shared})['changed']

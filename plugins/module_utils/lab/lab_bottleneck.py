@@ -110,10 +110,8 @@ def _filters(ipr, index, parent):
 
 
 def read_redirect(ipr, index):
-    """``(target ifindex or None, other filters: bool)`` of one interface's egress."""
-    egress = _filters(ipr, index, EGRESS)
-    other = [m for m in egress if (m['info'] >> 16) != FILTER_PREF]
-    return redirect_target(egress), bool(other or _filters(ipr, index, INGRESS))
+    """The ifindex the lab's filter on one interface's egress redirects to, or None (one filter dump)."""
+    return redirect_target(_filters(ipr, index, EGRESS))
 
 
 def has_clsact(qdiscs):
@@ -133,14 +131,15 @@ def add_redirect(ipr, index, dev, target_index, target, qdiscs):
 
 
 def remove_redirect(ipr, index, dev, keep_clsact):
-    """Remove the lab's filter of ``dev``'s egress, and the clsact qdisc unless other filters use it."""
+    """Remove the lab's filter of ``dev``'s egress, and then the clsact qdisc unless ``keep_clsact`` (a
+    redirect follows) or other filters use it (read only here, where it matters)."""
     try:
         # no kind: pyroute2 would ask for a u32 filter's match and target to delete it
         ipr.tc('del-filter', index=index, parent=EGRESS, prio=FILTER_PREF, protocol=ETH_P_ALL)
     except nl.NetlinkError as exc:
         if exc.code != errno.ENOENT:
             raise BottleneckError('remove the redirect of %s: %s' % (dev, nl.netlink_message(exc)))
-    if keep_clsact:
+    if keep_clsact or _filters(ipr, index, EGRESS) or _filters(ipr, index, INGRESS):
         return
     try:
         ipr.tc('del', 'clsact', index=index, parent=CLSACT_PARENT, handle=CLSACT_HANDLE)
