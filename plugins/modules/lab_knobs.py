@@ -47,6 +47,9 @@ options:
   perf_suite:
     description: The suite name or file.
     type: raw
+  perf_suite_format:
+    description: The suite's format, V(auto) (recognised), V(mptcp.lab) or V(upstream).
+    type: raw
   perf_duration_s:
     description: Override of every test's duration, an integer in [1, 86400] or empty.
     type: raw
@@ -129,7 +132,7 @@ from ansible_collections.mptcp.lab.plugins.module_utils.perf.perf_knobs import c
 
 LAB_KNOBS = ('lab_prefix', 'lab_kind', 'lab_paths', 'lab_address_base', 'lab_subnet_prefix', 'lab_table_base',
              'lab_bottleneck')
-RUN_KNOBS = ('perf_suite', 'perf_duration_s', 'perf_repetitions', 'perf_results_dir', 'perf_suite_run_id',
+RUN_KNOBS = ('perf_suite', 'perf_suite_format', 'perf_duration_s', 'perf_repetitions', 'perf_results_dir', 'perf_suite_run_id',
              'perf_generator', 'perf_keep_lab', 'perf_provision', 'perf_fail_on_regression', 'perf_baseline',
              'perf_baseline_runs', 'perf_alpha', 'perf_min_effect_pct', 'perf_metric_min_effect',
              'perf_judged_metrics')

@@ -64,6 +64,24 @@ options:
         with its flows (C(runs[].flows)), their aggregate, Jain's index and start skew.
     type: dict
     default: {}
+  upstream:
+    description:
+      - An upstream-format suite's tests (RV(mptcp.lab.perf_suite#module:upstream)) and the task results of
+        M(mptcp.lab.perf_upstream_test), in the same order; each becomes a test of C(kind=upstream)
+        (docs/upstream-suites.md).
+    type: dict
+    default: {}
+    suboptions:
+      tests:
+        description: The planned tests.
+        type: list
+        elements: dict
+        default: []
+      results:
+        description: Their results (a looped task's C(results)).
+        type: list
+        elements: dict
+        default: []
   lab_paths:
     description:
       - The lab's paths, recorded and used for each test's shaping and ideal goodput; a test with a shaping of
@@ -308,6 +326,12 @@ def table_lines(summary, summary_path):
     return lines
 
 
+def upstream_pairs(upstream):
+    """[(test, its result)] of an upstream-format suite, matched by name (a test without one did not run)."""
+    by_name = dict((r.get('name') or (r.get('item') or {}).get('name'), r) for r in upstream['results'] or [])
+    return [(t, by_name.get(t['name'])) for t in upstream['tests'] or []]
+
+
 def main():
     module = AnsibleModule(
         argument_spec=dict(
@@ -317,6 +341,10 @@ def main():
             plan=dict(type='list', elements='dict', required=True),
             results=dict(type='list', elements='dict', required=True),
             flow_results=dict(type='dict', default={}),
+            upstream=dict(type='dict', default={}, options=dict(
+                tests=dict(type='list', elements='dict', default=[]),
+                results=dict(type='list', elements='dict', default=[]),
+            )),
             lab_paths=dict(type='list', elements='dict', default=[]),
             expected_mbps=dict(type='dict'),
             tags=dict(type='list', elements='str', default=[]),
@@ -363,11 +391,18 @@ def main():
         module.fail_json(msg=str(e))
     finished = p['finished'] or time.time()
     metadata = dict(p['metadata'], **perf_record.hosts_metadata(p['hosts']))
+    upstream = upstream_pairs(p['upstream'])
+    kernels = [r.get('kernel') for dummy, r in upstream if r and r.get('kernel')]
+    if kernels:
+        # an upstream-format suite's hosts, as that harness names them (namespaces of this machine)
+        for name, role in (('client', 'generator'), ('server', 'sink')):
+            metadata.setdefault(name, perf_record.host_metadata(role, info={'kernel': kernels[0]}))
     summary = perf_record.build_summary(p['suite'], p['plan'], p['results'], p['lab_paths'], p['run_id'],
                                         p['started'], finished, metadata,
                                         measure_started=p['measure_started'], measure_finished=finished,
                                         extra=p['extra'], expected=p['expected_mbps'],
-                                        tags=tags, notes=p['notes'], flow_results=p['flow_results'])
+                                        tags=tags, notes=p['notes'], flow_results=p['flow_results'],
+                                        upstream=upstream)
     if p['verdict'] is not None:
         # The record is written once, complete: its regressions are judged now,
         # from the history alone (perf_baseline.judge_before_writing).

@@ -116,6 +116,24 @@ options:
       - The id of the run; with O(results_path), a run whose directory exists already is refused
         (a run record is written once).
     type: str
+  format:
+    description:
+      - The suite's format. V(auto) recognises it; V(mptcp.lab) is this collection's (the role's README);
+        V(upstream) is that of the MPTCP community's harness, multipath-tcp/mptcp-upstream-virtme-docker
+        (its C(perf.yml)), whose tests come back in RV(upstream) (docs/upstream-suites.md).
+    type: str
+    choices: [auto, mptcp.lab, upstream]
+    default: auto
+  lab_kind:
+    description: The kind of lab (C(lab_kind)); an upstream-format suite runs on the V(virtual) (netns) lab.
+    type: str
+    default: virtual
+  regression_defaults:
+    description:
+      - The run's verdict knobs that stand in for an upstream-format test's C(regression.global) settings
+        it leaves out, C({alpha, history_max_n}) (C(perf_alpha), C(perf_baseline_runs)).
+    type: dict
+    default: {}
 author:
   - mptcp.lab developers (@multipath-tcp)
 extends_documentation_fragment:
@@ -224,6 +242,19 @@ planned_s:
   description: Planned traffic seconds of the whole plan (omit + duration of every item).
   returned: success
   type: int
+format:
+  description: The suite's format, V(mptcp.lab) or V(upstream).
+  returned: success
+  type: str
+upstream:
+  description:
+    - An upstream-format suite's tests, each with its merged settings (global's, the test's on top),
+      its bridges, stats, steps, validations, regression steps (each with its metric name
+      C(upstream.<slug>)) and what the lab cannot honour; run each with M(mptcp.lab.perf_upstream_test).
+      Empty for a suite in mptcp.lab's format (then RV(perf_plan) holds the measurements).
+  returned: success
+  type: list
+  elements: dict
 '''
 
 import hashlib
@@ -231,6 +262,7 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible_collections.mptcp.lab.plugins.module_utils.perf import perf_suite as ps
+from ansible_collections.mptcp.lab.plugins.module_utils.perf import upstream_suite as us
 from ansible_collections.mptcp.lab.plugins.module_utils.perf.perf_knobs import check_results_location
 
 try:
@@ -320,6 +352,8 @@ def load(p):
         raise ps.SuiteError('perf_suite: %s cannot be read: %s' % (path, e))
     except UnicodeDecodeError as e:
         raise ps.SuiteError('perf_suite: %s is not UTF-8 text: %s' % (path, e))
+    if p['format'] == 'upstream' or (p['format'] == 'auto' and us.is_upstream(data)):
+        return load_upstream(p, path, default_name, data)
     suite = ps.validate_suite(data, p['path_count'], duration_s=_override(p['duration_s']),
                               repetitions=_override(p['repetitions']), default_name=default_name,
                               pair_count=max(1, len(p['pairs'])))
@@ -366,6 +400,38 @@ def load(p):
         'planned_s': sum(i['planned_s'] for i in items),
         'pair_hosts': pair_hosts,
         'scripts': scripts,
+        'format': 'mptcp.lab',
+        'upstream': [],
+    }
+
+
+def load_upstream(p, path, default_name, data):
+    """The plan of a suite in upstream's format: its tests, for mptcp.lab.perf_upstream_test."""
+    if p['lab_kind'] != 'virtual':
+        raise ps.SuiteError('perf_suite: %s is in the %s format, whose tests run on the virtual (netns) lab; '
+                            'lab_kind %s cannot run them yet (docs/upstream-suites.md)'
+                            % (path, us.FORMAT, p['lab_kind']))
+    try:
+        tests = us.translate(data, defaults=p['regression_defaults'])
+    except us.UpstreamSuiteError as e:
+        raise ps.SuiteError('perf_suite: %s: %s' % (path, e))
+    name = data.get('name') if isinstance(data.get('name'), str) and data.get('name') else default_name
+    return {
+        'changed': False,
+        'format': 'upstream',
+        'suite': {'name': name, 'description': '%s format, %d test(s)' % (us.FORMAT, len(tests)), 'tests': []},
+        'suite_file': path,
+        'upstream': tests,
+        'perf_plan': [],
+        'segments': [],
+        'scenarios': [],
+        'reshapes': False,
+        'retunes': False,
+        'reoffloads': False,
+        'expected_mbps': {},
+        'planned_s': 0,
+        'pair_hosts': [],
+        'scripts': {},
     }
 
 
@@ -391,6 +457,9 @@ def main():
             results_path=dict(type='path'),
             collection_dir=dict(type='path'),
             run_id=dict(type='str'),
+            format=dict(type='str', default='auto', choices=['auto', 'mptcp.lab', 'upstream']),
+            lab_kind=dict(type='str', default='virtual'),
+            regression_defaults=dict(type='dict', default={}),
         ),
         required_by=dict(results_path=('results_dir', 'run_id')),
         supports_check_mode=True,

@@ -40,6 +40,8 @@ COLLECTION_DIRS = ('.git', '.venv', '.collections', 'changelogs', 'docs', 'exten
                    'playbooks', 'plugins', 'roles', 'scripts', 'tests')
 BOOL_TRUE = ('y', 'yes', 'on', '1', 'true', 't')
 BOOL_FALSE = ('n', 'no', 'off', '0', 'false', 'f')
+# auto: recognised; mptcp.lab: this collection's; upstream: mptcp-upstream-virtme-docker's perf.yml
+SUITE_FORMATS = ('auto', 'mptcp.lab', 'upstream')
 BOOLEAN_KNOBS = ('perf_keep_lab', 'perf_provision', 'perf_fail_on_regression')
 MAX_BASELINE_RUNS = 100   # as perf_verdict
 MAX_MIN_EFFECT_PCT = 1000
@@ -122,6 +124,9 @@ def check_run_knobs(knobs):
         if not isinstance(suite, str) or not suite.strip() or BAD_PATH_CHARS.search(suite):
             errors.append('perf_suite must be a shipped suite name or a suite file path (no control '
                           'characters), got %r' % (suite,))
+    if 'perf_suite_format' in knobs and knobs['perf_suite_format'] not in SUITE_FORMATS:
+        errors.append('perf_suite_format must be one of %s, got %r'
+                      % (', '.join(SUITE_FORMATS), knobs['perf_suite_format']))
     if 'perf_generator' in knobs:
         gen = knobs['perf_generator']
         if not isinstance(gen, str) or not gen or BAD_PATH_CHARS.search(gen):

@@ -701,6 +701,70 @@ def build_test(test, runs, expected, shaping):
     return rec
 
 
+UPSTREAM_FORMAT = 'mptcp-upstream-virtme-docker'
+
+
+def build_upstream_test(test, outcome, k):
+    """One test of an upstream-format suite in the record, from its plan (``test``,
+    upstream_suite.translate) and mptcp.lab.perf_upstream_test's result (``outcome``).
+
+    One run (upstream runs a test once per invocation; the history gives the
+    repetitions), whose metrics are the regression steps' values
+    (``upstream.<slug>``); its validity is the runner's, decided once:
+    every step, validation and regression value succeeded.
+    """
+    outcome = outcome or {}
+    if outcome.get('failed') or outcome.get('unreachable') or 'valid' not in outcome:
+        outcome = dict(valid=False, invalid_reason='task failed: %s' % (outcome.get('msg') or 'did not run'),
+                       regression=dict(test['regression']), steps=[], validation=[], per_path_mbps=[],
+                       window_s=None, not_honoured=test['not_honoured'], results_dir='upstream/' + test['slug'])
+    values = dict((s['metric'], s.get('value') if _finite(s.get('value')) else None)
+                  for s in (outcome.get('regression') or {}).get('steps') or [])
+    per_path = outcome.get('per_path_mbps') or [None] * len(test['bridges'])
+    run = {'rep': 1, 'k': k, 'throughput_mbps': None, 'per_path_mbps': per_path, 'subflows': None,
+           'fallback': None, 'ok': bool(outcome['valid']), 'error': outcome.get('invalid_reason') or None,
+           'duration_s': outcome.get('window_s') or 0, 'metrics': values, 'raw': outcome.get('results_dir')}
+    metrics = {}
+    for name in values:
+        stats = summarize([values[name]] if run['ok'] and values[name] is not None else [])
+        stats.update(unit='value', better='higher')
+        metrics[name] = stats
+    shaping = [{'rate_mbit': b.get('rate_mbit'), 'delay_ms': b.get('delay_ms'), 'loss_pct': b.get('loss_pc'),
+                'queue_limit': None} for b in test['bridges']]
+    regression = outcome.get('regression') or test['regression']
+    return {
+        'name': test['name'], 'kind': 'upstream',
+        'protocol': None, 'direction': None, 'streams': None, 'congestion': None,
+        'paths': len(test['bridges']), 'path_ids': list(range(1, len(test['bridges']) + 1)),
+        'duration_s': outcome.get('wall_s'), 'omit_s': 0, 'repetitions': 1,
+        'shaping': shaping,
+        'sysctls': None, 'offloads': None, 'backup_paths': None, 'commands': None,
+        'expected_mbps': None, 'utilisation': None,
+        'runs': [run],
+        'throughput_mbps': summarize([]),
+        'metrics': metrics,
+        'per_path_mbps_median': per_path if run['ok'] else [None] * len(per_path),
+        'cpu_busy_pct_median': {'generator': None, 'sink': None},
+        'valid': run['ok'],
+        'invalid_reason': run['error'],
+        'verdict': 'ok' if run['ok'] else 'invalid',
+        'verdict_reason': run['error'],
+        'upstream': {
+            'format': UPSTREAM_FORMAT,
+            'steps_sha256': test['steps_sha256'],
+            'bridges': [dict((key, b.get(key)) for key in ('name', 'rate_mbit', 'delay_ms', 'loss_pc'))
+                        for b in test['bridges']],
+            'results_dir': outcome.get('results_dir') or 'upstream/' + test['slug'],
+            'steps': outcome.get('steps') or [],
+            'validation': outcome.get('validation') or [],
+            'regression': {'alpha': regression.get('alpha'), 'history_max_n': regression.get('history_max_n'),
+                           'history_since': regression.get('history_since'),
+                           'steps': regression.get('steps') or []},
+            'not_honoured': outcome.get('not_honoured') or [],
+        },
+    }
+
+
 # The cpu_tuning facts a host's metadata keeps (mptcp.lab.cpu_tuning's result).
 CPU_TUNING_KEYS = ('cpus_online', 'governor', 'governors_available', 'irq_affinity', 'irqbalance',
                    'process_cpus')
@@ -760,7 +824,7 @@ def results_by_k(results):
 
 def build_summary(suite, items, results, lab_paths, run_id, started, finished, metadata,
                   measure_started=None, measure_finished=None, extra=None, expected=None,
-                  tags=None, notes=None, flow_results=None):
+                  tags=None, notes=None, flow_results=None, upstream=None):
     """summary.json as a dict, complete: it is written once.
 
     ``items`` is the plan, ``results`` the task result of each item (matched
@@ -772,6 +836,8 @@ def build_summary(suite, items, results, lab_paths, run_id, started, finished, m
     ``flow_results`` ({generator: its task results}) holds the other
     generators' results of the measurements over several pairs at once
     (items with ``flows``; the first flow's result is in ``results``).
+    ``upstream`` is an upstream-format suite's [(test, result)], in order
+    (build_upstream_test); their tests follow the suite's.
     """
     by_k = results_by_k(results)
     flows_by_k = dict((gen, results_by_k(res)) for gen, res in (flow_results or {}).items())
@@ -797,6 +863,9 @@ def build_summary(suite, items, results, lab_paths, run_id, started, finished, m
         else:
             ideal = expected_mbps(t, lab_paths)
         tests.append(build_test(t, runs_by_test[t['name']], ideal, shaping))
+    for k, (test, outcome) in enumerate(upstream or [], len(items) + 1):
+        tests.append(build_upstream_test(test, outcome, k))
+        traffic += float(tests[-1]['runs'][0]['duration_s'] or 0)
     wall = round(finished - started, 3)
     summary = {
         'schema_version': SCHEMA_VERSION,
@@ -808,7 +877,7 @@ def build_summary(suite, items, results, lab_paths, run_id, started, finished, m
         'wall_s': wall,
         'traffic_s': round(traffic, 3),
         'wall_per_traffic': round(wall / traffic, 4) if traffic else None,
-        'measurements': len(items),
+        'measurements': len(items) + len(upstream or []),
         'lab_paths': lab_paths,
         'metadata': metadata,
         'tests': tests,
