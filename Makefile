@@ -15,7 +15,7 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 # Debian packages the lab needs (make perf; sockperf for the latency tests), and what the tests add (make test):
 # mptcpd for its role, git/tar for ansible-test, shellcheck, sshd for the
 # bare-metal test over SSH, chromium for the report's browser test.
-PERF_PACKAGES := iproute2 iperf3 mptcpize ethtool procps util-linux python3-venv tcpdump sockperf
+PERF_PACKAGES := iproute2 iperf3 mptcpize ethtool procps util-linux python3-venv tcpdump sockperf jq
 TEST_PACKAGES := $(PERF_PACKAGES) mptcpd git tar shellcheck openssh-client openssh-server \
 	sudo chromium
 
