@@ -28,7 +28,7 @@ description:
   - Steps, stats and validations are the suite's own shell text, each given to C(bash) as one
     argument; nothing is assembled from pieces. They see C(RESULTS_DIR), C(HOSTNAME) and a PATH
     starting with O(tools_dir), whose C(iperf3) takes C(--mptcp) also where iperf3 is older than 3.19.
-  - A failed step, validation or regression value makes the test invalid (RV(valid), RV(invalid_reason));
+  - A failed step, validation or regression value makes the test invalid (C(valid), C(invalid_reason));
     the module itself fails only on bad input or when the test's namespaces exist already.
 options:
   test:
@@ -47,7 +47,7 @@ options:
     description: Directory put first in the steps' PATH (mptcp.lab's C(iperf3) wrapper).
     type: path
 notes:
-  - In check mode nothing is built or run; RV(valid) is false with RV(skipped).
+  - In check mode nothing is built or run; RV(valid) is false with C(skipped=true).
 author:
   - mptcp.lab developers (@multipath-tcp)
 extends_documentation_fragment:
@@ -115,8 +115,17 @@ not_honoured:
   returned: always
   type: list
   elements: dict
+wall_s:
+  description: Seconds the test took, building and removing its hosts included.
+  returned: always
+  type: float
+applied:
+  description: Each bridge's shaping as applied (C(delay_ms) and C(loss_pc) null where the kernel has no netem).
+  returned: when the hosts were built
+  type: list
+  elements: dict
 kernel:
-  description: The kernel the test ran on (the machine's: the hosts are its namespaces).
+  description: The kernel the test ran on (the machine's, whose namespaces the hosts are).
   returned: always
   type: str
 '''

@@ -455,8 +455,8 @@ def run_test(test, prefix, results_dir, tools_dir=None, netem=None):
         json.dump(dstat, f)
     window_s = (dstat.get('host') or {}).get('time', {}).get('diff')
     if built is not None:
-        not_honoured.append({'field': 'stats/dstat.json', 'value': 'usr, sys, idl, wai, stl, 1m, 5m, 15m, used, '
-                                                                    'free, buff, cach',
+        not_honoured.append({'field': 'stats/dstat.json',
+                             'value': 'usr, sys, idl, wai, stl, 1m, 5m, 15m, used, free, buff, cach',
                              'reason': 'the netns lab\'s client and server share this machine\'s kernel: their '
                                        'CPU, load and memory figures are the machine\'s'})
     if steps_ok:
