@@ -32,6 +32,13 @@ description:
     user goes only with the last holder (a lab's teardown never removes the
     user under another lab whose sink is starting). Every change of the
     record is made under an exclusive lock of O(record_dir).
+  - A holder that is a network-namespace lab of this machine (namespaces
+    C(<holder>-*) exist when it takes the user) is recorded as such, and is
+    dropped by the next run that adds or removes a holder once its lab is
+    gone - no namespace C(<holder>-*) left and no live run holding its lease
+    in O(lock_dir) - so a lab killed with its lease's guardian, or a reboot,
+    does not keep the user forever. A holder on a bare-metal or VM host is
+    never dropped that way, only by its own V(absent).
 options:
   name:
     description:
@@ -51,8 +58,14 @@ options:
   holder:
     description:
       - Who uses the user (the lab's prefix, 1-64 letters, digits, C(.), C(_) or C(-)), kept in the record of a user
-        the lab created. Without it, V(absent) removes the user only when no holder is recorded.
+        the lab created. Without it, V(absent) removes the user only when no holder is recorded (after dropping
+        the holders whose namespace lab is gone).
     type: str
+  lock_dir:
+    description: Directory of the labs' lease lock files (M(mptcp.lab.lab_lease)); a namespace lab whose lease a
+      live run holds is not gone.
+    type: path
+    default: /run/mptcp-lab/locks
 author:
   - mptcp.lab developers (@multipath-tcp)
 extends_documentation_fragment:
@@ -101,22 +114,24 @@ holders:
   type: list
   elements: str
   sample: [mlab]
+pruned:
+  description: The holders dropped from the record because their namespace lab is gone (predicted in check mode).
+  returned: always
+  type: list
+  elements: str
+  sample: [mpa3dcd2]
 '''
 
-import contextlib
-import fcntl
-import json
 import os
-import pwd
 import re
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.mptcp.lab.plugins.module_utils.lab import lab_user_record as records
 from ansible_collections.mptcp.lab.plugins.module_utils.process import safe_files
 
 NAME_RE = re.compile(r'^[a-z_][a-z0-9_-]{0,30}$')
 HOLDER_RE = re.compile(r'^[A-Za-z0-9._-]{1,64}$')
 SHARED = ('root', 'nobody')
-SAVED_BY = 'mptcp.lab.lab_user'
 
 
 def validate_name(name):
@@ -129,66 +144,6 @@ def validate_name(name):
     return None
 
 
-def lookup(name):
-    try:
-        return pwd.getpwnam(name)
-    except KeyError:
-        return None
-
-
-def record_name(name):
-    return '%s-user.json' % name
-
-
-def read_record(record_dir, name):
-    """The creation record, or None."""
-    if not os.path.lexists(record_dir):
-        return None
-    with safe_files.SafeDir(record_dir) as d:
-        raw = d.read(record_name(name))
-    if raw is None:
-        return None
-    try:
-        rec = json.loads(raw.decode('utf-8'))
-    except ValueError:
-        return None
-    return rec if isinstance(rec, dict) and rec.get('saved_by') == SAVED_BY and rec.get('user') == name else None
-
-
-def write_record(record_dir, name, uid, holders):
-    with safe_files.SafeDir(record_dir, create=True) as d:
-        d.write(record_name(name), json.dumps(dict(saved_by=SAVED_BY, user=name, uid=uid, group=name,
-                                                   holders=sorted(holders)), sort_keys=True) + '\n')
-
-
-@contextlib.contextmanager
-def record_lock(record_dir, create):
-    """An exclusive flock of the record directory (nothing when it does not exist and need not)."""
-    if not create and not os.path.lexists(record_dir):
-        yield
-        return
-    with safe_files.SafeDir(record_dir, create=create) as d:
-        fcntl.flock(d.fd, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(d.fd, fcntl.LOCK_UN)
-
-
-def processes_of(uid):
-    """Pids of processes running with ``uid`` as real uid."""
-    pids = []
-    for entry in os.listdir('/proc'):
-        if not entry.isdigit():
-            continue
-        try:
-            if os.stat('/proc/' + entry).st_uid == uid:
-                pids.append(int(entry))
-        except OSError:
-            continue
-    return sorted(pids)
-
-
 def run(module):
     p = module.params
     name, record_dir, holder = p['name'], p['record_dir'], p['holder']
@@ -198,7 +153,7 @@ def run(module):
     if holder is not None and not HOLDER_RE.match(holder):
         module.fail_json(msg="holder: 1-64 letters, digits, '.', '_' or '-', got %r" % (holder,))
     try:
-        with record_lock(record_dir, create=p['state'] == 'present' and not module.check_mode):
+        with records.record_lock(record_dir, create=p['state'] == 'present' and not module.check_mode):
             result, warnings, before = reconcile(module, name, record_dir, holder)
     except safe_files.UnsafePath as exc:
         module.fail_json(msg='record_dir: %s' % exc)
@@ -212,13 +167,23 @@ def run(module):
 
 def reconcile(module, name, record_dir, holder):
     """(result, warnings, diff before) of one run, the record directory locked."""
-    rec = read_record(record_dir, name)
-    pw = lookup(name)
-    holders = sorted(set(rec.get('holders') or [])) if rec and pw else []
+    rec = records.read_record(record_dir, name)
+    pw = records.lookup(name)
+    holders, netns = records.holders_of(rec) if rec and pw else ([], [])
     before = dict(exists=pw is not None, created_by_lab=bool(rec and pw), holders=holders)
     result = dict(changed=False, exists=pw is not None, created_by_lab=bool(rec and pw),
-                  uid=pw.pw_uid if pw else None, holders=holders)
+                  uid=pw.pw_uid if pw else None, holders=holders, pruned=[])
     warnings = []
+    # a holder that is a namespace lab of this machine: dropped by a later change once that lab is gone
+    mine_netns = [holder] if holder and records.netns_of(holder) else []
+
+    def gone():
+        return records.gone_holders(rec, module.params['lock_dir'], keep=[holder] if holder else [])
+
+    def write(new_holders, pruned):
+        result.update(changed=True, holders=new_holders, pruned=pruned)
+        if not module.check_mode:
+            records.write_record(record_dir, name, pw.pw_uid, new_holders, netns + mine_netns)
 
     if module.params['state'] == 'present' and pw is None:
         result.update(changed=True, exists=True, created_by_lab=True, holders=[holder] if holder else [])
@@ -228,44 +193,39 @@ def reconcile(module, name, record_dir, holder):
             argv = [useradd, '--system', '--user-group', '--no-create-home', '--home-dir', '/nonexistent',
                     '--shell', nologin, '--comment', 'mptcp.lab unprivileged processes', name]
             rc, out, errout = module.run_command(argv, environ_update=dict(LC_ALL='C'))
-            pw = lookup(name)
+            pw = records.lookup(name)
             if rc != 0 or pw is None:
                 module.fail_json(msg='useradd %s failed' % name, rc=rc, stdout=out, stderr=errout)
             try:
-                write_record(record_dir, name, pw.pw_uid, result['holders'])
+                records.write_record(record_dir, name, pw.pw_uid, result['holders'], mine_netns)
             except safe_files.UnsafePath as exc:
                 module.fail_json(msg='record_dir: %s (the user %s was created, without a record)' % (exc, name))
             result['uid'] = pw.pw_uid
     elif module.params['state'] == 'present' and rec and holder and holder not in holders:
-        # a user another lab created: this lab uses it too
-        result.update(changed=True, holders=sorted(holders + [holder]))
-        if not module.check_mode:
-            write_record(record_dir, name, pw.pw_uid, result['holders'])
+        # a user another lab created: this lab uses it too (and the labs that are gone no longer do)
+        pruned = gone()
+        write(sorted([h for h in holders if h not in pruned] + [holder]), pruned)
     elif module.params['state'] == 'absent' and rec:
-        left = [h for h in holders if h != holder]
-        busy = processes_of(pw.pw_uid) if pw else []
+        pruned = gone()
+        left = [h for h in holders if h != holder and h not in pruned]
+        busy = records.busy_processes(pw.pw_uid) if pw and not left else []
         if left:
             if left != holders:
-                result.update(changed=True, holders=left)
-                if not module.check_mode:
-                    write_record(record_dir, name, pw.pw_uid, left)
+                write(left, pruned)
         elif busy:
             warnings.append('user %s (created by the lab) still runs pid(s) %s: kept, with its record, '
                             'for a later absent' % (name, ', '.join(str(x) for x in busy[:10])))
         else:
-            result.update(changed=True, exists=False, created_by_lab=False, uid=None, holders=[])
+            result.update(changed=True, exists=False, created_by_lab=False, uid=None, holders=[], pruned=pruned)
             if not module.check_mode:
                 if pw is not None:
-                    userdel = module.get_bin_path('userdel', required=True)
-                    rc, out, errout = module.run_command([userdel, name], environ_update=dict(LC_ALL='C'))
+                    rc, out, errout = records.delete_user(
+                        name, lambda argv: module.run_command(argv, environ_update=dict(LC_ALL='C')),
+                        module.get_bin_path)
                     if rc != 0:
                         module.fail_json(msg='userdel %s failed' % name, rc=rc, stdout=out, stderr=errout)
-                    groupdel = module.get_bin_path('groupdel')
-                    if groupdel:
-                        # the user's own group, when userdel left it (USERGROUPS_ENAB no)
-                        module.run_command([groupdel, name], environ_update=dict(LC_ALL='C'))
                 with safe_files.SafeDir(record_dir) as d:
-                    d.unlink(record_name(name))
+                    d.unlink(records.record_name(name))
     return result, warnings, before
 
 
@@ -276,6 +236,7 @@ def main():
             state=dict(type='str', default='present', choices=['present', 'absent']),
             record_dir=dict(type='path', default='/var/lib/mptcp-lab'),
             holder=dict(type='str'),
+            lock_dir=dict(type='path', default=records.LOCK_DIR),
         ),
         supports_check_mode=True,
     )
