@@ -68,12 +68,19 @@ options:
     description:
       - V(remove_created) removes, when the run dies without releasing the lease, the lab's namespaces that did
         not exist when the lease was taken (their processes, links and C(<run_dir>) files with them), the
-        supervised processes of the lab started since (M(mptcp.lab.supervised_process) state files), and a
-        run directory without C(summary.json).
+        supervised processes of the lab started since (M(mptcp.lab.supervised_process) state files), a
+        run directory without C(summary.json), and - once none of the lab's namespaces is left - the lab's hold
+        on the users recorded in O(user_record_dir) (M(mptcp.lab.lab_user)) - a user the lab created goes with
+        its last holder.
       - V(release_only) only frees the locks (C(teardown.yml)).
     type: str
     choices: [remove_created, release_only]
     default: remove_created
+  user_record_dir:
+    description: Directory of the records of the users the labs created (the O(mptcp.lab.lab_user#module:record_dir)
+      of M(mptcp.lab.lab_user), the traffic sink's C(traffic_sink_state_dir)).
+    type: path
+    default: /var/lib/mptcp-lab
   run_dir:
     description: Run directory of the lab's supervised processes (their state files name them).
     type: path
@@ -177,7 +184,7 @@ def validate(p):
         return 'prefix: must be 1 to 10 lowercase letters or digits, starting with a letter; got %r' % p['prefix']
     if p.get('run_id') and not RUN_ID_RE.match(p['run_id']):
         return 'run_id: letters, digits, ".", "_" and "-" only; got %r' % p['run_id']
-    for key in ('lock_dir', 'run_dir', 'results_dir'):
+    for key in ('lock_dir', 'run_dir', 'results_dir', 'user_record_dir'):
         if p.get(key) is not None and not p[key].startswith('/'):
             return '%s: must be an absolute path; got %r' % (key, p[key])
     return None
@@ -193,6 +200,7 @@ ARGUMENT_SPEC = dict(
     keep_lab=dict(type='bool', default=False),
     on_abort=dict(type='str', choices=list(lab_lease.ABORT_ACTIONS), default='remove_created'),
     run_dir=dict(type='path', default=lab_lease.RUN_DIR),
+    user_record_dir=dict(type='path', default=lab_lease.USER_RECORD_DIR),
     lock_dir=dict(type='path', default=lab_lease.LOCK_DIR),
     owner_pid=dict(type='int'),
 )

@@ -21,6 +21,8 @@ from conftest import ROOT, VENV_BIN, ansible_playbook
 
 LOCK_DIR = '/run/mptcp-lab/locks'
 RUN_DIR = '/run/mptcp-lab'
+SINK_USER = 'mptcp-lab'
+SINK_USER_RECORD = '/var/lib/mptcp-lab/mptcp-lab-user.json'
 ONE_TCP = ('defaults: {duration_s: 2, omit_s: 0, repetitions: 1, congestion: cubic}\n'
            'tests:\n  - {name: one, protocol: tcp, paths: 1}\n')
 ONE_MPTCP = ('defaults: {duration_s: 1, omit_s: 0, repetitions: 1, congestion: cubic}\n'
@@ -101,6 +103,17 @@ def daemons_alive(prefix):
     return alive
 
 
+def sink_user():
+    """(getent passwd line, record) of the traffic sink's user; None for what does not exist."""
+    passwd = subprocess.run(['getent', 'passwd', SINK_USER], capture_output=True, text=True, check=False)
+    try:
+        with open(SINK_USER_RECORD) as f:
+            record = json.load(f)
+    except FileNotFoundError:
+        record = None
+    return passwd.stdout.strip() or None, record
+
+
 def leftovers(prefix):
     return (namespaces(prefix) + glob.glob('%s/%s-*' % (RUN_DIR, prefix))
             + glob.glob('%s/lab-%s.lock' % (LOCK_DIR, prefix)) + [p[2] for p in lab_processes(prefix)])
@@ -137,7 +150,7 @@ def wait_for(condition, timeout, proc=None, what=''):
             raise AssertionError('ansible-playbook ended (rc=%s) before %s:\n%s'
                                  % (proc.returncode, what, proc.output()[-5000:]))
         time.sleep(0.1)
-    raise AssertionError('not within %ss: %s' % (timeout, what))
+    raise AssertionError('not within %ss: %s' % (timeout, what() if callable(what) else what))
 
 
 def holder(prefix):
@@ -150,20 +163,24 @@ def test_interrupted_run_leaves_the_machine_as_before(lab, tmp_path, how):
     """Ctrl-C (SIGINT to the process group) or SIGKILL of ansible-playbook mid-measurement: nothing stays."""
     prefix, inv = lab
     run_dir_before = set(os.listdir(RUN_DIR)) if os.path.isdir(RUN_DIR) else set()
+    user_before = sink_user()
     results = tmp_path / 'results'
     proc = start_playbook('playbooks/perf.yml', inv, '-e', 'perf_suite=smoke', '-e', 'perf_duration_s=3',
                           '-e', 'perf_results_dir=%s' % results)
     try:
         wait_for(lambda: measuring(prefix), 240, proc, 'a measurement runs (iperf3 -c in %s-gen1)' % prefix)
         assert namespaces(prefix) and daemons_alive(prefix) and holder(prefix)['pid'] == proc.pid
+        # the sink's servers run as its user, which this lab holds
+        assert prefix in (sink_user()[1] or {}).get('holders', []), sink_user()
         sent = time.monotonic()
         if how == 'sigint-group':
             os.killpg(proc.pid, signal.SIGINT)
         else:
             os.kill(proc.pid, signal.SIGKILL)
         proc.wait(timeout=30)
-        wait_for(lambda: not leftovers(prefix) and not daemons_alive(prefix), 15, None,
-                 'the lab is gone: %s' % leftovers(prefix))
+        wait_for(lambda: not leftovers(prefix) and not daemons_alive(prefix) and sink_user() == user_before, 15,
+                 None, lambda: 'the lab is gone (left: %s) and the sink\'s user as before the run (%s, now %s)'
+                 % (leftovers(prefix), user_before, sink_user()))
         elapsed = time.monotonic() - sent
     finally:
         if proc.poll() is None:
@@ -180,6 +197,8 @@ def test_interrupted_run_leaves_the_machine_as_before(lab, tmp_path, how):
     new = (set(os.listdir(RUN_DIR)) if os.path.isdir(RUN_DIR) else set()) - run_dir_before
     assert not [n for n in new if n.startswith(prefix)], new
     assert not glob.glob('%s/*%s*' % (LOCK_DIR, prefix))
+    # the sink's user and its record as before the run (a user it created is gone, no holder of it stays)
+    assert sink_user() == user_before
 
 
 def test_interrupted_run_keeps_a_lab_that_existed(lab, tmp_path):

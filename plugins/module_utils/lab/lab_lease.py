@@ -49,9 +49,11 @@ import stat
 import time
 
 from ansible_collections.mptcp.lab.plugins.module_utils.lab import lab_netlink as nl
+from ansible_collections.mptcp.lab.plugins.module_utils.lab import lab_user_record
 
 LOCK_DIR = '/run/mptcp-lab/locks'
 RUN_DIR = '/run/mptcp-lab'
+USER_RECORD_DIR = '/var/lib/mptcp-lab'
 ABORT_ACTIONS = ('remove_created', 'release_only')
 RELEASE_SIGNAL = signal.SIGUSR1      # the run ended well: remove the locks, keep everything
 CLEANUP_SIGNAL = signal.SIGUSR2      # the run ended without releasing: remove what it created
@@ -346,7 +348,7 @@ def stop_process_group(pid, start, timeout=KILL_TIMEOUT_S):
     return not proc_alive(pid, start)
 
 
-def abort_cleanup(holder, run_dir):
+def abort_cleanup(holder, run_dir, lock_dir=LOCK_DIR):
     """Remove what the run of ``holder`` created; returns (actions, errors)."""
     actions, errors = [], []
     lab = holder.get('lab') or {}
@@ -397,6 +399,13 @@ def abort_cleanup(holder, run_dir):
                     pass
         except (nl.LabNetlinkError, nl.NetlinkError, OSError) as exc:
             errors.append('lab %s: %s' % (prefix, exc))
+        # 3. the lab is gone: it no longer holds the sink's user (mptcp.lab.lab_user), which goes with
+        # its last holder when the lab created it (as at the end of a run that tore its lab down)
+        if not errors and not lab_user_record.netns_of(prefix, nl.NETNS_RUN_DIR):
+            done, failed = lab_user_record.drop_lab(lab.get('user_record_dir') or USER_RECORD_DIR, prefix,
+                                                    lock_dir, nl.NETNS_RUN_DIR)
+            actions.extend(done)
+            errors.extend(failed)
     results = holder.get('results') or {}
     run_path = results.get('run_path')
     if holder.get('on_abort') == 'remove_created' and run_path and not results.get('run_existed'):
@@ -472,7 +481,7 @@ def _guard(locks, holder, run_dir, lock_dir, ready_fd):
             holder['state'] = 'cleaning up'
             for fd, dummy in locks:
                 write_holder(fd, holder)
-            actions, errors = abort_cleanup(holder, run_dir)
+            actions, errors = abort_cleanup(holder, run_dir, lock_dir)
             if errors:
                 holder.update(state='cleanup failed', cleanup_errors=errors, cleanup_actions=actions)
                 for fd, dummy in locks:
@@ -599,7 +608,8 @@ def acquire(params, owner, check_mode=False):
             started=_now_iso(), started_ts=started, host=socket.gethostname(), state='held',
             on_abort=params['on_abort'],
             lab=dict(prefix=prefix, virtual=params.get('virtual', True), keep=params.get('keep_lab', False),
-                     existing=existing, orphans=orphans, daemons=lab_daemons(run_dir, prefix)),
+                     existing=existing, orphans=orphans, daemons=lab_daemons(run_dir, prefix),
+                     user_record_dir=params.get('user_record_dir') or USER_RECORD_DIR),
             results=None)
         if results_dir:
             run_path = os.path.join(results_dir, params['run_id']) if params.get('run_id') else None

@@ -162,3 +162,25 @@ def test_guardian_cleans_up_when_its_owner_dies(tmp_path):
     assert not any(os.path.exists(f) for f in result['lock_files'])
     assert not os.path.exists(str(tmp_path / 'results' / 'r9'))
     assert not os.path.exists(p['lock_dir'])
+
+
+def test_abort_drops_the_lab_from_the_user_records_once_its_namespaces_are_gone(tmp_path, monkeypatch):
+    p = _params(tmp_path, virtual=True, user_record_dir=str(tmp_path / 'lib'))
+    holder = ll.acquire(p, (os.getpid(), ll.proc_start(os.getpid())), check_mode=True)['holder']
+    assert holder['lab']['user_record_dir'] == str(tmp_path / 'lib')
+    calls = []
+    monkeypatch.setattr(ll.lab_user_record, 'drop_lab',
+                        lambda *args: calls.append(args) or (['drop the holder(s) x of user u'], []))
+    os.makedirs(p['run_dir'])
+    actions, errors = ll.abort_cleanup(holder, p['run_dir'], p['lock_dir'])
+    assert (actions, errors) == (['drop the holder(s) x of user u'], [])
+    assert calls == [(str(tmp_path / 'lib'), p['prefix'], p['lock_dir'], '/run/netns')]
+    # a namespace of the lab is left (a lab that existed, perf_keep_lab): it still holds the user
+    monkeypatch.setattr(ll.lab_user_record, 'netns_of', lambda prefix, netns_dir: [prefix + '-sink1'])
+    assert ll.abort_cleanup(holder, p['run_dir'], p['lock_dir']) == ([], []) and len(calls) == 1
+    # teardown's lease (release_only) and a bare-metal lab's leave the records alone
+    monkeypatch.undo()
+    monkeypatch.setattr(ll.lab_user_record, 'drop_lab', lambda *args: calls.append(args) or ([], []))
+    ll.abort_cleanup(dict(holder, on_abort='release_only'), p['run_dir'], p['lock_dir'])
+    ll.abort_cleanup(dict(holder, lab=dict(holder['lab'], virtual=False)), p['run_dir'], p['lock_dir'])
+    assert len(calls) == 1
