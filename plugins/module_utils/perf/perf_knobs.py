@@ -25,7 +25,8 @@ import math
 import os
 import re
 
-from ansible_collections.mptcp.lab.plugins.module_utils.perf.perf_record import metric_names
+from ansible_collections.mptcp.lab.plugins.module_utils.perf.perf_record import (
+    is_dynamic_metric, metric_info, metric_names)
 
 # A run id names a directory under the results directory (and a row of the
 # history): letters, digits, '.', '_' and '-', not starting with '.' or '-'.
@@ -139,7 +140,11 @@ def check_run_knobs(knobs):
 
 
 def check_metric_knobs(knobs):
-    """Errors of perf_metric_min_effect ({metric: percent}) and perf_judged_metrics (names)."""
+    """Errors of perf_metric_min_effect ({metric: percent}) and perf_judged_metrics (names).
+
+    perf_metric_min_effect may name a metric of a test of kind upstream
+    (upstream.<slug>); perf_judged_metrics may not: those are judged for every
+    test that measured them."""
     errors = []
     names = metric_names()
     if knobs.get('perf_metric_min_effect') not in (None, ''):
@@ -154,7 +159,7 @@ def check_metric_knobs(knobs):
                           '{"cpu_s_per_gb": 3}, got %r' % (knobs['perf_metric_min_effect'],))
         else:
             for name in sorted(value, key=str):
-                if name not in names:
+                if metric_info(name) is None:
                     errors.append('perf_metric_min_effect: %r is not a metric; the metrics are %s'
                                   % (name, ', '.join(names)))
                     continue
@@ -170,7 +175,13 @@ def check_metric_knobs(knobs):
             errors.append('perf_judged_metrics must be a list of metric names (or empty for the default '
                           'set), got %r' % (knobs['perf_judged_metrics'],))
         else:
-            unknown = [v for v in value if v not in names]
+            named = [v for v in value if is_dynamic_metric(v)]
+            unknown = [v for v in value if v not in names and v not in named]
+            if named:
+                errors.append('perf_judged_metrics: %s %s named by a suite (upstream.*): such metrics are '
+                              'judged for every test that measured them; perf_judged_metrics chooses among %s'
+                              % (', '.join(repr(v) for v in named), 'is' if len(named) == 1 else 'are',
+                                 ', '.join(names)))
             if unknown:
                 errors.append('perf_judged_metrics: %s %s not a metric; the metrics are %s'
                               % (', '.join(repr(v) for v in unknown), 'is' if len(unknown) == 1 else 'are',

@@ -89,6 +89,47 @@ def metric_names():
     return list(metric_table())
 
 
+# The metrics a suite names itself: a test of kind ``upstream`` (a suite in the
+# format of multipath-tcp/mptcp-upstream-virtme-docker) measures one metric per
+# step of its ``regression`` section, named "upstream." + the slug of the
+# step's name (upstream_metric_name). They are not in METRICS: metric_info
+# gives their line (unit from the record, else "value"; higher is better;
+# minimum effect UPSTREAM_MIN_EFFECT_PCT; judged whenever a test measured them).
+UPSTREAM_KIND = 'upstream'
+UPSTREAM_FORMAT = 'mptcp-upstream-virtme-docker'
+UPSTREAM_METRIC_RE = re.compile(r'^upstream\.[a-z0-9][a-z0-9-]*$')
+UPSTREAM_UNIT = 'value'
+UPSTREAM_MIN_EFFECT_PCT = 1.5
+# A test's own judging parameters (tests[].upstream.regression), in the history's view.
+UPSTREAM_JUDGING_KEYS = ('alpha', 'history_max_n', 'history_since')
+
+
+def is_dynamic_metric(name):
+    """Whether ``name`` is a metric named by a suite (upstream.<slug>), not one of METRICS."""
+    return isinstance(name, str) and bool(UPSTREAM_METRIC_RE.match(name)) and name not in metric_table()
+
+
+def metric_info(name, unit=None):
+    """The Metric line of ``name``: METRICS' own, or that of a metric named by a suite
+    (upstream.<slug>: ``unit`` as the record gives it, else "value"; higher is better;
+    a minimum effect of UPSTREAM_MIN_EFFECT_PCT; judged). None for any other name."""
+    table = metric_table()
+    if name in table:
+        return table[name]
+    if is_dynamic_metric(name):
+        return Metric(name, str(unit) if unit else UPSTREAM_UNIT, 'higher', UPSTREAM_MIN_EFFECT_PCT, True, None)
+    return None
+
+
+def upstream_metric_name(step_name):
+    """The metric of a regression step of an upstream suite: "upstream." + the step's name
+    in lower case, each run of characters other than [a-z0-9] one '-', no '-' at either end."""
+    text = re.sub(r'[^a-z0-9]+', '-', str(step_name).lower()).strip('-')
+    if not text:
+        raise RecordError('regression step %r: its name has no letter or digit to name a metric' % (step_name,))
+    return 'upstream.' + text
+
+
 def default_judged():
     """The metrics the verdict judges unless told otherwise (METRICS' judged column)."""
     return [m.name for m in metric_table().values() if m.judged]
@@ -200,6 +241,8 @@ def test_identity(summary, test):
         if not isinstance(shaping, list) or not all(isinstance(p, dict) or p is None for p in shaping):
             raise RecordError('test %r: shaping (lab_paths) must be a list of objects' % (test.get('name'),))
         shaping = normalize_shaping(shaping[:len(path_ids)])
+    if test.get('kind') == UPSTREAM_KIND:
+        return _upstream_identity(test, paths, path_ids, shaping)
     identity = {
         'name': str(test.get('name')),
         'protocol': str(test.get('protocol')),
@@ -256,6 +299,32 @@ def test_identity(summary, test):
     return key, identity
 
 
+def _upstream_identity(test, paths, path_ids, shaping):
+    """(test_key, identity) of a test of kind upstream: its name, kind, paths and their
+    shaping, and the digest of its steps, stats and validation as the suite wrote them
+    (tests[].upstream.steps_sha256, when recorded). No protocol, direction or streams: the
+    suite's own shell steps decide those, and the digest changes when they do. Its
+    measured duration is no setting and not part of it."""
+    identity = {
+        'name': str(test.get('name')),
+        'kind': UPSTREAM_KIND,
+        'paths': paths,
+        'path_ids': path_ids,
+        'shaping': shaping,
+    }
+    upstream = test.get('upstream')
+    if upstream is not None and not isinstance(upstream, dict):
+        raise RecordError('test %r: upstream must be an object, got %r' % (test.get('name'), upstream))
+    digest = (upstream or {}).get('steps_sha256')
+    if digest not in (None, ''):
+        if not isinstance(digest, str):
+            raise RecordError('test %r: upstream.steps_sha256 must be a hex string, got %r'
+                              % (test.get('name'), digest))
+        identity['steps_sha256'] = digest.lower()
+    key = hashlib.sha256(canonical_json(identity).encode('utf-8')).hexdigest()[:16]
+    return key, identity
+
+
 def _ok_runs(test):
     return [r for r in (test.get('runs') or []) if isinstance(r, dict) and r.get('ok')]
 
@@ -300,11 +369,19 @@ def test_validity(test, values=None):
         return False, '%d of %d repetitions failed: %s' % (len(failed), len(runs), '; '.join(errors))
     if str(test.get('protocol')) == 'mptcp' and any(r.get('fallback') for r in runs):
         return False, 'MPTCP fell back to TCP in %d repetition(s)' % sum(1 for r in runs if r.get('fallback'))
+    upstream = test.get('kind') == UPSTREAM_KIND
+    if upstream:
+        # the suite's own validation commands (tests[].upstream.validation)
+        failed = [c for c in upstream_part(test, 'validation') or [] if isinstance(c, dict) and not c.get('ok')]
+        if failed:
+            return False, 'validation failed: %s' % ', '.join(
+                '%s (rc %s)' % (c.get('name'), c.get('rc')) for c in failed)
     if not values:
         primary = primary_metric(test)
-        if primary == 'throughput_mbps' or not metric_values(runs, primary):
-            return False, 'no repetition produced a %s' % (
-                'throughput' if primary == 'throughput_mbps' else 'transaction rate')
+        if upstream and primary == METRIC:
+            pass    # a test of kind upstream without a regression section: its steps and validation decide
+        elif primary == METRIC or not metric_values(runs, primary):
+            return False, 'no repetition produced a %s' % metric_label(primary)
     # wave-1 records: the runner's own mark (an older verdict step wrote
     # 'invalid' into the same field, with the same reason)
     if test.get('valid') is False or test.get('verdict') == 'invalid':
@@ -449,16 +526,20 @@ def run_metrics(run, reported=None):
         if isinstance(value, dict):          # tolerate a per-run summary object
             value = value.get('mean', value.get('median'))
         out[metric.name] = value if _finite(value) else None
+    # the metrics a suite names itself (upstream.<slug>), as reported
+    for name in sorted(n for n in reported if is_dynamic_metric(n)):
+        out[name] = reported[name] if _finite(reported[name]) else None
     return out
 
 
 def present_metrics(runs):
-    """The metrics (table order) that some run carries, throughput always first."""
+    """The metrics that some run carries: table order, throughput always first, then the
+    metrics a suite names (upstream.<slug>) in name order."""
     seen = set(['throughput_mbps'])
     for run in runs:
         if isinstance(run, dict) and isinstance(run.get('metrics'), dict):
             seen.update(run['metrics'])
-    return [name for name in metric_table() if name in seen]
+    return [name for name in metric_table() if name in seen] + sorted(n for n in seen if is_dynamic_metric(n))
 
 
 def metric_values(runs, name):
@@ -467,27 +548,64 @@ def metric_values(runs, name):
             if isinstance(r, dict) and r.get('ok') and _finite((r.get('metrics') or {}).get(name))]
 
 
-def test_metrics(runs):
+def test_metrics(runs, units=None):
     """tests[].metrics: each metric some run has, its statistics over the successful runs,
-    with unit and better."""
-    table = metric_table()
+    with unit and better (``units``: {name: unit} of the metrics a suite names)."""
     out = {}
     for name in present_metrics(runs):
+        spec = metric_info(name, (units or {}).get(name))
         stats = summarize(metric_values(runs, name))
-        stats.update(unit=table[name].unit, better=table[name].better)
+        stats.update(unit=spec.unit, better=spec.better)
         out[name] = stats
     return out
 
 
+def upstream_part(test, key):
+    """tests[].upstream.<key> of a test of kind upstream (None when absent or not an object/list)."""
+    upstream = test.get('upstream')
+    value = upstream.get(key) if isinstance(upstream, dict) else None
+    return value if isinstance(value, (dict, list)) else None
+
+
+def regression_steps(test):
+    """tests[].upstream.regression.steps: the suite's regression steps, each naming its metric."""
+    regression = upstream_part(test, 'regression') or {}
+    steps = regression.get('steps') if isinstance(regression, dict) else None
+    return [s for s in steps or [] if isinstance(s, dict)]
+
+
+def upstream_metrics(test):
+    """The metrics a test of kind upstream measured or declared (upstream.<slug>), in name order."""
+    names = set(n for n in (test.get('metrics') or {}) if is_dynamic_metric(n))
+    for run in test.get('runs') or []:
+        if isinstance(run, dict) and isinstance(run.get('metrics'), dict):
+            names.update(n for n in run['metrics'] if is_dynamic_metric(n))
+    names.update(s['metric'] for s in regression_steps(test) if is_dynamic_metric(s.get('metric')))
+    return sorted(names)
+
+
 def primary_metric(test):
     """The metric a test exists to measure: throughput, or the transaction rate of a
-    request/response test (whose throughput is null by design)."""
+    request/response test (whose throughput is null by design), or for a test of kind
+    upstream its first metric: that of the first step of its regression section, else the
+    first of its upstream.* metrics in name order."""
     runs = [r for r in (test.get('runs') or []) if isinstance(r, dict)]
     if any(_finite((r.get('metrics') or {}).get('throughput_mbps', r.get('throughput_mbps'))) for r in runs):
         return 'throughput_mbps'
+    names = upstream_metrics(test)
+    if names:
+        for step in regression_steps(test):
+            if step.get('metric') in names:
+                return step['metric']
+        return names[0]
     if test.get('kind') == 'latency' or any('rr_tps' in (r.get('metrics') or {}) for r in runs):
         return 'rr_tps'
     return 'throughput_mbps'
+
+
+def metric_label(name):
+    """How a validity message names a metric."""
+    return {'throughput_mbps': 'throughput', 'rr_tps': 'transaction rate'}.get(name, 'figure of %s' % name)
 
 
 def cpu_cost_medians(runs):
@@ -701,68 +819,106 @@ def build_test(test, runs, expected, shaping):
     return rec
 
 
-UPSTREAM_FORMAT = 'mptcp-upstream-virtme-docker'
+UPSTREAM_RUN_DEFAULTS = (('throughput_mbps', None), ('per_path_mbps', []), ('subflows', None), ('fallback', None),
+                         ('ok', False), ('error', None))
 
 
-def build_upstream_test(test, outcome, k):
+def build_upstream_test(name, runs, upstream, path_ids, shaping, duration_s=None, omit_s=0, repetitions=None,
+                        units=None, valid=None, invalid_reason=None):
+    """One test of kind upstream of the record (docs/run-record.md, "Tests of kind upstream").
+
+    ``runs``: one per repetition, each with ``rep``, ``k``, ``ok``, ``error``,
+    ``per_path_mbps``, ``duration_s``, ``raw`` and ``metrics`` ({upstream.<slug>:
+    number or null}, one per regression step); ``upstream``: the test's
+    ``upstream`` object as the runner fills it (format, steps_sha256, bridges,
+    results_dir, steps, validation, regression, not_honoured); ``path_ids`` and
+    ``shaping`` (one entry per path, lab_paths' keys) the paths it ran over;
+    ``units``: {metric: unit} (default "value"). Its validity is ``valid`` when
+    the runner decides it, else test_validity's: every run passed, every
+    validation command passed, and its primary metric has a figure.
+    """
+    shaped = []
+    for run in runs:
+        run = dict(run)
+        for key, default in UPSTREAM_RUN_DEFAULTS:
+            run.setdefault(key, list(default) if isinstance(default, list) else default)
+        run['ok'] = bool(run['ok'])
+        run['metrics'] = dict((k, v if _finite(v) else None) for k, v in sorted((run.get('metrics') or {}).items())
+                              if is_dynamic_metric(k))
+        shaped.append(run)
+    shaped.sort(key=lambda r: r.get('rep') or 0)
+    ok_runs = [r for r in shaped if r['ok']]
+    per_path = [_median_or_none([r['per_path_mbps'][i] for r in ok_runs if len(r['per_path_mbps'] or []) > i], 3)
+                for i in range(len(path_ids))]
+    rec = {
+        'name': name, 'kind': UPSTREAM_KIND,
+        'protocol': None, 'direction': None, 'streams': None, 'congestion': None,
+        'paths': len(path_ids), 'path_ids': list(path_ids),
+        'duration_s': duration_s, 'omit_s': omit_s, 'repetitions': repetitions or max(1, len(shaped)),
+        'shaping': shaping,
+        'sysctls': None, 'offloads': None, 'backup_paths': None, 'commands': None,
+        'expected_mbps': None, 'utilisation': None,
+        'runs': shaped,
+        'throughput_mbps': summarize([]),
+        'metrics': dict((k, v) for k, v in test_metrics(shaped, units).items() if k != METRIC),
+        'per_path_mbps_median': per_path,
+        'cpu_busy_pct_median': {
+            end: _median_or_none((((r.get('cpu') or {}).get(end) or {}).get('busy_pct') for r in ok_runs), 2)
+            for end in ('generator', 'sink')},
+        'upstream': upstream,
+    }
+    if valid is None:
+        valid, reason = test_validity(rec)
+        invalid_reason = reason or None
+    rec['valid'] = bool(valid)
+    rec['invalid_reason'] = None if valid else str(invalid_reason or 'marked invalid by the perf runner')
+    # deprecated aliases of valid/invalid_reason, for readers of wave-1 records
+    rec['verdict'] = 'ok' if rec['valid'] else 'invalid'
+    rec['verdict_reason'] = rec['invalid_reason']
+    return rec
+
+
+def upstream_test_record(test, outcome, k):
     """One test of an upstream-format suite in the record, from its plan (``test``,
-    upstream_suite.translate) and mptcp.lab.perf_upstream_test's result (``outcome``).
+    upstream_suite.translate) and mptcp.lab.perf_upstream_test's task result (``outcome``).
 
     One run (upstream runs a test once per invocation; the history gives the
-    repetitions), whose metrics are the regression steps' values
-    (``upstream.<slug>``); its validity is the runner's, decided once:
-    every step, validation and regression value succeeded.
+    repetitions), whose metrics are the regression steps' values; its
+    validity is the runner's, decided once: every step, validation and
+    regression value succeeded. A task that failed gives an invalid test
+    that says why.
     """
     outcome = outcome or {}
     if outcome.get('failed') or outcome.get('unreachable') or 'valid' not in outcome:
         outcome = dict(valid=False, invalid_reason='task failed: %s' % (outcome.get('msg') or 'did not run'),
                        regression=dict(test['regression']), steps=[], validation=[], per_path_mbps=[],
                        window_s=None, not_honoured=test['not_honoured'], results_dir='upstream/' + test['slug'])
-    values = dict((s['metric'], s.get('value') if _finite(s.get('value')) else None)
-                  for s in (outcome.get('regression') or {}).get('steps') or [])
-    per_path = outcome.get('per_path_mbps') or [None] * len(test['bridges'])
-    run = {'rep': 1, 'k': k, 'throughput_mbps': None, 'per_path_mbps': per_path, 'subflows': None,
-           'fallback': None, 'ok': bool(outcome['valid']), 'error': outcome.get('invalid_reason') or None,
+    regression = outcome.get('regression') or test['regression']
+    values = dict((s['metric'], s.get('value')) for s in regression.get('steps') or [])
+    paths = len(test['bridges'])
+    run = {'rep': 1, 'k': k, 'ok': bool(outcome['valid']), 'error': outcome.get('invalid_reason') or None,
+           'per_path_mbps': outcome.get('per_path_mbps') or [None] * paths,
            'duration_s': outcome.get('window_s') or 0, 'metrics': values, 'raw': outcome.get('results_dir')}
-    metrics = {}
-    for name in values:
-        stats = summarize([values[name]] if run['ok'] and values[name] is not None else [])
-        stats.update(unit='value', better='higher')
-        metrics[name] = stats
     shaping = [{'rate_mbit': b.get('rate_mbit'), 'delay_ms': b.get('delay_ms'), 'loss_pct': b.get('loss_pc'),
                 'queue_limit': None} for b in test['bridges']]
-    regression = outcome.get('regression') or test['regression']
-    return {
-        'name': test['name'], 'kind': 'upstream',
-        'protocol': None, 'direction': None, 'streams': None, 'congestion': None,
-        'paths': len(test['bridges']), 'path_ids': list(range(1, len(test['bridges']) + 1)),
-        'duration_s': outcome.get('wall_s'), 'omit_s': 0, 'repetitions': 1,
-        'shaping': shaping,
-        'sysctls': None, 'offloads': None, 'backup_paths': None, 'commands': None,
-        'expected_mbps': None, 'utilisation': None,
-        'runs': [run],
-        'throughput_mbps': summarize([]),
-        'metrics': metrics,
-        'per_path_mbps_median': per_path if run['ok'] else [None] * len(per_path),
-        'cpu_busy_pct_median': {'generator': None, 'sink': None},
-        'valid': run['ok'],
-        'invalid_reason': run['error'],
-        'verdict': 'ok' if run['ok'] else 'invalid',
-        'verdict_reason': run['error'],
-        'upstream': {
-            'format': UPSTREAM_FORMAT,
-            'steps_sha256': test['steps_sha256'],
-            'bridges': [dict((key, b.get(key)) for key in ('name', 'rate_mbit', 'delay_ms', 'loss_pc'))
-                        for b in test['bridges']],
-            'results_dir': outcome.get('results_dir') or 'upstream/' + test['slug'],
-            'steps': outcome.get('steps') or [],
-            'validation': outcome.get('validation') or [],
-            'regression': {'alpha': regression.get('alpha'), 'history_max_n': regression.get('history_max_n'),
-                           'history_since': regression.get('history_since'),
-                           'steps': regression.get('steps') or []},
-            'not_honoured': outcome.get('not_honoured') or [],
-        },
+    upstream = {
+        'format': UPSTREAM_FORMAT,
+        'steps_sha256': test['steps_sha256'],
+        'bridges': [dict((key, b.get(key)) for key in ('name', 'rate_mbit', 'delay_ms', 'loss_pc'))
+                    for b in test['bridges']],
+        'results_dir': outcome.get('results_dir') or 'upstream/' + test['slug'],
+        'steps': outcome.get('steps') or [],
+        'validation': outcome.get('validation') or [],
+        'regression': {'alpha': regression.get('alpha'), 'history_max_n': regression.get('history_max_n'),
+                       'history_since': regression.get('history_since'),
+                       'steps': regression.get('steps') or []},
+        'not_honoured': outcome.get('not_honoured') or [],
     }
+    return build_upstream_test(test['name'], [run], upstream, list(range(1, paths + 1)), shaping,
+                               duration_s=outcome.get('wall_s'), repetitions=1,
+                               valid=run['ok'], invalid_reason=run['error'])
+
+
 
 
 # The cpu_tuning facts a host's metadata keeps (mptcp.lab.cpu_tuning's result).
@@ -837,7 +993,7 @@ def build_summary(suite, items, results, lab_paths, run_id, started, finished, m
     generators' results of the measurements over several pairs at once
     (items with ``flows``; the first flow's result is in ``results``).
     ``upstream`` is an upstream-format suite's [(test, result)], in order
-    (build_upstream_test); their tests follow the suite's.
+    (upstream_test_record); their tests follow the suite's.
     """
     by_k = results_by_k(results)
     flows_by_k = dict((gen, results_by_k(res)) for gen, res in (flow_results or {}).items())
@@ -864,7 +1020,7 @@ def build_summary(suite, items, results, lab_paths, run_id, started, finished, m
             ideal = expected_mbps(t, lab_paths)
         tests.append(build_test(t, runs_by_test[t['name']], ideal, shaping))
     for k, (test, outcome) in enumerate(upstream or [], len(items) + 1):
-        tests.append(build_upstream_test(test, outcome, k))
+        tests.append(upstream_test_record(test, outcome, k))
         traffic += float(tests[-1]['runs'][0]['duration_s'] or 0)
     wall = round(finished - started, 3)
     summary = {
@@ -1015,14 +1171,51 @@ def normalize(summary):
             figures = metric_values(test.get('runs') or [], name)
             if figures:
                 metrics[name] = perf_stats.summarize(figures)
+                if is_dynamic_metric(name):
+                    # a metric the suite names: its unit as the record gives it
+                    entry = (test.get('metrics') or {}).get(name)
+                    metrics[name]['unit'] = metric_info(name, entry.get('unit') if isinstance(entry, dict)
+                                                        else None).unit
         if metrics:
             results[-1]['metrics'] = metrics
         primary = primary_metric(test)
         if primary != METRIC:       # (only then: records without it keep their content hash)
             results[-1]['primary'] = primary
+        judging = upstream_judging(test, index)
+        if judging:                 # (a test of kind upstream only: other records keep their content hash)
+            results[-1]['judging'] = judging
     record = {'run': run, 'results': results}
     record['content_hash'] = hashlib.sha256(canonical_json(record).encode('utf-8')).hexdigest()
     return record
+
+
+def upstream_judging(test, index=0):
+    """The judging parameters a test of kind upstream states for its upstream.* metrics
+    (tests[].upstream.regression: ``alpha``, ``history_max_n``, ``history_since``), those
+    it has: {} for any other test. Raises RecordError naming the field and the rule."""
+    if test.get('kind') != UPSTREAM_KIND:
+        return {}
+    regression = upstream_part(test, 'regression')
+    if not isinstance(regression, dict):
+        return {}
+    where = 'tests[%d] (%s): upstream.regression.' % (index, test.get('name'))
+    out = {}
+    alpha = regression.get('alpha')
+    if alpha is not None:
+        if not _finite(alpha) or not 0 < alpha < 1:
+            raise RecordError(where + 'alpha must be a number between 0 and 1 (exclusive), got %r' % (alpha,))
+        out['alpha'] = float(alpha)
+    count = regression.get('history_max_n')
+    if count is not None:
+        if not _finite(count) or count != int(count) or count < 0:
+            raise RecordError(where + 'history_max_n must be a whole number >= 0 (0: no limit), got %r' % (count,))
+        out['history_max_n'] = int(count)
+    since = regression.get('history_since')
+    if since is not None:
+        if not _finite(since) or since < 0:
+            raise RecordError(where + 'history_since must be Unix seconds >= 0 (0: no limit), got %r' % (since,))
+        out['history_since'] = _number(since)
+    return out
 
 
 def slug(text):

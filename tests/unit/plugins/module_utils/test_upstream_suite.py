@@ -228,7 +228,7 @@ def test_the_record_of_an_upstream_test():
                'validation': [{'name': 'v', 'rc': 0, 'ok': True}],
                'regression': dict(test['regression'], steps=[dict(s, value=v) for s, v in
                                                              zip(test['regression']['steps'], [9.9e6, 9.8e6])])}
-    rec = perf_record.build_upstream_test(test, outcome, 1)
+    rec = perf_record.upstream_test_record(test, outcome, 1)
     assert rec['kind'] == 'upstream' and rec['valid'] and rec['paths'] == 2 and rec['path_ids'] == [1, 2]
     assert rec['runs'][0]['metrics'] == {'upstream.client-recv-primary-link': 9.9e6,
                                          'upstream.client-recv-second-link': 9.8e6}
@@ -238,6 +238,6 @@ def test_the_record_of_an_upstream_test():
     assert rec['upstream']['regression']['alpha'] == 0.01 and rec['upstream']['results_dir'] == 'upstream/001-one'
     assert rec['runs'][0]['duration_s'] == 8
     # a task that failed: an invalid test that says why, no figures
-    failed = perf_record.build_upstream_test(test, {'failed': True, 'msg': 'boom'}, 1)
+    failed = perf_record.upstream_test_record(test, {'failed': True, 'msg': 'boom'}, 1)
     assert not failed['valid'] and failed['invalid_reason'] == 'task failed: boom'
     assert failed['metrics']['upstream.client-recv-primary-link']['n'] == 0
