@@ -80,6 +80,7 @@ options:
         (C(perf_metric_min_effect)), for example 3 for V(cpu_s_per_gb) and 20 for V(latency_p99_us).
         A metric not named keeps its default (docs/statistics.md); V(throughput_mbps) named here
         wins over O(min_effect_pct).
+      - It may name a metric of a test of kind V(upstream) (C(upstream.<slug>), default 1.5).
     type: dict
     default: {}
   metrics:
@@ -87,6 +88,10 @@ options:
       - The metrics to judge (C(perf_judged_metrics)); empty for the default set
         (V(throughput_mbps), V(cpu_s_per_gb), V(rr_tps), V(latency_p99_us), V(jain_index)). The others are
         recorded and kept in the history, but not judged.
+      - The metrics a suite names, those of a test of kind V(upstream) (C(upstream.<slug>), one per step
+        of its C(regression) section), are not chosen here - they are judged for every test that
+        measured them, with the test's own C(alpha), C(history_max_n) and C(history_since) when it states
+        them (a named O(baseline) still wins over the last two).
     type: list
     elements: str
     choices: [throughput_mbps, cpu_s_per_gb, retransmits, rr_tps, latency_p50_us, latency_p90_us,
@@ -357,7 +362,8 @@ def judge(params, check_mode, warn=None):
                      for v in verdicts.values()],
         'counts': document['counts'],
         'lines': [verdict_line(v) for v in verdicts.values()],
-        'message': regression_message(regressions, run_id, baseline_text) if regressions else '',
+        'message': regression_message(regressions, run_id, baseline_text, units=dict(
+            ((t['name'], t['metric']), t['unit']) for t in document['tests'])) if regressions else '',
         'diff': {'before': previous, 'after': _outcomes(document)},
     })
     return result

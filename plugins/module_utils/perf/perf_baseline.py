@@ -16,7 +16,7 @@ import collections
 import math
 
 from ansible_collections.mptcp.lab.plugins.module_utils.perf.perf_record import (
-    METRIC, PerfError, default_judged, metric_table)
+    METRIC, PerfError, default_judged, format_time, is_dynamic_metric, metric_info, metric_table)
 from ansible_collections.mptcp.lab.plugins.module_utils.perf.perf_stats import VERDICTS, compare, median
 
 MAX_MIN_EFFECT_PCT = 1000
@@ -31,13 +31,21 @@ class BaselineError(PerfError):
 def judged_metrics(metrics=None):
     """The metrics to judge, table order: ``metrics`` (names) or METRICS' default set.
 
-    Raises BaselineError naming the field and the metrics it knows.
+    The metrics a suite names (upstream.<slug>) are not chosen here: they are
+    judged for every test that measured them (test_cases). Raises BaselineError
+    naming the field and the metrics it knows.
     """
     table = metric_table()
     if not metrics:
         return default_judged()
     if isinstance(metrics, str):
         metrics = [m.strip() for m in metrics.split(',') if m.strip()]
+    named = [m for m in metrics if is_dynamic_metric(m)]
+    if named:
+        raise BaselineError('metrics: %s %s named by a suite (upstream.*): such metrics are judged for every '
+                            'test that measured them; metrics chooses among %s'
+                            % (', '.join(repr(m) for m in named), 'is' if len(named) == 1 else 'are',
+                               ', '.join(table)))
     unknown = [m for m in metrics if m not in table]
     if unknown:
         raise BaselineError('metrics: %s %s not a metric; the metrics are %s'
@@ -51,7 +59,9 @@ def min_effects(min_effect_pct=None, metric_min_effect=None):
 
     METRICS' default for each; ``min_effect_pct`` (perf_min_effect_pct, the
     verdict's knob since wave 1) is throughput's; ``metric_min_effect``
-    ({metric: percent}, perf_metric_min_effect) wins for the metrics it names.
+    ({metric: percent}, perf_metric_min_effect) wins for the metrics it names,
+    which may be metrics a suite names (upstream.<slug>: then they are in the
+    result too; the others have UPSTREAM_MIN_EFFECT_PCT, effect_of).
     Raises BaselineError naming the metric and the rule.
     """
     table = metric_table()
@@ -63,11 +73,19 @@ def min_effects(min_effect_pct=None, metric_min_effect=None):
             raise BaselineError('metric_min_effect must map metric names to percentages, got %r'
                                 % (metric_min_effect,))
         for name, value in metric_min_effect.items():
-            if name not in table:
+            if metric_info(name) is None:
                 raise BaselineError('metric_min_effect: %r is not a metric; the metrics are %s'
                                     % (name, ', '.join(table)))
             effects[name] = _effect('metric_min_effect.%s' % name, value)
     return effects
+
+
+def effect_of(effects, metric):
+    """The minimum effect (percent) of ``metric``: ``effects`` (min_effects) or the metric's default."""
+    if metric in effects:
+        return effects[metric]
+    spec = metric_info(metric)
+    return float(spec.min_effect_pct) if spec else None
 
 
 def _effect(field, value):
@@ -92,11 +110,14 @@ def unknown_run_message(store, run_id, results_dir):
 MIN_BASELINE_RUNS = 3
 
 
-def baseline_for(store, run_id, started_ts, test_key, named=None, last_n=10, tag=None, metric=METRIC):
+def baseline_for(store, run_id, started_ts, test_key, named=None, last_n=10, tag=None, metric=METRIC,
+                 since_ts=None):
     """(values, description) of the baseline of one test (and metric) of a run.
 
     The description holds 'run_values' (the values of each baseline run),
-    which the verdict uses to estimate the lab's run-to-run noise.
+    which the verdict uses to estimate the lab's run-to-run noise. ``last_n``
+    0 (or None) takes every earlier valid run; ``since_ts`` only those that
+    started at or after it (Unix seconds). A named run ignores both.
     """
     if named:
         res = store.result(named, test_key)
@@ -114,18 +135,23 @@ def baseline_for(store, run_id, started_ts, test_key, named=None, last_n=10, tag
         values = list(res['values'])
         return values, {'kind': 'run', 'runs': [named], 'n': len(values),
                         'median': median(values) if values else None, 'run_values': None}
-    rows = store.last_valid(test_key, started_ts, run_id, last_n, tag=tag, metric=metric)
+    if since_ts:
+        rows = store.last_valid(test_key, started_ts, run_id, last_n or None, tag=tag, metric=metric,
+                                since_ts=since_ts)
+    else:
+        rows = store.last_valid(test_key, started_ts, run_id, last_n or None, tag=tag, metric=metric)
     values = []
     for row in rows:
         values.extend(row['values'])
     description = {'kind': 'last-valid', 'runs': [r['run_id'] for r in rows], 'n': len(values),
                    'median': median(values) if values else None,
                    'run_values': [r['values'] for r in rows]}
-    if rows and len(rows) < min(MIN_BASELINE_RUNS, last_n):
-        description['note'] = ('only %d earlier valid run(s) of this test%s; %d are needed to '
+    needed = min(MIN_BASELINE_RUNS, last_n) if last_n else MIN_BASELINE_RUNS
+    if rows and len(rows) < needed:
+        description['note'] = ('only %d earlier valid run(s) of this test%s%s; %d are needed to '
                                'estimate the run-to-run noise' % (
                                    len(rows), '' if metric == METRIC else ' measured %s' % metric,
-                                   min(MIN_BASELINE_RUNS, last_n)))
+                                   ' since %s' % format_time(since_ts, 'iso') if since_ts else '', needed))
         return [], description
     return values, description
 
@@ -148,14 +174,27 @@ def _finish(verdict, name, test_key, metric):
 
 
 def test_cases(res, metrics):
-    """The metrics judged for one normalized result: those of ``metrics`` it measured
-    (its primary metric, throughput or the transaction rate, decides an invalid test)."""
+    """The metrics judged for one normalized result: those of ``metrics`` it measured, then
+    every metric named by its suite (upstream.<slug>) it measured, in name order: the suite
+    asked for them (its primary metric, throughput, the transaction rate or its first
+    upstream.* metric, decides an invalid test)."""
     measured = dict((name, stats) for name, stats in (res.get('metrics') or {}).items() if stats.get('n'))
     if res['n']:
         measured[METRIC] = res
     if not res['valid']:
         return [res.get('primary') or METRIC]
-    return [name for name in metrics if name in measured]
+    return [name for name in metrics if name in measured] + sorted(
+        name for name in measured if is_dynamic_metric(name) and name not in metrics)
+
+
+def judging_of(res, metric, alpha, last_n):
+    """(alpha, last_n, since_ts, own) of one test and metric: a test's own judging parameters
+    (normalize's ``judging``, from tests[].upstream.regression) for the metrics its suite
+    names, else the run's. ``own`` says whether the test's were used."""
+    own = res.get('judging') if is_dynamic_metric(metric) else None
+    if not own:
+        return alpha, last_n, None, False
+    return (own.get('alpha', alpha), own.get('history_max_n', last_n), own.get('history_since') or None, True)
 
 
 def evaluate(store, record, named=None, last_n=10, alpha=0.05, min_effect_pct=1.5, tag=None,
@@ -166,18 +205,26 @@ def evaluate(store, record, named=None, last_n=10, alpha=0.05, min_effect_pct=1.
     'baseline'}} in test order, then METRICS order. ``metrics`` names the judged
     metrics (default: METRICS' judged ones), each with its own direction and
     minimum effect (``min_effect_pct`` is throughput's, ``metric_min_effect``
-    {metric: percent} overrides any; min_effects).
+    {metric: percent} overrides any; min_effects). The metrics a suite names
+    (upstream.<slug>) are judged for every test that measured them, after the
+    others, with the test's own alpha, number of baseline runs
+    (``history_max_n``, 0: all) and earliest baseline run (``history_since``,
+    Unix seconds) when it states them (normalize's ``judging``); a named
+    baseline run wins over the last two. Such a verdict carries its ``alpha``,
+    and its baseline ``history_max_n`` and ``history_since``.
     """
     run = record['run']
     if named is not None and named == run['run_id']:
         raise BaselineError('perf_baseline: run %r cannot be its own baseline' % named)
-    table = metric_table()
     judged = judged_metrics(metrics)
     effects = min_effects(min_effect_pct, metric_min_effect)
     verdicts = collections.OrderedDict()
     for res in record['results']:
         name = res['identity']['name']
         for metric in test_cases(res, judged):
+            # a test's own alpha and history (tests[].upstream.regression) for the metrics its
+            # suite names; a named baseline run still wins over its history
+            test_alpha, test_last_n, since_ts, own = judging_of(res, metric, alpha, last_n)
             if not res['valid']:
                 current = res['median'] if metric == METRIC else ((res.get('metrics') or {}).get(metric) or {}).get('median')
                 verdict = {'verdict': 'invalid', 'reason': res['invalid_reason'], 'baseline_median': None,
@@ -186,19 +233,26 @@ def evaluate(store, record, named=None, last_n=10, alpha=0.05, min_effect_pct=1.
             else:
                 current = res['values'] if metric == METRIC else res['metrics'][metric]['values']
                 values, description = baseline_for(store, run['run_id'], run['started_ts'], res['test_key'],
-                                                   named=named, last_n=last_n, tag=tag, metric=metric)
+                                                   named=named, last_n=test_last_n, tag=tag, metric=metric,
+                                                   since_ts=since_ts)
                 if tag is not None:
                     description['tag'] = '%s=%s' % tag
+                if own and not named:
+                    description['history_max_n'] = test_last_n
+                    if since_ts:
+                        description['history_since'] = since_ts
                 runs = description.pop('run_values')
-                verdict = compare(values, current, alpha=alpha, min_effect_pct=effects[metric],
+                verdict = compare(values, current, alpha=test_alpha, min_effect_pct=effect_of(effects, metric),
                                   baseline_runs=runs if runs and len(runs) >= 2 else None,
-                                  better=table[metric].better)
+                                  better=metric_info(metric).better)
                 if description.get('note') and verdict['verdict'] == 'no-baseline':
                     verdict['reason'] = description['note']
                 if verdict.get('guard_pct') is not None:
                     description['noise_pct'] = round(verdict['guard_pct'], 3)
                 verdict['baseline'] = description
-            verdict['min_effect_pct'] = effects[metric]
+            if own:
+                verdict['alpha'] = test_alpha
+            verdict['min_effect_pct'] = effect_of(effects, metric)
             verdicts[(res['test_key'], metric)] = _finish(verdict, name, res['test_key'], metric)
     return verdicts
 
@@ -284,22 +338,26 @@ def verdict_document(record, verdicts, named, last_n, alpha, min_effect_pct, tag
     is about the measurement, not the comparison. ``counts`` counts those
     entries (the JUnit test cases).
     """
-    table = metric_table()
     counts = dict((k, 0) for k in VERDICTS)
     tests = []
     cases = list(_cases_of(record, verdicts))
     for res, v in cases:
         counts[v['verdict']] += 1
         metric = v['metric']
-        spec = table.get(metric)
-        tests.append({'name': v['name'], 'test_key': res['test_key'], 'metric': metric,
-                      'unit': spec.unit if spec else None, 'better': spec.better if spec else None,
-                      'min_effect_pct': v.get('min_effect_pct'),
-                      'outcome': v['verdict'], 'reason': v['reason'], 'baseline': v.get('baseline'),
-                      'baseline_median': v['baseline_median'], 'current_median': v['current_median'],
-                      'change_pct': v['change_pct'], 'p_value': v['p_value']})
+        spec = metric_info(metric, ((res.get('metrics') or {}).get(metric) or {}).get('unit'))
+        entry = {'name': v['name'], 'test_key': res['test_key'], 'metric': metric,
+                 'unit': spec.unit if spec else None, 'better': spec.better if spec else None,
+                 'min_effect_pct': v.get('min_effect_pct'),
+                 'outcome': v['verdict'], 'reason': v['reason'], 'baseline': v.get('baseline'),
+                 'baseline_median': v['baseline_median'], 'current_median': v['current_median'],
+                 'change_pct': v['change_pct'], 'p_value': v['p_value']}
+        if v.get('alpha') is not None:
+            entry['alpha'] = v['alpha']         # the test's own (tests[].upstream.regression)
+        tests.append(entry)
     effects = min_effects(min_effect_pct, metric_min_effect)
     judged = judged_metrics(metrics)
+    # and the metrics named by the suites of this run's tests, judged where measured
+    judged = judged + sorted(set(t['metric'] for t in tests if is_dynamic_metric(t['metric'])))
     return {
         'verdict_version': VERDICT_VERSION,
         'run_id': record['run']['run_id'],
@@ -312,7 +370,7 @@ def verdict_document(record, verdicts, named, last_n, alpha, min_effect_pct, tag
         'alpha': alpha,
         'min_effect_pct': min_effect_pct,
         'metrics': judged,
-        'metric_min_effect': dict((name, effects[name]) for name in judged),
+        'metric_min_effect': dict((name, effect_of(effects, name)) for name in judged),
         'test': METHOD,
         'counts': counts,
         'tests': tests,
@@ -322,7 +380,7 @@ def verdict_document(record, verdicts, named, last_n, alpha, min_effect_pct, tag
 
 
 CASE_FIELDS = ('outcome', 'reason', 'baseline', 'baseline_median', 'current_median', 'change_pct', 'p_value',
-               'unit', 'better', 'min_effect_pct', 'test_key')
+               'unit', 'better', 'min_effect_pct', 'test_key', 'alpha')
 
 
 def judged_view(summary, verdict):
@@ -371,11 +429,12 @@ def figure(value):
     return '%.2f' % value if abs(value) >= 10 else '%.4g' % value
 
 
-def regression_message(regressions, run_id, baseline_text):
-    table = metric_table()
+def regression_message(regressions, run_id, baseline_text, units=None):
+    """The play's failure message listing each regression; ``units``: {(test, metric): unit} of the
+    metrics a suite names (verdict.json's tests[].unit), else their default ("value")."""
     lines = ['%d regression(s) in run %s against %s:' % (len(regressions), run_id, baseline_text)]
     for r in regressions:
-        spec = table.get(r['metric'])
+        spec = metric_info(r['metric'], (units or {}).get((r['test'], r['metric'])))
         lines.append('  - %s: %s %.2f%% (%s -> %s %s, p = %.3g%s)'
                      % (r['test'], r['metric'], r['change_pct'], figure(r['baseline_median']),
                         figure(r['current_median']), spec.unit if spec else '', r['p_value'],

@@ -28,7 +28,7 @@ import pathlib
 import sqlite3
 
 from ansible_collections.mptcp.lab.plugins.module_utils.perf.perf_record import (
-    PerfError, canonical_json, format_time, metric_table)
+    PerfError, canonical_json, format_time, is_dynamic_metric, metric_info, metric_table)
 
 SCHEMA_VERSION = 1
 THROUGHPUT = 'throughput_mbps'
@@ -272,11 +272,12 @@ class Store:
                  record['content_hash']))
             for res in record['results']:
                 ident = res['identity']
+                # a test of kind upstream has no protocol, direction or streams: '' and 0 here
                 conn.execute(
                     'INSERT OR IGNORE INTO tests (test_key, name, protocol, paths, direction, streams,'
                     ' shaping) VALUES (?, ?, ?, ?, ?, ?, ?)',
-                    (res['test_key'], ident['name'], ident['protocol'], ident['paths'],
-                     ident['direction'], ident['streams'], canonical_json(ident['shaping'])))
+                    (res['test_key'], ident['name'], ident.get('protocol') or '', ident['paths'],
+                     ident.get('direction') or '', ident.get('streams') or 0, canonical_json(ident['shaping'])))
                 conn.execute(
                     'INSERT INTO results (run_id, test_key, valid, invalid_reason, n, median, mean,'
                     ' min, max, cv, vals, per_path, subflows, fallback, expected_mbps)'
@@ -377,10 +378,11 @@ class Store:
                                 args).fetchone()
         return self._result(row) if row else None
 
-    def last_valid(self, test_key, before_ts, exclude_run, limit, tag=None, metric=THROUGHPUT):
+    def last_valid(self, test_key, before_ts, exclude_run, limit, tag=None, metric=THROUGHPUT, since_ts=None):
         """The last ``limit`` valid results of a test that started before ``before_ts``,
         of runs tagged ``tag`` ((key, value)) when given; of ``metric``: the runs that
-        measured it (throughput: every valid run)."""
+        measured it (throughput: every valid run). ``limit`` 0 or None: all of them;
+        ``since_ts``: only the runs that started at or after it (seconds since the epoch)."""
         select = self._select_for(metric)
         if select is None:
             return []
@@ -388,12 +390,19 @@ class Store:
         sql += (' WHERE {0}.test_key = ? AND r.valid = 1 AND {0}.run_id != ? AND u.started_ts < ?'.format(alias)
                 + cond + ' AND {0}.n > 0'.format(alias))
         args = [test_key, exclude_run, before_ts] + ([metric] if cond else [])
+        if since_ts:
+            sql += ' AND u.started_ts >= ?'
+            args.append(since_ts)
         if tag is not None:
             if not self.has_tags_table():
                 return []
             sql += ' AND EXISTS (SELECT 1 FROM run_tags g WHERE g.run_id = r.run_id AND g.key = ? AND g.value = ?)'
             args.extend(tag)
-        rows = self.conn.execute(sql + ' ORDER BY u.started_ts DESC, r.run_id DESC LIMIT ?', args + [limit])
+        sql += ' ORDER BY u.started_ts DESC, r.run_id DESC'
+        if limit:
+            sql += ' LIMIT ?'
+            args.append(limit)
+        rows = self.conn.execute(sql, args)
         return [self._result(r) for r in rows]
 
     def history(self, test_key, until_ts=None, limit=None, metric=THROUGHPUT):
@@ -518,16 +527,18 @@ def metric_columns(name):
 
 
 def csv_metrics(results):
-    """The metrics other than throughput that some result measured (table order)."""
+    """The metrics other than throughput that some result measured (table order, then those a
+    suite names, upstream.<slug>, in name order)."""
     seen = set()
     for r in results:
         seen.update(name for name, m in (r.get('metrics') or {}).items() if m.get('n'))
-    return [name for name in metric_table() if name in seen]
+    return [name for name in metric_table() if name in seen] + sorted(n for n in seen if is_dynamic_metric(n))
 
 
 def _row(r, max_paths, metrics=()):
+    # a test of kind upstream has no protocol, direction or streams (stored as '' and 0): empty cells
     row = [format_time(r['started_ts']), r['run_id'], r['suite'], r['name'], r['test_key'],
-           r['protocol'], r['paths'], r['direction'], r['streams'], shaping_text(r['shaping']),
+           r['protocol'] or '', r['paths'], r['direction'] or '', r['streams'] or '', shaping_text(r['shaping']),
            r['kernel'], 1 if r['valid'] else 0, r.get('verdict') or '', r.get('tags') or '',
            _fmt(r['median']), _fmt(r['mean']), _fmt(r['min']), _fmt(r['max']),
            _fmt(r['cv'], 6), r['n']]
@@ -561,11 +572,12 @@ def otava_config(tests):
     """An Apache Otava / Hunter config (YAML text) for the per-test CSV files.
 
     ``tests`` is a list of (name, file name, number of paths) or (name, file name, number
-    of paths, other metrics, whether it has throughput): each other metric's median and CV
-    columns, its direction from METRICS' better (1: higher is better); a test without
-    throughput (request/response) has no throughput columns.
+    of paths, other metrics, whether it has throughput[, metrics with a median only]): each
+    other metric's median and CV columns, its direction from METRICS' better (1: higher is
+    better; metric_info for the metrics a suite names); a test without throughput
+    (request/response, upstream) has no throughput columns; a metric of one figure per run
+    (no CV, as a test of kind upstream with one repetition) its median column only.
     """
-    table = metric_table()
     lines = ['# Apache Otava (or Hunter) configuration for the mptcp.lab history.',
              '# Usage: otava analyze --config-file otava.yaml <test> (run from this directory)',
              'tests:']
@@ -574,6 +586,7 @@ def otava_config(tests):
         name, filename, paths = entry[:3]
         others = entry[3] if len(entry) > 3 else ()
         throughput = entry[4] if len(entry) > 4 else True
+        medians_only = entry[5] if len(entry) > 5 else ()
         lines.append('  %s:' % json.dumps(name))
         lines.append('    type: csv')
         lines.append('    file: %s' % json.dumps(filename))
@@ -584,7 +597,9 @@ def otava_config(tests):
         columns += [('path%d_median_mbps' % (i + 1), 1) for i in range(paths)]
         for other in others:
             median_column, cv_column = metric_columns(other)
-            columns += [(median_column, 1 if table[other].better == 'higher' else -1), (cv_column, -1)]
+            columns += [(median_column, 1 if metric_info(other).better == 'higher' else -1), (cv_column, -1)]
+        for other in medians_only:
+            columns.append((metric_columns(other)[0], 1 if metric_info(other).better == 'higher' else -1))
         for metric, direction in columns:
             lines.append('      %s:' % metric)
             lines.append('        column: %s' % metric)
@@ -615,7 +630,7 @@ class EmptyStore:
     def result(self, run_id, test_key, metric=THROUGHPUT):
         return None
 
-    def last_valid(self, test_key, before_ts, exclude_run, limit, tag=None, metric=THROUGHPUT):
+    def last_valid(self, test_key, before_ts, exclude_run, limit, tag=None, metric=THROUGHPUT, since_ts=None):
         return []
 
     def history(self, test_key, until_ts=None, limit=None, metric=THROUGHPUT):
