@@ -118,7 +118,7 @@ from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible_collections.mptcp.lab.plugins.module_utils.perf import perf_html
 from ansible_collections.mptcp.lab.plugins.module_utils.perf.perf_baseline import judged_metrics, judged_view
 from ansible_collections.mptcp.lab.plugins.module_utils.perf.perf_record import (
-    METRIC, RecordError, open_run, read_bytes, slug, write_atomic)
+    METRIC, RecordError, is_dynamic_metric, open_run, read_bytes, slug, write_atomic)
 from ansible_collections.mptcp.lab.plugins.module_utils.perf.perf_store import (
     csv_metrics, csv_text, open_readonly, otava_config, run_module)
 from ansible_collections.mptcp.lab.plugins.module_utils.perf.perf_timeseries import load_timeseries
@@ -145,11 +145,15 @@ def export_files(store, results_dir):
         paths = min([len([v for v in r['per_path'] if v is not None]) for r in rows] or [0])
         metrics = [m for m in csv_metrics(rows)
                    if all(((r.get('metrics') or {}).get(m) or {}).get('cv') is not None for r in rows)]
+        # a metric of one figure per run (a test of kind upstream, one repetition): its median only
+        medians = [m for m in csv_metrics(rows) if m not in metrics
+                   and all(((r.get('metrics') or {}).get(m) or {}).get('median') is not None for r in rows)]
         name = '%s-%s' % (slug(test['name']), test['test_key'][:8])
         filename = name + '.csv'
-        files[os.path.join(directory, filename)] = csv_text(rows, max_paths=paths, metrics=metrics).encode('utf-8')
+        files[os.path.join(directory, filename)] = csv_text(rows, max_paths=paths,
+                                                            metrics=metrics + medians).encode('utf-8')
         throughput = all(r['n'] and r['cv'] is not None for r in rows)
-        otava.append((name, filename, paths, metrics, throughput))
+        otava.append((name, filename, paths, metrics, throughput, medians))
     files[os.path.join(directory, 'otava.yaml')] = otava_config(otava).encode('utf-8')
     return files
 
@@ -179,7 +183,7 @@ def report(params, check_mode, warn=None):
                 'diff': {'before': {}, 'after': {}}}
     verdict = load_verdict(opened.run_dir)
     view = judged_view(opened.summary, verdict)
-    judged = (verdict or {}).get('metrics') or judged_metrics(None)
+    judged = list((verdict or {}).get('metrics') or judged_metrics(None))
     timeseries = []
     for test in view['tests']:
         if str(test.get('protocol')).lower() == 'mptcp':
@@ -194,7 +198,9 @@ def report(params, check_mode, warn=None):
             measured = set(name for name, stats in (res.get('metrics') or {}).items() if stats.get('n'))
             if res['n'] or res.get('primary', METRIC) == METRIC:
                 measured.add(METRIC)
-            for metric in [m for m in judged if m in measured]:
+            # and the metrics its suite names (upstream.<slug>), judged wherever measured
+            for metric in [m for m in judged if m in measured] + sorted(
+                    m for m in measured if is_dynamic_metric(m) and m not in judged):
                 history = store.history(res['test_key'], until_ts=started_ts, limit=params['history_limit'],
                                         metric=metric)
                 trends.append((test, metric, history, run_id))

@@ -257,8 +257,9 @@ traffic_s:
 lines:
   description:
     - The run's table for the console - per test its median throughput, CV, utilisation and
-      validity; per request/response test its transactions per second and round-trip
-      percentiles; last the run's wall and traffic time and where summary.json is.
+      validity; per test of kind V(upstream) the median of each metric its suite names and its
+      validation commands' outcome; per request/response test its transactions per second and
+      round-trip percentiles; last the run's wall and traffic time and where summary.json is.
   returned: success
   type: list
   elements: str
@@ -284,6 +285,22 @@ def _figure(value, fmt, scale=1):
     return '-' if value is None else fmt % (value * scale)
 
 
+def upstream_line(test):
+    """The console line of a test of kind upstream: each upstream.* metric's median (its unit
+    when not the default), then its validation commands' outcome."""
+    metrics = test.get('metrics') or {}
+    figures = []
+    for name in perf_record.upstream_metrics(test):
+        stats = metrics.get(name) or {}
+        unit = stats.get('unit') or perf_record.UPSTREAM_UNIT
+        figures.append('%s %s%s' % (name[len('upstream.'):], perf_baseline.figure(stats.get('median')),
+                                    '' if unit == perf_record.UPSTREAM_UNIT else ' ' + unit))
+    checks = [v for v in perf_record.upstream_part(test, 'validation') or [] if isinstance(v, dict)]
+    outcome = ', '.join('%s %s' % (v.get('name'), 'ok' if v.get('ok') else 'FAILED (rc %s)' % v.get('rc'))
+                        for v in checks) or 'none'
+    return '%-22s upstream: %s; validation: %s' % (test['name'], ', '.join(figures) or 'no metric', outcome)
+
+
 def table_lines(summary, summary_path):
     """The run's results as console lines (RV(lines))."""
     header = ('test', 'proto', 'paths', 'median Mb/s', 'CV', 'util', 'verdict')
@@ -292,8 +309,13 @@ def table_lines(summary, summary_path):
         tput = test.get('throughput_mbps') or {}
         cv = tput.get('cv') if (tput.get('n') or 0) >= 2 else None
         lines.append('%-22s %-6s %5d %10s %7s %6s  %s' % (
-            test['name'], test['protocol'], test['paths'], _figure(tput.get('median'), '%.2f'),
+            test['name'], test['protocol'] or '-', test['paths'], _figure(tput.get('median'), '%.2f'),
             _figure(cv, '%.2f%%', 100), _figure(test.get('utilisation'), '%.1f%%', 100), test.get('verdict')))
+    # tests in the upstream harness's format: the medians of the metrics their suite names, and
+    # their validation commands
+    for test in summary['tests']:
+        if test.get('kind') == perf_record.UPSTREAM_KIND:
+            lines.append(upstream_line(test))
     # request/response tests: their own figures (medians of the valid runs)
     for test in summary['tests']:
         if test.get('kind') != 'latency':

@@ -17,15 +17,20 @@ __metaclass__ = type
 from xml.etree import ElementTree
 
 from ansible_collections.mptcp.lab.plugins.module_utils.perf.perf_baseline import figure
-from ansible_collections.mptcp.lab.plugins.module_utils.perf.perf_record import METRIC, metric_table
+from ansible_collections.mptcp.lab.plugins.module_utils.perf.perf_record import (
+    METRIC, UPSTREAM_KIND, format_time, metric_info)
 
 
 def _num(value, fmt='%.2f'):
     return '-' if value is None else fmt % value
 
 
-def _unit(metric):
-    spec = metric_table().get(metric)
+def _unit(metric, unit=None):
+    """The unit of a metric: ``unit`` (a verdict entry's, the record's for a metric a suite names)
+    or its line's (metric_info)."""
+    if unit:
+        return unit
+    spec = metric_info(metric)
     return spec.unit if spec else ''
 
 
@@ -33,7 +38,16 @@ def figures(entry):
     """'throughput_mbps -3.05% (91.80 -> 89.00 Mbit/s, p = 0.0003)'."""
     return '%s %s (%s -> %s %s, p = %s)' % (
         entry.get('metric'), _num(entry.get('change_pct'), '%+.2f%%'), figure(entry.get('baseline_median')),
-        figure(entry.get('current_median')), _unit(entry.get('metric')), _num(entry.get('p_value'), '%.3g'))
+        figure(entry.get('current_median')), _unit(entry.get('metric'), entry.get('unit')),
+        _num(entry.get('p_value'), '%.3g'))
+
+
+def protocol_text(test):
+    """A test's protocol as the tables show it: tcp, mptcp, or for a test of kind upstream (whose
+    shell steps choose theirs) 'upstream'."""
+    if test.get('kind') == UPSTREAM_KIND and not test.get('protocol'):
+        return UPSTREAM_KIND
+    return test.get('protocol')
 
 
 def cases(summary, verdict):
@@ -125,10 +139,10 @@ OUTCOME_MARKS = {'pass': 'pass', 'regression': '**REGRESSION**', 'improvement': 
                  'no-baseline': 'no baseline', 'invalid': '**INVALID**'}
 
 
-def _median_cell(value, metric):
+def _median_cell(value, metric, unit=None):
     if value is None:
         return '-'
-    return '%.2f' % value if metric == METRIC else '%s %s' % (figure(value), _unit(metric))
+    return '%.2f' % value if metric == METRIC else '%s %s' % (figure(value), _unit(metric, unit))
 
 
 def min_effect_text(verdict):
@@ -141,6 +155,26 @@ def min_effect_text(verdict):
     return ', '.join('%s %g%%' % (name, effects[name]) for name in names)
 
 
+def own_judging(verdict):
+    """'<test>: alpha 0.01, last 5 runs, since 2026-11-25T08:00:00Z' of each test judged with its own
+    parameters (a test of kind upstream: tests[].upstream.regression), in test order."""
+    out = []
+    seen = set()
+    for entry in verdict.get('tests') or []:
+        if entry.get('alpha') is None or entry.get('name') in seen:
+            continue
+        seen.add(entry.get('name'))
+        baseline = entry.get('baseline') or {}
+        parts = ['alpha %g' % entry['alpha']]
+        if 'history_max_n' in baseline:
+            parts.append('last %d runs' % baseline['history_max_n'] if baseline['history_max_n']
+                         else 'every earlier run')
+        if baseline.get('history_since'):
+            parts.append('since %s' % format_time(baseline['history_since'], 'iso'))
+        out.append('%s: %s' % (entry.get('name'), ', '.join(parts)))
+    return out
+
+
 def verdict_markdown(summary, verdict):
     """verdict.md: the table a CI step posts as a comment."""
     counts = verdict.get('counts') or {}
@@ -151,6 +185,9 @@ def verdict_markdown(summary, verdict):
              '%s against the %s (alpha %s, minimum effect %s).' % (
                  headline or 'no test', verdict.get('baseline'), verdict.get('alpha'), min_effect_text(verdict)),
              '']
+    own = own_judging(verdict)
+    if own:
+        lines += ['Judged with their own parameters (suite key `regression`): %s.' % '; '.join(own), '']
     if verdict.get('baseline_kernel'):
         lines += ['Kernel A (baseline): `%s`; kernel B (this run): `%s`.' % (
             verdict.get('baseline_kernel'), verdict.get('kernel') or 'unknown'), '']
@@ -162,9 +199,9 @@ def verdict_markdown(summary, verdict):
         reason = v.get('reason') or test.get('invalid_reason') or ''
         metric = v.get('metric') or METRIC
         lines.append('| %s |' % ' | '.join(_cell(c) for c in (
-            test.get('name'), test.get('protocol'), test.get('paths'), metric,
-            OUTCOME_MARKS.get(outcome, outcome), _median_cell(v.get('baseline_median'), metric),
-            _median_cell(v.get('current_median'), metric),
+            test.get('name'), protocol_text(test), test.get('paths'), metric,
+            OUTCOME_MARKS.get(outcome, outcome), _median_cell(v.get('baseline_median'), metric, v.get('unit')),
+            _median_cell(v.get('current_median'), metric, v.get('unit')),
             _num(v.get('change_pct'), '%+.2f%%'), _num(v.get('p_value'), '%.3g'), reason)))
     regressions = verdict.get('regressions') or []
     if regressions:

@@ -33,7 +33,9 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
 
 from ansible_collections.mptcp.lab.plugins.module_utils.perf import perf_timeseries
 from ansible_collections.mptcp.lab.plugins.module_utils.perf.perf_baseline import figure
-from ansible_collections.mptcp.lab.plugins.module_utils.perf.perf_record import METRIC, format_time, metric_table
+from ansible_collections.mptcp.lab.plugins.module_utils.perf.perf_record import (
+    METRIC, UPSTREAM_JUDGING_KEYS, UPSTREAM_KIND, format_time, is_dynamic_metric, metric_info, metric_table,
+    primary_metric)
 from ansible_collections.mptcp.lab.plugins.module_utils.perf.perf_stats import median
 from ansible_collections.mptcp.lab.plugins.module_utils.perf.perf_store import shaping_text
 
@@ -107,7 +109,10 @@ def _finite(value):
 
 
 def has_throughput(test):
-    """Whether a test measures throughput (a request/response test's is null by design)."""
+    """Whether a test measures throughput (a request/response test's is null by design, and a
+    test of kind upstream measures the metrics its suite names)."""
+    if test.get('kind') == UPSTREAM_KIND:
+        return False
     runs = [r for r in test.get('runs') or [] if isinstance(r, dict)]
     if not runs:
         return bool((test.get('throughput_mbps') or {}).get('values'))
@@ -131,10 +136,25 @@ def _values(test):
     return [(i + 1, float(v)) for i, v in enumerate(values)]
 
 
+def _protocol(test):
+    """A test's protocol for people: TCP, MPTCP, or 'upstream' for a test of kind upstream
+    (its suite's shell steps choose the protocol)."""
+    if test.get('kind') == UPSTREAM_KIND and not test.get('protocol'):
+        return UPSTREAM_KIND
+    return str(test.get('protocol') or '?').upper()
+
+
+def _test_facts(test):
+    """'MPTCP, 2 paths, upload' ('upstream, 2 paths' for a test of kind upstream: no direction)."""
+    paths = test.get('paths', 1)
+    parts = [_protocol(test), '%s path%s' % (paths, '' if paths == 1 else 's')]
+    if test.get('direction'):
+        parts.append(str(test['direction']))
+    return ', '.join(parts)
+
+
 def _test_label(test):
-    return '%s\n%s, %s path%s, %s' % (test.get('name'), test.get('protocol', '?').upper(),
-                                      test.get('paths', 1), '' if test.get('paths', 1) == 1 else 's',
-                                      test.get('direction', ''))
+    return '%s\n%s' % (test.get('name'), _test_facts(test))
 
 
 def scale_groups(tests):
@@ -332,17 +352,27 @@ def flows_table(tests):
 
 
 def metric_rows(test):
-    """The metrics of a test that have figures (table order): [(name, stats)]."""
+    """The metrics of a test that have figures (table order, then those its suite names,
+    upstream.<slug>, in name order): [(name, stats)]."""
     metrics = test.get('metrics') or {}
     if not metrics and isinstance(test.get('throughput_mbps'), dict):
         metrics = {METRIC: test['throughput_mbps']}
-    return [(name, metrics[name]) for name in metric_table() if name in metrics and
+    names = list(metric_table()) + sorted(n for n in metrics if is_dynamic_metric(n))
+    return [(name, metrics[name]) for name in names if name in metrics and
             isinstance(metrics[name], dict) and metrics[name].get('n')]
 
 
+def _spec(name, test=None):
+    """The Metric line of ``name`` (metric_info), with the unit a test's record gives a metric its
+    suite names."""
+    entry = ((test or {}).get('metrics') or {}).get(name)
+    return metric_info(name, entry.get('unit') if isinstance(entry, dict) else None)
+
+
 def metrics_figure(tests):
-    """One panel per metric other than throughput that some test measured: each test's
-    repetitions (dots) and median (bar)."""
+    """One panel per metric of METRICS other than throughput that some test measured: each
+    test's repetitions (dots) and median (bar). The metrics a suite names (upstream.<slug>) are
+    not plotted here: the verdict table and the upstream section show them."""
     table = metric_table()
     names = [n for n in table if n != METRIC and any(n in dict(metric_rows(t)) for t in tests)]
     if not names:
@@ -389,7 +419,6 @@ def trend_figure(trends, min_effect_pct):
     trends = [t for t in trends if t[2]]
     if not trends:
         return None
-    table = metric_table()
     cols = 2 if len(trends) > 1 else 1
     rows = int(math.ceil(len(trends) / float(cols)))
     fig = Figure(figsize=(MAX_WIDTH_IN / 2.0 * cols, 3.4 * rows + 0.35))
@@ -431,7 +460,7 @@ def trend_figure(trends, min_effect_pct):
             noise = (baseline or {}).get('noise_pct') or 0.0
             effect = case.get('min_effect_pct')
             if effect is None:
-                effect = min_effect_pct if metric == METRIC else table[metric].min_effect_pct
+                effect = min_effect_pct if metric == METRIC else _spec(metric, test).min_effect_pct
             band = max(effect, noise)
             ax.axhspan(base * (1 - band / 100.0), base * (1 + band / 100.0), color='#b0bec5', alpha=0.3,
                        zorder=0, label='no-flag band')
@@ -443,14 +472,11 @@ def trend_figure(trends, min_effect_pct):
         ax.set_xticklabels([format_time(history[t]['started_ts'])[5:16] for t in ticks],
                            fontsize=7, rotation=30, ha='right')
         ax.set_xlim(-0.6, max(len(history) - 0.4, 0.6))
-        ax.set_ylabel(table[metric].unit if metric in table else metric, fontsize=8)
+        ax.set_ylabel(_spec(metric, test).unit if _spec(metric, test) else metric, fontsize=8)
         ax.tick_params(axis='y', labelsize=8)
         ax.grid(alpha=0.3)
-        ax.set_title('%s (%s, %s path%s, %s)%s' % (test.get('name'), str(test.get('protocol')).upper(),
-                                                   test.get('paths', 1),
-                                                   '' if test.get('paths', 1) == 1 else 's',
-                                                   test.get('direction', ''),
-                                                   '' if metric == METRIC else ': %s' % metric), fontsize=9)
+        ax.set_title('%s (%s)%s' % (test.get('name'), _test_facts(test),
+                                    '' if metric == METRIC else ': %s' % metric), fontsize=9)
         meds = [h['median'] for h in history if h['median'] is not None]
         if meds:
             lo = min(meds + ([base] if base else []))
@@ -580,6 +606,13 @@ def _figure_cell(value, metric):
     return fmt(value) if metric == METRIC else esc(figure(value))
 
 
+def _own_alpha(test):
+    """The significance level a test of kind upstream states for itself (tests[].upstream.regression.alpha)."""
+    regression = (test.get('upstream') or {}).get('regression') if isinstance(test.get('upstream'), dict) else None
+    alpha = regression.get('alpha') if isinstance(regression, dict) else None
+    return alpha if _finite(alpha) else None
+
+
 def verdict_table(tests, judging=None):
     """A row per test and metric: its figures, its baseline and its verdict.
 
@@ -601,23 +634,26 @@ def verdict_table(tests, judging=None):
         for name in judged:
             if name not in names:
                 rows.append((name, (t.get('metrics') or {}).get(name) or {}))
+        upstream = t.get('kind') == UPSTREAM_KIND
+        # the metric a test exists for: throughput, or a test of kind upstream's first own metric
+        main = primary_metric(t) if upstream else METRIC
         if not rows:
-            rows = [(METRIC, t.get('throughput_mbps') or {})]
+            rows = [(main, (t.get('metrics') or {}).get(main) or t.get('throughput_mbps') or {})]
         rows.sort(key=lambda row: list(table).index(row[0]) if row[0] in table else len(table))
         span = len(rows)
         for index, (name, stats) in enumerate(rows):
             case = judged.get(name)
-            spec = table.get(name)
+            spec = _spec(name, t)
             if case:
                 verdict = badge(case.get('outcome'))
                 why = esc(case.get('reason') or t.get('invalid_reason') or '')
                 base, change, p = (case.get('baseline') or {}).get('median'), case.get('change_pct'), case.get('p_value')
-            elif not judged and name == METRIC:
+            elif not judged and name == main:
                 # no verdict step yet (or a record of wave 1): the test's own outcome
                 verdict = badge(t.get('outcome') or ('invalid' if t.get('valid') is False else None))
                 why = esc(t.get('outcome_reason') or t.get('invalid_reason') or '')
                 base, change, p = (t.get('baseline') or {}).get('median'), t.get('change_pct'), t.get('p_value')
-            elif not judged and name in judging:
+            elif not judged and (name in judging or is_dynamic_metric(name)):
                 verdict, why, base, change, p = badge(None), '', None, None, None
             else:
                 verdict = '<span class="note">recorded, not judged</span>'
@@ -627,9 +663,15 @@ def verdict_table(tests, judging=None):
             if index == 0:
                 rs = ' rowspan="%d"' % span if span > 1 else ''
                 paths, streams = t.get('paths') or 1, t.get('streams') or 1
-                cells.append('<td%s><b>%s</b><br><span class="note">%s, %s path%s, %s, %s stream%s</span></td>' % (
-                    rs, esc(t.get('name')), esc(str(t.get('protocol', '')).upper()), fmt(paths, 0),
-                    '' if paths == 1 else 's', esc(t.get('direction')), fmt(streams, 0), '' if streams == 1 else 's'))
+                if upstream:
+                    # its suite's shell steps choose protocol, direction and streams
+                    cells.append('<td%s><b>%s</b><br><span class="note">upstream suite, %s path%s%s</span></td>' % (
+                        rs, esc(t.get('name')), fmt(paths, 0), '' if paths == 1 else 's',
+                        ', alpha %s' % esc(_own_alpha(t)) if _own_alpha(t) is not None else ''))
+                else:
+                    cells.append('<td%s><b>%s</b><br><span class="note">%s, %s path%s, %s, %s stream%s</span></td>' % (
+                        rs, esc(t.get('name')), esc(str(t.get('protocol', '')).upper()), fmt(paths, 0),
+                        '' if paths == 1 else 's', esc(t.get('direction')), fmt(streams, 0), '' if streams == 1 else 's'))
             unit = spec.unit if spec else ''
             arrow = {'higher': '&uarr;', 'lower': '&darr;'}.get(spec.better if spec else None, '')
             cells.append('<td><code>%s</code> <span class="note">%s %s</span></td>' % (esc(name), esc(unit), arrow))
@@ -644,6 +686,75 @@ def verdict_table(tests, judging=None):
             out.append('<tr>%s</tr>' % ''.join(cells))
     out.append('</table>')
     return ''.join(out)
+
+
+def _ok_cell(ok):
+    """A step's or validation command's outcome: a green 'ok' or an orange 'failed'."""
+    return '<span class="badge" style="background:%s">%s</span>' % (
+        VERDICT_COLOURS['pass' if ok else 'invalid'], 'ok' if ok else 'failed')
+
+
+def upstream_section(tests):
+    """Per test of kind upstream (a suite in the upstream harness's format): its metrics (each
+    regression step, where its figure comes from, the median), its shell steps and validation
+    commands with their outcome, and what of the suite the lab did not honour. '' without one."""
+    out = []
+    for t in tests:
+        if t.get('kind') != UPSTREAM_KIND:
+            continue
+        up = t.get('upstream') if isinstance(t.get('upstream'), dict) else {}
+        regression = up.get('regression') if isinstance(up.get('regression'), dict) else {}
+        out.append('<h3>%s</h3>' % esc(t.get('name')))
+        facts = ['format <code>%s</code>' % esc(up.get('format') or '?')]
+        if up.get('results_dir'):
+            facts.append('files <code>%s</code>' % esc(up['results_dir']))
+        if up.get('steps_sha256'):
+            facts.append('steps digest <code>%s</code>' % esc(str(up['steps_sha256'])[:12]))
+        judging = ['%s %s' % (k, esc(regression[k])) for k in UPSTREAM_JUDGING_KEYS if regression.get(k) is not None]
+        if judging:
+            facts.append('judged with %s' % ', '.join(judging))
+        out.append('<p class="note">%s</p>' % ' &middot; '.join(facts))
+        if not t.get('valid', True):
+            out.append('<p class="note"><b>Invalid:</b> %s</p>' % esc(t.get('invalid_reason') or 'invalid'))
+        metrics = t.get('metrics') or {}
+        rows = []
+        steps = [s for s in regression.get('steps') or [] if isinstance(s, dict)]
+        for step in steps:
+            stats = metrics.get(step.get('metric')) or {}
+            rows.append(['<code>%s</code>' % esc(step.get('metric')), esc(step.get('name')),
+                         '%s %s' % (esc(step.get('file')), esc(' / '.join(str(f) for f in step.get('json_field') or []))),
+                         esc(stats.get('unit') or ''), _figure_cell(stats.get('median'), step.get('metric')),
+                         fmt(stats.get('n'), 0)])
+        for name in sorted(n for n in metrics if is_dynamic_metric(n) and n not in [s.get('metric') for s in steps]):
+            stats = metrics[name]
+            rows.append(['<code>%s</code>' % esc(name), '', '', esc(stats.get('unit') or ''),
+                         _figure_cell(stats.get('median'), name), fmt(stats.get('n'), 0)])
+        if rows:
+            out.append(_table_from_rows(['metric', 'regression step', 'file / JSON field', 'unit', 'median', 'n'],
+                                        rows, numeric=(4, 5)))
+        rows = [[esc(step.get('name')), esc(step.get('host')), esc(step.get('rc')),
+                 'yes' if step.get('timed_out') else 'no', 'yes' if step.get('ignored') else 'no',
+                 fmt(step.get('duration_s'), 1), _ok_cell(step.get('ok'))]
+                for step in up.get('steps') or [] if isinstance(step, dict)]
+        if rows:
+            out.append(_table_from_rows(['step', 'host', 'rc', 'timed out', 'ignored', 's', 'outcome'], rows,
+                                        numeric=(2, 5)))
+        rows = [[esc(v.get('name')), esc(v.get('rc')), _ok_cell(v.get('ok'))]
+                for v in up.get('validation') or [] if isinstance(v, dict)]
+        if rows:
+            out.append(_table_from_rows(['validation', 'rc', 'outcome'], rows, numeric=(1,)))
+        skipped = [n for n in up.get('not_honoured') or [] if isinstance(n, dict)]
+        if skipped:
+            out.append('<p class="note"><b>Not honoured here:</b> %s</p>' % '; '.join(
+                '<code>%s</code>: %s' % (esc(n.get('field')), esc(n.get('reason'))) for n in skipped))
+    if not out:
+        return ''
+    return ('<h2 id="upstream">Tests in the upstream harness\'s format</h2>'
+            '<p class="note">Tests of kind <code>upstream</code> (suites in the format of '
+            'multipath-tcp/mptcp-upstream-virtme-docker): their figures are the metrics their suite names, '
+            'one per step of its <code>regression</code> section (<code>upstream.&lt;name&gt;</code>), higher '
+            'is better; each is judged with the test\'s own alpha and history when it states them '
+            '(docs/statistics.md).</p>' + ''.join(out))
 
 
 COST_COLUMNS = ('user', 'system', 'softirq', 'irq', 'busy', 'lab', 'other')
@@ -700,8 +811,11 @@ def banner(summary):
     return '<span class="banner" style="background:%s">no regression (%s)</span>' % (colour, esc(parts))
 
 
-def _unit(metric):
-    spec = metric_table().get(metric)
+def _unit(metric, tests=None, name=None):
+    """A metric's unit: its line's (metric_info), or the record's for a metric a suite names
+    (of the test called ``name`` among ``tests``)."""
+    test = [t for t in tests or [] if t.get('name') == name][:1]
+    spec = _spec(metric, test[0] if test else None)
     return spec.unit if spec else ''
 
 
@@ -769,7 +883,7 @@ def render(summary, trends, history_db, csv_path=None, timeseries=None):
             out.append('<li><b>%s</b>: %s %s (%s &rarr; %s %s, p = %s)</li>' % (
                 esc(r.get('test')), esc(r.get('metric')), fmt(r.get('change_pct'), 2, '%'),
                 _figure_cell(r.get('baseline_median'), r.get('metric')),
-                _figure_cell(r.get('current_median'), r.get('metric')), esc(_unit(r.get('metric'))),
+                _figure_cell(r.get('current_median'), r.get('metric')), esc(_unit(r.get('metric'), tests, r.get('test'))),
                 esc('%.3g' % r['p_value']) if isinstance(r.get('p_value'), (int, float)) else '&mdash;'))
         out.append('</ul>')
     imps = summary.get('improvements') or []
@@ -779,7 +893,8 @@ def render(summary, trends, history_db, csv_path=None, timeseries=None):
             out.append('<li><b>%s</b>: %s %s (%s &rarr; %s %s)</li>' % (
                 esc(r.get('test')), esc(r.get('metric')), fmt(r.get('change_pct'), 2, '%'),
                 _figure_cell(r.get('baseline_median'), r.get('metric')),
-                _figure_cell(r.get('current_median'), r.get('metric')), esc(_unit(r.get('metric')))))
+                _figure_cell(r.get('current_median'), r.get('metric')),
+                esc(_unit(r.get('metric'), tests, r.get('test')))))
         out.append('</ul>')
     errors = [(t.get('name'), i + 1, r.get('error')) for t in tests
               for i, r in enumerate(t.get('runs') or []) if isinstance(r, dict) and not r.get('ok')]
@@ -788,6 +903,10 @@ def render(summary, trends, history_db, csv_path=None, timeseries=None):
         for name, rep, error in errors:
             out.append('<li><b>%s</b> #%d: %s</li>' % (esc(name), rep, esc(error or 'failed')))
         out.append('</ul>')
+
+    section = upstream_section(tests)
+    if section:
+        out.append(section)
 
     out.append('<h2 id="throughput">Throughput: TCP vs MPTCP</h2>')
     bulk = [t for t in tests if has_throughput(t)]
