@@ -154,6 +154,107 @@ def make_summary(run_id, started, tests=None, seed=0, repetitions=5, cv=0.005, s
     return summary
 
 
+# A test of kind upstream (a suite in the format of multipath-tcp/mptcp-upstream-virtme-docker),
+# as the upstream runner writes it (docs/run-record.md, "Tests of kind upstream"): two paths
+# through bridges, one metric per regression step, each the mean bytes/s a dstat column saw.
+UPSTREAM_STEPS = (
+    ('Client recv primary link', 'upstream.client-recv-primary-link', ['client', 'net/eth0:recv', 'mean'],
+     9953112.5),
+    ('Client recv second link', 'upstream.client-recv-second-link', ['client', 'net/eth1:recv', 'mean'],
+     9949000.0),
+)
+UPSTREAM_SHA = 'a3' * 32
+
+
+def make_upstream_test(run_id='r', seed=0, name='Test 1', repetitions=1, scale=None, noise=0.002,
+                       alpha=0.05, history_max_n=10, history_since=0, steps_sha256=UPSTREAM_SHA,
+                       validation_ok=True, failed_reps=(), regression_steps=None, index=1):
+    """One test of kind upstream, written literally in the record's shape (not with the
+    collection's builder, so that the builder can be checked against it). ``scale``:
+    {metric: factor} of its levels; ``failed_reps``: repetitions whose steps failed;
+    ``regression_steps``: the suite's steps (default UPSTREAM_STEPS), in its order."""
+    rng = random.Random('%s-%s-%s' % (run_id, seed, name))
+    steps = regression_steps or UPSTREAM_STEPS
+    scale = scale or {}
+    stem = 'upstream/%03d-%s' % (index, name.replace(' ', '-'))
+    runs = []
+    for rep in range(1, repetitions + 1):
+        ok = rep not in failed_reps
+        metrics = dict((metric, round(level * scale.get(metric, 1.0) * rng.gauss(1.0, noise), 1) if ok else None)
+                       for dummy, metric, dummy2, level in steps)
+        runs.append({'rep': rep, 'k': index * 100 + rep, 'throughput_mbps': None,
+                     'per_path_mbps': [round(v / 1e6, 2) if v else None for v in metrics.values()],
+                     'subflows': None, 'fallback': None, 'ok': ok,
+                     'error': None if ok else 'step iperf3 client: rc 1',
+                     'duration_s': 8.0, 'raw': stem if repetitions == 1 else '%s-rep%d' % (stem, rep),
+                     'metrics': metrics})
+    valid_runs = [r for r in runs if r['ok']]
+    test_metrics = {}
+    for dummy, metric, dummy2, dummy3 in steps:
+        stats = summarize([r['metrics'][metric] for r in valid_runs])
+        stats.update(unit='value', better='higher')
+        test_metrics[metric] = stats
+    per_path = [statistics.median([r['per_path_mbps'][i] for r in valid_runs]) if valid_runs else None
+                for i in range(2)]
+    validation = [{'name': 'iperf', 'rc': 0 if validation_ok else 1, 'ok': validation_ok}]
+    reasons = []
+    if failed_reps:
+        reasons.append('%d of %d repetitions failed: step iperf3 client: rc 1' % (len(failed_reps), repetitions))
+    if not validation_ok:
+        reasons.append('validation failed: iperf (rc 1)')
+    regression = {'alpha': alpha, 'history_max_n': history_max_n, 'history_since': history_since,
+                  'steps': [{'name': step, 'metric': metric, 'file': 'stats/dstat.json', 'json_field': field,
+                             'value': runs[-1]['metrics'][metric]} for step, metric, field, dummy in steps]}
+    upstream = {'format': 'mptcp-upstream-virtme-docker', 'steps_sha256': steps_sha256,
+                'bridges': [{'name': 'br0', 'rate_mbit': 10, 'delay_ms': 5, 'loss_pc': 0},
+                            {'name': 'br1', 'rate_mbit': 10, 'delay_ms': 5, 'loss_pc': 0}],
+                'results_dir': stem,
+                'steps': [{'name': 'iperf3 server', 'host': 'server', 'rc': 0, 'timed_out': False,
+                           'ignored': False, 'duration_s': 0.1, 'ok': True},
+                          {'name': 'iperf3 client', 'host': 'client', 'rc': 0 if not failed_reps else 1,
+                           'timed_out': False, 'ignored': False, 'duration_s': 10.4, 'ok': not failed_reps}],
+                'validation': validation,
+                'regression': regression,
+                'not_honoured': [{'field': 'global.cpus', 'reason': "the netns lab's client and server are "
+                                                                   "namespaces of this machine"}]}
+    for key, value in (('alpha', alpha), ('history_max_n', history_max_n), ('history_since', history_since)):
+        if value is None:
+            del regression[key]
+    return {
+        'name': name, 'kind': 'upstream',
+        'protocol': None, 'direction': None, 'streams': None, 'congestion': None,
+        'paths': 2, 'path_ids': [1, 2],
+        'duration_s': round(14.2 + rng.random(), 1), 'omit_s': 0, 'repetitions': repetitions,
+        'shaping': [{'rate_mbit': 10, 'delay_ms': 5, 'loss_pct': 0, 'queue_limit': None},
+                    {'rate_mbit': 10, 'delay_ms': 5, 'loss_pct': 0, 'queue_limit': None}],
+        'sysctls': None, 'offloads': None, 'backup_paths': None, 'commands': None,
+        'expected_mbps': None, 'utilisation': None,
+        'runs': runs,
+        'throughput_mbps': summarize([]),
+        'metrics': test_metrics,
+        'per_path_mbps_median': per_path,
+        'cpu_busy_pct_median': {'generator': None, 'sink': None},
+        'valid': not reasons, 'invalid_reason': '; '.join(reasons) or None,
+        'verdict': 'invalid' if reasons else 'ok', 'verdict_reason': '; '.join(reasons) or None,
+        'upstream': upstream,
+    }
+
+
+def make_upstream_summary(run_id, started, seed=0, with_normal=True, **upstream):
+    """A run record of schema version 1 with one normal test (tcp-1path-up) and one test of
+    kind upstream (make_upstream_test's keyword arguments)."""
+    from ansible_collections.mptcp.lab.plugins.module_utils.perf.perf_record import migrate
+    summary = migrate(make_summary(run_id, started, tests=DEFAULT_TESTS[:1], seed=seed))
+    if not with_normal:
+        summary['tests'] = []
+    for test in summary['tests']:
+        test['path_ids'] = [1]
+    summary['tests'].append(make_upstream_test(run_id, seed, **upstream))
+    summary['suite'] = 'upstream-mix'
+    summary['traffic_s'] = 5.0 * 5 + sum(r['duration_s'] for r in summary['tests'][-1]['runs'])
+    return summary
+
+
 def write_run(results_dir, summary, latest=True):
     """Write <results_dir>/<run_id>/summary.json (and the latest symlink)."""
     run_dir = os.path.join(results_dir, summary['run_id'])

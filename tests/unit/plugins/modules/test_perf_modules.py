@@ -471,3 +471,66 @@ def test_export_has_every_metric_in_its_direction(metric_results, capsys):
             for row in csv.DictReader(handle):
                 for column in test['metrics']:
                     float(row[column])
+
+
+# ---- tests of kind upstream (suites in the upstream harness's format) ----------------------
+
+UPSTREAM_PRIMARY = 'upstream.client-recv-primary-link'
+
+
+@pytest.fixture
+def upstream_results(tmp_path):
+    """Seven runs of a normal test and a test of kind upstream (one repetition per run, the
+    suite's alpha 0.3 and all its history: 2/7 = 0.29 is the smallest p of one value against six); the last lost 5 % on the primary link."""
+    d = str(tmp_path / 'results')
+    for i in range(7):
+        summary = perf_fixtures.make_upstream_summary(
+            perf_fixtures.run_id_for(i), perf_fixtures.started_for(i), noise=0.001, alpha=0.3, history_max_n=0,
+            scale={UPSTREAM_PRIMARY: 0.95} if i == 6 else None)
+        perf_fixtures.write_run(d, summary)
+    return d
+
+
+def test_an_upstream_test_through_history_verdict_and_report(upstream_results, capsys):
+    import yaml
+    r = call(perf_history, {'results_dir': upstream_results, 'backfill': True}, capsys=capsys)
+    assert r['rc'] == 0 and r['runs_in_history'] == 7
+    assert [t['name'] for t in r['tests']] == ['tcp-1path-up', 'Test 1']
+    # the run's options name neither the suite's metrics nor its alpha: the suite's own apply
+    r = call(perf_verdict, {'results_dir': upstream_results, 'metrics': ['throughput_mbps'], 'baseline_runs': 3},
+             capsys=capsys)
+    assert r['rc'] == 0, r
+    assert [(x['test'], x['metric']) for x in r['regressions']] == [('Test 1', UPSTREAM_PRIMARY)]
+    assert re.search(r'Test 1: upstream\.client-recv-primary-link -[45]\.[0-9]+% \([0-9.]+ -> [0-9.]+ value, '
+                     r'p = 0\.286, higher is better\)', r['message']), r['message']
+    with open(r['verdict_path']) as handle:
+        verdict = json.load(handle)
+    entry = [t for t in verdict['tests'] if t['metric'] == UPSTREAM_PRIMARY][0]
+    assert entry['alpha'] == 0.3 and entry['baseline']['history_max_n'] == 0 and entry['baseline']['n'] == 6
+    assert verdict['metrics'] == ['throughput_mbps', UPSTREAM_PRIMARY, 'upstream.client-recv-second-link']
+    with open(r['markdown_path']) as handle:
+        assert '| Test 1 | upstream | 2 | %s | **REGRESSION** |' % UPSTREAM_PRIMARY in handle.read()
+    # (junit.xml and summary.json beside it are checked by the session's schema and JUnit checks)
+    r = call(perf_report, {'results_dir': upstream_results}, capsys=capsys)
+    assert r['rc'] == 0, r
+    with open(r['path']) as handle:
+        html = handle.read()
+    assert '<h2 id="upstream">' in html
+    # a history panel per judged metric of the upstream test, beside the normal test's throughput
+    history = html[html.index('<h2 id="history">'):]
+    assert history.count('<code>upstream.client-recv-') == 2
+    with open(r['csv_path']) as handle:
+        rows = list(csv.DictReader(handle))
+    up = [row for row in rows if row['test'] == 'Test 1']
+    assert len(up) == 7 and up[0]['protocol'] == '' and up[0]['streams'] == ''
+    assert float(up[-1]['%s_median' % UPSTREAM_PRIMARY]) < 0.96 * float(up[0]['%s_median' % UPSTREAM_PRIMARY])
+    with open(os.path.join(upstream_results, 'history', 'otava.yaml')) as handle:
+        otava = yaml.safe_load(handle)
+    test = [t for name, t in otava['tests'].items() if name.startswith('Test-1-')][0]
+    assert sorted(test['metrics']) == ['path1_median_mbps', 'path2_median_mbps', '%s_median' % UPSTREAM_PRIMARY,
+                                       'upstream.client-recv-second-link_median']
+    assert test['metrics']['%s_median' % UPSTREAM_PRIMARY]['direction'] == 1
+    with open(os.path.join(upstream_results, 'history', test['file'])) as handle:
+        for row in csv.DictReader(handle):
+            for column in test['metrics']:
+                float(row[column])
