@@ -215,8 +215,8 @@ def make_upstream_test(run_id='r', seed=0, name='Test 1', repetitions=1, scale=N
                            'timed_out': False, 'ignored': False, 'duration_s': 10.4, 'ok': not failed_reps}],
                 'validation': validation,
                 'regression': regression,
-                'not_honoured': [{'field': 'global.cpus', 'reason': "the netns lab's client and server are "
-                                                                   "namespaces of this machine"}]}
+                'not_honoured': [{'field': 'global.cpus',
+                                  'reason': "the netns lab's client and server are namespaces of this machine"}]}
     for key, value in (('alpha', alpha), ('history_max_n', history_max_n), ('history_since', history_since)):
         if value is None:
             del regression[key]

@@ -315,7 +315,9 @@ def test_last_valid_takes_every_run_or_those_since_a_time(tmp_path):
         summary, rec = current(6)
         key = rec['results'][1]['test_key']
         before = rec['run']['started_ts']
-        runs = lambda **kw: [r['run_id'] for r in store.last_valid(key, before, 'x', metric=PRIMARY, **kw)]  # noqa: E731
+
+        def runs(**kw):
+            return [r['run_id'] for r in store.last_valid(key, before, 'x', metric=PRIMARY, **kw)]
         assert runs(limit=2) == [pf.run_id_for(5), pf.run_id_for(4)]
         assert runs(limit=0) == runs(limit=None) == [pf.run_id_for(i) for i in (5, 4, 3, 2, 1, 0)]
         since = parse_time(pf.started_for(3))
