@@ -21,6 +21,10 @@ description:
     MPTCP throughput, a time-series plot per MPTCP test (Mbit/s per path, cwnd and RTT per
     subflow, from the run's C(raw/*.timeseries.json)), the history trend of each test and
     judged metric with this run and flagged regressions marked, and the hosts' metadata.
+  - A test of kind V(upstream) (a suite in the format of multipath-tcp/mptcp-upstream-virtme-docker)
+    has its metrics (C(upstream.<slug>)) in the verdict table and the history, and a section of its
+    own - its regression steps and their figures, its shell steps and validation commands with their
+    outcome, what of the suite the lab did not honour.
   - Exports the history for change-point tools such as Apache Otava (formerly Hunter), into
     O(results_dir)) C(history.csv) (every run of every test, one row each, with the median and
     CV of every metric) and C(history/), one CSV per test (one row per valid run - time,
