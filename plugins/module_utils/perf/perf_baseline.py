@@ -244,7 +244,9 @@ def evaluate(store, record, named=None, last_n=10, alpha=0.05, min_effect_pct=1.
                 runs = description.pop('run_values')
                 verdict = compare(values, current, alpha=test_alpha, min_effect_pct=effect_of(effects, metric),
                                   baseline_runs=runs if runs and len(runs) >= 2 else None,
-                                  better=metric_info(metric).better)
+                                  better=metric_info(metric).better,
+                                  # a suite's own metric is one value per run: the prediction interval
+                                  single=is_dynamic_metric(metric))
                 if description.get('note') and verdict['verdict'] == 'no-baseline':
                     verdict['reason'] = description['note']
                 if verdict.get('guard_pct') is not None:

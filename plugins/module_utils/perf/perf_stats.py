@@ -328,7 +328,59 @@ def change_pct(baseline_median, current_median):
     return (current_median - baseline_median) / baseline_median * 100.0
 
 
-def compare(baseline, current, alpha=0.05, min_effect_pct=1.5, baseline_runs=None, better='higher'):
+def predict_single(baseline, value):
+    """Two-sided p of one new ``value`` against the ``baseline`` values (one per earlier run):
+    Student's t of the prediction interval of a new observation,
+    t = (value - mean) / (s sqrt(1 + 1/n)) with n - 1 degrees of freedom.
+
+    Unlike a one-sample t-test of the baseline's mean against the value
+    (whose standard error s / sqrt(n) shrinks with more runs, so that a
+    change well inside the run-to-run noise becomes "significant"), this
+    asks whether the value is one more run like the others. None when
+    n < 2; p = 0 when every baseline value is equal and the value differs.
+    """
+    n = len(baseline)
+    if n < 2:
+        return None
+    mean = sum(baseline) / float(n)
+    s = math.sqrt(sum((v - mean) ** 2 for v in baseline) / (n - 1))
+    if s == 0:
+        return 1.0 if value == mean else 0.0
+    t = (value - mean) / (s * math.sqrt(1 + 1.0 / n))
+    return min(1.0, 2.0 * t_sf(abs(t), n - 1))
+
+
+def _compare_single(result, baseline, value, alpha, min_effect_pct, better):
+    """compare() of one current value against one value per earlier run (the prediction interval)."""
+    p = predict_single(baseline, value)
+    if p is None:
+        result.update(verdict='no-baseline', reason='one current value needs at least 2 earlier runs to '
+                                                    'judge it against (%d)' % len(baseline))
+        return result
+    n = len(baseline)
+    mean = sum(baseline) / float(n)
+    s = math.sqrt(sum((v - mean) ** 2 for v in baseline) / (n - 1))
+    guard = (t_quantile(1 - alpha / 2.0, n - 1) * s * math.sqrt(1 + 1.0 / n) / abs(mean) * 100.0) if mean else None
+    result.update(p_value=p, min_p=0.0, method='prediction-t', guard_pct=guard)
+    change = result['change_pct']
+    significant = p < alpha
+    large = change is not None and abs(change) >= min_effect_pct
+    if significant and large:
+        worse = change < 0 if better == 'higher' else change > 0
+        result['verdict'] = 'regression' if worse else 'improvement'
+        result['reason'] = ('p = %.3g < %g (outside the %g%% prediction interval of %d earlier runs), '
+                            '|change| = %.2f%% >= %g%%' % (p, alpha, 100 * (1 - alpha), n, abs(change), min_effect_pct))
+    else:
+        result['verdict'] = 'pass'
+        result['reason'] = ('within the %g%% prediction interval of %d earlier runs (p = %.3g)'
+                            % (100 * (1 - alpha), n, p) if not significant else
+                            'significant (p = %.3g) but |change| = %.2f%% < %g%%' % (p, abs(change or 0.0),
+                                                                                   min_effect_pct))
+    return result
+
+
+def compare(baseline, current, alpha=0.05, min_effect_pct=1.5, baseline_runs=None, better='higher',
+            single=False):
     """The verdict of ``current`` repetition values against ``baseline`` ones.
 
     A change is flagged only when it is
@@ -344,6 +396,11 @@ def compare(baseline, current, alpha=0.05, min_effect_pct=1.5, baseline_runs=Non
     'pass'. 'no-baseline' when there is no baseline or it is too small for
     any result to reach alpha. Every value of both sides equal is a 'pass'
     (no change, whatever the sample sizes).
+
+    With ``single`` (a metric measured once per run, as an upstream-format
+    suite's), one current value is judged against one value per earlier run
+    by the prediction interval instead (predict_single), where the rank test
+    could not reach alpha with fewer than 2/alpha - 1 earlier runs.
 
     Returns a dict: verdict, reason, baseline_median, current_median,
     change_pct, p_value, n_baseline, n_current, min_p, method, guard_pct.
@@ -372,6 +429,8 @@ def compare(baseline, current, alpha=0.05, min_effect_pct=1.5, baseline_runs=Non
         result.update(verdict='pass', reason='no change: every value is %g' % current[0], p_value=1.0,
                       method='exact', min_p=1.0)
         return result
+    if single and len(current) == 1:
+        return _compare_single(result, baseline, current[0], alpha, min_effect_pct, better)
     test = mann_whitney(current, baseline)
     result.update(p_value=test['p_value'], min_p=test['min_p'], method=test['method'])
     if test['min_p'] >= alpha:

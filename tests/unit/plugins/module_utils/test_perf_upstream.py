@@ -425,21 +425,35 @@ def test_history_since_leaves_the_older_runs_out_of_the_baseline(tmp_path):
     assert named_case['baseline']['n'] == 3 and named_case['alpha'] == 0.05
 
 
-def test_one_repetition_per_run_needs_a_long_history_or_a_larger_alpha(tmp_path):
-    """The rank test of one value against n has p >= 2/(n + 1): docs/statistics.md."""
+def test_one_value_per_run_is_judged_by_the_prediction_interval(tmp_path):
+    """A suite's metric, once per run: the new value against the earlier runs' spread (perf_stats.predict_single)."""
     store = Store(str(tmp_path / 'history.sqlite'))
     try:
         for i in range(10):
             store.ingest(normalize(pf.make_upstream_summary(pf.run_id_for(i), pf.started_for(i), noise=0.001)))
         dummy, rec = current(10, scale={PRIMARY: 0.95}, repetitions=1, noise=0.001)
-        default = by_case(evaluate(store, rec))['Test 1 %s' % PRIMARY]
-        dummy, rec = current(10, scale={PRIMARY: 0.95}, repetitions=1, noise=0.001, alpha=0.2)
-        loose = by_case(evaluate(store, rec))['Test 1 %s' % PRIMARY]
+        drop = by_case(evaluate(store, rec))['Test 1 %s' % PRIMARY]
+        dummy, rec = current(10, scale={PRIMARY: 0.9995}, repetitions=1, noise=0.001)
+        same = by_case(evaluate(store, rec))['Test 1 %s' % PRIMARY]
+        dummy, rec = current(10, scale={PRIMARY: 1.05}, repetitions=1, noise=0.001)
+        rise = by_case(evaluate(store, rec))['Test 1 %s' % PRIMARY]
     finally:
         store.close()
-    assert default['verdict'] == 'no-baseline'
-    assert '1 current vs 10 baseline values cannot reach p < 0.05 (smallest possible p = 0.1818)' in default['reason']
-    assert loose['verdict'] == 'regression' and loose['p_value'] == pytest.approx(2 / 11.0, rel=1e-3)
+    # the rank test could not go below p = 2/11 here; the prediction interval can
+    assert drop['verdict'] == 'regression' and drop['p_value'] < 0.001, drop
+    assert 'prediction interval of 10 earlier runs' in drop['reason']
+    assert same['verdict'] == 'pass' and 'within the 95% prediction interval' in same['reason'], same
+    assert rise['verdict'] == 'improvement'
+
+
+def test_predict_single_is_the_prediction_interval_t():
+    from ansible_collections.mptcp.lab.plugins.module_utils.perf.perf_stats import predict_single, t_sf
+    base = [10.0, 11.0, 12.0]          # mean 11, s 1
+    t = (8.0 - 11.0) / (1.0 * (1 + 1 / 3.0) ** 0.5)
+    assert predict_single(base, 8.0) == pytest.approx(2 * t_sf(abs(t), 2))
+    assert predict_single(base, 11.0) == pytest.approx(1.0)
+    assert predict_single([5.0, 5.0], 5.0) == 1.0 and predict_single([5.0, 5.0], 4.0) == 0.0
+    assert predict_single([5.0], 4.0) is None
 
 
 def test_minimum_effects_and_judged_metrics_of_the_suites_metrics(tmp_path):

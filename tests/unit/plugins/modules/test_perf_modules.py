@@ -502,7 +502,7 @@ def test_an_upstream_test_through_history_verdict_and_report(upstream_results, c
     assert r['rc'] == 0, r
     assert [(x['test'], x['metric']) for x in r['regressions']] == [('Test 1', UPSTREAM_PRIMARY)]
     assert re.search(r'Test 1: upstream\.client-recv-primary-link -[45]\.[0-9]+% \([0-9.]+ -> [0-9.]+ value, '
-                     r'p = 0\.286, higher is better\)', r['message']), r['message']
+                     r'p = [0-9.]+e-[0-9]+, higher is better\)', r['message']), r['message']
     with open(r['verdict_path']) as handle:
         verdict = json.load(handle)
     entry = [t for t in verdict['tests'] if t['metric'] == UPSTREAM_PRIMARY][0]
