@@ -35,39 +35,16 @@ import signal
 import subprocess
 import time
 
+from ansible_collections.mptcp.lab.plugins.module_utils.process import proc_identity as procid
+
 PR_SET_PDEATHSIG = 1
 NETLINK_GENERIC = 16
 
 
-def proc_starttime(pid, proc='/proc'):
-    """Field 22 of /proc/<pid>/stat (start time in clock ticks since boot), or None."""
-    try:
-        with open('%s/%d/stat' % (proc, pid)) as f:
-            data = f.read()
-    except (IOError, OSError):
-        return None
-    # the command name (field 2) may hold spaces and parentheses: split after its last ')'
-    fields = data[data.rindex(')') + 2:].split()
-    return int(fields[19])
-
-
-def proc_cpu_seconds(pid, proc='/proc'):
+def proc_cpu_seconds(pid):
     """User + system CPU seconds process pid used so far, or None."""
-    try:
-        with open('%s/%d/stat' % (proc, pid)) as f:
-            data = f.read()
-    except (IOError, OSError):
-        return None
-    fields = data[data.rindex(')') + 2:].split()
-    return round((int(fields[11]) + int(fields[12])) / float(os.sysconf('SC_CLK_TCK')), 3)
-
-
-def boot_id():
-    try:
-        with open('/proc/sys/kernel/random/boot_id') as f:
-            return f.read().strip()
-    except (IOError, OSError):
-        return None
+    seconds = procid.cpu_seconds(pid)
+    return None if seconds is None else round(seconds, 3)
 
 
 def pid_namespace():
@@ -79,20 +56,22 @@ def pid_namespace():
 
 def guard_of(pid):
     """What identifies process ``pid`` across hosts: {pid, starttime, boot_id, pid_ns}."""
-    return {'pid': pid, 'starttime': proc_starttime(pid), 'boot_id': boot_id(), 'pid_ns': pid_namespace()}
+    return {'pid': pid, 'starttime': procid.start_time(pid, include_zombie=True), 'boot_id': procid.boot_id(),
+            'pid_ns': pid_namespace()}
 
 
 def guard_visible(guard):
     """Whether the guard process is one this host can watch (and is alive)."""
     if not guard or not guard.get('pid'):
         return False
-    if guard.get('boot_id') != boot_id() or guard.get('pid_ns') != pid_namespace():
+    if guard.get('boot_id') != procid.boot_id() or guard.get('pid_ns') != pid_namespace():
         return False
-    return proc_starttime(int(guard['pid'])) == guard.get('starttime')
+    return procid.start_time(int(guard['pid']), include_zombie=True) == guard.get('starttime')
 
 
 def alive(pid, starttime):
-    return bool(pid) and proc_starttime(int(pid)) == starttime
+    """Whether the supervisor recorded as (pid, starttime) is still there (a zombie one counts)."""
+    return bool(pid) and procid.start_time(int(pid), include_zombie=True) == starttime
 
 
 def _set_pdeathsig():
@@ -183,7 +162,7 @@ def supervise(children, state_path, timeout_s, guard, ready_fd):
                 ready = True
                 break
             time.sleep(0.01)
-        state = {'supervisor_pid': os.getpid(), 'supervisor_start': proc_starttime(os.getpid()),
+        state = {'supervisor_pid': os.getpid(), 'supervisor_start': procid.start_time(os.getpid()),
                  'pids': [proc.pid for proc in procs], 'children': children, 'timeout_s': timeout_s,
                  'guarded': guard_fd is not None, 'ready': ready, 'running': True,
                  'started': time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}

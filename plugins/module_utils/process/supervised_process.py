@@ -29,6 +29,7 @@ import pwd
 import signal
 import time
 
+from ansible_collections.mptcp.lab.plugins.module_utils.process import proc_identity as procid
 from ansible_collections.mptcp.lab.plugins.module_utils.process import safe_files
 
 POLL_S = 0.01
@@ -63,13 +64,6 @@ def parse_listen_inodes(text, port):
         if state == TCP_LISTEN and lport == port:
             inodes.add(inode)
     return inodes
-
-
-def parse_stat_starttime(text):
-    """(state, starttime) from the content of /proc/<pid>/stat."""
-    # comm may contain spaces and parentheses: split after the last ')'.
-    rest = text[text.rindex(')') + 2:].split()
-    return rest[0], rest[19]
 
 
 def restart_reason(recorded, wanted):
@@ -201,17 +195,18 @@ def _read(path):
 
 
 def proc_identity(pid):
-    """(state, starttime) of a live pid, or None when it does not exist."""
-    try:
-        return parse_stat_starttime(_read('%s/%d/stat' % (_PROC, pid)))
-    except (IOError, OSError, ValueError):
-        return None
+    """(state, starttime) of a live pid, or None when it does not exist.
+
+    The start time is text: the state files keep it so (their other readers rely on it).
+    """
+    fields = procid.read_stat(pid, _PROC)
+    return None if fields is None else (fields[procid.STATE], fields[procid.STARTTIME])
 
 
 def is_alive(pid, starttime=None):
     """True when ``pid`` exists, is not a zombie and (if given) matches starttime."""
     ident = proc_identity(pid)
-    if ident is None or ident[0] in ('Z', 'X'):
+    if ident is None or ident[0] in procid.ZOMBIE_STATES:
         return False
     return starttime is None or ident[1] == starttime
 

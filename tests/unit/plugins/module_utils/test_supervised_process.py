@@ -1,9 +1,12 @@
 """Unit tests for module_utils/supervised_process: /proc parsing, restart reasons, credentials, state files."""
 
 import json
+import os
+import subprocess
 
 import pytest
 
+from ansible_collections.mptcp.lab.plugins.module_utils.process import proc_identity as procid
 from ansible_collections.mptcp.lab.plugins.module_utils.process import supervised_process as sp
 
 Z32 = '0' * 32
@@ -31,10 +34,11 @@ def test_listen_inodes_ignores_garbage():
     assert sp.parse_listen_inodes('header\nshort line\n  0: nonsense\n', 1) == set()
 
 
-def test_stat_starttime_survives_odd_comm():
-    stat = '4242 (a b) (c)) S 1 4242 4242 0 -1 4194560 10 0 0 0 1 2 0 0 20 0 1 0 987654 1000 100'
-    assert sp.parse_stat_starttime(stat) == ('S', '987654')
-    assert sp.parse_stat_starttime('1 (init) Z 0 1 1 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 55 0 0') == ('Z', '55')
+def test_proc_identity_is_the_state_and_the_start_time_as_text():
+    assert sp.proc_identity(os.getpid()) == ('R', str(procid.start_time(os.getpid())))
+    dead = subprocess.Popen(['true'])
+    dead.wait()
+    assert sp.proc_identity(dead.pid) is None
 
 
 @pytest.mark.parametrize('recorded, wanted, reason', [
