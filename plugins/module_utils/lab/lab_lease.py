@@ -50,6 +50,7 @@ import time
 
 from ansible_collections.mptcp.lab.plugins.module_utils.lab import lab_netlink as nl
 from ansible_collections.mptcp.lab.plugins.module_utils.lab import lab_user_record
+from ansible_collections.mptcp.lab.plugins.module_utils.process import proc_identity as procid
 
 LOCK_DIR = '/run/mptcp-lab/locks'
 RUN_DIR = '/run/mptcp-lab'
@@ -70,30 +71,9 @@ class LeaseBusy(LeaseError):
 
 # ---------------------------------------------------------------- processes
 
-def proc_start(pid):
-    """Kernel start time (clock ticks since boot) of a live, non-zombie pid, else None."""
-    try:
-        with open('/proc/%d/stat' % pid) as f:
-            text = f.read()
-    except (IOError, OSError):
-        return None
-    fields = text[text.rfind(')') + 2:].split()
-    if len(fields) < 20 or fields[0] in ('Z', 'X'):
-        return None
-    return int(fields[19])
-
-
-def proc_alive(pid, start):
-    return isinstance(pid, int) and pid > 0 and start is not None and proc_start(pid) == start
-
-
-def _parent(pid):
-    try:
-        with open('/proc/%d/stat' % pid) as f:
-            text = f.read()
-    except (IOError, OSError):
-        return None
-    return int(text[text.rfind(')') + 2:].split()[1])
+# A recorded pid is trusted while its kernel start time matches (None when gone or a zombie).
+proc_start = procid.start_time
+proc_alive = procid.same_process
 
 
 def _cmdline(pid):
@@ -118,7 +98,7 @@ def find_playbook(pid=None):
         seen.add(pid)
         if is_playbook_cmdline(_cmdline(pid)):
             found = pid
-        pid = _parent(pid)
+        pid = procid.parent_pid(pid)
     if found is None:
         return None
     return found, proc_start(found)

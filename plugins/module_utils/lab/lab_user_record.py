@@ -28,6 +28,7 @@ import pwd
 import subprocess
 import time
 
+from ansible_collections.mptcp.lab.plugins.module_utils.process import proc_identity as procid
 from ansible_collections.mptcp.lab.plugins.module_utils.process import safe_files
 
 SAVED_BY = 'mptcp.lab.lab_user'
@@ -111,11 +112,8 @@ def processes_of(uid, zombies=True):
         try:
             if os.stat('/proc/' + entry).st_uid != uid:
                 continue
-            if not zombies:
-                with open('/proc/%s/stat' % entry) as f:
-                    text = f.read()
-                if text[text.rfind(')') + 2:][:1] in ('Z', 'X'):
-                    continue
+            if not zombies and not procid.running(int(entry)):
+                continue
             pids.append(int(entry))
         except (IOError, OSError):
             continue
@@ -146,19 +144,6 @@ def netns_of(prefix, netns_dir=NETNS_DIR):
         return []
 
 
-def _alive(pid, start):
-    """True while ``pid`` is the process that had kernel start time ``start``."""
-    if not isinstance(pid, int) or pid <= 0 or start is None:
-        return False
-    try:
-        with open('/proc/%d/stat' % pid) as f:
-            text = f.read()
-    except (IOError, OSError):
-        return False
-    fields = text[text.rfind(')') + 2:].split()
-    return len(fields) > 19 and fields[0] not in ('Z', 'X') and fields[19] == str(start)
-
-
 def lease_held(prefix, lock_dir=LOCK_DIR):
     """Whether a live run holds the lease of lab ``prefix`` (mptcp.lab.lab_lease's lock file).
 
@@ -181,8 +166,8 @@ def lease_held(prefix, lock_dir=LOCK_DIR):
         return True
     if not isinstance(holder, dict):
         return True
-    return _alive(holder.get('pid'), holder.get('pid_start')) \
-        or _alive(holder.get('guardian'), holder.get('guardian_start'))
+    return procid.same_process(holder.get('pid'), holder.get('pid_start')) \
+        or procid.same_process(holder.get('guardian'), holder.get('guardian_start'))
 
 
 def lab_gone(prefix, lock_dir=LOCK_DIR, netns_dir=NETNS_DIR):
