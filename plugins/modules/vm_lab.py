@@ -147,6 +147,7 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.mptcp.lab.plugins.module_utils.lab import lab_vm
+from ansible_collections.mptcp.lab.plugins.module_utils.process import proc_identity as procid
 
 MARKER = '.mptcp-lab-vm'
 PR_SET_PDEATHSIG = 1
@@ -169,15 +170,12 @@ def _write(path, text, mode=0o644):
 
 
 def starttime(pid):
-    text = _read('/proc/%d/stat' % pid)
-    if not text:
-        return None
-    rest = text[text.rindex(')') + 2:].split()
-    return None if rest[0] in ('Z', 'X') else rest[19]
+    """Kernel start time of a live, non-zombie pid as text (the records keep it so), or None."""
+    start = procid.start_time(pid)
+    return None if start is None else str(start)
 
 
-def alive(pid, start):
-    return bool(pid) and start is not None and starttime(pid) == start
+alive = procid.same_process
 
 
 def _prctl_pdeathsig(libc, parent):
