@@ -421,6 +421,7 @@ from ansible_collections.mptcp.lab.plugins.module_utils.process import packet_ca
 from ansible_collections.mptcp.lab.plugins.module_utils.perf import perf_cost as pcost
 from ansible_collections.mptcp.lab.plugins.module_utils.perf import perf_parse as pp
 from ansible_collections.mptcp.lab.plugins.module_utils.perf import perf_sampler as ps
+from ansible_collections.mptcp.lab.plugins.module_utils.process import proc_identity as procid
 
 # The metrics a run of this module has figures for (names: perf_record.METRICS).
 METRICS = ('throughput_mbps', 'cpu_s_per_gb', 'retransmits')
@@ -558,7 +559,7 @@ def measure(module, p):
             capture['error'] = captures.start()
     sink_before, sink_err = sink.ask('stats') if sink else (None, None)
     before = ps.local_full()
-    before['boot_id'] = ps.boot_id()
+    before['boot_id'] = procid.boot_id()
     sampler = ps.Sampler(devs, sink if sink_before else None, ss_argv, [ss_bin, '-HMni'],
                          p['omit'] + p['duration'] / 2.0, env, port=p['port'], direction=p['direction'])
     start_late = None

@@ -129,12 +129,6 @@ def parse_nstat(text):
     return out
 
 
-def parse_pid_stat(text):
-    """/proc/<pid>/stat: {utime, stime, starttime} in clock ticks (comm may hold spaces)."""
-    fields = text[text.rindex(')') + 2:].split()
-    return {'utime': int(fields[11]), 'stime': int(fields[12]), 'starttime': int(fields[19])}
-
-
 def cpu_seconds(jiffies, hz):
     """/proc/stat jiffies (USER_HZ) of one sample as seconds: user (nice
     included), system, softirq, irq, and busy - their sum (idle, iowait and

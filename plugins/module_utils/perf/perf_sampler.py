@@ -36,6 +36,7 @@ import time
 
 from ansible_collections.mptcp.lab.plugins.module_utils.perf import perf_cost as pcost
 from ansible_collections.mptcp.lab.plugins.module_utils.perf import perf_parse as pp
+from ansible_collections.mptcp.lab.plugins.module_utils.process import proc_identity as procid
 
 HZ = os.sysconf('SC_CLK_TCK')
 
@@ -45,24 +46,13 @@ def read_file(path):
         return f.read()
 
 
-def boot_id():
-    try:
-        return read_file('/proc/sys/kernel/random/boot_id').strip()
-    except (IOError, OSError):
-        return None
-
-
 def process_cpu_s(pid):
     """CPU seconds process pid used so far (scheduler runtime), or None when it is gone."""
     try:
         return int(read_file('/proc/%d/schedstat' % pid).split()[0]) / 1e9
     except (IOError, OSError, ValueError, IndexError):
         pass
-    try:
-        st = pp.parse_pid_stat(read_file('/proc/%d/stat' % pid))
-        return (st['utime'] + st['stime']) / float(HZ)
-    except (IOError, OSError, ValueError, IndexError):
-        return None
+    return procid.cpu_seconds(pid)
 
 
 def _die_with_parent():

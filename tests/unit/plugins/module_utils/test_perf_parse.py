@@ -189,11 +189,6 @@ def test_nstat_names_every_group_like_nstat():
     assert pp.parse_nstat('Foo: A B\nTcp: X\nTcp: 4\n') == {'TcpX': 4}
 
 
-def test_pid_stat_with_spaces_and_parens_in_comm():
-    text = '4242 (iperf3 (x) y) S 1 4242 4242 0 -1 4194560 120 0 0 0 37 215 0 0 20 0 1 0 987654 1 2 3\n'
-    assert pp.parse_pid_stat(text) == {'utime': 37, 'stime': 215, 'starttime': 987654}
-
-
 def test_cpu_seconds_busy_is_user_system_softirq_irq():
     sec = pp.cpu_seconds(pp.parse_proc_stat(PROC_STAT), 100)
     # user 100 + nice 5, system 50, softirq 20, irq 1 jiffies; idle, iowait, steal are not work
