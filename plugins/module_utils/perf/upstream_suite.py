@@ -21,6 +21,8 @@ import json
 import math
 import re
 
+from ansible_collections.mptcp.lab.plugins.module_utils.perf.perf_record import RecordError, upstream_metric_name
+
 FORMAT = 'mptcp-upstream-virtme-docker'
 TOP_KEYS = ('name', 'global', 'tests')
 CONFIG_KEYS = ('name', 'timeout_s', 'cpus', 'ram', 'bridges', 'bridges_hw_accel', 'stats', 'steps',
@@ -41,7 +43,6 @@ UPSTREAM_ONLY = ('global', 'steps', 'bridges', 'bridges_hw_accel', 'stats', 'val
 DEFAULT_TIMEOUT_S = 3600
 # the most paths (bridges) a test may have: one interface each, eth0..eth7
 MAX_BRIDGES = 8
-METRIC_PREFIX = 'upstream.'
 IFNAME_RE = re.compile(r'^[A-Za-z0-9_.-]{1,15}$')
 
 
@@ -244,10 +245,6 @@ def slug(text):
     return re.sub(r'[^a-z0-9]+', '-', str(text).lower()).strip('-') or 'x'
 
 
-def metric_name(step_name):
-    return METRIC_PREFIX + slug(step_name)
-
-
 def _bridge(bridge, index):
     """A bridge as the runner takes it: its name in the middle namespace and its shaping."""
     name = bridge['name'] if IFNAME_RE.match(bridge['name']) else 'br%d' % index
@@ -307,7 +304,11 @@ def translate(data, defaults=None):
         for i, step in enumerate(reg.get('steps') or []):
             # a step's own settings, else the regression's global ones
             one = merged(reg_global, step)
-            metric = metric_name(one['name'])
+            try:
+                metric = upstream_metric_name(one['name'])
+            except RecordError:
+                raise UpstreamSuiteError('%s: regression.steps[%d].name %r needs a letter or digit: it names the '
+                                         'metric upstream.<name>' % (where, i, one['name']))
             if metric in metrics:
                 raise UpstreamSuiteError('%s: regression.steps[%d] \'%s\': its metric %s is another step\'s; '
                                          'names must differ in more than case and punctuation'

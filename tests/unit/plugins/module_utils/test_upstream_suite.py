@@ -241,3 +241,9 @@ def test_the_record_of_an_upstream_test():
     failed = perf_record.upstream_test_record(test, {'failed': True, 'msg': 'boom'}, 1)
     assert not failed['valid'] and failed['invalid_reason'] == 'task failed: boom'
     assert failed['metrics']['upstream.client-recv-primary-link']['n'] == 0
+
+
+def test_a_regression_step_needs_a_name_that_can_name_a_metric():
+    data = {'tests': [{'name': 'a', 'regression': {'steps': [{'name': '!!', 'file': 'f.json'}]}}]}
+    with pytest.raises(us.UpstreamSuiteError, match=r"tests\[0\] 'a': regression.steps\[0\].name '!!' needs a letter"):
+        us.translate(data)
