@@ -919,8 +919,6 @@ def upstream_test_record(test, outcome, k):
                                valid=run['ok'], invalid_reason=run['error'])
 
 
-
-
 # The cpu_tuning facts a host's metadata keeps (mptcp.lab.cpu_tuning's result).
 CPU_TUNING_KEYS = ('cpus_online', 'governor', 'governors_available', 'irq_affinity', 'irqbalance',
                    'process_cpus')

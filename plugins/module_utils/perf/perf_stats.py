@@ -372,10 +372,12 @@ def _compare_single(result, baseline, value, alpha, min_effect_pct, better):
                             '|change| = %.2f%% >= %g%%' % (p, alpha, 100 * (1 - alpha), n, abs(change), min_effect_pct))
     else:
         result['verdict'] = 'pass'
-        result['reason'] = ('within the %g%% prediction interval of %d earlier runs (p = %.3g)'
-                            % (100 * (1 - alpha), n, p) if not significant else
-                            'significant (p = %.3g) but |change| = %.2f%% < %g%%' % (p, abs(change or 0.0),
-                                                                                   min_effect_pct))
+        if not significant:
+            result['reason'] = 'within the %g%% prediction interval of %d earlier runs (p = %.3g)' % (
+                100 * (1 - alpha), n, p)
+        else:
+            result['reason'] = 'significant (p = %.3g) but |change| = %.2f%% < %g%%' % (
+                p, abs(change or 0.0), min_effect_pct)
     return result
 
 
