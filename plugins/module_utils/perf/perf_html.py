@@ -867,9 +867,12 @@ def render(summary, trends, history_db, csv_path=None, timeseries=None):
                    'own direction (&uarr; higher is better, &darr; lower): a change is flagged when the '
                    'exact two-sided Mann-Whitney U test on the repetition values gives p &lt; %s, the '
                    'medians differ by at least the metric\'s minimum effect (%s), <em>and</em> '
-                   '(last-runs baseline) the change exceeds the run-to-run noise of the baseline runs. '
+                   '(last-runs baseline) the change exceeds the run-to-run noise of the baseline runs.%s '
                    'See docs/statistics.md.</p>' % (
-                       esc(verdict.get('baseline')), esc(verdict.get('alpha')), effect_text))
+                       esc(verdict.get('baseline')), esc(verdict.get('alpha')), effect_text,
+                       ' A metric a suite names (upstream.&lt;name&gt;), one value per run, is judged instead '
+                       'by Student\'s prediction interval of the earlier runs\' values: is this run one more '
+                       'like them?' if any(t.get('kind') == 'upstream' for t in tests) else ''))
     busy = other_load(tests)
     if busy:
         out.append('<p class="note"><b>Other load:</b> %s. CPU cost and throughput are less steady on a '

@@ -588,6 +588,9 @@ def test_the_report_renders_the_upstream_test(judged):
     assert '<td>Client recv primary link</td>' in section and 'net/eth0:recv' in section
     assert '<td>iperf3 client</td><td>client</td>' in section and '>ok</span>' in section
     assert 'Not honoured here' in section and 'global.cpus' in section
+    # how a suite's own metric is judged, said where the verdict's rules are
+    verdict = html[html.index('<h2 id="verdict">'):html.index('<h2 id="upstream">')]
+    assert "Student's prediction interval of the earlier runs' values" in verdict
     regs = html[html.index('<h3>Regressions</h3>'):]
     assert '<b>Test 1</b>: %s -5.' % PRIMARY in regs and ' value, p = ' in regs
     assert 'None' not in html.replace('None,', '')
