@@ -48,7 +48,10 @@ def test_list_hosts(inventory):
     assert pattern == 'perf_pair:shapers:localhost' and 'localhost' in hosts and len(hosts) == 2
     # the VM lab's boot play (provision.yml) runs for lab_kind vm only
     assert 'Boot the VM lab (VMs with the kernel under test, on the controller)' in found
-    assert len(found) == 8, sorted(found)
+    # an upstream-format suite's tests run on the controller, in a play of their own
+    assert found['Run an upstream-format suite (perf.yml -> its tests\' steps, stats, validations)'] == \
+        ('localhost', ['localhost'])
+    assert len(found) == 9, sorted(found)
 
 
 @pytest.fixture(scope='module')
