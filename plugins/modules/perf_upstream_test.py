@@ -36,7 +36,9 @@ options:
     type: dict
     required: true
   prefix:
-    description: The lab's prefix; the test's namespaces are C(<prefix>-uc), C(<prefix>-us) and C(<prefix>-ub).
+    description:
+      - The lab's prefix (C(lab_prefix), its rule); the test's namespaces are C(<prefix>-uc), C(<prefix>-us)
+        and C(<prefix>-ub).
     type: str
     required: true
   run_dir:
@@ -135,6 +137,7 @@ import os
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.mptcp.lab.plugins.module_utils.lab import lab_netlink as nl
+from ansible_collections.mptcp.lab.plugins.module_utils.lab.lab_plan import PlanError, check_prefix
 from ansible_collections.mptcp.lab.plugins.module_utils.perf import upstream_run
 
 TEST_KEYS = ('name', 'slug', 'timeout_s', 'bridges', 'bridges_hw_accel', 'stats', 'steps', 'validation',
@@ -156,8 +159,10 @@ def main():
     if missing:
         module.fail_json(msg='test: %s missing: pass a test of mptcp.lab.perf_suite\'s upstream list'
                          % ', '.join(missing))
-    if not p['prefix'] or len(p['prefix']) > 12 or not p['prefix'].replace('-', '').isalnum():
-        module.fail_json(msg='prefix: 1-12 letters, digits or -, got %r' % p['prefix'])
+    try:
+        check_prefix(p['prefix'])
+    except PlanError as e:
+        module.fail_json(msg='prefix: %s' % e)
     test = p['test']
     rel = os.path.join('upstream', test['slug'])
     base = dict(changed=False, name=test['name'], results_dir=rel, kernel=os.uname()[2])

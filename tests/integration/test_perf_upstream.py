@@ -19,7 +19,7 @@ import uuid
 
 import pytest
 
-from conftest import ansible_playbook, virtual_lab
+from conftest import ansible_playbook, run_module, virtual_lab
 from run_record_check import assert_valid_record
 
 GOODPUT = 1448.0 / 1514.0
@@ -266,3 +266,46 @@ def test_the_verdict_judges_the_regression_steps_over_the_history(first):
     assert ('Download two paths', 'upstream.goodput') in found, summary['regressions']
     # the asymmetric test did not change: no regression of it
     assert not any(test == 'Asymmetric' for test, dummy in found)
+
+
+def one_test(tmp_path):
+    """One translated test (a single 10 Mbit/s bridge, one step), as perf_suite returns it."""
+    from ansible_collections.mptcp.lab.plugins.module_utils.perf import upstream_suite as us
+    return us.translate({'tests': [{'name': 'm', 'bridges': [{'name': 'br0', 'rate_mbit': 10}],
+                                    'steps': [{'name': 's', 'client': 'touch "${RESULTS_DIR}/ran"'}]}]})[0]
+
+
+def test_the_module_in_check_mode_builds_and_runs_nothing(tmp_path):
+    prefix = 'mp' + uuid.uuid4().hex[:6]
+    out = run_module(None, 'perf_upstream_test', {'test': one_test(tmp_path), 'prefix': prefix,
+                                                  'run_dir': str(tmp_path)}, check_mode=True)
+    assert out['rc'] == 0 and out['skipped'] and not out['valid'] and not out['changed'], out
+    assert namespaces(prefix) == [] and os.listdir(str(tmp_path)) == []
+
+
+def test_the_module_refuses_bad_input_and_changes_nothing(tmp_path):
+    prefix = 'mp' + uuid.uuid4().hex[:6]
+    test = one_test(tmp_path)
+    out = run_module(None, 'perf_upstream_test', {'test': test, 'prefix': 'Bad-Prefix', 'run_dir': str(tmp_path)})
+    assert out['rc'] == 1 and out['msg'].startswith("prefix: lab_prefix 'Bad-Prefix' must match"), out
+    partial = dict((k, v) for k, v in test.items() if k not in ('steps', 'regression'))
+    out = run_module(None, 'perf_upstream_test', {'test': partial, 'prefix': prefix, 'run_dir': str(tmp_path)})
+    assert out['rc'] == 1 and out['msg'].startswith('test: steps, regression missing'), out
+    # a namespace of the test's name exists (another run's): refused, left alone
+    subprocess.run(['ip', 'netns', 'add', '%s-uc' % prefix], check=True)
+    try:
+        out = run_module(None, 'perf_upstream_test', {'test': test, 'prefix': prefix, 'run_dir': str(tmp_path)})
+        assert out['rc'] == 1 and 'namespace %s-uc exists already' % prefix in out['msg'], out
+        assert namespaces(prefix) == ['%s-uc' % prefix]
+    finally:
+        subprocess.run(['ip', 'netns', 'del', '%s-uc' % prefix], check=False)
+    assert os.listdir(str(tmp_path)) == []
+
+
+def test_the_module_runs_a_test_and_leaves_only_its_results(tmp_path):
+    prefix = 'mp' + uuid.uuid4().hex[:6]
+    out = run_module(None, 'perf_upstream_test', {'test': one_test(tmp_path), 'prefix': prefix,
+                                                  'run_dir': str(tmp_path)})
+    assert out['rc'] == 0 and out['valid'] and not out['changed'], out
+    assert os.path.isfile(os.path.join(str(tmp_path), 'upstream', '001-m', 'ran'))
+    assert namespaces(prefix) == []
