@@ -226,22 +226,11 @@ from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.mptcp.lab.plugins.module_utils.lab import lab_bottleneck as lb
 from ansible_collections.mptcp.lab.plugins.module_utils.lab import lab_netlink as nl
+from ansible_collections.mptcp.lab.plugins.module_utils.lab.shaping_rules import (
+    CLASS, DEFAULT_QUEUE_MS, FRAME, LEAF, ROOT, default_burst, rate_bytes)
 
-FRAME = 1514             # a full-size Ethernet frame as qdiscs count it (no FCS)
 MAX_RATE_MBIT = 34000    # tbf and htb carry the rate in 32 bits of bytes/s without the 64-bit attributes
-DEFAULT_QUEUE_MS = 100.0
-ROOT = 0x1AB0000         # 1ab: ("lab"), the lab's own root handle (below the kernel's automatic 8000:-fffe:)
-CLASS = 0x1AB0001        # 1ab:1
-LEAF = 0x100000          # 10:
 NETEM_KEYS = ('delay_ms', 'loss_pct', 'queue_limit')
-
-
-def rate_bytes(rate_mbit):
-    return int(round(rate_mbit * 1e6 / 8))
-
-
-def default_burst(rate_mbit):
-    return max(2 * FRAME, int(math.ceil(rate_bytes(rate_mbit) / 1000.0)))
 
 
 def validate(devices, burst_bytes, queue_ms):

@@ -20,16 +20,11 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import errno
-import math
 import subprocess
 
 from ansible_collections.mptcp.lab.plugins.module_utils.lab import lab_netlink as nl
+from ansible_collections.mptcp.lab.plugins.module_utils.lab import shaping_rules as rules
 
-FRAME = 1514
-QUEUE_MS = 100.0
-ROOT = 0x1AB0000         # 1ab: as the lab's shaper
-CLASS = 0x1AB0001        # tbf's one class
-LEAF = 0x100000          # 10:
 HOSTS = ('client', 'server')
 ADDRESS = {'client': 2, 'server': 3}
 ROUTE_PROTO = 211        # the lab's addresses, as netns_wiring marks them (lab_route_protocol)
@@ -48,7 +43,7 @@ def netem_available():
     """Whether the kernel can make a netem qdisc: tried in a scratch namespace that vanishes after."""
     try:
         with nl.open_scratch_netns() as ipr:
-            ipr.tc('add', 'netem', index=1, handle=ROOT, delay=1000)
+            ipr.tc('add', 'netem', index=1, handle=rules.ROOT, delay=1000)
         return True
     except Exception:    # pylint: disable=broad-except
         return False
@@ -60,15 +55,14 @@ def _shape(ipr, index, dev, bridge, netem):
     delay = bridge.get('delay_ms') if netem else None
     loss = bridge.get('loss_pc') if netem else None
     if rate_mbit:
-        rate = int(round(rate_mbit * 1e6 / 8))
-        burst = max(2 * FRAME, int(math.ceil(rate / 1000.0)))
-        nl.tc(ipr, 'add', 'tbf', index, dev, handle=ROOT, rate=rate, burst=burst,
-              limit=int(rate * QUEUE_MS / 1000.0) + burst)
+        burst = rules.default_burst(rate_mbit)
+        nl.tc(ipr, 'add', 'tbf', index, dev, handle=rules.ROOT, rate=rules.rate_bytes(rate_mbit), burst=burst,
+              limit=rules.queue_bytes(rate_mbit) + burst)
         if delay or loss:
-            nl.tc(ipr, 'add', 'netem', index, dev, handle=LEAF, parent=CLASS,
+            nl.tc(ipr, 'add', 'netem', index, dev, handle=rules.LEAF, parent=rules.CLASS,
                   delay=(delay or 0) * 1000, loss=loss or 0)
     elif delay or loss:
-        nl.tc(ipr, 'add', 'netem', index, dev, handle=ROOT, delay=(delay or 0) * 1000, loss=loss or 0)
+        nl.tc(ipr, 'add', 'netem', index, dev, handle=rules.ROOT, delay=(delay or 0) * 1000, loss=loss or 0)
     return {'rate_mbit': rate_mbit or None, 'delay_ms': delay or None, 'loss_pc': loss or None}
 
 
